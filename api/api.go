@@ -1,0 +1,107 @@
+// Package api is the HTTP layer: it registers the huma operations under /v1, authenticates
+// callers, and turns domain results and faults into JSON and RFC 9457 problems. It holds no
+// rules and no SQL: each handler decodes, calls an internal package, and encodes.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/contact"
+)
+
+// Version is the API's version in the OpenAPI document.
+const Version = "0.1.0"
+
+// DefaultMaxBodyBytes caps request bodies when Deps.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Deps are what the handlers call.
+type Deps struct {
+	Pool     *pgxpool.Pool
+	Auth     *auth.Service
+	Contacts *contact.Service
+	Clock    clock.Clock
+	Logger   *slog.Logger
+	// Ready reports whether the service can take traffic (database reachable, schema
+	// current). Nil means always ready.
+	Ready func(context.Context) error
+	// Registry receives the HTTP metrics; /metrics serves its gatherer. Nil makes a private one.
+	Registry *prometheus.Registry
+	// MaxBodyBytes caps request bodies (413 beyond). Defaults to DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// New builds the router and the API. The returned handler serves everything: /v1, the
+// OpenAPI documents, /docs, health, metrics and the JWKS.
+func New(d Deps) (http.Handler, huma.API) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.MaxBodyBytes == 0 {
+		d.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	installErrorHandler(d.Logger)
+
+	router := chi.NewMux()
+	router.Use(requestID, recoverer(d.Logger), accessLog(d.Logger))
+	router.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+
+	api := humachi.New(router, config())
+	m := newHTTPMetrics(d.Registry)
+	api.UseMiddleware(m.middleware, authenticate(api, d.Auth))
+
+	s := &server{Deps: d}
+	s.registerHealth(api)
+	s.registerAuth(api)
+	s.registerAPIKeys(api)
+	s.registerContacts(api)
+	return router, api
+}
+
+// OpenAPI returns the API description without a database, for `conversa openapi` and the
+// drift test.
+func OpenAPI() *huma.OpenAPI {
+	_, api := New(Deps{})
+	return api.OpenAPI()
+}
+
+type server struct {
+	Deps
+}
+
+func config() huma.Config {
+	huma.DefaultArrayNullable = false
+	cfg := huma.DefaultConfig("Conversa API", Version)
+	cfg.CreateHooks = nil
+	cfg.Info.Description = "Headless omnichannel customer engagement: contacts, channels, conversations, " +
+		"templates, campaigns and LGPD consent. Errors are RFC 9457 problems; lists use cursor pagination; " +
+		"reads return an ETag and updates honour If-Match; creating calls accept an Idempotency-Key."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		schemeBearer: {
+			Type: "http", Scheme: "bearer", BearerFormat: "JWT or API key",
+			Description: "An access token from POST /v1/auth/login, or an integrator API key (cvk_...).",
+		},
+		schemeAPIKey: {
+			Type: "apiKey", In: "header", Name: "X-API-Key",
+			Description: "An integrator API key (cvk_...), as an alternative to the Authorization header.",
+		},
+	}
+	return cfg
+}

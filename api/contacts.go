@@ -1,0 +1,496 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/idempotency"
+)
+
+// ContactBody is a contact as the API shows it.
+type ContactBody struct {
+	ID                string          `json:"id" format:"uuid"`
+	Name              string          `json:"name"`
+	Document          string          `json:"document,omitempty" doc:"CPF or CNPJ without punctuation."`
+	DocumentKind      string          `json:"document_kind,omitempty" enum:"cpf,cnpj"`
+	CustomerCode      string          `json:"customer_code,omitempty" doc:"The key CRMs sync by; unique in the account."`
+	Phones            []ContactPhone  `json:"phones"`
+	Email             string          `json:"email,omitempty"`
+	BirthDate         string          `json:"birth_date,omitempty" format:"date"`
+	RG                string          `json:"rg,omitempty"`
+	ResponsibleUserID string          `json:"responsible_user_id,omitempty" format:"uuid"`
+	DefaultAgentID    string          `json:"default_agent_id,omitempty" format:"uuid"`
+	Tags              []string        `json:"tags"`
+	Priority          string          `json:"priority" enum:"high,medium,low"`
+	PriorityScore     *int            `json:"priority_score,omitempty" minimum:"1" maximum:"100" doc:"Explicit score; overrides priority when set."`
+	Blocked           bool            `json:"blocked" doc:"Nothing is sent to or accepted from a blocked contact."`
+	Broadcast         bool            `json:"broadcast" doc:"Whether the contact receives campaigns."`
+	Version           int             `json:"version" doc:"Grows with every change; the ETag."`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+}
+
+// ContactPhone is one of a contact's numbers.
+type ContactPhone struct {
+	Number  string `json:"number" doc:"E.164; Brazilian mobiles always with the ninth digit." example:"+5511987654321"`
+	Foreign bool   `json:"foreign" doc:"Not a Brazilian number."`
+}
+
+// ContactInput is a contact's writable fields, for create and replace.
+type ContactInput struct {
+	Name              string   `json:"name" minLength:"1" maxLength:"200" example:"Maria da Silva"`
+	Document          *string  `json:"document,omitempty" maxLength:"32" doc:"CPF or CNPJ, with or without punctuation; check digits are verified." example:"529.982.247-25"`
+	CustomerCode      *string  `json:"customer_code,omitempty" maxLength:"100" example:"CRM-000123"`
+	Phones            []string `json:"phones,omitempty" maxItems:"10" doc:"Any common form; Brazilian numbers need the DDD." example:"[\"(11) 98765-4321\"]"`
+	Email             *string  `json:"email,omitempty" maxLength:"254"`
+	BirthDate         *string  `json:"birth_date,omitempty" format:"date"`
+	RG                *string  `json:"rg,omitempty" maxLength:"20"`
+	ResponsibleUserID *string  `json:"responsible_user_id,omitempty" format:"uuid"`
+	DefaultAgentID    *string  `json:"default_agent_id,omitempty" format:"uuid"`
+	Tags              []string `json:"tags,omitempty" maxItems:"50"`
+	Priority          string   `json:"priority,omitempty" enum:"high,medium,low" doc:"Default medium."`
+	PriorityScore     *int     `json:"priority_score,omitempty" minimum:"1" maximum:"100"`
+	Broadcast         *bool    `json:"broadcast,omitempty" doc:"Default true."`
+}
+
+// ContactPatch changes the fields it carries; null clears a field.
+type ContactPatch struct {
+	Name              Patchable[string]   `json:"name,omitzero" maxLength:"200"`
+	Document          Patchable[string]   `json:"document,omitzero" maxLength:"32"`
+	CustomerCode      Patchable[string]   `json:"customer_code,omitzero" maxLength:"100"`
+	Phones            Patchable[[]string] `json:"phones,omitzero" maxItems:"10"`
+	Email             Patchable[string]   `json:"email,omitzero" maxLength:"254"`
+	BirthDate         Patchable[string]   `json:"birth_date,omitzero" format:"date"`
+	RG                Patchable[string]   `json:"rg,omitzero" maxLength:"20"`
+	ResponsibleUserID Patchable[string]   `json:"responsible_user_id,omitzero" format:"uuid"`
+	DefaultAgentID    Patchable[string]   `json:"default_agent_id,omitzero" format:"uuid"`
+	Tags              Patchable[[]string] `json:"tags,omitzero" maxItems:"50"`
+	Priority          Patchable[string]   `json:"priority,omitzero" enum:"high,medium,low"`
+	PriorityScore     Patchable[int]      `json:"priority_score,omitzero" minimum:"1" maximum:"100"`
+	Broadcast         Patchable[bool]     `json:"broadcast,omitzero"`
+}
+
+type contactOutput struct {
+	ETag     string `header:"ETag"`
+	Location string `header:"Location"`
+	Replayed string `header:"Idempotent-Replayed" doc:"true when this is the stored answer to an earlier call with the same Idempotency-Key."`
+	Status   int
+	Body     ContactBody
+}
+
+type contactIDInput struct {
+	ID string `path:"id" format:"uuid"`
+}
+
+const contactsTag = "Contacts"
+
+func (s *server) registerContacts(api huma.API) {
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "create-contact", Method: http.MethodPost, Path: "/v1/contacts", Tags: []string{contactsTag},
+		Summary:     "Create a contact",
+		Description: "A contact needs a name and at least one identifier: a phone, an e-mail or a customer code. A phone another contact owns, or a customer code in use, is a 409. With an Idempotency-Key, a retry returns the first answer.",
+		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
+	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
+		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes a retried call safe: the same key and body return the first answer for 24 hours."`
+		Body           ContactInput
+		RawBody        []byte
+	}) (*contactOutput, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		f, err := toFields(in.Body)
+		if err != nil {
+			return nil, err
+		}
+		if in.IdempotencyKey == "" {
+			c, err := s.Contacts.Create(ctx, p.AccountID, f)
+			if err != nil {
+				return nil, err
+			}
+			return contactResponse(c, http.StatusCreated), nil
+		}
+		resp, replayed, err := idempotency.Do(ctx, s.Pool, p.AccountID, "create-contact", in.IdempotencyKey, in.RawBody,
+			func(tx pgx.Tx) (idempotency.Response, error) {
+				c, err := s.Contacts.CreateTx(ctx, tx, p.AccountID, f)
+				if err != nil {
+					return idempotency.Response{}, err
+				}
+				b, err := json.Marshal(toContactBody(c))
+				return idempotency.Response{Status: http.StatusCreated, Body: b}, err
+			})
+		if err != nil {
+			return nil, err
+		}
+		var body ContactBody
+		if err := json.Unmarshal(resp.Body, &body); err != nil {
+			return nil, err
+		}
+		out := &contactOutput{ETag: etag(body.Version), Location: "/v1/contacts/" + body.ID, Status: resp.Status, Body: body}
+		if replayed {
+			out.Replayed = "true"
+		}
+		return out, nil
+	}))
+
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "list-contacts", Method: http.MethodGet, Path: "/v1/contacts", Tags: []string{contactsTag},
+		Summary:     "List contacts",
+		Description: "Oldest first, by cursor. q matches part of the name, the whole customer code, the start of the CPF/CNPJ or the start of a phone number.",
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		pageParams
+		Q        string `query:"q" maxLength:"100" doc:"Search text."`
+		Tag      string `query:"tag" maxLength:"50"`
+		Blocked  string `query:"blocked" enum:"true,false"`
+		Priority string `query:"priority" enum:"high,medium,low"`
+	}) (*struct{ Body listBody[ContactBody] }, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		after, err := in.after()
+		if err != nil {
+			return nil, err
+		}
+		filter := contact.ListFilter{Q: in.Q, Tag: in.Tag, Priority: in.Priority, After: after, Limit: in.Limit + 1}
+		if in.Blocked != "" {
+			b := in.Blocked == "true"
+			filter.Blocked = &b
+		}
+		cs, err := s.Contacts.List(ctx, p.AccountID, filter)
+		if err != nil {
+			return nil, err
+		}
+		cs, next := page(cs, in.Limit, func(c contact.Contact) uuid.UUID { return c.ID })
+		items := make([]ContactBody, len(cs))
+		for i, c := range cs {
+			items[i] = toContactBody(c)
+		}
+		return &struct{ Body listBody[ContactBody] }{Body: listBody[ContactBody]{Items: items, NextCursor: next}}, nil
+	}))
+
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "get-contact", Method: http.MethodGet, Path: "/v1/contacts/{id}", Tags: []string{contactsTag},
+		Summary: "Get a contact", Errors: []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		contactIDInput
+		IfNoneMatch string `header:"If-None-Match" doc:"An ETag; 304 when the contact has not changed."`
+	}) (*contactOutput, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		id, err := parseUUID("path.id", in.ID)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.Contacts.Get(ctx, p.AccountID, id)
+		if err != nil {
+			return nil, err
+		}
+		if in.IfNoneMatch != "" && matchesETag(in.IfNoneMatch, c.Version) {
+			return nil, huma.Status304NotModified()
+		}
+		return contactResponse(c, http.StatusOK), nil
+	}))
+
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "get-contact-by-phone", Method: http.MethodGet, Path: "/v1/contacts/by-phone/{phone}", Tags: []string{contactsTag},
+		Summary:     "Find the contact that owns a phone number",
+		Description: "The number may be written in any common form; an old 8-digit Brazilian mobile finds the contact stored with the ninth digit.",
+		Errors:      []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		Phone string `path:"phone" maxLength:"40" example:"+5511987654321"`
+	}) (*contactOutput, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.Contacts.GetByPhone(ctx, p.AccountID, in.Phone)
+		if err != nil {
+			return nil, err
+		}
+		return contactResponse(c, http.StatusOK), nil
+	}))
+
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "update-contact", Method: http.MethodPatch, Path: "/v1/contacts/{id}", Tags: []string{contactsTag},
+		Summary:     "Change some of a contact's fields",
+		Description: "Fields left out are kept; null clears a field. With If-Match, the change is refused (412) if the contact changed since it was read.",
+		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed},
+	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
+		contactIDInput
+		IfMatch string `header:"If-Match" doc:"The ETag the change was based on."`
+		Body    ContactPatch
+	}) (*contactOutput, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		id, err := parseUUID("path.id", in.ID)
+		if err != nil {
+			return nil, err
+		}
+		version, err := ifMatchVersion(in.IfMatch)
+		if err != nil {
+			return nil, err
+		}
+		patch, err := toPatch(in.Body)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.Contacts.Update(ctx, p.AccountID, id, patch, version)
+		if err != nil {
+			return nil, err
+		}
+		return contactResponse(c, http.StatusOK), nil
+	}))
+
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "upsert-contact-by-code", Method: http.MethodPut, Path: "/v1/contacts/by-code/{code}", Tags: []string{contactsTag},
+		Summary:     "Create or replace the contact with a customer code",
+		Description: "How CRMs sync: every writable field takes the given value (fields left out are cleared or take their default). Sending the same body again changes nothing. 201 when created, 200 when it existed.",
+		Errors:      []int{http.StatusConflict},
+	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
+		Code string `path:"code" minLength:"1" maxLength:"100"`
+		Body ContactInput
+	}) (*contactOutput, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		f, err := toFields(in.Body)
+		if err != nil {
+			return nil, err
+		}
+		if in.Body.CustomerCode != nil && strings.TrimSpace(*in.Body.CustomerCode) != strings.TrimSpace(in.Code) {
+			return nil, fault.Invalid("customer_code differs from the code in the path",
+				fault.FieldError{Field: "customer_code", Message: "must match the path's code or be left out", Value: *in.Body.CustomerCode})
+		}
+		c, created, err := s.Contacts.UpsertByCode(ctx, p.AccountID, in.Code, f)
+		if err != nil {
+			return nil, err
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		return contactResponse(c, status), nil
+	}))
+
+	for _, b := range []struct {
+		op, path, summary string
+		blocked           bool
+	}{
+		{"block-contact", "/v1/contacts/{id}/block", "Block a contact: nothing is sent to or accepted from it", true},
+		{"unblock-contact", "/v1/contacts/{id}/unblock", "Unblock a contact", false},
+	} {
+		huma.Register(api, secure(huma.Operation{
+			OperationID: b.op, Method: http.MethodPost, Path: b.path, Tags: []string{contactsTag},
+			Summary: b.summary, Errors: []int{http.StatusNotFound},
+		}, auth.ContactsWrite), handle(func(ctx context.Context, in *contactIDInput) (*contactOutput, error) {
+			p, err := principal(ctx)
+			if err != nil {
+				return nil, err
+			}
+			id, err := parseUUID("path.id", in.ID)
+			if err != nil {
+				return nil, err
+			}
+			c, err := s.Contacts.SetBlocked(ctx, p.AccountID, id, b.blocked)
+			if err != nil {
+				return nil, err
+			}
+			return contactResponse(c, http.StatusOK), nil
+		}))
+	}
+
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "delete-contact", Method: http.MethodDelete, Path: "/v1/contacts/{id}", Tags: []string{contactsTag},
+		Summary: "Delete a contact", Description: "A blocked contact cannot be deleted (409): unblock it first.",
+		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound, http.StatusConflict},
+	}, auth.ContactsWrite), handle(func(ctx context.Context, in *contactIDInput) (*struct{}, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		id, err := parseUUID("path.id", in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.Contacts.Delete(ctx, p.AccountID, id)
+	}))
+}
+
+func contactResponse(c contact.Contact, status int) *contactOutput {
+	out := &contactOutput{ETag: etag(c.Version), Status: status, Body: toContactBody(c)}
+	if status == http.StatusCreated {
+		out.Location = "/v1/contacts/" + c.ID.String()
+	}
+	return out
+}
+
+func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }
+
+// matchesETag reports whether an If-None-Match/If-Match list names version (or is *).
+func matchesETag(header string, version int) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag(version) {
+			return true
+		}
+	}
+	return false
+}
+
+// ifMatchVersion reads the version an If-Match names; nil when there is none or it is *.
+func ifMatchVersion(h string) (*int, error) {
+	h = strings.TrimSpace(h)
+	if h == "" || h == "*" {
+		return nil, nil
+	}
+	v, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(h, "W/"), `"`))
+	if err != nil {
+		return nil, fault.PreconditionFailed("If-Match is not an ETag this API returned")
+	}
+	return &v, nil
+}
+
+func toContactBody(c contact.Contact) ContactBody {
+	b := ContactBody{
+		ID: c.ID.String(), Name: c.Name, Document: deref(c.Document), DocumentKind: deref(c.DocumentKind),
+		CustomerCode: deref(c.CustomerCode), Email: deref(c.Email), RG: deref(c.RG), Tags: c.Tags,
+		Priority: c.Priority, PriorityScore: c.PriorityScore, Blocked: c.Blocked, Broadcast: c.Broadcast,
+		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Phones: make([]ContactPhone, len(c.Phones)),
+	}
+	for i, p := range c.Phones {
+		b.Phones[i] = ContactPhone{Number: p.Number, Foreign: p.Foreign}
+	}
+	if c.BirthDate != nil {
+		b.BirthDate = c.BirthDate.Format(time.DateOnly)
+	}
+	if c.ResponsibleUserID != nil {
+		b.ResponsibleUserID = c.ResponsibleUserID.String()
+	}
+	if c.DefaultAgentID != nil {
+		b.DefaultAgentID = c.DefaultAgentID.String()
+	}
+	return b
+}
+
+func toFields(in ContactInput) (contact.Fields, error) {
+	f := contact.Fields{
+		Name: in.Name, Document: in.Document, CustomerCode: in.CustomerCode, Phones: in.Phones, Email: in.Email,
+		RG: in.RG, Tags: in.Tags, Priority: in.Priority, PriorityScore: in.PriorityScore, Broadcast: in.Broadcast,
+	}
+	var err error
+	if f.BirthDate, err = parseDate("birth_date", in.BirthDate); err != nil {
+		return f, err
+	}
+	if f.ResponsibleUserID, err = parseOptUUID("responsible_user_id", in.ResponsibleUserID); err != nil {
+		return f, err
+	}
+	if f.DefaultAgentID, err = parseOptUUID("default_agent_id", in.DefaultAgentID); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func toPatch(in ContactPatch) (contact.Patch, error) {
+	var (
+		p   contact.Patch
+		err error
+	)
+	if in.Name.Sent {
+		if in.Name.Null {
+			return p, fault.Invalid("invalid contact", fault.FieldError{Field: "name", Message: "cannot be cleared"})
+		}
+		p.Name = contact.Opt[string]{Set: true, Value: in.Name.Value}
+	}
+	p.Document = optPtr(in.Document)
+	p.CustomerCode = optPtr(in.CustomerCode)
+	p.Email = optPtr(in.Email)
+	p.RG = optPtr(in.RG)
+	if in.Phones.Sent {
+		p.Phones = contact.Opt[[]string]{Set: true, Value: in.Phones.Value}
+	}
+	if in.Tags.Sent {
+		p.Tags = contact.Opt[[]string]{Set: true, Value: in.Tags.Value}
+	}
+	if in.Priority.Sent {
+		p.Priority = contact.Opt[string]{Set: true, Value: in.Priority.Value}
+	}
+	p.PriorityScore = optPtr(in.PriorityScore)
+	if in.Broadcast.Sent {
+		if in.Broadcast.Null {
+			return p, fault.Invalid("invalid contact", fault.FieldError{Field: "broadcast", Message: "cannot be cleared"})
+		}
+		p.Broadcast = contact.Opt[bool]{Set: true, Value: in.Broadcast.Value}
+	}
+	if in.BirthDate.Sent {
+		p.BirthDate.Set = true
+		if p.BirthDate.Value, err = parseDate("birth_date", in.BirthDate.ptr()); err != nil {
+			return p, err
+		}
+	}
+	if in.ResponsibleUserID.Sent {
+		p.ResponsibleUserID.Set = true
+		if p.ResponsibleUserID.Value, err = parseOptUUID("responsible_user_id", in.ResponsibleUserID.ptr()); err != nil {
+			return p, err
+		}
+	}
+	if in.DefaultAgentID.Sent {
+		p.DefaultAgentID.Set = true
+		if p.DefaultAgentID.Value, err = parseOptUUID("default_agent_id", in.DefaultAgentID.ptr()); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+func optPtr[T any](p Patchable[T]) contact.Opt[*T] {
+	if !p.Sent {
+		return contact.Opt[*T]{}
+	}
+	return contact.Opt[*T]{Set: true, Value: p.ptr()}
+}
+
+func parseDate(field string, s *string) (*time.Time, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.DateOnly, *s)
+	if err != nil {
+		return nil, fault.Invalid("invalid date", fault.FieldError{Field: field, Message: "must be a date like 1990-12-31", Value: *s})
+	}
+	return &t, nil
+}
+
+func parseOptUUID(field string, s *string) (*uuid.UUID, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	id, err := uuid.Parse(*s)
+	if err != nil {
+		return nil, fault.Invalid("invalid id", fault.FieldError{Field: field, Message: "must be a UUID", Value: *s})
+	}
+	return &id, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,52 @@
+package api
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+)
+
+// pageParams are the query parameters every list takes.
+type pageParams struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50" doc:"Page size."`
+	Cursor string `query:"cursor" maxLength:"64" doc:"The next_cursor of the previous page; empty for the first page."`
+}
+
+// after decodes the cursor: the id of the previous page's last item, opaque to clients.
+func (p pageParams) after() (*uuid.UUID, error) {
+	if p.Cursor == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+	if err != nil || len(b) != 16 {
+		return nil, huma.NewError(422, "invalid cursor", &huma.ErrorDetail{
+			Location: "query.cursor", Message: "not a cursor this API returned", Value: p.Cursor,
+		})
+	}
+	id, _ := uuid.FromBytes(b)
+	return &id, nil
+}
+
+func encodeCursor(id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// page trims a result fetched with limit+1 rows and returns the next cursor, empty on the
+// last page.
+func page[T any](items []T, limit int, id func(T) uuid.UUID) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, encodeCursor(id(items[len(items)-1]))
+}
+
+func parseUUID(field, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, huma.NewError(422, "invalid id", &huma.ErrorDetail{Location: field, Message: fmt.Sprintf("must be a UUID: %v", err), Value: s})
+	}
+	return id, nil
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/conversa-hq/conversa/internal/account"
+	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/pgdb"
+)
+
+func migrateCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "migrate", Short: "Apply or inspect database migrations (the product's, then River's)"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "up",
+		Short: "Apply every pending migration",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, logger, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			pool, err := adminPool(cmd)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			if err := pgdb.Migrate(cmd.Context(), pool, logger); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "status",
+		Short: "Show the schema version; exit 1 when migrations are pending",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := adminPool(cmd)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			st, err := pgdb.GetStatus(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "product schema: version %d of %d\nriver schema: current=%v %s\n",
+				st.Version, st.Latest, st.RiverOK, strings.Join(st.RiverMessages, "; "))
+			if !st.Current() {
+				return errors.New("migrations pending: run `conversa migrate up`")
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+func adminPool(cmd *cobra.Command) (*pgxpool.Pool, error) {
+	cfg, _, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL is not set")
+	}
+	return pgdb.Open(cmd.Context(), cfg.DatabaseURL, 2)
+}
+
+func accountCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "account", Short: "Manage accounts (tenants)"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "create NAME",
+		Short: "Create an account and print its id",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pool, err := adminPool(cmd)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			a, err := account.Create(cmd.Context(), pool, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), a.ID)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func userCmd() *cobra.Command {
+	var in account.NewUser
+	var acct string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a user and print its id",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := uuid.Parse(acct)
+			if err != nil {
+				return fmt.Errorf("--account: %w", err)
+			}
+			in.AccountID = id
+			pool, err := adminPool(cmd)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			u, err := account.CreateUser(cmd.Context(), pool, in)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), u.ID)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&acct, "account", "", "account id (required)")
+	f.StringVar(&in.Email, "email", "", "login e-mail (required)")
+	f.StringVar(&in.Password, "password", "", "password, at least 10 characters (required)")
+	f.StringVar(&in.Role, "role", "agent", "admin, supervisor, agent or compliance")
+	f.StringVar(&in.Name, "name", "", "display name")
+	f.StringSliceVar(&in.Permissions, "permission", nil, "extra permission: contact_notes, support_code, consent_read (repeatable)")
+	for _, n := range []string{"account", "email", "password"} {
+		_ = create.MarkFlagRequired(n)
+	}
+	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func apikeyCmd() *cobra.Command {
+	var (
+		acct, name string
+		scopes     []string
+		rate       int
+	)
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an integrator API key and print it (it is shown only once)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := uuid.Parse(acct)
+			if err != nil {
+				return fmt.Errorf("--account: %w", err)
+			}
+			pool, err := adminPool(cmd)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			// Creating a key signs nothing; any key set will do.
+			keys, _ := auth.ParseKeys(auth.GenerateSeed())
+			svc := auth.NewService(pool, keys, clock.System{}, auth.Config{})
+			_, secret, err := svc.CreateAPIKey(cmd.Context(), id, auth.NewAPIKey{Name: name, Scopes: scopes, RateLimit: rate})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), secret)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&acct, "account", "", "account id (required)")
+	f.StringVar(&name, "name", "", "what the key is for (required)")
+	f.StringSliceVar(&scopes, "scope", []string{string(auth.ContactsRead), string(auth.ContactsWrite)}, "scope (repeatable)")
+	f.IntVar(&rate, "rate-limit", auth.DefaultAPIKeyRateLimit, "requests per second")
+	_ = create.MarkFlagRequired("account")
+	_ = create.MarkFlagRequired("name")
+	cmd := &cobra.Command{Use: "apikey", Short: "Manage integrator API keys"}
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func keygenCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen",
+		Short: "Print a new access-token signing key for CONVERSA_JWT_KEYS",
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), auth.GenerateSeed())
+		},
+	}
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"github.com/spf13/cobra"
+
+	"github.com/conversa-hq/conversa/api"
+	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/config"
+	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/jobs"
+	"github.com/conversa-hq/conversa/internal/pgdb"
+)
+
+func serveCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API and the River workers",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, logger, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			if addr != "" {
+				cfg.Addr = addr
+			}
+			return serve(cmd.Context(), cfg, logger, nil)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default $CONVERSA_ADDR or :8080)")
+	return cmd
+}
+
+func workerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the River workers only",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, logger, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pool, err := openReady(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger})
+			if err != nil {
+				return err
+			}
+			if err := client.Start(ctx); err != nil {
+				return fmt.Errorf("start workers: %w", err)
+			}
+			logger.Info("workers started", "max_workers", cfg.Workers)
+			<-ctx.Done()
+			return stopWorkers(client, cfg.ShutdownTimeout, logger)
+		},
+	}
+}
+
+// openReady opens the pool and refuses to go on when the schema is behind the binary.
+func openReady(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL is not set (or use `conversa dev`, which starts its own PostgreSQL)")
+	}
+	pool, err := pgdb.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pgdb.GetStatus(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if !st.Current() {
+		pool.Close()
+		return nil, fmt.Errorf("database schema is not current (product %d of %d, river ok=%v): run `conversa migrate up`", st.Version, st.Latest, st.RiverOK)
+	}
+	return pool, nil
+}
+
+// serve runs the API and the workers until ctx ends, then stops accepting requests, lets
+// in-flight requests and jobs finish (up to the shutdown timeout) and returns. ready, when
+// given, receives the listener's address once it accepts connections.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(addr string)) error {
+	if cfg.JWTKeys == "" {
+		return errors.New("CONVERSA_JWT_KEYS is not set: generate one with `conversa keygen`, or run `conversa dev`")
+	}
+	keys, err := auth.ParseKeys(cfg.JWTKeys)
+	if err != nil {
+		return fmt.Errorf("CONVERSA_JWT_KEYS: %w", err)
+	}
+	pool, err := openReady(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	clk := clock.System{}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk})
+	if err != nil {
+		return err
+	}
+	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
+	defer cancelMetrics()
+	if err := jobs.Metrics(metricsCtx, client, reg); err != nil {
+		return err
+	}
+	authSvc := auth.NewService(pool, keys, clk, auth.Config{AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL})
+	handler, _ := api.New(api.Deps{
+		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Clock: clk, Logger: logger,
+		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes,
+		Ready: func(ctx context.Context) error {
+			st, err := pgdb.GetStatus(ctx, pool)
+			if err != nil {
+				return errors.New("database unreachable")
+			}
+			if !st.Current() {
+				return errors.New("database schema is not current")
+			}
+			return nil
+		},
+	})
+
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = stopWorkers(client, cfg.ShutdownTimeout, logger)
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "workers", cfg.Workers)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	select {
+	case err := <-errc:
+		_ = stopWorkers(client, cfg.ShutdownTimeout, logger)
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests and jobs", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	httpErr := srv.Shutdown(shutdownCtx)
+	jobErr := stopWorkers(client, cfg.ShutdownTimeout, logger)
+	return errors.Join(httpErr, jobErr)
+}
+
+// stopWorkers lets running jobs finish; past the timeout it cancels them (River retries them).
+func stopWorkers(client *river.Client[pgx.Tx], timeout time.Duration, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := client.Stop(ctx); err != nil {
+		logger.Warn("jobs did not finish in time; cancelling them", "error", err)
+		hard, cancelHard := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelHard()
+		return client.StopAndCancel(hard)
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+// Package config reads the service's settings from environment variables, the twelve-factor
+// way, so one binary runs the same in development, CI and production.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Var documents one environment variable.
+type Var struct {
+	Name, Default, Doc string
+}
+
+// Vars lists every variable the service reads, for `conversa env` and the README.
+var Vars = []Var{
+	{"DATABASE_URL", "(none)", "PostgreSQL URL. Required by serve, worker, migrate and the admin commands; `conversa dev` starts a private cluster under .data/ when it is unset."},
+	{"CONVERSA_ADDR", ":8080", "Address the API listens on (serve --addr overrides it)."},
+	{"CONVERSA_JWT_KEYS", "(none)", "Comma-separated base64 Ed25519 seeds that sign access tokens; the first signs, all verify. Required by serve; `conversa dev` generates one into .data/."},
+	{"CONVERSA_ACCESS_TTL", "15m", "Access token lifetime."},
+	{"CONVERSA_REFRESH_TTL", "720h", "Refresh token lifetime."},
+	{"CONVERSA_MAX_BODY_BYTES", "1048576", "Largest request body accepted (413 beyond)."},
+	{"CONVERSA_DB_MAX_CONNS", "16", "Connections in the database pool."},
+	{"CONVERSA_WORKERS", "100", "River workers in the default queue (serve and worker)."},
+	{"CONVERSA_LOG_LEVEL", "info", "debug, info, warn or error."},
+	{"CONVERSA_LOG_FORMAT", "json", "json or text."},
+	{"CONVERSA_SHUTDOWN_TIMEOUT", "30s", "How long a stop waits for in-flight requests and jobs."},
+	{"CONVERSA_DATA_DIR", ".data", "Where `conversa dev` keeps its PostgreSQL cluster and generated secrets."},
+	{"CONVERSA_NO_SYSTEM_PG", "(unset)", "1 makes `make test` ignore a PostgreSQL on 127.0.0.1:5432 and start a private cluster."},
+}
+
+// Config is the service's settings.
+type Config struct {
+	DatabaseURL     string
+	Addr            string
+	JWTKeys         string
+	AccessTTL       time.Duration
+	RefreshTTL      time.Duration
+	MaxBodyBytes    int64
+	DBMaxConns      int32
+	Workers         int
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	DataDir         string
+}
+
+// Load reads the environment. A malformed value is an error that names the variable.
+func Load() (Config, error) {
+	var errs []string
+	str := func(name string) string {
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			return v
+		}
+		return defaultOf(name)
+	}
+	dur := func(name string) time.Duration {
+		d, err := time.ParseDuration(str(name))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s: want a positive duration like 15m, got %q", name, str(name)))
+		}
+		return d
+	}
+	num := func(name string) int64 {
+		n, err := strconv.ParseInt(str(name), 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Sprintf("%s: want a positive integer, got %q", name, str(name)))
+		}
+		return n
+	}
+	c := Config{
+		DatabaseURL:     os.Getenv("DATABASE_URL"),
+		Addr:            str("CONVERSA_ADDR"),
+		JWTKeys:         os.Getenv("CONVERSA_JWT_KEYS"),
+		AccessTTL:       dur("CONVERSA_ACCESS_TTL"),
+		RefreshTTL:      dur("CONVERSA_REFRESH_TTL"),
+		MaxBodyBytes:    num("CONVERSA_MAX_BODY_BYTES"),
+		DBMaxConns:      int32(num("CONVERSA_DB_MAX_CONNS")),
+		Workers:         int(num("CONVERSA_WORKERS")),
+		LogFormat:       str("CONVERSA_LOG_FORMAT"),
+		ShutdownTimeout: dur("CONVERSA_SHUTDOWN_TIMEOUT"),
+		DataDir:         str("CONVERSA_DATA_DIR"),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(str("CONVERSA_LOG_LEVEL"))); err != nil {
+		errs = append(errs, fmt.Sprintf("CONVERSA_LOG_LEVEL: want debug, info, warn or error, got %q", str("CONVERSA_LOG_LEVEL")))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Sprintf("CONVERSA_LOG_FORMAT: want json or text, got %q", c.LogFormat))
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+func defaultOf(name string) string {
+	for _, v := range Vars {
+		if v.Name == name && !strings.HasPrefix(v.Default, "(") {
+			return v.Default
+		}
+	}
+	return ""
+}

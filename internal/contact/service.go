@@ -1,0 +1,372 @@
+package contact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/pgdb"
+	"github.com/conversa-hq/conversa/internal/phone"
+)
+
+// Service reads and writes contacts. Every method is scoped to one account: another
+// account's contact is reported as not found.
+type Service struct {
+	pool  *pgxpool.Pool
+	q     *store.Queries
+	clock clock.Clock
+}
+
+// NewService returns a Service on pool.
+func NewService(pool *pgxpool.Pool, clk clock.Clock) *Service {
+	return &Service{pool: pool, q: store.New(), clock: clk}
+}
+
+var (
+	errNotFound  = fault.NotFound("contact")
+	errCodeTaken = fault.Conflict("customer code already used by another contact",
+		fault.FieldError{Field: "customer_code", Message: "already used by another contact"})
+)
+
+// Create validates and stores a new contact.
+func (s *Service) Create(ctx context.Context, accountID uuid.UUID, f Fields) (Contact, error) {
+	var c Contact
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		c, err = s.CreateTx(ctx, tx, accountID, f)
+		return err
+	})
+	return c, explain(err)
+}
+
+// CreateTx is Create inside the caller's transaction (an idempotent call stores its response
+// in the same one).
+func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, f Fields) (Contact, error) {
+	v, err := validate(f, s.clock.Now())
+	if err != nil {
+		return Contact{}, err
+	}
+	c, err := s.insert(ctx, tx, accountID, v)
+	return c, explain(err)
+}
+
+func (s *Service) insert(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, v valid) (Contact, error) {
+	row, err := s.q.CreateContact(ctx, tx, store.CreateContactParams{
+		AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Name: v.name, Document: v.document,
+		DocumentKind: v.documentKind, CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate,
+		Rg: v.rg, ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
+		Priority: v.priority, PriorityScore: v.priorityScore, Blocked: false, Broadcast: v.broadcast,
+		Now: s.clock.Now(),
+	})
+	if err != nil {
+		return Contact{}, fmt.Errorf("insert contact: %w", err)
+	}
+	if err := s.insertPhones(ctx, tx, accountID, row.ID, v.phones); err != nil {
+		return Contact{}, err
+	}
+	return fromRow(row, v.phones), nil
+}
+
+// Get returns one contact.
+func (s *Service) Get(ctx context.Context, accountID, id uuid.UUID) (Contact, error) {
+	row, err := s.q.GetContact(ctx, s.pool, store.GetContactParams{AccountID: accountID, ID: id})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Contact{}, errNotFound
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("get contact %s: %w", id, err)
+	}
+	return fromRow(row.Contact, row.Phones), nil
+}
+
+// GetByPhone finds the contact that owns a number, written in any form Normalize accepts; an
+// old 8-digit Brazilian mobile finds the contact stored with the ninth digit.
+func (s *Service) GetByPhone(ctx context.Context, accountID uuid.UUID, raw string) (Contact, error) {
+	n, err := phone.Normalize(raw)
+	if err != nil {
+		return Contact{}, fault.Invalid("invalid phone", fault.FieldError{Field: "path.phone", Message: err.Error(), Value: raw})
+	}
+	id, err := s.q.GetContactIDByPhone(ctx, s.pool, store.GetContactIDByPhoneParams{AccountID: accountID, Phone: n.E164})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Contact{}, errNotFound
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("find contact by phone: %w", err)
+	}
+	return s.Get(ctx, accountID, id)
+}
+
+// List returns a page of contacts in id order (creation order: ids are UUIDv7).
+func (s *Service) List(ctx context.Context, accountID uuid.UUID, f ListFilter) ([]Contact, error) {
+	p := store.ListContactsParams{AccountID: accountID, After: f.After, Blocked: f.Blocked, MaxRows: int32(f.Limit)}
+	if f.Tag != "" {
+		p.Tag = &f.Tag
+	}
+	if f.Priority != "" {
+		p.Priority = &f.Priority
+	}
+	if q := strings.TrimSpace(f.Q); q != "" {
+		p.Q = &q
+		like := escapeLike(q)
+		p.QLike = &like
+		if digits := onlyDigits(q); len(digits) >= 3 && !strings.ContainsFunc(q, unicode.IsLetter) {
+			p.QDigits = &digits
+			ph := phonePrefix(q, digits)
+			p.QPhone = &ph
+		}
+	}
+	rows, err := s.q.ListContacts(ctx, s.pool, p)
+	if err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	out := make([]Contact, len(rows))
+	for i, r := range rows {
+		out[i] = fromRow(r.Contact, r.Phones)
+	}
+	return out, nil
+}
+
+// Update applies a patch. ifVersion, when given, must be the contact's current version (the
+// ETag), so two editors never overwrite each other unknowingly.
+func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, p Patch, ifVersion *int) (Contact, error) {
+	var c Contact
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		row, err := s.q.GetContactForUpdate(ctx, tx, store.GetContactForUpdateParams{AccountID: accountID, ID: id})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock contact %s: %w", id, err)
+		}
+		if ifVersion != nil && *ifVersion != int(row.Version) {
+			return fault.PreconditionFailed("the contact changed since it was read (If-Match does not match its ETag)")
+		}
+		phones, err := s.q.ListContactPhones(ctx, tx, store.ListContactPhonesParams{AccountID: accountID, ContactID: id})
+		if err != nil {
+			return fmt.Errorf("read phones of %s: %w", id, err)
+		}
+		f := fromRow(row, phones).fields()
+		p.apply(&f)
+		c, err = s.replace(ctx, tx, row, phones, f)
+		return err
+	})
+	return c, explain(err)
+}
+
+// UpsertByCode creates or replaces the contact whose customer code is code, the way a CRM
+// syncs: every writable field takes the given value. Sending the same fields again changes
+// nothing (not even the version). created says whether the contact is new.
+func (s *Service) UpsertByCode(ctx context.Context, accountID uuid.UUID, code string, f Fields) (c Contact, created bool, err error) {
+	f.CustomerCode = &code
+	for attempt := 0; ; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			row, err := s.q.GetContactByCodeForUpdate(ctx, tx, store.GetContactByCodeForUpdateParams{AccountID: accountID, CustomerCode: trimmed(&code)})
+			if errors.Is(err, pgx.ErrNoRows) {
+				created = true
+				c, err = s.CreateTx(ctx, tx, accountID, f)
+				return err
+			}
+			if err != nil {
+				return fmt.Errorf("lock contact by code: %w", err)
+			}
+			created = false
+			phones, err := s.q.ListContactPhones(ctx, tx, store.ListContactPhonesParams{AccountID: accountID, ContactID: row.ID})
+			if err != nil {
+				return fmt.Errorf("read phones of %s: %w", row.ID, err)
+			}
+			c, err = s.replace(ctx, tx, row, phones, f)
+			return err
+		})
+		// Two first syncs of the same new code race to insert; the loser updates instead.
+		if attempt == 0 && (errors.Is(err, errCodeTaken) || isCodeViolation(err)) {
+			continue
+		}
+		return c, created, explain(err)
+	}
+}
+
+// replace validates f and writes it over the locked row, skipping the write when nothing
+// changed.
+func (s *Service) replace(ctx context.Context, tx pgx.Tx, row store.Contact, phones []string, f Fields) (Contact, error) {
+	v, err := validate(f, s.clock.Now())
+	if err != nil {
+		return Contact{}, err
+	}
+	if unchanged(row, phones, v) {
+		return fromRow(row, phones), nil
+	}
+	upd, err := s.q.UpdateContact(ctx, tx, store.UpdateContactParams{
+		AccountID: row.AccountID, ID: row.ID, Name: v.name, Document: v.document, DocumentKind: v.documentKind,
+		CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate, Rg: v.rg,
+		ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
+		Priority: v.priority, PriorityScore: v.priorityScore, Broadcast: v.broadcast, Now: s.clock.Now(),
+	})
+	if err != nil {
+		return Contact{}, fmt.Errorf("update contact %s: %w", row.ID, err)
+	}
+	if !slices.Equal(phones, v.phones) {
+		if err := s.q.DeleteContactPhones(ctx, tx, store.DeleteContactPhonesParams{AccountID: row.AccountID, ContactID: row.ID}); err != nil {
+			return Contact{}, fmt.Errorf("replace phones of %s: %w", row.ID, err)
+		}
+		if err := s.insertPhones(ctx, tx, row.AccountID, row.ID, v.phones); err != nil {
+			return Contact{}, err
+		}
+	}
+	return fromRow(upd, v.phones), nil
+}
+
+// SetBlocked blocks or unblocks a contact. Doing it twice is harmless.
+func (s *Service) SetBlocked(ctx context.Context, accountID, id uuid.UUID, blocked bool) (Contact, error) {
+	var c Contact
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		row, err := s.q.SetContactBlocked(ctx, tx, store.SetContactBlockedParams{AccountID: accountID, ID: id, Blocked: blocked, Now: s.clock.Now()})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("block contact %s: %w", id, err)
+		}
+		phones, err := s.q.ListContactPhones(ctx, tx, store.ListContactPhonesParams{AccountID: accountID, ContactID: id})
+		if err != nil {
+			return fmt.Errorf("read phones of %s: %w", id, err)
+		}
+		c = fromRow(row, phones)
+		return nil
+	})
+	return c, err
+}
+
+// Delete removes a contact and its phones. A blocked contact cannot be deleted: unblock it
+// first, so a block is never lost by deleting and re-creating.
+func (s *Service) Delete(ctx context.Context, accountID, id uuid.UUID) error {
+	res, err := s.q.DeleteContact(ctx, s.pool, store.DeleteContactParams{AccountID: accountID, ID: id})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete contact %s: %w", id, err)
+	}
+	if !res.Deleted && res.Blocked {
+		return fault.Conflict("a blocked contact cannot be deleted: unblock it first")
+	}
+	return nil
+}
+
+// insertPhones stores the contact's numbers. A number another contact owns is a conflict
+// that names that contact; the check costs nothing when there is no clash.
+func (s *Service) insertPhones(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID, phones []string) error {
+	if len(phones) == 0 {
+		return nil
+	}
+	stored, err := s.q.InsertContactPhones(ctx, tx, store.InsertContactPhonesParams{AccountID: accountID, ContactID: contactID, Phones: phones})
+	if err != nil {
+		return fmt.Errorf("insert phones: %w", err)
+	}
+	if len(stored) == len(phones) {
+		return nil
+	}
+	owners, err := s.q.FindPhoneOwners(ctx, tx, store.FindPhoneOwnersParams{AccountID: accountID, Phones: phones})
+	if err != nil {
+		return fmt.Errorf("find phone owners: %w", err)
+	}
+	var fields []fault.FieldError
+	for _, o := range owners {
+		if o.ContactID != contactID {
+			fields = append(fields, fault.FieldError{
+				Field: fmt.Sprintf("phones[%d]", slices.Index(phones, o.Phone)), Value: o.Phone,
+				Message: fmt.Sprintf("belongs to contact %s", o.ContactID),
+			})
+		}
+	}
+	return fault.Conflict("phone already belongs to another contact", fields...)
+}
+
+func isCodeViolation(err error) bool {
+	c, ok := pgdb.UniqueViolation(err)
+	return ok && c == "contacts_customer_code_key"
+}
+
+// explain turns constraint violations into faults that name the field.
+func explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	if isCodeViolation(err) {
+		return errCodeTaken
+	}
+	if c, ok := pgdb.ForeignKeyViolation(err); ok {
+		field := "responsible_user_id"
+		if strings.Contains(c, "default_agent") {
+			field = "default_agent_id"
+		}
+		return fault.Invalid("invalid contact", fault.FieldError{Field: field, Message: "no such user in this account"})
+	}
+	return err
+}
+
+func unchanged(r store.Contact, phones []string, v valid) bool {
+	return r.Name == v.name && eq(r.Document, v.document) && eq(r.DocumentKind, v.documentKind) &&
+		eq(r.CustomerCode, v.customerCode) && eq(r.Email, v.email) && eqTime(r.BirthDate, v.birthDate) &&
+		eq(r.Rg, v.rg) && eq(r.ResponsibleUserID, v.responsibleUserID) && eq(r.DefaultAgentID, v.defaultAgentID) &&
+		slices.Equal(r.Tags, v.tags) && r.Priority == v.priority && eq(r.PriorityScore, v.priorityScore) &&
+		r.Broadcast == v.broadcast && slices.Equal(phones, v.phones)
+}
+
+func eq[T comparable](a, b *T) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+func eqTime(a, b *time.Time) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && a.Equal(*b))
+}
+
+func fromRow(r store.Contact, phones []string) Contact {
+	c := Contact{
+		AccountID: r.AccountID, ID: r.ID, Name: r.Name, Document: r.Document, DocumentKind: r.DocumentKind,
+		CustomerCode: r.CustomerCode, Email: r.Email, BirthDate: r.BirthDate, RG: r.Rg,
+		ResponsibleUserID: r.ResponsibleUserID, DefaultAgentID: r.DefaultAgentID, Tags: r.Tags,
+		Priority: r.Priority, Blocked: r.Blocked, Broadcast: r.Broadcast, Version: int(r.Version),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Phones: make([]Phone, len(phones)),
+	}
+	if r.PriorityScore != nil {
+		s := int(*r.PriorityScore)
+		c.PriorityScore = &s
+	}
+	for i, p := range phones {
+		c.Phones[i] = Phone{Number: p, Foreign: !strings.HasPrefix(p, "+55")}
+	}
+	return c
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func onlyDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// phonePrefix reads the start of a number the way people type it: with + it is
+// international, otherwise Brazilian (DDD first) unless it already starts with 55.
+func phonePrefix(q, digits string) string {
+	if strings.HasPrefix(strings.TrimSpace(q), "+") || strings.HasPrefix(digits, "55") {
+		return "+" + digits
+	}
+	return "+55" + strings.TrimLeft(digits, "0")
+}

@@ -1,0 +1,133 @@
+// Package jobs assembles River for the process: the workers of every domain, the periodic
+// jobs that run on the elected leader, the queue settings, and the job metrics.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/idempotency"
+)
+
+// Config sets up a River client.
+type Config struct {
+	// Work makes the client run workers; false gives an insert-only client (an API process
+	// that runs no jobs).
+	Work bool
+	// MaxWorkers is the default queue's concurrency. Defaults to 100.
+	MaxWorkers int
+	Logger     *slog.Logger
+	Clock      clock.Clock
+	// TestOnly removes River's start-up jitter.
+	TestOnly bool
+}
+
+// NewClient returns a River client with every worker registered.
+func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.MaxWorkers == 0 {
+		cfg.MaxWorkers = 100
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
+	rc := &river.Config{Workers: workers, Logger: cfg.Logger, TestOnly: cfg.TestOnly}
+	if cfg.Work {
+		rc.Queues = map[string]river.QueueConfig{
+			// A short fetch cooldown: with River's default of 100 ms a queue tops out at
+			// 10 x MaxWorkers jobs per second.
+			river.QueueDefault: {MaxWorkers: cfg.MaxWorkers, FetchCooldown: 5 * time.Millisecond},
+		}
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
+				return PruneArgs{}, nil
+			}, &river.PeriodicJobOpts{ID: "prune", RunOnStart: true}),
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("create river client: %w", err)
+	}
+	return client, nil
+}
+
+// PruneArgs asks for expired refresh tokens and old idempotency keys to be deleted.
+type PruneArgs struct{}
+
+// Kind names the job in river_job.
+func (PruneArgs) Kind() string { return "prune" }
+
+// InsertOpts keeps one prune pending at a time.
+func (PruneArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
+}
+
+// PruneWorker deletes what no longer needs keeping.
+type PruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	Pool  *pgxpool.Pool
+	Clock clock.Clock
+}
+
+// Work runs one prune.
+func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
+	now := w.Clock.Now()
+	if _, err := auth.PruneTokens(ctx, w.Pool, now); err != nil {
+		return err
+	}
+	if _, err := idempotency.Prune(ctx, w.Pool, now); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Metrics counts finished jobs by kind and outcome for /metrics. It reads River's event
+// stream until ctx ends.
+func Metrics(ctx context.Context, client *river.Client[pgx.Tx], reg prometheus.Registerer) error {
+	jobs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "conversa_river_jobs_total", Help: "River jobs finished, by kind and outcome.",
+	}, []string{"kind", "outcome"})
+	runtime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "conversa_river_job_duration_seconds", Help: "River job run time by kind.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"kind"})
+	if err := reg.Register(jobs); err != nil {
+		return fmt.Errorf("register job metrics: %w", err)
+	}
+	if err := reg.Register(runtime); err != nil {
+		return fmt.Errorf("register job metrics: %w", err)
+	}
+	events, cancel := client.SubscribeConfig(&river.SubscribeConfig{
+		ChanSize: 10_000,
+		Kinds:    []river.EventKind{river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed},
+	})
+	go func() {
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				jobs.WithLabelValues(ev.Job.Kind, string(ev.Kind)).Inc()
+				if ev.JobStats != nil {
+					runtime.WithLabelValues(ev.Job.Kind).Observe(ev.JobStats.RunDuration.Seconds())
+				}
+			}
+		}
+	}()
+	return nil
+}
