@@ -26,6 +26,9 @@ const Version = "0.1.0"
 // DefaultMaxBodyBytes caps request bodies when Deps.MaxBodyBytes is zero.
 const DefaultMaxBodyBytes = 1 << 20
 
+// humaDefaultMaxBody is the limit huma puts on an operation that sets none.
+const humaDefaultMaxBody = 1 << 20
+
 // Deps are what the handlers call.
 type Deps struct {
 	Pool     *pgxpool.Pool
@@ -67,11 +70,21 @@ func New(d Deps) (http.Handler, huma.API) {
 	m := newHTTPMetrics(d.Registry)
 	api.UseMiddleware(m.middleware, authenticate(api, d.Auth))
 
+	// Every operation is registered through one group so that settings common to all of
+	// them (the body limit) are applied in one place. huma has already put its own 1 MiB
+	// default on operations with a body when the modifier runs.
+	grp := huma.NewGroup(api)
+	grp.UseModifier(func(op *huma.Operation, next func(*huma.Operation)) {
+		if op.MaxBodyBytes == 0 || op.MaxBodyBytes == humaDefaultMaxBody {
+			op.MaxBodyBytes = d.MaxBodyBytes
+		}
+		next(op)
+	})
 	s := &server{Deps: d}
-	s.registerHealth(api)
-	s.registerAuth(api)
-	s.registerAPIKeys(api)
-	s.registerContacts(api)
+	s.registerHealth(grp)
+	s.registerAuth(grp)
+	s.registerAPIKeys(grp)
+	s.registerContacts(grp)
 	return router, api
 }
 

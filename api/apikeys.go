@@ -30,7 +30,8 @@ type CreatedAPIKeyBody struct {
 	Key string `json:"key" doc:"The secret. It is not stored and cannot be shown again."`
 }
 
-type apiKeyIDInput struct {
+// APIKeyIDParam is the {id} of an API key's path.
+type APIKeyIDParam struct {
 	ID string `path:"id" format:"uuid"`
 }
 
@@ -61,7 +62,7 @@ func (s *server) registerAPIKeys(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "list-api-keys", Method: http.MethodGet, Path: "/v1/api-keys", Tags: []string{"API keys"},
 		Summary: "List the account's API keys",
-	}, auth.APIKeysManage), handle(func(ctx context.Context, in *struct{ pageParams }) (*struct{ Body listBody[APIKeyBody] }, error) {
+	}, auth.APIKeysManage), handle(func(ctx context.Context, in *struct{ PageParams }) (*struct{ Body listBody[APIKeyBody] }, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
@@ -84,7 +85,7 @@ func (s *server) registerAPIKeys(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-api-key", Method: http.MethodGet, Path: "/v1/api-keys/{id}", Tags: []string{"API keys"},
 		Summary: "Get an API key", Errors: []int{http.StatusNotFound},
-	}, auth.APIKeysManage), handle(func(ctx context.Context, in *apiKeyIDInput) (*struct{ Body APIKeyBody }, error) {
+	}, auth.APIKeysManage), handle(func(ctx context.Context, in *APIKeyIDParam) (*struct{ Body APIKeyBody }, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
@@ -103,7 +104,7 @@ func (s *server) registerAPIKeys(api huma.API) {
 		OperationID: "revoke-api-key", Method: http.MethodDelete, Path: "/v1/api-keys/{id}", Tags: []string{"API keys"},
 		Summary: "Revoke an API key", Description: "Takes effect at once in this process and within 5 seconds in others.",
 		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
-	}, auth.APIKeysManage), handle(func(ctx context.Context, in *apiKeyIDInput) (*struct{}, error) {
+	}, auth.APIKeysManage), handle(func(ctx context.Context, in *APIKeyIDParam) (*struct{}, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err

@@ -89,7 +89,8 @@ type contactOutput struct {
 	Body     ContactBody
 }
 
-type contactIDInput struct {
+// ContactIDParam is the {id} of a contact's path (exported so huma reads it when embedded).
+type ContactIDParam struct {
 	ID string `path:"id" format:"uuid"`
 }
 
@@ -149,7 +150,7 @@ func (s *server) registerContacts(api huma.API) {
 		Summary:     "List contacts",
 		Description: "Oldest first, by cursor. q matches part of the name, the whole customer code, the start of the CPF/CNPJ or the start of a phone number.",
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
-		pageParams
+		PageParams
 		Q        string `query:"q" maxLength:"100" doc:"Search text."`
 		Tag      string `query:"tag" maxLength:"50"`
 		Blocked  string `query:"blocked" enum:"true,false"`
@@ -184,7 +185,7 @@ func (s *server) registerContacts(api huma.API) {
 		OperationID: "get-contact", Method: http.MethodGet, Path: "/v1/contacts/{id}", Tags: []string{contactsTag},
 		Summary: "Get a contact", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
-		contactIDInput
+		ContactIDParam
 		IfNoneMatch string `header:"If-None-Match" doc:"An ETag; 304 when the contact has not changed."`
 	}) (*contactOutput, error) {
 		p, err := principal(ctx)
@@ -230,7 +231,7 @@ func (s *server) registerContacts(api huma.API) {
 		Description: "Fields left out are kept; null clears a field. With If-Match, the change is refused (412) if the contact changed since it was read.",
 		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed},
 	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
-		contactIDInput
+		ContactIDParam
 		IfMatch string `header:"If-Match" doc:"The ETag the change was based on."`
 		Body    ContactPatch
 	}) (*contactOutput, error) {
@@ -299,7 +300,7 @@ func (s *server) registerContacts(api huma.API) {
 		huma.Register(api, secure(huma.Operation{
 			OperationID: b.op, Method: http.MethodPost, Path: b.path, Tags: []string{contactsTag},
 			Summary: b.summary, Errors: []int{http.StatusNotFound},
-		}, auth.ContactsWrite), handle(func(ctx context.Context, in *contactIDInput) (*contactOutput, error) {
+		}, auth.ContactsWrite), handle(func(ctx context.Context, in *ContactIDParam) (*contactOutput, error) {
 			p, err := principal(ctx)
 			if err != nil {
 				return nil, err
@@ -320,7 +321,7 @@ func (s *server) registerContacts(api huma.API) {
 		OperationID: "delete-contact", Method: http.MethodDelete, Path: "/v1/contacts/{id}", Tags: []string{contactsTag},
 		Summary: "Delete a contact", Description: "A blocked contact cannot be deleted (409): unblock it first.",
 		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound, http.StatusConflict},
-	}, auth.ContactsWrite), handle(func(ctx context.Context, in *contactIDInput) (*struct{}, error) {
+	}, auth.ContactsWrite), handle(func(ctx context.Context, in *ContactIDParam) (*struct{}, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err

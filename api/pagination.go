@@ -8,14 +8,23 @@ import (
 	"github.com/google/uuid"
 )
 
-// pageParams are the query parameters every list takes.
-type pageParams struct {
+// PageParams are the query parameters every list takes (exported so huma reads the
+// embedded fields).
+type PageParams struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50" doc:"Page size."`
 	Cursor string `query:"cursor" maxLength:"64" doc:"The next_cursor of the previous page; empty for the first page."`
 }
 
+// Resolve refuses limit=0, which huma would otherwise replace with the default.
+func (p *PageParams) Resolve(ctx huma.Context) []error {
+	if ctx.Query("limit") == "0" {
+		return []error{&huma.ErrorDetail{Location: "query.limit", Message: "expected number >= 1", Value: 0}}
+	}
+	return nil
+}
+
 // after decodes the cursor: the id of the previous page's last item, opaque to clients.
-func (p pageParams) after() (*uuid.UUID, error) {
+func (p PageParams) after() (*uuid.UUID, error) {
 	if p.Cursor == "" {
 		return nil, nil
 	}

@@ -1,0 +1,175 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/conversa-hq/conversa/api"
+	"github.com/conversa-hq/conversa/internal/account"
+	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+const testPassword = "correct horse battery"
+
+// testEnv is a real API over a fresh database, driven through its HTTP handler.
+type testEnv struct {
+	t       *testing.T
+	handler http.Handler
+	pool    *pgxpool.Pool
+	clock   *clock.Manual
+	auth    *auth.Service
+}
+
+// tenant is an account with an admin who has logged in and an integrator API key.
+type tenant struct {
+	account account.Account
+	admin   account.User
+	token   string // the admin's access token
+	refresh string
+	apiKey  string
+}
+
+func setup(t *testing.T) *testEnv {
+	t.Helper()
+	pool := testdb.New(t)
+	clk := clock.NewManual(time.Now())
+	keys, err := auth.ParseKeys(auth.GenerateSeed())
+	require.NoError(t, err)
+	authSvc := auth.NewService(pool, keys, clk, auth.Config{LoginsPerMinute: 1000})
+	handler, _ := api.New(api.Deps{
+		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Clock: clk,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxBodyBytes: 64 << 10,
+	})
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc}
+}
+
+// as returns the environment reporting to t, for subtests that share it.
+func (e *testEnv) as(t *testing.T) *testEnv {
+	c := *e
+	c.t = t
+	return &c
+}
+
+func (e *testEnv) newTenant(name string) tenant {
+	e.t.Helper()
+	ctx := context.Background()
+	acct, err := account.Create(ctx, e.pool, name)
+	require.NoError(e.t, err)
+	email := strings.ToLower(strings.ReplaceAll(name, " ", "")) + "-" + acct.ID.String()[:8] + "@example.com"
+	admin, err := account.CreateUser(ctx, e.pool, account.NewUser{AccountID: acct.ID, Email: email, Password: testPassword, Role: "admin"})
+	require.NoError(e.t, err)
+	var tok api.TokenBody
+	e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": testPassword}).ok(&tok)
+	_, key, err := e.auth.CreateAPIKey(ctx, acct.ID, auth.NewAPIKey{Name: "test", Scopes: []string{"contacts:read", "contacts:write"}})
+	require.NoError(e.t, err)
+	return tenant{account: acct, admin: admin, token: tok.AccessToken, refresh: tok.RefreshToken, apiKey: key}
+}
+
+// response is what the handler answered.
+type response struct {
+	t      *testing.T
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// do sends a request. body is JSON-encoded unless it is a string or []byte (sent as is);
+// headers are "Name: value" pairs.
+func (e *testEnv) do(method, path, token string, body any, headers ...string) *response {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		enc, err := json.Marshal(b)
+		require.NoError(e.t, err)
+		r = bytes.NewReader(enc)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	return &response{t: e.t, Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+}
+
+// ok asserts a 2xx and decodes the body into v (when not nil).
+func (r *response) ok(v any) *response {
+	r.t.Helper()
+	require.True(r.t, r.Status >= 200 && r.Status < 300, "status %d: %s", r.Status, r.Body)
+	if v != nil {
+		require.NoError(r.t, json.Unmarshal(r.Body, v), string(r.Body))
+	}
+	return r
+}
+
+// problem is an RFC 9457 body.
+type problem struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Message  string `json:"message"`
+		Location string `json:"location"`
+	} `json:"errors"`
+}
+
+// problem asserts the status and a problem+json body, and returns it.
+func (r *response) problem(status int) problem {
+	r.t.Helper()
+	require.Equal(r.t, status, r.Status, string(r.Body))
+	require.Equal(r.t, "application/problem+json", r.Header.Get("Content-Type"), string(r.Body))
+	var p problem
+	require.NoError(r.t, json.Unmarshal(r.Body, &p))
+	require.Equal(r.t, status, p.Status)
+	return p
+}
+
+// locations lists the field locations of a problem.
+func (p problem) locations() []string {
+	out := make([]string, len(p.Errors))
+	for i, e := range p.Errors {
+		out[i] = e.Location
+	}
+	return out
+}
+
+// newUser creates a user with role in the tenant's account and returns its access token.
+func (e *testEnv) newUser(a tenant, role string) string {
+	e.t.Helper()
+	email := role + "-" + a.account.ID.String()[:8] + "@example.com"
+	_, err := account.CreateUser(context.Background(), e.pool, account.NewUser{AccountID: a.account.ID, Email: email, Password: testPassword, Role: role})
+	require.NoError(e.t, err)
+	var tok api.TokenBody
+	e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": testPassword}).ok(&tok)
+	return tok.AccessToken
+}
