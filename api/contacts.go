@@ -20,25 +20,25 @@ import (
 
 // ContactBody is a contact as the API shows it.
 type ContactBody struct {
-	ID                string          `json:"id" format:"uuid"`
-	Name              string          `json:"name"`
-	Document          string          `json:"document,omitempty" doc:"CPF or CNPJ without punctuation."`
-	DocumentKind      string          `json:"document_kind,omitempty" enum:"cpf,cnpj"`
-	CustomerCode      string          `json:"customer_code,omitempty" doc:"The key CRMs sync by; unique in the account."`
-	Phones            []ContactPhone  `json:"phones"`
-	Email             string          `json:"email,omitempty"`
-	BirthDate         string          `json:"birth_date,omitempty" format:"date"`
-	RG                string          `json:"rg,omitempty"`
-	ResponsibleUserID string          `json:"responsible_user_id,omitempty" format:"uuid"`
-	DefaultAgentID    string          `json:"default_agent_id,omitempty" format:"uuid"`
-	Tags              []string        `json:"tags"`
-	Priority          string          `json:"priority" enum:"high,medium,low"`
-	PriorityScore     *int            `json:"priority_score,omitempty" minimum:"1" maximum:"100" doc:"Explicit score; overrides priority when set."`
-	Blocked           bool            `json:"blocked" doc:"Nothing is sent to or accepted from a blocked contact."`
-	Broadcast         bool            `json:"broadcast" doc:"Whether the contact receives campaigns."`
-	Version           int             `json:"version" doc:"Grows with every change; the ETag."`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
+	ID                string         `json:"id" format:"uuid"`
+	Name              string         `json:"name"`
+	Document          string         `json:"document,omitempty" doc:"CPF or CNPJ without punctuation."`
+	DocumentKind      string         `json:"document_kind,omitempty" enum:"cpf,cnpj"`
+	CustomerCode      string         `json:"customer_code,omitempty" doc:"The key CRMs sync by; unique in the account."`
+	Phones            []ContactPhone `json:"phones"`
+	Email             string         `json:"email,omitempty"`
+	BirthDate         string         `json:"birth_date,omitempty" format:"date"`
+	RG                string         `json:"rg,omitempty"`
+	ResponsibleUserID string         `json:"responsible_user_id,omitempty" format:"uuid"`
+	DefaultAgentID    string         `json:"default_agent_id,omitempty" format:"uuid"`
+	Tags              []string       `json:"tags"`
+	Priority          string         `json:"priority" enum:"high,medium,low"`
+	PriorityScore     *int           `json:"priority_score,omitempty" minimum:"1" maximum:"100" doc:"Explicit score; overrides priority when set."`
+	Blocked           bool           `json:"blocked" doc:"Nothing is sent to or accepted from a blocked contact."`
+	Broadcast         bool           `json:"broadcast" doc:"Whether the contact receives campaigns."`
+	Version           int            `json:"version" doc:"Grows with every change; the ETag."`
+	CreatedAt         time.Time      `json:"created_at"`
+	UpdatedAt         time.Time      `json:"updated_at"`
 }
 
 // ContactPhone is one of a contact's numbers.
@@ -99,8 +99,8 @@ const contactsTag = "Contacts"
 func (s *server) registerContacts(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "create-contact", Method: http.MethodPost, Path: "/v1/contacts", Tags: []string{contactsTag},
-		Summary:     "Create a contact",
-		Description: "A contact needs a name and at least one identifier: a phone, an e-mail or a customer code. A phone another contact owns, or a customer code in use, is a 409. With an Idempotency-Key, a retry returns the first answer.",
+		Summary:       "Create a contact",
+		Description:   "A contact needs a name and at least one identifier: a phone, an e-mail or a customer code. A phone another contact owns, or a customer code in use, is a 409. With an Idempotency-Key, a retry returns the first answer.",
 		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
 	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
 		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes a retried call safe: the same key and body return the first answer for 24 hours."`

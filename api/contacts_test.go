@@ -200,12 +200,12 @@ func TestListContacts(t *testing.T) {
 		{"priority=high", 5},
 		{"blocked=false", 26},
 		{"blocked=true", 0},
-		{"q=person%201", 10},     // name, case-insensitive
-		{"q=P-07", 1},            // customer code
-		{"q=111.444", 1},         // CPF prefix
-		{"q=21%2099999-001", 10}, // phone prefix, written with DDD
+		{"q=person%201", 10},      // name, case-insensitive
+		{"q=P-07", 1},             // customer code
+		{"q=111.444", 1},          // CPF prefix
+		{"q=21%2099999-001", 10},  // phone prefix, written with DDD
 		{"q=%2B552199999001", 10}, // phone prefix, E.164
-		{"q=100%25", 0},          // LIKE wildcards are literal
+		{"q=100%25", 0},           // LIKE wildcards are literal
 	}
 	for _, f := range filters {
 		t.Run("Filter_"+f.query, func(t *testing.T) {

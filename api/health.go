@@ -26,8 +26,8 @@ func (s *server) registerHealth(api huma.API) {
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: []string{"Operations"},
-		Summary:     "Readiness: the database answers and its schema is current",
-		Errors:      []int{http.StatusServiceUnavailable},
+		Summary: "Readiness: the database answers and its schema is current",
+		Errors:  []int{http.StatusServiceUnavailable},
 	}, func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
 		if s.Ready != nil {
 			if err := s.Ready(ctx); err != nil {

@@ -185,4 +185,3 @@ func trimmed(s *string) *string {
 func hasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
-
