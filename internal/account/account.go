@@ -53,7 +53,7 @@ func Create(ctx context.Context, db store.DBTX, name string) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("create account %q: %w", name, err)
 	}
-	return Account{ID: row.ID, Name: row.Name, CreatedAt: row.CreatedAt}, nil
+	return Account{ID: row.ID, Name: row.Name, CreatedAt: row.CreatedAt.UTC()}, nil
 }
 
 // NewUser is what creating a user needs. Permissions are extra permissions beyond the role
@@ -132,12 +132,12 @@ func Get(ctx context.Context, db store.DBTX, id uuid.UUID) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("get account %s: %w", id, err)
 	}
-	return Account{ID: row.ID, Name: row.Name, CreatedAt: row.CreatedAt}, nil
+	return Account{ID: row.ID, Name: row.Name, CreatedAt: row.CreatedAt.UTC()}, nil
 }
 
 func userFromRow(r store.User) User {
 	return User{
 		AccountID: r.AccountID, ID: r.ID, Email: r.Email, Name: r.Name, Role: auth.Role(r.Role),
-		Permissions: auth.Grants(auth.Role(r.Role), r.Permissions), CreatedAt: r.CreatedAt,
+		Permissions: auth.Grants(auth.Role(r.Role), r.Permissions), CreatedAt: r.CreatedAt.UTC(),
 	}
 }

@@ -200,7 +200,7 @@ func apiKeyFromRow(r store.ApiKey) APIKey {
 	}
 	return APIKey{
 		ID: r.ID, Name: r.Name, Prefix: r.Prefix, Scopes: scopes, RateLimit: int(r.RateLimit),
-		CreatedBy: r.CreatedBy, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, CreatedAt: r.CreatedAt,
+		CreatedBy: r.CreatedBy, ExpiresAt: utc(r.ExpiresAt), RevokedAt: utc(r.RevokedAt), CreatedAt: r.CreatedAt.UTC(),
 	}
 }
 
@@ -209,4 +209,12 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

@@ -337,7 +337,7 @@ func fromRow(r store.Contact, phones []string) Contact {
 		CustomerCode: r.CustomerCode, Email: r.Email, BirthDate: r.BirthDate, RG: r.Rg,
 		ResponsibleUserID: r.ResponsibleUserID, DefaultAgentID: r.DefaultAgentID, Tags: r.Tags,
 		Priority: r.Priority, Blocked: r.Blocked, Broadcast: r.Broadcast, Version: int(r.Version),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Phones: make([]Phone, len(phones)),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Phones: make([]Phone, len(phones)),
 	}
 	if r.PriorityScore != nil {
 		s := int(*r.PriorityScore)

@@ -1,0 +1,131 @@
+package api_test
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/conversa-hq/conversa/api"
+)
+
+// TestTenancyWalk calls every secured operation of the OpenAPI document with a second
+// account's credentials against the first account's ids and checks that it neither sees nor
+// changes anything of the first account. A new operation with a path parameter this test does
+// not know fails it, so nothing new escapes the walk.
+func TestTenancyWalk(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.newTenant("Tenant A")
+	b := e.newTenant("Tenant B")
+
+	var victim api.ContactBody
+	e.do(http.MethodPost, "/v1/contacts", a.apiKey, map[string]any{
+		"name": "Victim", "customer_code": "SECRET-1", "phones": []string{"+55 11 98888-1111"}, "email": "victim@example.com",
+	}).ok(&victim)
+	var victimKey api.CreatedAPIKeyBody
+	e.do(http.MethodPost, "/v1/api-keys", a.token, map[string]any{"name": "a key", "scopes": []string{"contacts:read"}}).ok(&victimKey)
+
+	// What a path parameter is, by path prefix, pointing at account A's resources.
+	params := map[string]map[string]string{
+		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
+		"/v1/contacts/by-code/":  {"code": "SECRET-1"},
+		"/v1/contacts/":          {"id": victim.ID},
+		"/v1/api-keys/":          {"id": victimKey.ID},
+	}
+	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
+	// natural keys: in B's account they are free, and must stay B's.
+	bodies := map[string]any{
+		"create-contact":         map[string]any{"name": "Intruder", "customer_code": "SECRET-1", "phones": []string{"+5511988881111"}},
+		"update-contact":         map[string]any{"name": "Hacked"},
+		"upsert-contact-by-code": map[string]any{"name": "Hacked", "phones": []string{"+5511988881111"}},
+		"create-api-key":         map[string]any{"name": "b key", "scopes": []string{"contacts:read"}},
+	}
+	secrets := []string{victim.ID, victimKey.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+
+	oapi := api.OpenAPI()
+	paths := make([]string, 0, len(oapi.Paths))
+	for p := range oapi.Paths {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	walked := 0
+	for _, path := range paths {
+		item := oapi.Paths[path]
+		for _, m := range []struct {
+			method string
+			op     *apiOperation
+		}{
+			{http.MethodGet, opOf(item.Get)}, {http.MethodPost, opOf(item.Post)}, {http.MethodPut, opOf(item.Put)},
+			{http.MethodPatch, opOf(item.Patch)}, {http.MethodDelete, opOf(item.Delete)},
+		} {
+			if m.op == nil || !m.op.secured {
+				continue
+			}
+			walked++
+			target, hasID := fillPath(t, path, params)
+			r := e.do(m.method, target, b.token, bodies[m.op.id])
+			if hasID {
+				require.Equal(t, http.StatusNotFound, r.Status, "%s %s with another account's id: %s", m.method, target, r.Body)
+			} else {
+				require.Less(t, r.Status, 500, "%s %s: %s", m.method, target, r.Body)
+			}
+			for _, s := range secrets {
+				require.NotContains(t, string(r.Body), s, "%s %s leaked account A's data", m.method, target)
+			}
+		}
+	}
+	require.GreaterOrEqual(t, walked, 14, "the walk must cover every secured operation")
+
+	// Account A still has exactly what it had.
+	var after api.ContactBody
+	e.do(http.MethodGet, "/v1/contacts/"+victim.ID, a.apiKey, nil).ok(&after)
+	require.Equal(t, victim, after)
+	e.do(http.MethodGet, "/v1/contacts", victimKey.Key, nil).ok(nil)
+	var byPhone api.ContactBody
+	e.do(http.MethodGet, "/v1/contacts/by-phone/+5511988881111", a.apiKey, nil).ok(&byPhone)
+	require.Equal(t, victim.ID, byPhone.ID)
+}
+
+type apiOperation struct {
+	id      string
+	secured bool
+}
+
+func opOf(op *huma.Operation) *apiOperation {
+	if op == nil {
+		return nil
+	}
+	return &apiOperation{id: op.OperationID, secured: len(op.Security) > 0}
+}
+
+// fillPath puts account A's values into path's parameters; hasID says whether the path names
+// an existing resource of A (so B must get a 404).
+func fillPath(t *testing.T, path string, params map[string]map[string]string) (string, bool) {
+	t.Helper()
+	if !strings.Contains(path, "{") {
+		return path, false
+	}
+	prefixes := make([]string, 0, len(params))
+	for p := range params {
+		prefixes = append(prefixes, p)
+	}
+	sort.Slice(prefixes, func(i, j int) bool { return len(prefixes[i]) > len(prefixes[j]) })
+	for _, prefix := range prefixes {
+		if !strings.HasPrefix(path, prefix) {
+			continue
+		}
+		out := path
+		for name, value := range params[prefix] {
+			out = strings.ReplaceAll(out, "{"+name+"}", value)
+		}
+		require.NotContains(t, out, "{", "no value for a parameter of %s: add it to the walk", path)
+		_, isID := params[prefix]["id"]
+		return out, isID
+	}
+	t.Fatalf("no parameters known for %s: add them to the walk", path)
+	return "", false
+}
