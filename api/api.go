@@ -83,6 +83,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s := &server{Deps: d}
 	s.registerHealth(grp)
 	s.registerAuth(grp)
+	s.registerAccount(grp)
 	s.registerAPIKeys(grp)
 	s.registerContacts(grp)
 	return router, api

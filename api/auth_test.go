@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/api"
+	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
 )
 
@@ -278,4 +280,20 @@ func TestAPIKeys(t *testing.T) {
 		e.do(http.MethodGet, "/v1/api-keys", agent, nil).problem(403)
 		e.do(http.MethodGet, "/v1/contacts", agent, nil).ok(nil)
 	})
+}
+
+func TestSupportCode(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.newTenant("Acme")
+	var sc api.SupportCodeBody
+	e.do(http.MethodGet, "/v1/support-code", a.token, nil).ok(&sc)
+	require.Len(t, sc.Code, 8)
+	require.True(t, sc.ValidUntil.After(e.clock.Now()))
+	ok, err := account.CheckSupportCode(context.Background(), e.pool, a.account.ID, sc.Code, e.clock.Now())
+	require.NoError(t, err)
+	require.True(t, ok)
+	// An agent lacks the support_code permission; so does an integrator key.
+	e.do(http.MethodGet, "/v1/support-code", e.newUser(a, "agent"), nil).problem(403)
+	e.do(http.MethodGet, "/v1/support-code", a.apiKey, nil).problem(403)
 }

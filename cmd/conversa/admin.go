@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -184,4 +185,36 @@ func keygenCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), auth.GenerateSeed())
 		},
 	}
+}
+
+func supportCodeCmd() *cobra.Command {
+	var acct string
+	cmd := &cobra.Command{
+		Use:   "support-code CODE",
+		Short: "Check a support code a customer read out (exit 1 when it does not match)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := uuid.Parse(acct)
+			if err != nil {
+				return fmt.Errorf("--account: %w", err)
+			}
+			pool, err := adminPool(cmd)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			ok, err := account.CheckSupportCode(cmd.Context(), pool, id, args[0], time.Now())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("support code does not match")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "support code matches")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&acct, "account", "", "account id (required)")
+	_ = cmd.MarkFlagRequired("account")
+	return cmd
 }

@@ -40,7 +40,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), workerCmd(), migrateCmd(), openapiCmd(), devCmd(), envCmd(),
-		accountCmd(), userCmd(), apikeyCmd(), keygenCmd(), withPostgresCmd())
+		accountCmd(), userCmd(), apikeyCmd(), keygenCmd(), supportCodeCmd(), withPostgresCmd())
 	return root
 }
 
