@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// op is one request of a scenario: an HTTP call or the equivalent database work. rng belongs
+// to the calling worker, so picking a random contact needs no lock.
+type op func(ctx context.Context, rng *rand.Rand) error
+
+// target is what a scenario should reach; zero fields are not judged.
+type target struct {
+	MinRPS float64
+	MaxP99 time.Duration
+}
+
+// scenario is one measured workload, done once through HTTP and once on the raw pool with the
+// same number of clients for the same time.
+type scenario struct {
+	Name      string
+	Clients   int
+	Duration  time.Duration
+	HTTP, Raw op
+	Target    target
+}
+
+// scenarioResult is a scenario's two measurements and the server's peak memory during the
+// HTTP one.
+type scenarioResult struct {
+	Scenario scenario
+	HTTP     phaseResult
+	Raw      phaseResult
+	PeakRSS  int64
+}
+
+// Met reports whether the HTTP measurement reached the target without errors.
+func (r scenarioResult) Met() bool {
+	t := r.Scenario.Target
+	if r.HTTP.Errors > 0 || r.HTTP.Requests() == 0 {
+		return false
+	}
+	if t.MinRPS > 0 && r.HTTP.RPS() < t.MinRPS {
+		return false
+	}
+	if t.MaxP99 > 0 && r.HTTP.Percentile(99) >= t.MaxP99 {
+		return false
+	}
+	return true
+}
+
+// phaseResult is what one closed-loop phase measured.
+type phaseResult struct {
+	// Latencies of the successful requests started inside the measured window, sorted.
+	Latencies []time.Duration
+	// Window is the measured time (warm-up excluded).
+	Window time.Duration
+	// Errors counts failed requests, warm-up included: a failure anywhere voids the run.
+	Errors int
+	// ErrorSamples are the first few failures, for the log.
+	ErrorSamples []string
+}
+
+// maxErrorSamples is how many failures a phase keeps to print.
+const maxErrorSamples = 5
+
+// Requests is the number of successful requests in the window.
+func (r phaseResult) Requests() int { return len(r.Latencies) }
+
+// RPS is successful requests per second over the window.
+func (r phaseResult) RPS() float64 {
+	if r.Window <= 0 {
+		return 0
+	}
+	return float64(len(r.Latencies)) / r.Window.Seconds()
+}
+
+// Percentile is the nearest-rank p-th percentile latency (0 < p <= 100).
+func (r phaseResult) Percentile(p float64) time.Duration {
+	n := len(r.Latencies)
+	if n == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(n))) - 1
+	return r.Latencies[min(max(i, 0), n-1)]
+}
+
+// Max is the slowest successful request of the window.
+func (r phaseResult) Max() time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	return r.Latencies[len(r.Latencies)-1]
+}
+
+// runPhase runs clients workers, each calling o back to back (a closed loop: a client sends
+// its next request when the previous answer arrives), for warmup and then window. Only
+// requests started inside the window are timed; each worker keeps its own latencies, merged
+// and sorted at the end, so measuring takes no lock.
+func runPhase(ctx context.Context, clients int, warmup, window time.Duration, o op) phaseResult {
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	end := measureFrom.Add(window)
+	// A request stuck past the end is abandoned rather than holding the run forever.
+	ctx, cancel := context.WithDeadline(ctx, end.Add(30*time.Second))
+	defer cancel()
+
+	type workerResult struct {
+		lat    []time.Duration
+		errors int
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		samples []string
+	)
+	per := make([]workerResult, clients)
+	for w := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			res := &per[w]
+			res.lat = make([]time.Duration, 0, 1024)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					return
+				}
+				err := o(ctx, rng)
+				d := time.Since(t0)
+				if err != nil {
+					res.errors++
+					mu.Lock()
+					if len(samples) < maxErrorSamples {
+						samples = append(samples, err.Error())
+					}
+					mu.Unlock()
+					continue
+				}
+				if !t0.Before(measureFrom) {
+					res.lat = append(res.lat, d)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	out := phaseResult{Window: window, ErrorSamples: samples}
+	total := 0
+	for _, r := range per {
+		total += len(r.lat)
+	}
+	out.Latencies = make([]time.Duration, 0, total)
+	for _, r := range per {
+		out.Latencies = append(out.Latencies, r.lat...)
+		out.Errors += r.errors
+	}
+	slices.Sort(out.Latencies)
+	return out
+}
