@@ -22,9 +22,14 @@ type target struct {
 // scenario is one measured workload, done once through HTTP and once on the raw pool with the
 // same number of clients for the same time.
 type scenario struct {
-	Name      string
-	Clients   int
-	Duration  time.Duration
+	Name     string
+	Clients  int
+	Duration time.Duration
+	// Rate, when set, offers that many requests per second in all (an open loop spread over
+	// the clients) instead of each client sending its next request as soon as the previous
+	// answer arrives; latency then counts from when a request was due, so a slow answer that
+	// delays the next request is not hidden.
+	Rate      float64
 	HTTP, Raw op
 	Target    target
 }
@@ -97,11 +102,12 @@ func (r phaseResult) Max() time.Duration {
 	return r.Latencies[len(r.Latencies)-1]
 }
 
-// runPhase runs clients workers, each calling o back to back (a closed loop: a client sends
-// its next request when the previous answer arrives), for warmup and then window. Only
-// requests started inside the window are timed; each worker keeps its own latencies, merged
-// and sorted at the end, so measuring takes no lock.
-func runPhase(ctx context.Context, clients int, warmup, window time.Duration, o op) phaseResult {
+// runPhase runs clients workers for warmup and then window. With rate 0 each calls o back to
+// back (a closed loop: a client sends its next request when the previous answer arrives);
+// with a rate, worker w sends its requests at start + (w + k*clients)/rate and each latency is
+// measured from that due time. Only requests due inside the window are timed; each worker
+// keeps its own latencies, merged and sorted at the end, so measuring takes no lock.
+func runPhase(ctx context.Context, clients int, rate float64, warmup, window time.Duration, o op) phaseResult {
 	start := time.Now()
 	measureFrom := start.Add(warmup)
 	end := measureFrom.Add(window)
@@ -126,8 +132,21 @@ func runPhase(ctx context.Context, clients int, warmup, window time.Duration, o 
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			res := &per[w]
 			res.lat = make([]time.Duration, 0, 1024)
+			var step time.Duration
+			due := start
+			if rate > 0 {
+				step = time.Duration(float64(clients) / rate * float64(time.Second))
+				due = start.Add(time.Duration(float64(w) / rate * float64(time.Second)))
+			}
 			for ctx.Err() == nil {
 				t0 := time.Now()
+				if rate > 0 {
+					if wait := time.Until(due); wait > 0 {
+						time.Sleep(wait)
+					}
+					t0 = due
+					due = due.Add(step)
+				}
 				if !t0.Before(end) {
 					return
 				}

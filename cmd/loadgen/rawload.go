@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/conversa-hq/conversa/db/store"
@@ -51,9 +50,9 @@ func (r *rawTarget) getContact(ctx context.Context, rng *rand.Rand) error {
 	return nil
 }
 
-// createContact returns an op that does what POST /v1/contacts does in the database: one
-// transaction inserting the contact row (CreateContact) and its phone row
-// (InsertContactPhones), with the next unused number and the defaults validation would give.
+// createContact returns an op that does what POST /v1/contacts does in the database: the one
+// statement inserting the contact and its phone (CreateContactWithPhones), with the next
+// unused number and the defaults validation would give.
 func (r *rawTarget) createContact(numbers *counter) op {
 	return func(ctx context.Context, _ *rand.Rand) error {
 		n, err := numbers.Next()
@@ -61,26 +60,15 @@ func (r *rawTarget) createContact(numbers *counter) op {
 			return err
 		}
 		code := postCode(n)
-		return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			row, err := r.q.CreateContact(ctx, tx, store.CreateContactParams{
-				AccountID: r.accountID, ID: uuid.Must(uuid.NewV7()), Name: contactName(int(n)),
-				CustomerCode: &code, Tags: []string{}, Priority: "medium", Broadcast: true,
-				Now: time.Now().UTC(),
-			})
-			if err != nil {
-				return fmt.Errorf("insert contact %s: %w", code, err)
-			}
-			stored, err := r.q.InsertContactPhones(ctx, tx, store.InsertContactPhonesParams{
-				AccountID: r.accountID, ContactID: row.ID, Phones: []string{canonicalMobile(n)},
-			})
-			if err != nil {
-				return fmt.Errorf("insert phone of %s: %w", code, err)
-			}
-			if len(stored) != 1 {
-				return fmt.Errorf("insert phone of %s: number %s already taken", code, canonicalMobile(n))
-			}
-			return nil
+		_, err = r.q.CreateContactWithPhones(ctx, r.pool, store.CreateContactWithPhonesParams{
+			AccountID: r.accountID, ID: uuid.Must(uuid.NewV7()), Name: contactName(int(n)),
+			CustomerCode: &code, Tags: []string{}, Priority: "medium", Broadcast: true,
+			Now: time.Now().UTC(), Phones: []string{canonicalMobile(n)},
 		})
+		if err != nil {
+			return fmt.Errorf("insert contact %s: %w", code, err)
+		}
+		return nil
 	}
 }
 

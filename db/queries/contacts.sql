@@ -1,14 +1,23 @@
--- name: CreateContact :one
-INSERT INTO contacts (
-    account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
-    responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-    created_at, updated_at
-) VALUES (
-    @account_id, @id, @name, @document, @document_kind, @customer_code, @email, @birth_date, @rg,
-    @responsible_user_id, @default_agent_id, @tags, @priority, @priority_score, @blocked, @broadcast,
-    @now, @now
+-- name: CreateContactWithPhones :one
+-- One statement, so one round trip and atomic even outside a transaction: a phone another
+-- contact owns fails the whole insert with a unique violation on contact_phones_pkey.
+WITH c AS (
+    INSERT INTO contacts (
+        account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
+        responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
+        created_at, updated_at
+    ) VALUES (
+        @account_id, @id, @name, @document, @document_kind, @customer_code, @email, @birth_date, @rg,
+        @responsible_user_id, @default_agent_id, @tags, @priority, @priority_score, false, @broadcast,
+        @now, @now
+    )
+    RETURNING *
+), p AS (
+    INSERT INTO contact_phones (account_id, phone, contact_id, position)
+    SELECT c.account_id, t.phone, c.id, t.ord::smallint
+    FROM c, unnest(@phones::text[]) WITH ORDINALITY AS t(phone, ord)
 )
-RETURNING *;
+SELECT * FROM c;
 
 -- name: UpdateContact :one
 -- Writes every field; the caller has merged the change into the current row, read FOR UPDATE.

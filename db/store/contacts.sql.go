@@ -12,20 +12,47 @@ import (
 	"github.com/google/uuid"
 )
 
-const createContact = `-- name: CreateContact :one
-INSERT INTO contacts (
-    account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
-    responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-    created_at, updated_at
-) VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9,
-    $10, $11, $12, $13, $14, $15, $16,
-    $17, $17
+const createContactWithPhones = `-- name: CreateContactWithPhones :one
+WITH c AS (
+    INSERT INTO contacts (
+        account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
+        responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
+        created_at, updated_at
+    ) VALUES (
+        $1, $2, $3, $4, $5, $6, $7, $8, $9,
+        $10, $11, $12, $13, $14, false, $15,
+        $16, $16
+    )
+    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at
+), p AS (
+    INSERT INTO contact_phones (account_id, phone, contact_id, position)
+    SELECT c.account_id, t.phone, c.id, t.ord::smallint
+    FROM c, unnest($17::text[]) WITH ORDINALITY AS t(phone, ord)
 )
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at FROM c
 `
 
-type CreateContactParams struct {
+type CreateContactWithPhonesParams struct {
+	AccountID         uuid.UUID
+	ID                uuid.UUID
+	Name              string
+	Document          *string
+	DocumentKind      *string
+	CustomerCode      *string
+	Email             *string
+	BirthDate         *time.Time
+	Rg                *string
+	ResponsibleUserID *uuid.UUID
+	DefaultAgentID    *uuid.UUID
+	Tags              []string
+	Priority          string
+	PriorityScore     *int16
+	Broadcast         bool
+	Now               time.Time
+	Phones            []string
+}
+
+type CreateContactWithPhonesRow struct {
 	AccountID         uuid.UUID
 	ID                uuid.UUID
 	Name              string
@@ -42,11 +69,15 @@ type CreateContactParams struct {
 	PriorityScore     *int16
 	Blocked           bool
 	Broadcast         bool
-	Now               time.Time
+	Version           int32
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
-func (q *Queries) CreateContact(ctx context.Context, db DBTX, arg CreateContactParams) (Contact, error) {
-	row := db.QueryRow(ctx, createContact,
+// One statement, so one round trip and atomic even outside a transaction: a phone another
+// contact owns fails the whole insert with a unique violation on contact_phones_pkey.
+func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg CreateContactWithPhonesParams) (CreateContactWithPhonesRow, error) {
+	row := db.QueryRow(ctx, createContactWithPhones,
 		arg.AccountID,
 		arg.ID,
 		arg.Name,
@@ -61,11 +92,11 @@ func (q *Queries) CreateContact(ctx context.Context, db DBTX, arg CreateContactP
 		arg.Tags,
 		arg.Priority,
 		arg.PriorityScore,
-		arg.Blocked,
 		arg.Broadcast,
 		arg.Now,
+		arg.Phones,
 	)
-	var i Contact
+	var i CreateContactWithPhonesRow
 	err := row.Scan(
 		&i.AccountID,
 		&i.ID,

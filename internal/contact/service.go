@@ -39,14 +39,13 @@ var (
 		fault.FieldError{Field: "customer_code", Message: "already used by another contact"})
 )
 
-// Create validates and stores a new contact.
+// Create validates and stores a new contact, in one statement.
 func (s *Service) Create(ctx context.Context, accountID uuid.UUID, f Fields) (Contact, error) {
-	var c Contact
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		c, err = s.CreateTx(ctx, tx, accountID, f)
-		return err
-	})
+	v, err := validate(f, s.clock.Now())
+	if err != nil {
+		return Contact{}, err
+	}
+	c, err := s.insert(ctx, s.pool, accountID, v)
 	return c, explain(err)
 }
 
@@ -61,21 +60,27 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, 
 	return c, explain(err)
 }
 
-func (s *Service) insert(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, v valid) (Contact, error) {
-	row, err := s.q.CreateContact(ctx, tx, store.CreateContactParams{
+func (s *Service) insert(ctx context.Context, db store.DBTX, accountID uuid.UUID, v valid) (Contact, error) {
+	row, err := s.q.CreateContactWithPhones(ctx, db, store.CreateContactWithPhonesParams{
 		AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Name: v.name, Document: v.document,
 		DocumentKind: v.documentKind, CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate,
 		Rg: v.rg, ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
-		Priority: v.priority, PriorityScore: v.priorityScore, Blocked: false, Broadcast: v.broadcast,
-		Now: s.clock.Now(),
+		Priority: v.priority, PriorityScore: v.priorityScore, Broadcast: v.broadcast, Now: s.clock.Now(),
+		Phones: v.phones,
 	})
+	if c, ok := pgdb.UniqueViolation(err); ok && c == "contact_phones_pkey" {
+		// The statement failed whole; the caller's transaction, if any, is aborted, so the
+		// owners are read from the pool.
+		owners, err := s.q.FindPhoneOwners(ctx, s.pool, store.FindPhoneOwnersParams{AccountID: accountID, Phones: v.phones})
+		if err != nil {
+			return Contact{}, fmt.Errorf("find phone owners: %w", err)
+		}
+		return Contact{}, phoneConflict(owners, v.phones, uuid.Nil)
+	}
 	if err != nil {
 		return Contact{}, fmt.Errorf("insert contact: %w", err)
 	}
-	if err := s.insertPhones(ctx, tx, accountID, row.ID, v.phones); err != nil {
-		return Contact{}, err
-	}
-	return fromRow(row, v.phones), nil
+	return fromRow(store.Contact(row), v.phones), nil
 }
 
 // Get returns one contact.
@@ -280,9 +285,14 @@ func (s *Service) insertPhones(ctx context.Context, tx pgx.Tx, accountID, contac
 	if err != nil {
 		return fmt.Errorf("find phone owners: %w", err)
 	}
+	return phoneConflict(owners, phones, contactID)
+}
+
+// phoneConflict names, for each number another contact owns, that contact.
+func phoneConflict(owners []store.FindPhoneOwnersRow, phones []string, self uuid.UUID) error {
 	var fields []fault.FieldError
 	for _, o := range owners {
-		if o.ContactID != contactID {
+		if o.ContactID != self {
 			fields = append(fields, fault.FieldError{
 				Field: fmt.Sprintf("phones[%d]", slices.Index(phones, o.Phone)), Value: o.Phone,
 				Message: fmt.Sprintf("belongs to contact %s", o.ContactID),
