@@ -96,7 +96,7 @@ func devCmd() *cobra.Command {
 			if seeded.APIKey == "" {
 				return errors.New("could not create the demo API key")
 			}
-			return serve(ctx, cfg, logger, func(listen string) {
+			return serve(ctx, cfg, logger, serveHooks{ready: func(listen string) {
 				base := "http://" + hostPort(listen)
 				fmt.Fprintf(os.Stderr, `
 Conversa is running.
@@ -112,7 +112,7 @@ Try it:
 
 Ctrl-C stops the service (and the private PostgreSQL).
 `, base, cfg.DatabaseURL, seeded.Account.Name, seeded.Account.ID, demo.AdminEmail, demo.Password, seeded.APIKey)
-			})
+			}})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default $CONVERSA_ADDR or :8080)")

@@ -38,7 +38,7 @@ func serveCmd() *cobra.Command {
 			if addr != "" {
 				cfg.Addr = addr
 			}
-			return serve(cmd.Context(), cfg, logger, nil)
+			return serve(cmd.Context(), cfg, logger, serveHooks{})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default $CONVERSA_ADDR or :8080)")
@@ -95,10 +95,17 @@ func openReady(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// serveHooks let callers follow the server: ready receives the listener's address once it
+// accepts connections; connState sees every connection change state (http.Server.ConnState).
+// Both are optional.
+type serveHooks struct {
+	ready     func(addr string)
+	connState func(net.Conn, http.ConnState)
+}
+
 // serve runs the API and the workers until ctx ends, then stops accepting requests, lets
-// in-flight requests and jobs finish (up to the shutdown timeout) and returns. ready, when
-// given, receives the listener's address once it accepts connections.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready func(addr string)) error {
+// in-flight requests and jobs finish (up to the shutdown timeout) and returns.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks serveHooks) error {
 	if cfg.JWTKeys == "" {
 		return errors.New("CONVERSA_JWT_KEYS is not set: generate one with `conversa keygen`, or run `conversa dev`")
 	}
@@ -154,12 +161,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready fu
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnState:         hooks.connState,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "workers", cfg.Workers)
-	if ready != nil {
-		ready(ln.Addr().String())
+	if hooks.ready != nil {
+		hooks.ready(ln.Addr().String())
 	}
 
 	select {
