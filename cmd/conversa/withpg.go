@@ -39,6 +39,10 @@ func withPostgresCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
+					// Open to the postgres user, which runs the server when we are root.
+					if err := os.Chmod(d, 0o755); err != nil {
+						return err
+					}
 					defer os.RemoveAll(d)
 					dir = d
 				}

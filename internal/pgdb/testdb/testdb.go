@@ -46,6 +46,10 @@ func run(m *testing.M) int {
 		serverURL = pgdb.SystemURL
 	default:
 		dir, err := os.MkdirTemp("", "conversa-testpg-")
+		if err == nil {
+			// Open to the postgres user, which runs the server when we are root.
+			err = os.Chmod(dir, 0o755)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "testdb:", err)
 			return 1
