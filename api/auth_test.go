@@ -297,3 +297,25 @@ func TestSupportCode(t *testing.T) {
 	e.do(http.MethodGet, "/v1/support-code", e.newUser(a, "agent"), nil).problem(403)
 	e.do(http.MethodGet, "/v1/support-code", a.apiKey, nil).problem(403)
 }
+
+func TestOperationsEndpoints(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.newTenant("Acme")
+	e.do(http.MethodGet, "/v1/contacts", a.apiKey, nil).ok(nil)
+	e.do(http.MethodGet, "/v1/contacts/01890000-0000-7000-8000-000000000000", a.apiKey, nil).problem(404)
+
+	metrics := string(e.do(http.MethodGet, "/metrics", "", nil).Body)
+	require.Contains(t, metrics, `conversa_http_requests_total{operation="list-contacts",status="200"} 1`)
+	require.Contains(t, metrics, `conversa_http_requests_total{operation="get-contact",status="404"} 1`)
+	require.Contains(t, metrics, `conversa_http_request_duration_seconds_bucket{operation="login"`)
+
+	r := e.do(http.MethodGet, "/healthz", "", nil, "X-Request-Id: trace-42")
+	require.Equal(t, "trace-42", r.Header.Get("X-Request-Id"), "a caller's request id is kept")
+	r = e.do(http.MethodGet, "/healthz", "", nil, "X-Request-Id: bad id with spaces")
+	require.Len(t, r.Header.Get("X-Request-Id"), 24, "a malformed one is replaced")
+	e.do(http.MethodGet, "/readyz", "", nil).ok(nil)
+	for _, doc := range []string{"/openapi.json", "/openapi.yaml", "/openapi-3.0.yaml", "/docs"} {
+		e.do(http.MethodGet, doc, "", nil).ok(nil)
+	}
+}
