@@ -119,3 +119,14 @@ WHERE c.account_id = @account_id
               AND p.phone LIKE sqlc.narg('q_phone')::text || '%')))
 ORDER BY c.id
 LIMIT @max_rows;
+
+-- name: EraseContact :one
+-- Clears every personal field of a contact (LGPD erasure) and keeps the row, which its
+-- consent records point at.
+UPDATE contacts SET
+    name = 'Erased contact', document = NULL, document_kind = NULL, customer_code = NULL,
+    email = NULL, birth_date = NULL, rg = NULL, responsible_user_id = NULL, default_agent_id = NULL,
+    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false,
+    erased_at = coalesce(erased_at, @now), version = version + 1, updated_at = @now
+WHERE account_id = @account_id AND id = @id
+RETURNING *;

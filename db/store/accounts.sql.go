@@ -14,7 +14,7 @@ import (
 const createAccount = `-- name: CreateAccount :one
 INSERT INTO accounts (id, name, support_secret)
 VALUES ($1, $2, $3)
-RETURNING id, name, support_secret, created_at
+RETURNING id, name, support_secret, created_at, opt_out_keywords, opt_in_keywords, opt_out_reply, opt_in_reply
 `
 
 type CreateAccountParams struct {
@@ -31,12 +31,16 @@ func (q *Queries) CreateAccount(ctx context.Context, db DBTX, arg CreateAccountP
 		&i.Name,
 		&i.SupportSecret,
 		&i.CreatedAt,
+		&i.OptOutKeywords,
+		&i.OptInKeywords,
+		&i.OptOutReply,
+		&i.OptInReply,
 	)
 	return i, err
 }
 
 const getAccount = `-- name: GetAccount :one
-SELECT id, name, support_secret, created_at FROM accounts WHERE id = $1
+SELECT id, name, support_secret, created_at, opt_out_keywords, opt_in_keywords, opt_out_reply, opt_in_reply FROM accounts WHERE id = $1
 `
 
 func (q *Queries) GetAccount(ctx context.Context, db DBTX, id uuid.UUID) (Account, error) {
@@ -47,6 +51,10 @@ func (q *Queries) GetAccount(ctx context.Context, db DBTX, id uuid.UUID) (Accoun
 		&i.Name,
 		&i.SupportSecret,
 		&i.CreatedAt,
+		&i.OptOutKeywords,
+		&i.OptInKeywords,
+		&i.OptOutReply,
+		&i.OptInReply,
 	)
 	return i, err
 }

@@ -23,13 +23,13 @@ WITH c AS (
         $10, $11, $12, $13, $14, false, $15,
         $16, $16
     )
-    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at
+    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
 ), p AS (
     INSERT INTO contact_phones (account_id, phone, contact_id, position)
     SELECT c.account_id, t.phone, c.id, t.ord::smallint
     FROM c, unnest($17::text[]) WITH ORDINALITY AS t(phone, ord)
 )
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at FROM c
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at FROM c
 `
 
 type CreateContactWithPhonesParams struct {
@@ -72,6 +72,7 @@ type CreateContactWithPhonesRow struct {
 	Version           int32
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	ErasedAt          *time.Time
 }
 
 // One statement, so one round trip and atomic even outside a transaction: a phone another
@@ -117,6 +118,7 @@ func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg Crea
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -165,6 +167,52 @@ func (q *Queries) DeleteContactPhones(ctx context.Context, db DBTX, arg DeleteCo
 	return err
 }
 
+const eraseContact = `-- name: EraseContact :one
+UPDATE contacts SET
+    name = 'Erased contact', document = NULL, document_kind = NULL, customer_code = NULL,
+    email = NULL, birth_date = NULL, rg = NULL, responsible_user_id = NULL, default_agent_id = NULL,
+    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false,
+    erased_at = coalesce(erased_at, $1), version = version + 1, updated_at = $1
+WHERE account_id = $2 AND id = $3
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
+`
+
+type EraseContactParams struct {
+	Now       time.Time
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// Clears every personal field of a contact (LGPD erasure) and keeps the row, which its
+// consent records point at.
+func (q *Queries) EraseContact(ctx context.Context, db DBTX, arg EraseContactParams) (Contact, error) {
+	row := db.QueryRow(ctx, eraseContact, arg.Now, arg.AccountID, arg.ID)
+	var i Contact
+	err := row.Scan(
+		&i.AccountID,
+		&i.ID,
+		&i.Name,
+		&i.Document,
+		&i.DocumentKind,
+		&i.CustomerCode,
+		&i.Email,
+		&i.BirthDate,
+		&i.Rg,
+		&i.ResponsibleUserID,
+		&i.DefaultAgentID,
+		&i.Tags,
+		&i.Priority,
+		&i.PriorityScore,
+		&i.Blocked,
+		&i.Broadcast,
+		&i.Version,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ErasedAt,
+	)
+	return i, err
+}
+
 const findPhoneOwners = `-- name: FindPhoneOwners :many
 SELECT phone, contact_id FROM contact_phones
 WHERE account_id = $1 AND phone = ANY($2::text[])
@@ -202,7 +250,7 @@ func (q *Queries) FindPhoneOwners(ctx context.Context, db DBTX, arg FindPhoneOwn
 }
 
 const getContact = `-- name: GetContact :one
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -242,13 +290,14 @@ func (q *Queries) GetContact(ctx context.Context, db DBTX, arg GetContactParams)
 		&i.Contact.Version,
 		&i.Contact.CreatedAt,
 		&i.Contact.UpdatedAt,
+		&i.Contact.ErasedAt,
 		&i.Phones,
 	)
 	return i, err
 }
 
 const getContactByCodeForUpdate = `-- name: GetContactByCodeForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
 `
 
 type GetContactByCodeForUpdateParams struct {
@@ -279,12 +328,13 @@ func (q *Queries) GetContactByCodeForUpdate(ctx context.Context, db DBTX, arg Ge
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const getContactForUpdate = `-- name: GetContactForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type GetContactForUpdateParams struct {
@@ -315,6 +365,7 @@ func (q *Queries) GetContactForUpdate(ctx context.Context, db DBTX, arg GetConta
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -402,7 +453,7 @@ func (q *Queries) ListContactPhones(ctx context.Context, db DBTX, arg ListContac
 }
 
 const listContacts = `-- name: ListContacts :many
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -483,6 +534,7 @@ func (q *Queries) ListContacts(ctx context.Context, db DBTX, arg ListContactsPar
 			&i.Contact.Version,
 			&i.Contact.CreatedAt,
 			&i.Contact.UpdatedAt,
+			&i.Contact.ErasedAt,
 			&i.Phones,
 		); err != nil {
 			return nil, err
@@ -501,7 +553,7 @@ UPDATE contacts SET
     version = version + CASE WHEN blocked = $1 THEN 0 ELSE 1 END,
     updated_at = CASE WHEN blocked = $1 THEN updated_at ELSE $2 END
 WHERE account_id = $3 AND id = $4
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
 `
 
 type SetContactBlockedParams struct {
@@ -539,6 +591,7 @@ func (q *Queries) SetContactBlocked(ctx context.Context, db DBTX, arg SetContact
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -561,7 +614,7 @@ UPDATE contacts SET
     version = version + 1,
     updated_at = $14
 WHERE account_id = $15 AND id = $16
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
 `
 
 type UpdateContactParams struct {
@@ -624,6 +677,7 @@ func (q *Queries) UpdateContact(ctx context.Context, db DBTX, arg UpdateContactP
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }

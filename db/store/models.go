@@ -11,10 +11,14 @@ import (
 )
 
 type Account struct {
-	ID            uuid.UUID
-	Name          string
-	SupportSecret []byte
-	CreatedAt     time.Time
+	ID             uuid.UUID
+	Name           string
+	SupportSecret  []byte
+	CreatedAt      time.Time
+	OptOutKeywords []string
+	OptInKeywords  []string
+	OptOutReply    string
+	OptInReply     string
 }
 
 type ApiKey struct {
@@ -29,6 +33,55 @@ type ApiKey struct {
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
 	CreatedAt time.Time
+}
+
+type ConsentAccessLog struct {
+	AccountID     uuid.UUID
+	ID            uuid.UUID
+	At            time.Time
+	PrincipalKind string
+	PrincipalID   string
+	Operation     string
+	ContactID     *uuid.UUID
+	Detail        string
+}
+
+type ConsentRecord struct {
+	AccountID      uuid.UUID
+	ID             uuid.UUID
+	ContactID      uuid.UUID
+	Seq            int32
+	Action         string
+	Purposes       []string
+	Channels       []string
+	AllChannels    bool
+	Explicit       bool
+	Method         string
+	OccurredAt     time.Time
+	RecordedAt     time.Time
+	TextShown      *string
+	Ip             *string
+	UserAgent      *string
+	Source         *string
+	TermsVersion   *string
+	IdentifierKind *string
+	Identifier     *string
+	RecorderKind   string
+	RecorderID     string
+	Confirms       *uuid.UUID
+	PrevHash       []byte
+	Hash           []byte
+}
+
+type ConsentState struct {
+	AccountID uuid.UUID
+	ContactID uuid.UUID
+	Purpose   string
+	Channel   string
+	Status    string
+	Explicit  bool
+	RecordID  uuid.UUID
+	UpdatedAt time.Time
 }
 
 type Contact struct {
@@ -51,6 +104,7 @@ type Contact struct {
 	Version           int32
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	ErasedAt          *time.Time
 }
 
 type ContactPhone struct {
