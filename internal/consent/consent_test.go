@@ -116,7 +116,7 @@ func TestChainDetectsTampering(t *testing.T) {
 			c[1].Hash = computeHash(c[1])
 			return c
 		},
-		"Removed": func(c []Record) []Record { return append(c[:1:1], c[2:]...) },
+		"Removed":      func(c []Record) []Record { return append(c[:1:1], c[2:]...) },
 		"RemovedFirst": func(c []Record) []Record { return c[1:] },
 	}
 	want := map[string]int{"ChangedText": 2, "ChangedTime": 3, "RehashedMiddle": 3, "Removed": 3, "RemovedFirst": 2}
