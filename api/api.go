@@ -17,6 +17,7 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 )
 
@@ -34,6 +35,7 @@ type Deps struct {
 	Pool     *pgxpool.Pool
 	Auth     *auth.Service
 	Contacts *contact.Service
+	Consent  *consent.Service
 	Clock    clock.Clock
 	Logger   *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -86,6 +88,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerAccount(grp)
 	s.registerAPIKeys(grp)
 	s.registerContacts(grp)
+	s.registerConsents(grp)
 	return router, api
 }
 

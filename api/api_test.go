@@ -19,6 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 )
@@ -53,7 +54,7 @@ func setup(t *testing.T) *testEnv {
 	require.NoError(t, err)
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{LoginsPerMinute: 1000})
 	handler, _ := api.New(api.Deps{
-		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Clock: clk,
+		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})
@@ -77,7 +78,7 @@ func (e *testEnv) newTenant(name string) tenant {
 	require.NoError(e.t, err)
 	var tok api.TokenBody
 	e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": testPassword}).ok(&tok)
-	_, key, err := e.auth.CreateAPIKey(ctx, acct.ID, auth.NewAPIKey{Name: "test", Scopes: []string{"contacts:read", "contacts:write"}})
+	_, key, err := e.auth.CreateAPIKey(ctx, acct.ID, auth.NewAPIKey{Name: "test", Scopes: []string{"contacts:read", "contacts:write", "consents:write"}})
 	require.NoError(e.t, err)
 	return tenant{account: acct, admin: admin, token: tok.AccessToken, refresh: tok.RefreshToken, apiKey: key}
 }

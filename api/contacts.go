@@ -36,6 +36,7 @@ type ContactBody struct {
 	PriorityScore     *int           `json:"priority_score,omitempty" minimum:"1" maximum:"100" doc:"Explicit score; overrides priority when set."`
 	Blocked           bool           `json:"blocked" doc:"Nothing is sent to or accepted from a blocked contact."`
 	Broadcast         bool           `json:"broadcast" doc:"Whether the contact receives campaigns."`
+	ErasedAt          *time.Time     `json:"erased_at,omitempty" doc:"When the contact was anonymised at its owner's request."`
 	Version           int            `json:"version" doc:"Grows with every change; the ETag."`
 	CreatedAt         time.Time      `json:"created_at"`
 	UpdatedAt         time.Time      `json:"updated_at"`
@@ -319,9 +320,15 @@ func (s *server) registerContacts(api huma.API) {
 
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "delete-contact", Method: http.MethodDelete, Path: "/v1/contacts/{id}", Tags: []string{contactsTag},
-		Summary: "Delete a contact", Description: "A blocked contact cannot be deleted (409): unblock it first.",
+		Summary: "Delete a contact, or erase it (LGPD)",
+		Description: "A blocked contact cannot be deleted (409): unblock it first. The contact's consent records are kept either way: they are legal proof. " +
+			"With erase=true the contact is anonymised instead: every personal field is cleared and its phones released, and the row stays so its consent records keep pointing at it.\n\n" +
+			"Needs the `contacts:write` permission, or `contacts:erase` with erase=true.",
 		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound, http.StatusConflict},
-	}, auth.ContactsWrite), handle(func(ctx context.Context, in *ContactIDParam) (*struct{}, error) {
+	}, ""), handle(func(ctx context.Context, in *struct {
+		ContactIDParam
+		Erase bool `query:"erase" doc:"Anonymise instead of deleting (LGPD right to deletion)."`
+	}) (*struct{}, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
@@ -329,6 +336,16 @@ func (s *server) registerContacts(api huma.API) {
 		id, err := parseUUID("path.id", in.ID)
 		if err != nil {
 			return nil, err
+		}
+		if in.Erase {
+			if !p.Can(auth.ContactsErase) {
+				return nil, fault.Forbidden("erasing a contact needs the contacts:erase permission")
+			}
+			_, err = s.Contacts.Erase(ctx, p.AccountID, id)
+			return nil, err
+		}
+		if !p.Can(auth.ContactsWrite) {
+			return nil, fault.Forbidden("these credentials lack the contacts:write permission")
 		}
 		return nil, s.Contacts.Delete(ctx, p.AccountID, id)
 	}))
@@ -373,7 +390,7 @@ func toContactBody(c contact.Contact) ContactBody {
 		ID: c.ID.String(), Name: c.Name, Document: deref(c.Document), DocumentKind: deref(c.DocumentKind),
 		CustomerCode: deref(c.CustomerCode), Email: deref(c.Email), RG: deref(c.RG), Tags: c.Tags,
 		Priority: c.Priority, PriorityScore: c.PriorityScore, Blocked: c.Blocked, Broadcast: c.Broadcast,
-		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Phones: make([]ContactPhone, len(c.Phones)),
+		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Phones: make([]ContactPhone, len(c.Phones)), ErasedAt: c.ErasedAt,
 	}
 	for i, p := range c.Phones {
 		b.Phones[i] = ContactPhone{Number: p.Number, Foreign: p.Foreign}

@@ -25,7 +25,7 @@ func RequestID(ctx context.Context) string {
 
 // requestID takes a well-formed X-Request-Id from the caller (so a trace crosses systems) or
 // makes one, echoes it in the response and puts it in the context for the logs, along with
-// the caller's address.
+// the caller's address and query string.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -37,6 +37,7 @@ func requestID(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		ctx = context.WithValue(ctx, remoteAddrKey{}, r.RemoteAddr)
+		ctx = context.WithValue(ctx, queryKey{}, r.URL.RawQuery)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -58,4 +59,28 @@ func parseUUID(field, s string) (uuid.UUID, error) {
 		return uuid.Nil, huma.NewError(422, "invalid id", &huma.ErrorDetail{Location: field, Message: fmt.Sprintf("must be a UUID: %v", err), Value: s})
 	}
 	return id, nil
+}
+
+// SeqPage pages lists ordered by a sequence number (a contact's consent chain); exported
+// so huma reads it when embedded.
+type SeqPage struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50" doc:"Page size."`
+	Cursor string `query:"cursor" maxLength:"64" doc:"The next_cursor of the previous page; empty for the first page."`
+}
+
+func (p SeqPage) afterSeq() (int, error) {
+	if p.Cursor == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+	if err != nil || len(b) != 5 || b[0] != 's' {
+		return 0, huma.NewError(422, "invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: "not a cursor this API returned", Value: p.Cursor})
+	}
+	return int(binary.BigEndian.Uint32(b[1:])), nil
+}
+
+func encodeSeqCursor(seq int) string {
+	b := []byte{'s', 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[1:], uint32(seq))
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -26,6 +26,12 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/contacts", a.apiKey, map[string]any{
 		"name": "Victim", "customer_code": "SECRET-1", "phones": []string{"+55 11 98888-1111"}, "email": "victim@example.com",
 	}).ok(&victim)
+	var victimConsent api.ConsentRecordBody
+	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/consents", a.apiKey, map[string]any{
+		"action": "pending", "purposes": []string{"marketing"}, "channels": []string{"whatsapp"}, "method": "form", "text": "Quer ofertas?",
+	}).ok(&victimConsent)
+	var victimSettings api.ConsentSettingsBody
+	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
 	e.do(http.MethodPost, "/v1/api-keys", a.token, map[string]any{"name": "a key", "scopes": []string{"contacts:read"}}).ok(&victimKey)
 
@@ -33,7 +39,7 @@ func TestTenancyWalk(t *testing.T) {
 	params := map[string]map[string]string{
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
 		"/v1/contacts/by-code/":  {"code": "SECRET-1"},
-		"/v1/contacts/":          {"id": victim.ID},
+		"/v1/contacts/":          {"id": victim.ID, "record_id": victimConsent.ID},
 		"/v1/api-keys/":          {"id": victimKey.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
@@ -43,8 +49,13 @@ func TestTenancyWalk(t *testing.T) {
 		"update-contact":         map[string]any{"name": "Hacked"},
 		"upsert-contact-by-code": map[string]any{"name": "Hacked", "phones": []string{"+5511988881111"}},
 		"create-api-key":         map[string]any{"name": "b key", "scopes": []string{"contacts:read"}},
+		"record-consent": map[string]any{"action": "grant", "purposes": []string{"marketing"}, "channels": []string{"whatsapp"},
+			"method": "checkbox", "text": "x"},
+		"confirm-consent": map[string]any{"source": "link"},
+		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
+			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -85,6 +96,12 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodGet, "/v1/contacts/"+victim.ID, a.apiKey, nil).ok(&after)
 	require.Equal(t, victim, after)
 	e.do(http.MethodGet, "/v1/contacts", victimKey.Key, nil).ok(nil)
+	var history struct{ Items []api.ConsentRecordBody }
+	e.do(http.MethodGet, "/v1/contacts/"+victim.ID+"/consents", a.token, nil).ok(&history)
+	require.Equal(t, []api.ConsentRecordBody{victimConsent}, history.Items, "no record was added to A's chain")
+	var settings api.ConsentSettingsBody
+	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&settings)
+	require.Equal(t, victimSettings, settings)
 	var byPhone api.ContactBody
 	e.do(http.MethodGet, "/v1/contacts/by-phone/+5511988881111", a.apiKey, nil).ok(&byPhone)
 	require.Equal(t, victim.ID, byPhone.ID)

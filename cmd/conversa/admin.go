@@ -10,9 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 )
 
@@ -216,5 +218,54 @@ func supportCodeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&acct, "account", "", "account id (required)")
 	_ = cmd.MarkFlagRequired("account")
+	return cmd
+}
+
+func consentCmd() *cobra.Command {
+	var acct string
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Walk the consent hash chains and report the first record that does not match (exit 1)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := adminPool(cmd)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			var ids []uuid.UUID
+			if acct != "" {
+				id, err := uuid.Parse(acct)
+				if err != nil {
+					return fmt.Errorf("--account: %w", err)
+				}
+				ids = append(ids, id)
+			} else if ids, err = store.New().ListAccountIDs(cmd.Context(), pool); err != nil {
+				return fmt.Errorf("list accounts: %w", err)
+			}
+			svc := consent.NewService(pool, clock.System{})
+			broken := false
+			for _, id := range ids {
+				start := time.Now()
+				v, err := svc.Verify(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				status := "ok"
+				if v.Problem != nil {
+					broken = true
+					status = fmt.Sprintf("BROKEN at record %s (contact %s, seq %d): %s", v.Problem.RecordID, v.Problem.ContactID, v.Problem.Seq, v.Problem.Reason)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "account %s: %d records of %d contacts checked in %s: %s\n",
+					id, v.Records, v.Contacts, time.Since(start).Round(time.Millisecond), status)
+			}
+			if broken {
+				return errors.New("consent chain broken")
+			}
+			return nil
+		},
+	}
+	verify.Flags().StringVar(&acct, "account", "", "account id (default: every account)")
+	cmd := &cobra.Command{Use: "consent", Short: "Consent records"}
+	cmd.AddCommand(verify)
 	return cmd
 }

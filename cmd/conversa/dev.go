@@ -81,7 +81,7 @@ func devCmd() *cobra.Command {
 			} else {
 				seeded.APIKey, err = secretFile(keyFile, func() string {
 					_, k, err := authSvc.CreateAPIKey(ctx, seeded.Account.ID, auth.NewAPIKey{
-						Name: "Demo integrator", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite)},
+						Name: "Demo integrator", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite), string(auth.ConsentsWrite)},
 					})
 					if err != nil {
 						return ""

@@ -40,7 +40,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), workerCmd(), migrateCmd(), openapiCmd(), devCmd(), envCmd(),
-		accountCmd(), userCmd(), apikeyCmd(), keygenCmd(), supportCodeCmd(), withPostgresCmd())
+		accountCmd(), userCmd(), apikeyCmd(), keygenCmd(), supportCodeCmd(), consentCmd(), withPostgresCmd())
 	return root
 }
 

@@ -14,7 +14,12 @@ type Permission string
 const (
 	ContactsRead  Permission = "contacts:read"
 	ContactsWrite Permission = "contacts:write"
+	ConsentsWrite Permission = "consents:write"
 	APIKeysManage Permission = "api_keys:manage"
+	// SettingsManage changes account-wide settings (consent keywords and replies).
+	SettingsManage Permission = "settings:manage"
+	// ContactsErase anonymises a contact for good (LGPD erasure).
+	ContactsErase Permission = "contacts:erase"
 
 	ContactNotes Permission = "contact_notes"
 	SupportCode  Permission = "support_code"
@@ -33,17 +38,18 @@ const (
 )
 
 var rolePermissions = map[Role][]Permission{
-	RoleAdmin:      {ContactsRead, ContactsWrite, APIKeysManage, ContactNotes, SupportCode, ConsentRead},
-	RoleSupervisor: {ContactsRead, ContactsWrite, ContactNotes},
-	RoleAgent:      {ContactsRead, ContactsWrite},
-	RoleCompliance: {ContactsRead, ConsentRead},
+	RoleAdmin: {ContactsRead, ContactsWrite, ConsentsWrite, APIKeysManage, SettingsManage, ContactsErase,
+		ContactNotes, SupportCode, ConsentRead},
+	RoleSupervisor: {ContactsRead, ContactsWrite, ConsentsWrite, ContactNotes},
+	RoleAgent:      {ContactsRead, ContactsWrite, ConsentsWrite},
+	RoleCompliance: {ContactsRead, ConsentsWrite, ContactsErase, ConsentRead},
 }
 
 // ExtraPermissions are the permissions that may be granted to a user beyond the role.
 var ExtraPermissions = []Permission{ContactNotes, SupportCode, ConsentRead}
 
 // APIKeyScopes are the permissions an integrator API key may hold.
-var APIKeyScopes = []Permission{ContactsRead, ContactsWrite}
+var APIKeyScopes = []Permission{ContactsRead, ContactsWrite, ConsentsWrite}
 
 // ParseRole checks that s names a role.
 func ParseRole(s string) (Role, error) {

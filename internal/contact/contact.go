@@ -36,6 +36,8 @@ type Contact struct {
 	Blocked bool
 	// Broadcast says whether the contact receives campaigns.
 	Broadcast bool
+	// ErasedAt is when the contact was anonymised at its owner's request.
+	ErasedAt *time.Time
 	// Version grows by one with every change; it is the resource's ETag.
 	Version   int
 	CreatedAt time.Time

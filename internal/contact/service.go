@@ -288,6 +288,28 @@ func (s *Service) insertPhones(ctx context.Context, tx pgx.Tx, accountID, contac
 	return phoneConflict(owners, phones, contactID)
 }
 
+// Erase anonymises a contact for good (LGPD right to deletion): every personal field is
+// cleared and its phones released, but the row stays, because its consent records, which are
+// legal proof, point at it. Erasing twice is harmless.
+func (s *Service) Erase(ctx context.Context, accountID, id uuid.UUID) (Contact, error) {
+	var c Contact
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		row, err := s.q.EraseContact(ctx, tx, store.EraseContactParams{AccountID: accountID, ID: id, Now: s.clock.Now()})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("erase contact %s: %w", id, err)
+		}
+		if err := s.q.DeleteContactPhones(ctx, tx, store.DeleteContactPhonesParams{AccountID: accountID, ContactID: id}); err != nil {
+			return fmt.Errorf("erase phones of %s: %w", id, err)
+		}
+		c = fromRow(row, nil)
+		return nil
+	})
+	return c, err
+}
+
 // phoneConflict names, for each number another contact owns, that contact.
 func phoneConflict(owners []store.FindPhoneOwnersRow, phones []string, self uuid.UUID) error {
 	var fields []fault.FieldError
@@ -346,7 +368,7 @@ func fromRow(r store.Contact, phones []string) Contact {
 		AccountID: r.AccountID, ID: r.ID, Name: r.Name, Document: r.Document, DocumentKind: r.DocumentKind,
 		CustomerCode: r.CustomerCode, Email: r.Email, BirthDate: r.BirthDate, RG: r.Rg,
 		ResponsibleUserID: r.ResponsibleUserID, DefaultAgentID: r.DefaultAgentID, Tags: r.Tags,
-		Priority: r.Priority, Blocked: r.Blocked, Broadcast: r.Broadcast, Version: int(r.Version),
+		Priority: r.Priority, Blocked: r.Blocked, Broadcast: r.Broadcast, Version: int(r.Version), ErasedAt: r.ErasedAt,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Phones: make([]Phone, len(phones)),
 	}
 	if r.PriorityScore != nil {

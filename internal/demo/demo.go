@@ -1,5 +1,5 @@
 // Package demo seeds a development database with an account to try the API with: users of
-// each role, an integrator API key and a few contacts.
+// each role, an integrator API key, a few contacts and their consent.
 package demo
 
 import (
@@ -13,7 +13,9 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/fault"
 )
@@ -61,9 +63,23 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, authSvc *auth.Service, clk cl
 			}
 		}
 		contacts := contact.NewService(pool, clk)
-		for _, f := range demoContacts {
-			if _, err := contacts.CreateTx(ctx, tx, acct.ID, f); err != nil {
+		consents := consent.NewService(pool, clk)
+		for i, f := range demoContacts {
+			c, err := contacts.CreateTx(ctx, tx, acct.ID, f)
+			if err != nil {
 				return fmt.Errorf("seed contact %s: %w", f.Name, err)
+			}
+			if i > 1 {
+				continue
+			}
+			// The first two accepted WhatsApp marketing on the demo landing page.
+			_, err = consents.RecordTx(ctx, tx, acct.ID, c.ID, consent.Entry{
+				Action: consent.Grant, Purposes: []consent.Purpose{consent.PurposeMarketing}, Channels: []channel.Type{channel.WhatsApp},
+				Method: consent.Checkbox, Text: "Aceito receber ofertas da Demo pelo WhatsApp.", Source: "demo landing page",
+				TermsVersion: "v1", IP: "203.0.113.10",
+			}, consent.Recorder{Kind: "system", ID: "demo-seed"})
+			if err != nil {
+				return fmt.Errorf("seed consent of %s: %w", f.Name, err)
 			}
 		}
 		return nil
@@ -75,7 +91,7 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, authSvc *auth.Service, clk cl
 		return Seeded{}, err
 	}
 	_, key, err := authSvc.CreateAPIKey(ctx, out.Account.ID, auth.NewAPIKey{
-		Name: "Demo integrator", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite)},
+		Name: "Demo integrator", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite), string(auth.ConsentsWrite)},
 	})
 	if err != nil {
 		return Seeded{}, err
