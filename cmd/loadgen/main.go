@@ -43,6 +43,7 @@ type config struct {
 	SeedWorkers     int
 	Markdown        string
 	KeepDB          bool
+	Consents        bool
 }
 
 func main() {
@@ -81,6 +82,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.SeedWorkers, "seed-workers", 2, "parallel COPY streams while seeding")
 	fs.StringVar(&cfg.Markdown, "markdown", "", "append a Markdown report section to this file")
 	fs.BoolVar(&cfg.KeepDB, "keep-db", false, "keep the conversa_bench database afterwards (default: drop it)")
+	fs.BoolVar(&cfg.Consents, "consents", true, "seed consent records and measure the consent API, count and chain verification")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -188,6 +190,23 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 	logf("seeded %d contacts + %d phones in %s (%.0f contacts/s), VACUUM ANALYZE %s",
 		seed.Contacts, seed.Contacts, seed.Copy.Round(time.Millisecond), seed.RowsPerSecond(), seed.Vacuum.Round(time.Millisecond))
 
+	var queries []queryResult
+	if cfg.Consents {
+		logf("seeding consent records for %d contacts", len(ids))
+		n, took, err := seedConsents(ctx, pool, ten.AccountID, ids)
+		if err != nil {
+			return false, err
+		}
+		seed.ConsentRecords, seed.ConsentCopy = n, took
+		logf("seeded %d consent records in %s (%.0f records/s)", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		if queries, err = measureConsentQueries(ctx, pool, ten.AccountID); err != nil {
+			return false, err
+		}
+		for _, q := range queries {
+			logf("%s: %s, slowest %s", q.Name, q.Result, q.Times[len(q.Times)-1].Round(time.Millisecond))
+		}
+	}
+
 	facts, err := machineFacts(ctx, pool)
 	if err != nil {
 		return false, err
@@ -267,6 +286,20 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 		},
 	}
 
+	if cfg.Consents {
+		scenarios = append(scenarios,
+			scenario{
+				Name: "POST /v1/contacts/{id}/consents, flat out", Clients: cfg.Concurrency, Duration: cfg.Duration,
+				HTTP: web.recordConsent, Raw: raw.recordConsent,
+				Target: target{MinRPS: 2000},
+			},
+			scenario{
+				Name: "POST /v1/contacts/{id}/consents at 2000/s", Clients: cfg.Concurrency, Duration: cfg.Duration, Rate: 2000,
+				HTTP: web.recordConsent, Raw: raw.recordConsent,
+				Target: target{MinRPS: 1960, MaxP99: 25 * time.Millisecond},
+			})
+	}
+
 	var results []scenarioResult
 	for _, sc := range scenarios {
 		if err := ctx.Err(); err != nil {
@@ -284,7 +317,7 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 		logf("%v", err)
 	}
 	rep := report{
-		Started: started, Config: cfg, Facts: facts, Seed: seed, Results: results,
+		Started: started, Config: cfg, Facts: facts, Seed: seed, Results: results, Queries: queries,
 		IdleRSS: srv.IdleRSS, PeakRSS: srv.RSS.Peak(time.Time{}, time.Now()),
 		Command: cfg.commandLine(),
 	}

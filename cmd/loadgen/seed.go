@@ -103,7 +103,7 @@ func setupTenant(ctx context.Context, pool *pgxpool.Pool) (tenant, error) {
 	}
 	svc := auth.NewService(pool, keys, clock.System{}, auth.Config{})
 	_, secret, err := svc.CreateAPIKey(ctx, acct.ID, auth.NewAPIKey{
-		Name: "loadgen", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite)},
+		Name: "loadgen", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite), string(auth.ConsentsWrite)},
 		RateLimit: maxAPIKeyRate, CreatedBy: &user.ID,
 	})
 	if err != nil {
@@ -118,6 +118,9 @@ type seedStats struct {
 	// Copy is the time the COPY transactions took (contacts and their phones); Vacuum the
 	// VACUUM ANALYZE after them.
 	Copy, Vacuum time.Duration
+	// ConsentRecords were seeded by COPY in ConsentCopy (with their projection rows).
+	ConsentRecords int
+	ConsentCopy    time.Duration
 }
 
 // RowsPerSecond is the contacts stored per second of COPY, each with its phone row.

@@ -1,15 +1,19 @@
 -- name: LockContactChain :one
--- Locks the contact (so appends to one contact's chain queue up, while other contacts' go on)
--- and returns the tip of its chain.
-SELECT c.id, coalesce(tip.seq, 0)::int AS last_seq, tip.hash AS last_hash
-FROM contacts c
-LEFT JOIN LATERAL (
-    SELECT r.seq, r.hash FROM consent_records r
-    WHERE r.account_id = c.account_id AND r.contact_id = c.id
-    ORDER BY r.seq DESC LIMIT 1
-) tip ON true
-WHERE c.account_id = @account_id AND c.id = @contact_id
-FOR NO KEY UPDATE OF c;
+-- Locks the contact, so appends to one contact's chain queue up while other contacts' go on.
+-- The tip is read by ChainTip in a later statement: a statement that waited for the lock
+-- re-reads the locked row but not what it joined, so reading both at once returns a stale tip.
+SELECT id FROM contacts
+WHERE account_id = @account_id AND id = @contact_id
+FOR NO KEY UPDATE;
+
+-- name: ChainTip :one
+-- The last record of the contact's chain (seq 0 and no hash when it has none).
+SELECT coalesce(max(seq), 0)::int AS last_seq,
+       (SELECT r.hash FROM consent_records r
+        WHERE r.account_id = @account_id AND r.contact_id = @contact_id
+        ORDER BY r.seq DESC LIMIT 1) AS last_hash
+FROM consent_records
+WHERE account_id = @account_id AND contact_id = @contact_id;
 
 -- name: AppendConsent :exec
 -- Appends a record and applies it to the projection in one statement. The latest record

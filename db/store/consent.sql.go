@@ -165,6 +165,33 @@ func (q *Queries) ChainPage(ctx context.Context, db DBTX, arg ChainPageParams) (
 	return items, nil
 }
 
+const chainTip = `-- name: ChainTip :one
+SELECT coalesce(max(seq), 0)::int AS last_seq,
+       (SELECT r.hash FROM consent_records r
+        WHERE r.account_id = $1 AND r.contact_id = $2
+        ORDER BY r.seq DESC LIMIT 1) AS last_hash
+FROM consent_records
+WHERE account_id = $1 AND contact_id = $2
+`
+
+type ChainTipParams struct {
+	AccountID uuid.UUID
+	ContactID uuid.UUID
+}
+
+type ChainTipRow struct {
+	LastSeq  int32
+	LastHash []byte
+}
+
+// The last record of the contact's chain (seq 0 and no hash when it has none).
+func (q *Queries) ChainTip(ctx context.Context, db DBTX, arg ChainTipParams) (ChainTipRow, error) {
+	row := db.QueryRow(ctx, chainTip, arg.AccountID, arg.ContactID)
+	var i ChainTipRow
+	err := row.Scan(&i.LastSeq, &i.LastHash)
+	return i, err
+}
+
 const consentStatus = `-- name: ConsentStatus :one
 SELECT status, explicit FROM consent_state
 WHERE account_id = $1 AND contact_id = $2 AND purpose = $3 AND channel = $4
@@ -529,15 +556,9 @@ func (q *Queries) ListContactConsents(ctx context.Context, db DBTX, arg ListCont
 }
 
 const lockContactChain = `-- name: LockContactChain :one
-SELECT c.id, coalesce(tip.seq, 0)::int AS last_seq, tip.hash AS last_hash
-FROM contacts c
-LEFT JOIN LATERAL (
-    SELECT r.seq, r.hash FROM consent_records r
-    WHERE r.account_id = c.account_id AND r.contact_id = c.id
-    ORDER BY r.seq DESC LIMIT 1
-) tip ON true
-WHERE c.account_id = $1 AND c.id = $2
-FOR NO KEY UPDATE OF c
+SELECT id FROM contacts
+WHERE account_id = $1 AND id = $2
+FOR NO KEY UPDATE
 `
 
 type LockContactChainParams struct {
@@ -545,19 +566,14 @@ type LockContactChainParams struct {
 	ContactID uuid.UUID
 }
 
-type LockContactChainRow struct {
-	ID       uuid.UUID
-	LastSeq  int32
-	LastHash []byte
-}
-
-// Locks the contact (so appends to one contact's chain queue up, while other contacts' go on)
-// and returns the tip of its chain.
-func (q *Queries) LockContactChain(ctx context.Context, db DBTX, arg LockContactChainParams) (LockContactChainRow, error) {
+// Locks the contact, so appends to one contact's chain queue up while other contacts' go on.
+// The tip is read by ChainTip in a later statement: a statement that waited for the lock
+// re-reads the locked row but not what it joined, so reading both at once returns a stale tip.
+func (q *Queries) LockContactChain(ctx context.Context, db DBTX, arg LockContactChainParams) (uuid.UUID, error) {
 	row := db.QueryRow(ctx, lockContactChain, arg.AccountID, arg.ContactID)
-	var i LockContactChainRow
-	err := row.Scan(&i.ID, &i.LastSeq, &i.LastHash)
-	return i, err
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
 }
 
 const logConsentAccess = `-- name: LogConsentAccess :exec

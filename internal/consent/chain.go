@@ -68,3 +68,17 @@ func computeHash(r Record) []byte {
 func stamp(t time.Time) string {
 	return t.UTC().Truncate(time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
 }
+
+// Seal places r after prev in its contact's chain (prev nil for the first record): it sets
+// Seq, PrevHash and Hash from r's other fields. It is for bulk loads of history, such as
+// records migrated from another system, which are then inserted as they are; Record and
+// RecordTx seal what they append themselves.
+func Seal(r *Record, prev *Record) {
+	r.Seq, r.PrevHash = 1, nil
+	if prev != nil {
+		r.Seq, r.PrevHash = prev.Seq+1, prev.Hash
+	}
+	r.OccurredAt = r.OccurredAt.UTC().Truncate(time.Microsecond)
+	r.RecordedAt = r.RecordedAt.UTC().Truncate(time.Microsecond)
+	r.Hash = computeHash(*r)
+}

@@ -107,13 +107,19 @@ func (s *Service) ConfirmTx(ctx context.Context, tx pgx.Tx, accountID, contactID
 	return s.append(ctx, tx, accountID, contactID, e, explicit, by, now)
 }
 
-func (s *Service) lock(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID) (store.LockContactChainRow, error) {
-	tip, err := s.q.LockContactChain(ctx, tx, store.LockContactChainParams{AccountID: accountID, ContactID: contactID})
+// lock takes the contact's row lock, which serialises appends to its chain, and then reads
+// the chain's tip.
+func (s *Service) lock(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID) (store.ChainTipRow, error) {
+	_, err := s.q.LockContactChain(ctx, tx, store.LockContactChainParams{AccountID: accountID, ContactID: contactID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return tip, errNoContact
+		return store.ChainTipRow{}, errNoContact
 	}
 	if err != nil {
-		return tip, fmt.Errorf("lock consent chain of %s: %w", contactID, err)
+		return store.ChainTipRow{}, fmt.Errorf("lock consent chain of %s: %w", contactID, err)
+	}
+	tip, err := s.q.ChainTip(ctx, tx, store.ChainTipParams{AccountID: accountID, ContactID: contactID})
+	if err != nil {
+		return tip, fmt.Errorf("read consent chain tip of %s: %w", contactID, err)
 	}
 	return tip, nil
 }

@@ -297,3 +297,25 @@ func requireProjectionMatches(t *testing.T, b *bundle) {
 	require.Equal(t, want, got)
 	require.Nil(t, consent.VerifyChain(hist))
 }
+
+// TestConcurrentAppendsToOneContactChainInOrder appends to one contact from many goroutines at
+// once: each append waits for the previous one, and the chain comes out whole.
+func TestConcurrentAppendsToOneContactChainInOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			_, err := b.svc.Record(ctx, b.account, b.contact, marketingOn(channel.WhatsApp), by)
+			errs <- err
+		}()
+	}
+	for range 16 {
+		require.NoError(t, <-errs)
+	}
+	v, err := b.svc.Verify(ctx, b.account)
+	require.NoError(t, err)
+	require.Nil(t, v.Problem)
+	require.EqualValues(t, 16, v.Records)
+}
