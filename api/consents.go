@@ -181,10 +181,11 @@ func (s *server) registerConsents(api huma.API) {
 		if in.IdempotencyKey != "" {
 			resp, replayed, err = idempotency.Do(ctx, s.Pool, p.AccountID, "record-consent:"+contactID.String(), in.IdempotencyKey, in.RawBody, record)
 		} else {
-			err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-				resp, err = record(tx)
-				return err
-			})
+			var rec consent.Record
+			if rec, err = s.Consent.Record(ctx, p.AccountID, contactID, e, recorder(p)); err == nil {
+				resp.Status = http.StatusCreated
+				resp.Body, err = json.Marshal(toConsentBody(rec))
+			}
 		}
 		if err != nil {
 			return nil, err

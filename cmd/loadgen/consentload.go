@@ -104,30 +104,24 @@ func (h *httpTarget) recordConsent(ctx context.Context, rng *rand.Rand) error {
 var consentJSON = []byte(`{"action":"grant","purposes":["marketing"],"channels":["sms"],"method":"checkbox",` +
 	`"text":"` + consentText + `","ip":"203.0.113.7","source":"landing page","terms_version":"v3"}`)
 
-// recordConsent does what recording a consent does in the database: in one transaction, lock
-// the contact (LockContactChain), read its chain's tip (ChainTip), then append the record and
-// update the projection (AppendConsent), with a hash computed here.
+// recordConsent does what recording a consent does in the database: the one statement
+// AppendConsent (the append_consent function locks the chain, reads its tip, seals and
+// inserts the record, and updates the projection), with a digest made here.
 func (r *rawTarget) recordConsent(ctx context.Context, rng *rand.Rand) error {
 	id := r.ids[rng.IntN(len(r.ids))]
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if _, err := r.q.LockContactChain(ctx, tx, store.LockContactChainParams{AccountID: r.accountID, ContactID: id}); err != nil {
-			return fmt.Errorf("lock chain of %s: %w", id, err)
-		}
-		tip, err := r.q.ChainTip(ctx, tx, store.ChainTipParams{AccountID: r.accountID, ContactID: id})
-		if err != nil {
-			return fmt.Errorf("read chain tip of %s: %w", id, err)
-		}
-		now := time.Now().UTC()
-		text := consentText
-		recID := uuid.Must(uuid.NewV7())
-		hash := sha256.Sum256(append(slices.Clone(tip.LastHash), recID[:]...))
-		return r.q.AppendConsent(ctx, tx, store.AppendConsentParams{
-			Scope: []string{"sms"}, AccountID: r.accountID, ID: recID, ContactID: id, Seq: tip.LastSeq + 1,
-			Action: "grant", Purposes: []string{"marketing"}, Channels: []string{"sms"}, Explicit: true, Method: "checkbox",
-			OccurredAt: now, RecordedAt: now, TextShown: &text, RecorderKind: "api_key", RecorderID: "raw",
-			PrevHash: tip.LastHash, Hash: hash[:],
-		})
+	now := time.Now().UTC()
+	text := consentText
+	recID := uuid.Must(uuid.NewV7())
+	digest := sha256.Sum256(recID[:])
+	_, err := r.q.AppendConsent(ctx, r.pool, store.AppendConsentParams{
+		AccountID: r.accountID, ID: recID, ContactID: id, Action: "grant", Purposes: []string{"marketing"},
+		Channels: []string{"sms"}, Explicit: true, Method: "checkbox", OccurredAt: now, RecordedAt: now, TextShown: &text,
+		RecorderKind: "api_key", RecorderID: "raw", Digest: digest[:], Scope: []string{"sms"},
 	})
+	if err != nil {
+		return fmt.Errorf("append consent for %s: %w", id, err)
+	}
+	return nil
 }
 
 // queryResult is a timed piece of set-based work (not a request rate).

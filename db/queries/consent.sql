@@ -1,47 +1,20 @@
 -- name: LockContactChain :one
--- Locks the contact, so appends to one contact's chain queue up while other contacts' go on.
--- The tip is read by ChainTip in a later statement: a statement that waited for the lock
--- re-reads the locked row but not what it joined, so reading both at once returns a stale tip.
-SELECT id FROM contacts
-WHERE account_id = @account_id AND id = @contact_id
-FOR NO KEY UPDATE;
+-- Takes the contact's chain lock (the one append_consent takes) for a check that must not race
+-- with an append, and says whether the contact exists in the account.
+SELECT consent_lock(@account_id::uuid, @contact_id::uuid)::boolean AS found;
 
--- name: ChainTip :one
--- The last record of the contact's chain (seq 0 and no hash when it has none).
-SELECT coalesce(max(seq), 0)::int AS last_seq,
-       (SELECT r.hash FROM consent_records r
-        WHERE r.account_id = @account_id AND r.contact_id = @contact_id
-        ORDER BY r.seq DESC LIMIT 1) AS last_hash
-FROM consent_records
-WHERE account_id = @account_id AND contact_id = @contact_id;
-
--- name: AppendConsent :exec
--- Appends a record and applies it to the projection in one statement. The latest record
--- decides a (purpose, channel) pair, except that a pending double opt-in never downgrades a
--- grant in force, and an implicit grant never weakens an explicit one in force.
-WITH r AS (
-    INSERT INTO consent_records (
-        account_id, id, contact_id, seq, action, purposes, channels, all_channels, explicit, method,
-        occurred_at, recorded_at, text_shown, ip, user_agent, source, terms_version, identifier_kind,
-        identifier, recorder_kind, recorder_id, confirms, prev_hash, hash
-    ) VALUES (
-        @account_id, @id, @contact_id, @seq, @action, @purposes, @channels, @all_channels, @explicit, @method,
-        @occurred_at, @recorded_at, @text_shown, @ip, @user_agent, @source, @terms_version, @identifier_kind,
-        @identifier, @recorder_kind, @recorder_id, @confirms, @prev_hash, @hash
-    )
-    RETURNING account_id, id, contact_id, action, purposes, explicit, recorded_at
-)
-INSERT INTO consent_state AS s (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
-SELECT r.account_id, r.contact_id, p.purpose, ch.channel,
-       CASE r.action WHEN 'grant' THEN 'granted' WHEN 'revoke' THEN 'revoked' ELSE 'pending' END,
-       r.explicit, r.id, r.recorded_at
-FROM r, unnest(r.purposes) AS p(purpose), unnest(@scope::text[]) AS ch(channel)
-ON CONFLICT (account_id, contact_id, purpose, channel) DO UPDATE SET
-    status = EXCLUDED.status,
-    explicit = EXCLUDED.explicit OR (EXCLUDED.status = 'granted' AND s.status = 'granted' AND s.explicit),
-    record_id = EXCLUDED.record_id,
-    updated_at = EXCLUDED.updated_at
-WHERE NOT (EXCLUDED.status = 'pending' AND s.status = 'granted');
+-- name: AppendConsent :one
+-- Appends a record in one round trip (see the append_consent function): no row when the
+-- contact does not exist in the account.
+SELECT a.seq::int AS seq, a.prev_hash::bytea AS prev_hash, a.hash::bytea AS hash
+FROM append_consent(
+    @account_id::uuid, @id::uuid, @contact_id::uuid, @action::text, @purposes::text[], @channels::text[],
+    @all_channels::boolean, @explicit::boolean, @method::text, @occurred_at::timestamptz,
+    @recorded_at::timestamptz, sqlc.narg('text_shown')::text, sqlc.narg('ip')::text, sqlc.narg('user_agent')::text,
+    sqlc.narg('source')::text, sqlc.narg('terms_version')::text, sqlc.narg('identifier_kind')::text,
+    sqlc.narg('identifier')::text, @recorder_kind::text, @recorder_id::text, sqlc.narg('confirms')::uuid,
+    @digest::bytea, @scope::text[]
+) AS a;
 
 -- name: GetConsentRecord :one
 SELECT * FROM consent_records WHERE account_id = @account_id AND id = @id;

@@ -12,38 +12,22 @@ import (
 	"github.com/google/uuid"
 )
 
-const appendConsent = `-- name: AppendConsent :exec
-WITH r AS (
-    INSERT INTO consent_records (
-        account_id, id, contact_id, seq, action, purposes, channels, all_channels, explicit, method,
-        occurred_at, recorded_at, text_shown, ip, user_agent, source, terms_version, identifier_kind,
-        identifier, recorder_kind, recorder_id, confirms, prev_hash, hash
-    ) VALUES (
-        $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-        $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24, $25
-    )
-    RETURNING account_id, id, contact_id, action, purposes, explicit, recorded_at
-)
-INSERT INTO consent_state AS s (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
-SELECT r.account_id, r.contact_id, p.purpose, ch.channel,
-       CASE r.action WHEN 'grant' THEN 'granted' WHEN 'revoke' THEN 'revoked' ELSE 'pending' END,
-       r.explicit, r.id, r.recorded_at
-FROM r, unnest(r.purposes) AS p(purpose), unnest($1::text[]) AS ch(channel)
-ON CONFLICT (account_id, contact_id, purpose, channel) DO UPDATE SET
-    status = EXCLUDED.status,
-    explicit = EXCLUDED.explicit OR (EXCLUDED.status = 'granted' AND s.status = 'granted' AND s.explicit),
-    record_id = EXCLUDED.record_id,
-    updated_at = EXCLUDED.updated_at
-WHERE NOT (EXCLUDED.status = 'pending' AND s.status = 'granted')
+const appendConsent = `-- name: AppendConsent :one
+SELECT a.seq::int AS seq, a.prev_hash::bytea AS prev_hash, a.hash::bytea AS hash
+FROM append_consent(
+    $1::uuid, $2::uuid, $3::uuid, $4::text, $5::text[], $6::text[],
+    $7::boolean, $8::boolean, $9::text, $10::timestamptz,
+    $11::timestamptz, $12::text, $13::text, $14::text,
+    $15::text, $16::text, $17::text,
+    $18::text, $19::text, $20::text, $21::uuid,
+    $22::bytea, $23::text[]
+) AS a
 `
 
 type AppendConsentParams struct {
-	Scope          []string
 	AccountID      uuid.UUID
 	ID             uuid.UUID
 	ContactID      uuid.UUID
-	Seq            int32
 	Action         string
 	Purposes       []string
 	Channels       []string
@@ -62,20 +46,23 @@ type AppendConsentParams struct {
 	RecorderKind   string
 	RecorderID     string
 	Confirms       *uuid.UUID
-	PrevHash       []byte
-	Hash           []byte
+	Digest         []byte
+	Scope          []string
 }
 
-// Appends a record and applies it to the projection in one statement. The latest record
-// decides a (purpose, channel) pair, except that a pending double opt-in never downgrades a
-// grant in force, and an implicit grant never weakens an explicit one in force.
-func (q *Queries) AppendConsent(ctx context.Context, db DBTX, arg AppendConsentParams) error {
-	_, err := db.Exec(ctx, appendConsent,
-		arg.Scope,
+type AppendConsentRow struct {
+	Seq      int32
+	PrevHash []byte
+	Hash     []byte
+}
+
+// Appends a record in one round trip (see the append_consent function): no row when the
+// contact does not exist in the account.
+func (q *Queries) AppendConsent(ctx context.Context, db DBTX, arg AppendConsentParams) (AppendConsentRow, error) {
+	row := db.QueryRow(ctx, appendConsent,
 		arg.AccountID,
 		arg.ID,
 		arg.ContactID,
-		arg.Seq,
 		arg.Action,
 		arg.Purposes,
 		arg.Channels,
@@ -94,10 +81,12 @@ func (q *Queries) AppendConsent(ctx context.Context, db DBTX, arg AppendConsentP
 		arg.RecorderKind,
 		arg.RecorderID,
 		arg.Confirms,
-		arg.PrevHash,
-		arg.Hash,
+		arg.Digest,
+		arg.Scope,
 	)
-	return err
+	var i AppendConsentRow
+	err := row.Scan(&i.Seq, &i.PrevHash, &i.Hash)
+	return i, err
 }
 
 const chainPage = `-- name: ChainPage :many
@@ -163,33 +152,6 @@ func (q *Queries) ChainPage(ctx context.Context, db DBTX, arg ChainPageParams) (
 		return nil, err
 	}
 	return items, nil
-}
-
-const chainTip = `-- name: ChainTip :one
-SELECT coalesce(max(seq), 0)::int AS last_seq,
-       (SELECT r.hash FROM consent_records r
-        WHERE r.account_id = $1 AND r.contact_id = $2
-        ORDER BY r.seq DESC LIMIT 1) AS last_hash
-FROM consent_records
-WHERE account_id = $1 AND contact_id = $2
-`
-
-type ChainTipParams struct {
-	AccountID uuid.UUID
-	ContactID uuid.UUID
-}
-
-type ChainTipRow struct {
-	LastSeq  int32
-	LastHash []byte
-}
-
-// The last record of the contact's chain (seq 0 and no hash when it has none).
-func (q *Queries) ChainTip(ctx context.Context, db DBTX, arg ChainTipParams) (ChainTipRow, error) {
-	row := db.QueryRow(ctx, chainTip, arg.AccountID, arg.ContactID)
-	var i ChainTipRow
-	err := row.Scan(&i.LastSeq, &i.LastHash)
-	return i, err
 }
 
 const consentStatus = `-- name: ConsentStatus :one
@@ -556,9 +518,7 @@ func (q *Queries) ListContactConsents(ctx context.Context, db DBTX, arg ListCont
 }
 
 const lockContactChain = `-- name: LockContactChain :one
-SELECT id FROM contacts
-WHERE account_id = $1 AND id = $2
-FOR NO KEY UPDATE
+SELECT consent_lock($1::uuid, $2::uuid)::boolean AS found
 `
 
 type LockContactChainParams struct {
@@ -566,14 +526,13 @@ type LockContactChainParams struct {
 	ContactID uuid.UUID
 }
 
-// Locks the contact, so appends to one contact's chain queue up while other contacts' go on.
-// The tip is read by ChainTip in a later statement: a statement that waited for the lock
-// re-reads the locked row but not what it joined, so reading both at once returns a stale tip.
-func (q *Queries) LockContactChain(ctx context.Context, db DBTX, arg LockContactChainParams) (uuid.UUID, error) {
+// Takes the contact's chain lock (the one append_consent takes) for a check that must not race
+// with an append, and says whether the contact exists in the account.
+func (q *Queries) LockContactChain(ctx context.Context, db DBTX, arg LockContactChainParams) (bool, error) {
 	row := db.QueryRow(ctx, lockContactChain, arg.AccountID, arg.ContactID)
-	var id uuid.UUID
-	err := row.Scan(&id)
-	return id, err
+	var found bool
+	err := row.Scan(&found)
+	return found, err
 }
 
 const logConsentAccess = `-- name: LogConsentAccess :exec

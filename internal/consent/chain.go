@@ -2,21 +2,22 @@ package consent
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 )
 
-// chainVersion prefixes what is hashed, so a future change of the format is evident.
-const chainVersion = "conversa-consent-v1\n"
+// chainVersion prefixes what is hashed, so a future change of the format is evident. The
+// append_consent function in the database seals records with the same prefix.
+const chainVersion = "conversa-consent-v2\n"
 
-// chained is what a record's hash covers: every field, in a fixed order, with the previous
-// record's hash. Changing any stored field, or removing or reordering records, breaks the chain.
+// chained is what a record's digest covers: every field but its position, in a fixed order.
+// The record's hash then covers the digest, the position (seq) and the previous record's hash,
+// so changing any stored field, or removing or reordering records, breaks the chain.
 type chained struct {
 	AccountID      string   `json:"account_id"`
 	ID             string   `json:"id"`
 	ContactID      string   `json:"contact_id"`
-	Seq            int      `json:"seq"`
 	Action         string   `json:"action"`
 	Purposes       []string `json:"purposes"`
 	Channels       []string `json:"channels"`
@@ -35,19 +36,36 @@ type chained struct {
 	RecorderKind   string   `json:"recorder_kind"`
 	RecorderID     string   `json:"recorder_id"`
 	Confirms       string   `json:"confirms"`
-	PrevHash       string   `json:"prev_hash"`
 }
 
-// computeHash returns the SHA-256 that chains r after its predecessor (r.PrevHash).
+// computeHash returns the hash that chains r after its predecessor (r.PrevHash).
 func computeHash(r Record) []byte {
+	return sealHash(contentDigest(r), r.Seq, r.PrevHash)
+}
+
+// sealHash is SHA-256 over the version prefix, the digest of a record's fields, its position
+// (8 bytes, big-endian) and the previous record's hash, exactly as append_consent computes it.
+func sealHash(digest []byte, seq int, prev []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(chainVersion))
+	h.Write(digest)
+	var pos [8]byte
+	binary.BigEndian.PutUint64(pos[:], uint64(seq))
+	h.Write(pos[:])
+	h.Write(prev)
+	return h.Sum(nil)
+}
+
+// contentDigest is SHA-256 over the canonical JSON of a record's fields but its position.
+func contentDigest(r Record) []byte {
 	c := chained{
-		AccountID: r.AccountID.String(), ID: r.ID.String(), ContactID: r.ContactID.String(), Seq: r.Seq,
+		AccountID: r.AccountID.String(), ID: r.ID.String(), ContactID: r.ContactID.String(),
 		Action: string(r.Action), Purposes: make([]string, len(r.Purposes)), Channels: make([]string, len(r.Channels)),
 		AllChannels: r.AllChannels, Explicit: r.Explicit, Method: string(r.Method),
 		OccurredAt: stamp(r.OccurredAt), RecordedAt: stamp(r.RecordedAt),
 		Text: r.Text, IP: r.IP, UserAgent: r.UserAgent, Source: r.Source, TermsVersion: r.TermsVersion,
 		IdentifierKind: r.IdentifierKind, Identifier: r.Identifier,
-		RecorderKind: r.Recorder.Kind, RecorderID: r.Recorder.ID, PrevHash: hex.EncodeToString(r.PrevHash),
+		RecorderKind: r.Recorder.Kind, RecorderID: r.Recorder.ID,
 	}
 	for i, p := range r.Purposes {
 		c.Purposes[i] = string(p)
@@ -59,7 +77,7 @@ func computeHash(r Record) []byte {
 		c.Confirms = r.Confirms.String()
 	}
 	b, _ := json.Marshal(c)
-	sum := sha256.Sum256(append([]byte(chainVersion), b...))
+	sum := sha256.Sum256(b)
 	return sum[:]
 }
 

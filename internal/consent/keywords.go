@@ -162,7 +162,7 @@ func (s *Service) HandleReply(ctx context.Context, tx pgx.Tx, accountID, contact
 // implicit (a campaign may require explicit consent). It records nothing when any record ever
 // covered the channel, so a contact who opted out is never opted back in by writing again.
 func (s *Service) RecordFirstInbound(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID, ch channel.Type, at time.Time, messageRef string) (bool, error) {
-	if _, err := s.lock(ctx, tx, accountID, contactID); err != nil {
+	if err := s.lock(ctx, tx, accountID, contactID); err != nil {
 		return false, err
 	}
 	seen, err := s.q.HasConsentOnChannel(ctx, tx, store.HasConsentOnChannelParams{AccountID: accountID, ContactID: contactID, Channel: string(ch)})

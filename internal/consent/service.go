@@ -35,17 +35,16 @@ var errNoContact = fault.NotFound("contact")
 // updates the current state, in one transaction. Grants need a purpose and the text shown;
 // methods that are not consent are refused.
 func (s *Service) Record(ctx context.Context, accountID, contactID uuid.UUID, e Entry, by Recorder) (Record, error) {
-	var rec Record
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		rec, err = s.RecordTx(ctx, tx, accountID, contactID, e, by)
-		return err
-	})
-	return rec, err
+	return s.record(ctx, s.pool, accountID, contactID, e, by)
 }
 
-// RecordTx is Record inside the caller's transaction (an import, the inbound pipeline).
+// RecordTx is Record inside the caller's transaction (an import, the inbound pipeline, an
+// idempotent call).
 func (s *Service) RecordTx(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID, e Entry, by Recorder) (Record, error) {
+	return s.record(ctx, tx, accountID, contactID, e, by)
+}
+
+func (s *Service) record(ctx context.Context, db store.DBTX, accountID, contactID uuid.UUID, e Entry, by Recorder) (Record, error) {
 	if e.Confirms != nil {
 		return Record{}, fault.Invalid("invalid consent record", fault.FieldError{Field: "confirms", Message: "confirm a pending record with Confirm"})
 	}
@@ -54,7 +53,7 @@ func (s *Service) RecordTx(ctx context.Context, tx pgx.Tx, accountID, contactID 
 	if err != nil {
 		return Record{}, err
 	}
-	return s.append(ctx, tx, accountID, contactID, e, explicit, by, now)
+	return s.append(ctx, db, accountID, contactID, e, explicit, by, now)
 }
 
 // Confirm turns a pending double opt-in into a grant with its own evidence (when and from
@@ -71,7 +70,7 @@ func (s *Service) Confirm(ctx context.Context, accountID, contactID, pendingID u
 
 // ConfirmTx is Confirm inside the caller's transaction.
 func (s *Service) ConfirmTx(ctx context.Context, tx pgx.Tx, accountID, contactID, pendingID uuid.UUID, evidence Entry, by Recorder) (Record, error) {
-	if _, err := s.lock(ctx, tx, accountID, contactID); err != nil {
+	if err := s.lock(ctx, tx, accountID, contactID); err != nil {
 		return Record{}, err
 	}
 	row, err := s.q.GetConsentRecord(ctx, tx, store.GetConsentRecordParams{AccountID: accountID, ID: pendingID})
@@ -107,52 +106,44 @@ func (s *Service) ConfirmTx(ctx context.Context, tx pgx.Tx, accountID, contactID
 	return s.append(ctx, tx, accountID, contactID, e, explicit, by, now)
 }
 
-// lock takes the contact's row lock, which serialises appends to its chain, and then reads
-// the chain's tip.
-func (s *Service) lock(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID) (store.ChainTipRow, error) {
-	_, err := s.q.LockContactChain(ctx, tx, store.LockContactChainParams{AccountID: accountID, ContactID: contactID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ChainTipRow{}, errNoContact
-	}
+// lock takes the contact's chain lock (the one append_consent takes) for the rest of the
+// transaction, for checks that must not race with an append.
+func (s *Service) lock(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID) error {
+	found, err := s.q.LockContactChain(ctx, tx, store.LockContactChainParams{AccountID: accountID, ContactID: contactID})
 	if err != nil {
-		return store.ChainTipRow{}, fmt.Errorf("lock consent chain of %s: %w", contactID, err)
+		return fmt.Errorf("lock consent chain of %s: %w", contactID, err)
 	}
-	tip, err := s.q.ChainTip(ctx, tx, store.ChainTipParams{AccountID: accountID, ContactID: contactID})
-	if err != nil {
-		return tip, fmt.Errorf("read consent chain tip of %s: %w", contactID, err)
+	if !found {
+		return errNoContact
 	}
-	return tip, nil
+	return nil
 }
 
-func (s *Service) append(ctx context.Context, tx pgx.Tx, accountID, contactID uuid.UUID, e Entry, explicit bool, by Recorder, now time.Time) (Record, error) {
-	tip, err := s.lock(ctx, tx, accountID, contactID)
-	if err != nil {
-		return Record{}, err
-	}
+// append stores a normalised entry in one round trip: the database locks the chain, reads its
+// tip, seals the record with the digest computed here, and updates the projection.
+func (s *Service) append(ctx context.Context, db store.DBTX, accountID, contactID uuid.UUID, e Entry, explicit bool, by Recorder, now time.Time) (Record, error) {
 	rec := Record{
-		AccountID: accountID, ID: uuid.Must(uuid.NewV7()), ContactID: contactID, Seq: int(tip.LastSeq) + 1,
+		AccountID: accountID, ID: uuid.Must(uuid.NewV7()), ContactID: contactID,
 		Action: e.Action, Purposes: e.Purposes, Channels: e.Channels, AllChannels: e.AllChannels, Explicit: explicit,
 		Method: e.Method, OccurredAt: e.OccurredAt, RecordedAt: now, Text: e.Text, IP: e.IP, UserAgent: e.UserAgent,
 		Source: e.Source, TermsVersion: e.TermsVersion, IdentifierKind: e.IdentifierKind, Identifier: e.Identifier,
-		Recorder: by, Confirms: e.Confirms, PrevHash: tip.LastHash,
+		Recorder: by, Confirms: e.Confirms,
 	}
-	rec.Hash = computeHash(rec)
-	scope := rec.scope()
-	scopeStrings := make([]string, len(scope))
-	for i, c := range scope {
-		scopeStrings[i] = string(c)
-	}
-	err = s.q.AppendConsent(ctx, tx, store.AppendConsentParams{
-		Scope: scopeStrings, AccountID: rec.AccountID, ID: rec.ID, ContactID: rec.ContactID, Seq: int32(rec.Seq),
+	sealed, err := s.q.AppendConsent(ctx, db, store.AppendConsentParams{
+		AccountID: rec.AccountID, ID: rec.ID, ContactID: rec.ContactID,
 		Action: string(rec.Action), Purposes: strs(rec.Purposes), Channels: strs(rec.Channels), AllChannels: rec.AllChannels,
 		Explicit: rec.Explicit, Method: string(rec.Method), OccurredAt: rec.OccurredAt, RecordedAt: rec.RecordedAt,
 		TextShown: opt(rec.Text), Ip: opt(rec.IP), UserAgent: opt(rec.UserAgent), Source: opt(rec.Source),
 		TermsVersion: opt(rec.TermsVersion), IdentifierKind: opt(rec.IdentifierKind), Identifier: opt(rec.Identifier),
-		RecorderKind: by.Kind, RecorderID: by.ID, Confirms: rec.Confirms, PrevHash: rec.PrevHash, Hash: rec.Hash,
+		RecorderKind: by.Kind, RecorderID: by.ID, Confirms: rec.Confirms, Digest: contentDigest(rec), Scope: strs(rec.scope()),
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Record{}, errNoContact
+	}
 	if err != nil {
 		return Record{}, fmt.Errorf("append consent record for %s: %w", contactID, err)
 	}
+	rec.Seq, rec.PrevHash, rec.Hash = int(sealed.Seq), sealed.PrevHash, sealed.Hash
 	return rec, nil
 }
 
