@@ -172,7 +172,7 @@ func (r report) AppendMarkdown(path string) error {
 	fmt.Fprintf(&b, "- Data: one account with %d contacts, one phone each, seeded by COPY at %.0f contacts/s, then VACUUM ANALYZE.\n",
 		r.Seed.Contacts, r.Seed.RowsPerSecond())
 	fmt.Fprintf(&b, "- Server: the `conversa serve` binary as a child process on 127.0.0.1, CONVERSA_DB_MAX_CONNS=%d, log level warn; "+
-		"called with an API key (contacts:read, contacts:write, rate limit 10000/s).\n", c.DBMaxConns)
+		"called with an API key (contacts:read, contacts:write, consents:write, rate limit 10000/s).\n", c.DBMaxConns)
 	fmt.Fprintf(&b, "- HTTP: each client has its own keep-alive connection. \"Flat out\" rows are closed loops (a client sends its next "+
 		"request when the previous answer arrives); \"at N/s\" rows offer N requests per second spread over the clients and "+
 		"measure each latency from when the request was due. %d clients for GET and POST for %s each, %d clients for the lists for %s each; %s warm-up before every phase, not counted. "+
@@ -180,9 +180,11 @@ func (r report) AppendMarkdown(path string) error {
 		"The clients run on the same machine and share its CPUs with the server and PostgreSQL.\n",
 		c.Concurrency, c.Duration, c.ListConcurrency, c.ListDuration, c.Warmup)
 	b.WriteString("- GET picks a random seeded contact; POST creates a new contact with a unique Brazilian mobile (+55 11 9XXXX-XXXX) " +
-		"and customer code; lists read 50 contacts from the start and after the contact at 90% of the account.\n")
+		"and customer code; lists read 50 contacts from the start and after the contact at 90% of the account; the consent POST " +
+		"records a grant of marketing by SMS, with its evidence, for a random seeded contact.\n")
 	fmt.Fprintf(&b, "- Raw PG: the same queries as the service (its sqlc code: GetContact with the phones subquery; the one "+
-		"statement CreateContactWithPhones; ListContacts for 51 rows with and without the cursor) on a bare pgx pool of %d "+
+		"statement CreateContactWithPhones; ListContacts for 51 rows with and without the cursor; AppendConsent, the one "+
+		"statement that locks the chain, seals and appends the record and updates the projection) on a bare pgx pool of %d "+
 		"connections, same clients and duration, no HTTP. HTTP/raw rps below 1 and HTTP/raw p50 above 1 are what the service adds.\n",
 		c.DBMaxConns)
 	b.WriteString("- Server RSS: VmRSS from /proc/<pid>/status every 100 ms; the peak of each HTTP phase and of the whole run.\n\n")
