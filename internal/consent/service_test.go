@@ -319,3 +319,31 @@ func TestConcurrentAppendsToOneContactChainInOrder(t *testing.T) {
 	require.Nil(t, v.Problem)
 	require.EqualValues(t, 16, v.Records)
 }
+
+func TestRecordImportIsImplicitConsentWithItsRow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var rec consent.Record
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		var err error
+		rec, err = b.svc.RecordImport(ctx, tx, b.account, b.contact, consent.ImportEvidence{
+			File: "clientes.csv", Row: 42, Column: "Aceita comunicações", IdentifierKind: "phone", Identifier: "11987654321",
+			At: b.clock.Now(), By: consent.Recorder{Kind: "user", ID: "importer"},
+		})
+		return err
+	}))
+	require.Equal(t, consent.Import, rec.Method)
+	require.False(t, rec.Explicit)
+	require.True(t, rec.AllChannels)
+	require.Equal(t, "import clientes.csv, row 42", rec.Source)
+	require.Equal(t, "+5511987654321", rec.Identifier)
+	for _, ch := range []channel.Type{channel.WhatsApp, channel.Email} {
+		ok, err := b.svc.Allowed(ctx, b.pool, b.account, b.contact, consent.PurposeMarketing, ch, false)
+		require.NoError(t, err)
+		require.True(t, ok)
+		ok, err = b.svc.Allowed(ctx, b.pool, b.account, b.contact, consent.PurposeMarketing, ch, true)
+		require.NoError(t, err)
+		require.False(t, ok, "a campaign that requires explicit consent leaves imported contacts out")
+	}
+}
