@@ -19,6 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/note"
 )
 
 // Version is the API's version in the OpenAPI document.
@@ -36,6 +37,7 @@ type Deps struct {
 	Auth     *auth.Service
 	Contacts *contact.Service
 	Consent  *consent.Service
+	Notes    *note.Service
 	Clock    clock.Clock
 	Logger   *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -89,6 +91,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerAPIKeys(grp)
 	s.registerContacts(grp)
 	s.registerConsents(grp)
+	s.registerNotes(grp)
 	return router, api
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 )
 
@@ -54,7 +55,7 @@ func setup(t *testing.T) *testEnv {
 	require.NoError(t, err)
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{LoginsPerMinute: 1000})
 	handler, _ := api.New(api.Deps{
-		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Clock: clk,
+		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})

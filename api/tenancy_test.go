@@ -30,6 +30,8 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/consents", a.apiKey, map[string]any{
 		"action": "pending", "purposes": []string{"marketing"}, "channels": []string{"whatsapp"}, "method": "form", "text": "Quer ofertas?",
 	}).ok(&victimConsent)
+	var victimNote api.NoteBody
+	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/notes", a.token, map[string]any{"body": "secret note"}).ok(&victimNote)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -39,7 +41,7 @@ func TestTenancyWalk(t *testing.T) {
 	params := map[string]map[string]string{
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
 		"/v1/contacts/by-code/":  {"code": "SECRET-1"},
-		"/v1/contacts/":          {"id": victim.ID, "record_id": victimConsent.ID},
+		"/v1/contacts/":          {"id": victim.ID, "record_id": victimConsent.ID, "note_id": victimNote.ID},
 		"/v1/api-keys/":          {"id": victimKey.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
@@ -52,10 +54,11 @@ func TestTenancyWalk(t *testing.T) {
 		"record-consent": map[string]any{"action": "grant", "purposes": []string{"marketing"}, "channels": []string{"whatsapp"},
 			"method": "checkbox", "text": "x"},
 		"confirm-consent": map[string]any{"source": "link"},
+		"create-note":     map[string]any{"body": "intruder note"},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -102,6 +105,9 @@ func TestTenancyWalk(t *testing.T) {
 	var settings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&settings)
 	require.Equal(t, victimSettings, settings)
+	var notes struct{ Items []api.NoteBody }
+	e.do(http.MethodGet, "/v1/contacts/"+victim.ID+"/notes", a.token, nil).ok(&notes)
+	require.Equal(t, []api.NoteBody{victimNote}, notes.Items)
 	var byPhone api.ContactBody
 	e.do(http.MethodGet, "/v1/contacts/by-phone/+5511988881111", a.apiKey, nil).ok(&byPhone)
 	require.Equal(t, victim.ID, byPhone.ID)

@@ -107,6 +107,17 @@ type Contact struct {
 	ErasedAt          *time.Time
 }
 
+type ContactNote struct {
+	AccountID     uuid.UUID
+	ID            uuid.UUID
+	ContactID     uuid.UUID
+	AuthorID      uuid.UUID
+	Body          string
+	DueAt         *time.Time
+	ForwardedToID *uuid.UUID
+	CreatedAt     time.Time
+}
+
 type ContactPhone struct {
 	AccountID uuid.UUID
 	Phone     string
@@ -134,6 +145,16 @@ type RefreshToken struct {
 	UsedAt    *time.Time
 	RevokedAt *time.Time
 	CreatedAt time.Time
+}
+
+type Tag struct {
+	AccountID      uuid.UUID
+	ID             uuid.UUID
+	Name           string
+	Color          string
+	AutomationOnly bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 type User struct {
