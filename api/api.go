@@ -20,6 +20,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/note"
+	"github.com/conversa-hq/conversa/internal/tag"
 )
 
 // Version is the API's version in the OpenAPI document.
@@ -38,6 +39,7 @@ type Deps struct {
 	Contacts *contact.Service
 	Consent  *consent.Service
 	Notes    *note.Service
+	Tags     *tag.Service
 	Clock    clock.Clock
 	Logger   *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -92,6 +94,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerContacts(grp)
 	s.registerConsents(grp)
 	s.registerNotes(grp)
+	s.registerTags(grp)
 	return router, api
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/tag"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
@@ -55,7 +56,7 @@ func setup(t *testing.T) *testEnv {
 	require.NoError(t, err)
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{LoginsPerMinute: 1000})
 	handler, _ := api.New(api.Deps{
-		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Clock: clk,
+		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})

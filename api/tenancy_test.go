@@ -32,6 +32,8 @@ func TestTenancyWalk(t *testing.T) {
 	}).ok(&victimConsent)
 	var victimNote api.NoteBody
 	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/notes", a.token, map[string]any{"body": "secret note"}).ok(&victimNote)
+	var victimTag api.TagBody
+	e.do(http.MethodPost, "/v1/tags", a.token, map[string]any{"name": "secret-tag"}).ok(&victimTag)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -43,6 +45,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/contacts/by-code/":  {"code": "SECRET-1"},
 		"/v1/contacts/":          {"id": victim.ID, "record_id": victimConsent.ID, "note_id": victimNote.ID},
 		"/v1/api-keys/":          {"id": victimKey.ID},
+		"/v1/tags/":              {"id": victimTag.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -55,10 +58,14 @@ func TestTenancyWalk(t *testing.T) {
 			"method": "checkbox", "text": "x"},
 		"confirm-consent": map[string]any{"source": "link"},
 		"create-note":     map[string]any{"body": "intruder note"},
+		"create-tag":      map[string]any{"name": "secret-tag"},
+		"update-tag":      map[string]any{"name": "hacked"},
+		"tag-contacts":    map[string]any{"contact_ids": []string{victim.ID}},
+		"untag-contacts":  map[string]any{"contact_ids": []string{victim.ID}},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -105,6 +112,9 @@ func TestTenancyWalk(t *testing.T) {
 	var settings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&settings)
 	require.Equal(t, victimSettings, settings)
+	var tagNow api.TagBody
+	e.do(http.MethodGet, "/v1/tags/"+victimTag.ID, a.token, nil).ok(&tagNow)
+	require.Equal(t, victimTag, tagNow)
 	var notes struct{ Items []api.NoteBody }
 	e.do(http.MethodGet, "/v1/contacts/"+victim.ID+"/notes", a.token, nil).ok(&notes)
 	require.Equal(t, []api.NoteBody{victimNote}, notes.Items)

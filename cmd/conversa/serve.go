@@ -25,6 +25,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb"
+	"github.com/conversa-hq/conversa/internal/tag"
 )
 
 func serveCmd() *cobra.Command {
@@ -135,7 +136,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	}
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL})
 	handler, _ := api.New(api.Deps{
-		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk),
+		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		Clock: clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: func(ctx context.Context) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/phone"
+	"github.com/conversa-hq/conversa/internal/tag"
 )
 
 // Service reads and writes contacts. Every method is scoped to one account: another
@@ -61,6 +62,10 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, 
 }
 
 func (s *Service) insert(ctx context.Context, db store.DBTX, accountID uuid.UUID, v valid) (Contact, error) {
+	var err error
+	if v.tags, err = tag.Resolve(ctx, db, accountID, v.tags, s.clock.Now()); err != nil {
+		return Contact{}, err
+	}
 	row, err := s.q.CreateContactWithPhones(ctx, db, store.CreateContactWithPhonesParams{
 		AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Name: v.name, Document: v.document,
 		DocumentKind: v.documentKind, CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate,
@@ -206,6 +211,9 @@ func (s *Service) UpsertByCode(ctx context.Context, accountID uuid.UUID, code st
 func (s *Service) replace(ctx context.Context, tx pgx.Tx, row store.Contact, phones []string, f Fields) (Contact, error) {
 	v, err := validate(f, s.clock.Now())
 	if err != nil {
+		return Contact{}, err
+	}
+	if v.tags, err = tag.Resolve(ctx, tx, row.AccountID, v.tags, s.clock.Now()); err != nil {
 		return Contact{}, err
 	}
 	if unchanged(row, phones, v) {

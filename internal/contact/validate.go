@@ -14,6 +14,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/document"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/phone"
+	"github.com/conversa-hq/conversa/internal/tag"
 )
 
 // Limits on a contact's fields.
@@ -21,7 +22,6 @@ const (
 	MaxNameLength = 200
 	MaxPhones     = 10
 	MaxTags       = 50
-	MaxTagLength  = 50
 	MaxCodeLength = 100
 )
 
@@ -133,13 +133,13 @@ func validate(f Fields, now time.Time) (valid, error) {
 	if len(f.Tags) > MaxTags {
 		bad("tags", fmt.Sprintf("at most %d tags", MaxTags), len(f.Tags))
 	} else {
-		for i, t := range f.Tags {
-			t = strings.TrimSpace(t)
-			if t == "" || utf8.RuneCountInString(t) > MaxTagLength || hasControl(t) {
-				bad(fmt.Sprintf("tags[%d]", i), fmt.Sprintf("must have 1 to %d printable characters", MaxTagLength), f.Tags[i])
+		for i, raw := range f.Tags {
+			t, ok := tag.CleanName(raw)
+			if !ok {
+				bad(fmt.Sprintf("tags[%d]", i), fmt.Sprintf("must have 1 to %d printable characters", tag.MaxNameLength), raw)
 				continue
 			}
-			if !slices.Contains(v.tags, t) {
+			if !slices.ContainsFunc(v.tags, func(x string) bool { return strings.EqualFold(x, t) }) {
 				v.tags = append(v.tags, t)
 			}
 		}
