@@ -91,6 +91,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerAuth(grp)
 	s.registerAccount(grp)
 	s.registerAPIKeys(grp)
+	s.registerContactBatch(grp)
 	s.registerContacts(grp)
 	s.registerConsents(grp)
 	s.registerNotes(grp)

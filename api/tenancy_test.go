@@ -59,9 +59,11 @@ func TestTenancyWalk(t *testing.T) {
 		"confirm-consent": map[string]any{"source": "link"},
 		"create-note":     map[string]any{"body": "intruder note"},
 		"create-tag":      map[string]any{"name": "secret-tag"},
-		"update-tag":      map[string]any{"name": "hacked"},
-		"tag-contacts":    map[string]any{"contact_ids": []string{victim.ID}},
-		"untag-contacts":  map[string]any{"contact_ids": []string{victim.ID}},
+		"batch-upsert-contacts": map[string]any{"items": []map[string]any{
+			{"name": "Hacked", "customer_code": "SECRET-1", "phones": []string{"+5511988881111"}}}},
+		"update-tag":     map[string]any{"name": "hacked"},
+		"tag-contacts":   map[string]any{"contact_ids": []string{victim.ID}},
+		"untag-contacts": map[string]any{"contact_ids": []string{victim.ID}},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}

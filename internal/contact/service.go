@@ -180,30 +180,130 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, p Patch, 
 func (s *Service) UpsertByCode(ctx context.Context, accountID uuid.UUID, code string, f Fields) (c Contact, created bool, err error) {
 	f.CustomerCode = &code
 	for attempt := 0; ; attempt++ {
+		var out Outcome
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			row, err := s.q.GetContactByCodeForUpdate(ctx, tx, store.GetContactByCodeForUpdateParams{AccountID: accountID, CustomerCode: trimmed(&code)})
-			if errors.Is(err, pgx.ErrNoRows) {
-				created = true
-				c, err = s.CreateTx(ctx, tx, accountID, f)
-				return err
-			}
-			if err != nil {
-				return fmt.Errorf("lock contact by code: %w", err)
-			}
-			created = false
-			phones, err := s.q.ListContactPhones(ctx, tx, store.ListContactPhonesParams{AccountID: accountID, ContactID: row.ID})
-			if err != nil {
-				return fmt.Errorf("read phones of %s: %w", row.ID, err)
-			}
-			c, err = s.replace(ctx, tx, row, phones, f)
+			c, out, err = s.upsert(ctx, tx, accountID, ByCode, f)
 			return err
 		})
 		// Two first syncs of the same new code race to insert; the loser updates instead.
 		if attempt == 0 && (errors.Is(err, errCodeTaken) || isCodeViolation(err)) {
 			continue
 		}
-		return c, created, explain(err)
+		return c, out == Created, explain(err)
 	}
+}
+
+// MatchKey says which identifier an upsert finds an existing contact by.
+type MatchKey string
+
+// The match keys.
+const (
+	ByCode  MatchKey = "customer_code"
+	ByPhone MatchKey = "phone"
+)
+
+// Outcome is what an upsert did.
+type Outcome string
+
+// The outcomes.
+const (
+	Created   Outcome = "created"
+	Updated   Outcome = "updated"
+	Unchanged Outcome = "unchanged"
+)
+
+// MaxBatch is the most items a batch upsert takes.
+const MaxBatch = 1000
+
+// BatchResult is one item's answer: the contact and what happened to it, or why it failed.
+type BatchResult struct {
+	Contact Contact
+	Outcome Outcome
+	Err     error
+}
+
+// BatchTx upserts up to MaxBatch contacts inside the caller's transaction, each in its own
+// savepoint, so a bad item is answered with its own fault and the others go on. Existing
+// contacts are found by key (the customer code, or the first phone, with or without the
+// Brazilian ninth digit) and replaced field by field, as UpsertByCode does. A database error
+// that is not a fault aborts the whole batch.
+func (s *Service) BatchTx(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, key MatchKey, items []Fields) ([]BatchResult, error) {
+	if key != ByCode && key != ByPhone {
+		return nil, fault.Invalid("invalid batch", fault.FieldError{Field: "key", Message: "must be customer_code or phone", Value: key})
+	}
+	if len(items) == 0 || len(items) > MaxBatch {
+		return nil, fault.Invalid("invalid batch", fault.FieldError{Field: "items", Message: fmt.Sprintf("give 1 to %d items", MaxBatch)})
+	}
+	out := make([]BatchResult, len(items))
+	for i, f := range items {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("batch item %d: savepoint: %w", i, err)
+		}
+		c, outcome, err := s.upsert(ctx, sp, accountID, key, f)
+		if err = explain(err); err != nil {
+			if rbErr := sp.Rollback(ctx); rbErr != nil {
+				return nil, fmt.Errorf("batch item %d: roll back: %w", i, rbErr)
+			}
+			if _, isFault := fault.As(err); !isFault {
+				return nil, fmt.Errorf("batch item %d: %w", i, err)
+			}
+			out[i] = BatchResult{Err: err}
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("batch item %d: release savepoint: %w", i, err)
+		}
+		out[i] = BatchResult{Contact: c, Outcome: outcome}
+	}
+	return out, nil
+}
+
+// upsert finds the contact f names by key, locks it and replaces its fields, or creates it.
+func (s *Service) upsert(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, key MatchKey, f Fields) (Contact, Outcome, error) {
+	var (
+		row store.Contact
+		err error
+	)
+	switch key {
+	case ByCode:
+		code := trimmed(f.CustomerCode)
+		if code == nil {
+			return Contact{}, "", fault.Invalid("invalid contact", fault.FieldError{Field: "customer_code", Message: "is required to match by customer code"})
+		}
+		row, err = s.q.GetContactByCodeForUpdate(ctx, tx, store.GetContactByCodeForUpdateParams{AccountID: accountID, CustomerCode: code})
+	case ByPhone:
+		if len(f.Phones) == 0 {
+			return Contact{}, "", fault.Invalid("invalid contact", fault.FieldError{Field: "phones", Message: "a phone is required to match by phone"})
+		}
+		n, perr := phone.Normalize(f.Phones[0])
+		if perr != nil {
+			return Contact{}, "", fault.Invalid("invalid contact", fault.FieldError{Field: "phones[0]", Message: perr.Error(), Value: f.Phones[0]})
+		}
+		var id uuid.UUID
+		if id, err = s.q.GetContactIDByPhone(ctx, tx, store.GetContactIDByPhoneParams{AccountID: accountID, Phone: n.E164}); err == nil {
+			row, err = s.q.GetContactForUpdate(ctx, tx, store.GetContactForUpdateParams{AccountID: accountID, ID: id})
+		}
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		c, err := s.CreateTx(ctx, tx, accountID, f)
+		return c, Created, err
+	}
+	if err != nil {
+		return Contact{}, "", fmt.Errorf("find contact by %s: %w", key, err)
+	}
+	phones, err := s.q.ListContactPhones(ctx, tx, store.ListContactPhonesParams{AccountID: accountID, ContactID: row.ID})
+	if err != nil {
+		return Contact{}, "", fmt.Errorf("read phones of %s: %w", row.ID, err)
+	}
+	c, err := s.replace(ctx, tx, row, phones, f)
+	if err != nil {
+		return Contact{}, "", err
+	}
+	if c.Version == int(row.Version) {
+		return c, Unchanged, nil
+	}
+	return c, Updated, nil
 }
 
 // replace validates f and writes it over the locked row, skipping the write when nothing
