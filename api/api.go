@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
@@ -49,6 +50,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// MaxBodyBytes caps request bodies (413 beyond). Defaults to DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New builds the router and the API. The returned handler serves everything: /v1, the
@@ -69,7 +72,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	installErrorHandler(d.Logger)
 
 	router := chi.NewMux()
-	router.Use(requestID, recoverer(d.Logger), accessLog(d.Logger))
+	router.Use(requestContext(d.TrustedProxies), recoverer(d.Logger), accessLog(d.Logger))
 	router.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 
 	api := humachi.New(router, config())

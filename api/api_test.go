@@ -50,11 +50,17 @@ type tenant struct {
 
 func setup(t *testing.T) *testEnv {
 	t.Helper()
+	return setupWith(t, auth.Config{LoginsPerMinute: 1000})
+}
+
+// setupWith is setup with the auth service configured by cfg.
+func setupWith(t *testing.T, cfg auth.Config) *testEnv {
+	t.Helper()
 	pool := testdb.New(t)
 	clk := clock.NewManual(time.Now())
 	keys, err := auth.ParseKeys(auth.GenerateSeed())
 	require.NoError(t, err)
-	authSvc := auth.NewService(pool, keys, clk, auth.Config{LoginsPerMinute: 1000})
+	authSvc := auth.NewService(pool, keys, clk, cfg)
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -137,8 +136,5 @@ type remoteAddrKey struct{}
 // clientAddr is the caller's IP address, for login throttling.
 func clientAddr(ctx context.Context) string {
 	addr, _ := ctx.Value(remoteAddrKey{}).(string)
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
 	return addr
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,16 +46,49 @@ func TestLogin(t *testing.T) {
 		e := setup(t)
 		a := e.newTenant("Acme")
 		bad := map[string]string{"email": a.admin.Email, "password": "wrong password"}
-		for range auth.MaxLoginFailures - 1 {
-			e.do(http.MethodPost, "/v1/auth/login", "", bad).problem(401)
-		}
-		r := e.do(http.MethodPost, "/v1/auth/login", "", bad)
-		r.problem(429)
-		require.Equal(t, "900", r.Header.Get("Retry-After"))
 		good := map[string]string{"email": a.admin.Email, "password": testPassword}
-		e.do(http.MethodPost, "/v1/auth/login", "", good).problem(429)
+		var unknown problem
+		for range auth.MaxLoginFailures {
+			unknown = e.do(http.MethodPost, "/v1/auth/login", "", bad).problem(401)
+		}
+		// Locked: even the right password fails, and the answer is the same as for an e-mail
+		// nobody has, so a lockout tells nobody which e-mails exist.
+		locked := e.do(http.MethodPost, "/v1/auth/login", "", good).problem(401)
+		nobody := e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": "nobody@example.com", "password": "x"}).problem(401)
+		require.Equal(t, locked.Detail, nobody.Detail)
+		require.Equal(t, unknown.Detail, locked.Detail)
 		e.clock.Advance(auth.LoginLockout + time.Second)
+		// The count started again: one typo after the lockout does not lock anew.
+		e.do(http.MethodPost, "/v1/auth/login", "", bad).problem(401)
 		e.do(http.MethodPost, "/v1/auth/login", "", good).ok(nil)
+	})
+
+	t.Run("ParallelGuessesCountToo", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		a := e.newTenant("Acme")
+		var wg sync.WaitGroup
+		for range 3 * auth.MaxLoginFailures {
+			wg.Go(func() {
+				e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": a.admin.Email, "password": "guess"})
+			})
+		}
+		wg.Wait()
+		e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": a.admin.Email, "password": testPassword}).problem(401)
+	})
+
+	t.Run("ThrottledPerClientAddress", func(t *testing.T) {
+		t.Parallel()
+		e := setupWith(t, auth.Config{LoginsPerMinute: 3})
+		body := map[string]string{"email": "nobody@example.com", "password": "x"}
+		for range 3 {
+			e.do(http.MethodPost, "/v1/auth/login", "", body).problem(401)
+		}
+		r := e.do(http.MethodPost, "/v1/auth/login", "", body)
+		r.problem(429)
+		require.Equal(t, "20", r.Header.Get("Retry-After"))
+		e.clock.Advance(20 * time.Second)
+		e.do(http.MethodPost, "/v1/auth/login", "", body).problem(401)
 	})
 
 	t.Run("MalformedBodiesAreProblems", func(t *testing.T) {

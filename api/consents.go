@@ -219,10 +219,7 @@ func (s *server) registerConsents(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		ev := consent.Entry{IP: in.Body.IP, UserAgent: in.Body.UserAgent, Source: in.Body.Source}
-		if in.Body.OccurredAt != nil {
-			ev.OccurredAt = *in.Body.OccurredAt
-		}
+		ev := toEntry(ConsentInput{OccurredAt: in.Body.OccurredAt, IP: in.Body.IP, UserAgent: in.Body.UserAgent, Source: in.Body.Source})
 		rec, err := s.Consent.Confirm(ctx, p.AccountID, contactID, recordID, ev, recorder(p))
 		if err != nil {
 			return nil, err
@@ -557,6 +554,10 @@ func toEntry(in ConsentInput) consent.Entry {
 	}
 	if in.OccurredAt != nil {
 		e.OccurredAt = *in.OccurredAt
+		if e.OccurredAt.IsZero() {
+			// The domain reads a zero time as "now"; a time given as year 1 is bad evidence.
+			e.OccurredAt = time.Unix(1, 0).UTC()
+		}
 	}
 	return e
 }

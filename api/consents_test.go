@@ -54,6 +54,9 @@ func TestConsentAPI(t *testing.T) {
 		}
 		p := e.do(http.MethodPost, base+"/consents", a.apiKey, map[string]any{"action": "grant", "all_channels": true, "method": "form"}).problem(422)
 		require.ElementsMatch(t, []string{"body.purposes", "body.text"}, p.locations())
+		p = e.do(http.MethodPost, base+"/consents", a.apiKey, map[string]any{"action": "revoke", "occurred_at": "0001-01-01T00:00:00Z"}).problem(422)
+		require.Equal(t, []string{"body.occurred_at"}, p.locations())
+		e.do(http.MethodPost, base+"/consents", a.apiKey, `{"action": "revoke", "method": "x\u0000"}`).problem(422)
 	})
 
 	t.Run("ReadsNeedConsentReadAndAreLogged", func(t *testing.T) {

@@ -70,6 +70,8 @@ func TestCreateContact(t *testing.T) {
 		{"FutureBirth", `{"name": "X", "customer_code": "1", "birth_date": "2999-01-01"}`, 422},
 		{"ScoreOutOfRange", `{"name": "X", "customer_code": "1", "priority_score": 101}`, 422},
 		{"UnknownResponsibleUser", `{"name": "X", "customer_code": "1", "responsible_user_id": "01890000-0000-7000-8000-000000000000"}`, 422},
+		{"NULByte", `{"name": "A\u0000B", "customer_code": "1"}`, 422},
+		{"NULInCustomerCode", `{"name": "A", "customer_code": "x\u0000"}`, 422},
 		{"HugeBody", `{"name": "` + strings.Repeat("x", 70<<10) + `", "customer_code": "1"}`, 413},
 	}
 	for _, tc := range nasty {
@@ -221,6 +223,9 @@ func TestListContacts(t *testing.T) {
 		e.do(http.MethodGet, "/v1/contacts?cursor=%25%25", a.apiKey, nil).problem(422)
 		e.do(http.MethodGet, "/v1/contacts?cursor=bm90LWEtY3Vyc29y", a.apiKey, nil).problem(422)
 		e.do(http.MethodGet, "/v1/contacts?blocked=maybe", a.apiKey, nil).problem(422)
+		e.do(http.MethodGet, "/v1/contacts?q=a%00b", a.apiKey, nil).problem(422)
+		e.do(http.MethodGet, "/v1/contacts?q=%ff%fe", a.apiKey, nil).problem(422)
+		e.do(http.MethodPut, "/v1/contacts/by-code/a%00b", a.apiKey, map[string]any{"name": "x"}).problem(422)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 )
 
 var errorLogger atomic.Pointer[slog.Logger]
@@ -38,6 +39,9 @@ func installErrorHandler(logger *slog.Logger) {
 func problem(err error) error {
 	f, ok := fault.As(err)
 	if !ok {
+		if pgdb.InvalidText(err) {
+			return huma.NewError(http.StatusUnprocessableEntity, "text with a NUL byte or invalid UTF-8 cannot be stored")
+		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return huma.NewError(http.StatusServiceUnavailable, "request cancelled or timed out")
 		}

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -23,23 +25,58 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// requestID takes a well-formed X-Request-Id from the caller (so a trace crosses systems) or
-// makes one, echoes it in the response and puts it in the context for the logs, along with
-// the caller's address and query string.
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			b := make([]byte, 12)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
+// requestContext takes a well-formed X-Request-Id from the caller (so a trace crosses systems)
+// or makes one, echoes it in the response and puts it in the context for the logs, along with
+// the client's address (see clientIP) and the query string.
+func requestContext(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get("X-Request-Id")
+			if !validRequestID(id) {
+				b := make([]byte, 12)
+				_, _ = rand.Read(b)
+				id = hex.EncodeToString(b)
+			}
+			w.Header().Set("X-Request-Id", id)
+			ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+			ctx = context.WithValue(ctx, remoteAddrKey{}, clientIP(r, trusted))
+			ctx = context.WithValue(ctx, queryKey{}, r.URL.RawQuery)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// clientIP is the address of the client: the peer, or, when the peer is a trusted proxy (a
+// load balancer), the last address in X-Forwarded-For that is not one. Addresses a client
+// writes into the header itself sit left of the proxies' and are never taken.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	addr := peer.Addr().Unmap()
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
 		}
-		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		ctx = context.WithValue(ctx, remoteAddrKey{}, r.RemoteAddr)
-		ctx = context.WithValue(ctx, queryKey{}, r.URL.RawQuery)
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+		return false
+	}
+	if !isTrusted(addr) {
+		return addr.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if a = a.Unmap(); !isTrusted(a) {
+			return a.String()
+		}
+	}
+	return addr.String()
 }
 
 func validRequestID(id string) bool {

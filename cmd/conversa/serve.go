@@ -138,7 +138,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		Clock: clk, Logger: logger,
-		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes,
+		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			st, err := pgdb.GetStatus(ctx, pool)
 			if err != nil {

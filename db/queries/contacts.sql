@@ -87,9 +87,11 @@ RETURNING phone;
 
 -- name: DeleteContact :one
 -- Deletes an unblocked contact; a blocked one stays (unblock first). Returns whether it was blocked.
+-- The lock makes a block committed meanwhile visible here.
 WITH target AS (
     SELECT c.account_id, c.id, c.blocked FROM contacts c
     WHERE c.account_id = @account_id AND c.id = @id
+    FOR UPDATE
 ), deleted AS (
     DELETE FROM contacts d USING target t
     WHERE d.account_id = t.account_id AND d.id = t.id AND NOT t.blocked

@@ -127,6 +127,7 @@ const deleteContact = `-- name: DeleteContact :one
 WITH target AS (
     SELECT c.account_id, c.id, c.blocked FROM contacts c
     WHERE c.account_id = $1 AND c.id = $2
+    FOR UPDATE
 ), deleted AS (
     DELETE FROM contacts d USING target t
     WHERE d.account_id = t.account_id AND d.id = t.id AND NOT t.blocked
@@ -146,6 +147,7 @@ type DeleteContactRow struct {
 }
 
 // Deletes an unblocked contact; a blocked one stays (unblock first). Returns whether it was blocked.
+// The lock makes a block committed meanwhile visible here.
 func (q *Queries) DeleteContact(ctx context.Context, db DBTX, arg DeleteContactParams) (DeleteContactRow, error) {
 	row := db.QueryRow(ctx, deleteContact, arg.AccountID, arg.ID)
 	var i DeleteContactRow

@@ -12,6 +12,50 @@ import (
 	"github.com/google/uuid"
 )
 
+const claimLoginAttempt = `-- name: ClaimLoginAttempt :one
+UPDATE users SET
+    failed_logins = CASE WHEN failed_logins + 1 >= $1::int THEN 0 ELSE failed_logins + 1 END,
+    locked_until = CASE WHEN failed_logins + 1 >= $1::int THEN $2::timestamptz ELSE NULL END
+WHERE email = $3 AND (locked_until IS NULL OR locked_until <= $4::timestamptz)
+RETURNING account_id, id, email, name, password_hash, role, permissions, failed_logins, locked_until, disabled_at, created_at, updated_at
+`
+
+type ClaimLoginAttemptParams struct {
+	MaxFailures int32
+	LockUntil   time.Time
+	Email       string
+	Now         time.Time
+}
+
+// Counts a login attempt against the user before the password is checked, in one atomic
+// step, so parallel guesses cannot all slip past the lock: the max_failures-th attempt in a
+// row locks the user until lock_until (and starts the count again). No row: no such user, or
+// the user is locked.
+func (q *Queries) ClaimLoginAttempt(ctx context.Context, db DBTX, arg ClaimLoginAttemptParams) (User, error) {
+	row := db.QueryRow(ctx, claimLoginAttempt,
+		arg.MaxFailures,
+		arg.LockUntil,
+		arg.Email,
+		arg.Now,
+	)
+	var i User
+	err := row.Scan(
+		&i.AccountID,
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.PasswordHash,
+		&i.Role,
+		&i.Permissions,
+		&i.FailedLogins,
+		&i.LockedUntil,
+		&i.DisabledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (account_id, id, email, name, password_hash, role, permissions)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -106,39 +150,6 @@ func (q *Queries) GetUserByEmail(ctx context.Context, db DBTX, email string) (Us
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
-	return i, err
-}
-
-const recordLoginFailure = `-- name: RecordLoginFailure :one
-UPDATE users
-SET failed_logins = failed_logins + 1,
-    locked_until = CASE WHEN failed_logins + 1 >= $1::int THEN $2::timestamptz ELSE locked_until END
-WHERE account_id = $3 AND id = $4
-RETURNING failed_logins, locked_until
-`
-
-type RecordLoginFailureParams struct {
-	MaxFailures int32
-	LockUntil   time.Time
-	AccountID   uuid.UUID
-	ID          uuid.UUID
-}
-
-type RecordLoginFailureRow struct {
-	FailedLogins int32
-	LockedUntil  *time.Time
-}
-
-// Counts a failed password and locks the user once max_failures is reached.
-func (q *Queries) RecordLoginFailure(ctx context.Context, db DBTX, arg RecordLoginFailureParams) (RecordLoginFailureRow, error) {
-	row := db.QueryRow(ctx, recordLoginFailure,
-		arg.MaxFailures,
-		arg.LockUntil,
-		arg.AccountID,
-		arg.ID,
-	)
-	var i RecordLoginFailureRow
-	err := row.Scan(&i.FailedLogins, &i.LockedUntil)
 	return i, err
 }
 

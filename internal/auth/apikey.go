@@ -127,6 +127,13 @@ func (s *Service) RevokeAPIKey(ctx context.Context, accountID, id uuid.UUID) (AP
 			delete(s.keyCache, h)
 		}
 	}
+	// A request that read the key before the revocation must not cache it afterwards.
+	s.revoked[id] = now
+	for k, at := range s.revoked {
+		if now.Sub(at) > 2*s.cfg.APIKeyCacheTTL {
+			delete(s.revoked, k)
+		}
+	}
 	s.mu.Unlock()
 	return apiKeyFromRow(row), nil
 }
@@ -165,11 +172,17 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (Principal
 		}
 		c = cachedKey{principal: Principal{AccountID: row.AccountID, APIKeyID: &id, Permissions: perms}, rateLimit: int(row.RateLimit), until: until}
 		s.mu.Lock()
-		if len(s.keyCache) > 100_000 {
-			clear(s.keyCache)
+		_, revoked := s.revoked[id]
+		if !revoked {
+			if len(s.keyCache) > 100_000 {
+				clear(s.keyCache)
+			}
+			s.keyCache[hash] = c
 		}
-		s.keyCache[hash] = c
 		s.mu.Unlock()
+		if revoked {
+			return Principal{}, fault.Unauthorized("API key revoked")
+		}
 	}
 	if d, ok := s.allowKey(*c.principal.APIKeyID, c.rateLimit, now); !ok {
 		return Principal{}, fault.TooManyRequests("API key rate limit exceeded", d)

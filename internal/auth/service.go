@@ -61,6 +61,8 @@ type Service struct {
 	keyCache  map[[32]byte]cachedKey
 	keyLimits map[uuid.UUID]*rate.Limiter
 	ipLimits  map[string]*rate.Limiter
+	// revoked holds keys this process revoked recently, with when.
+	revoked map[uuid.UUID]time.Time
 }
 
 type cachedKey struct {
@@ -88,6 +90,7 @@ func NewService(pool *pgxpool.Pool, keys *KeySet, clk clock.Clock, cfg Config) *
 		keyCache:  map[[32]byte]cachedKey{},
 		keyLimits: map[uuid.UUID]*rate.Limiter{},
 		ipLimits:  map[string]*rate.Limiter{},
+		revoked:   map[uuid.UUID]time.Time{},
 	}
 }
 
@@ -108,42 +111,30 @@ type accessClaims struct {
 	Permissions []string `json:"perms"`
 }
 
-var errBadLogin = fault.Unauthorized("invalid e-mail or password")
+// errBadLogin answers every failed login alike (unknown e-mail, wrong password, locked user,
+// disabled user), so the answer tells nobody which e-mails exist.
+var errBadLogin = fault.Unauthorized("invalid e-mail or password, or too many failed attempts: wait a few minutes and retry")
 
-// Login checks an e-mail and password and starts a new token family. A wrong password counts
-// towards the user's lockout; too many attempts from one address are throttled too. Both
-// answer with fault.KindTooManyRequests and a retry time.
+// Login checks an e-mail and password and starts a new token family. Each attempt counts
+// against the user before the password is checked (atomically, so parallel guesses count
+// too); MaxLoginFailures in a row lock the user for LoginLockout. Too many attempts from one
+// client address answer fault.KindTooManyRequests with a retry time.
 func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (Tokens, error) {
 	if d, ok := s.allowLogin(clientAddr); !ok {
 		return Tokens{}, fault.TooManyRequests("too many login attempts from this address", d)
 	}
-	email = strings.ToLower(strings.TrimSpace(email))
-	u, err := s.q.GetUserByEmail(ctx, s.pool, email)
+	now := s.clock.Now()
+	u, err := s.q.ClaimLoginAttempt(ctx, s.pool, store.ClaimLoginAttemptParams{
+		Email: strings.ToLower(strings.TrimSpace(email)), MaxFailures: MaxLoginFailures, LockUntil: now.Add(LoginLockout), Now: now,
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		checkPassword(password, dummyHash)
 		return Tokens{}, errBadLogin
 	}
 	if err != nil {
-		return Tokens{}, fmt.Errorf("login: load user: %w", err)
+		return Tokens{}, fmt.Errorf("login: claim attempt: %w", err)
 	}
-	now := s.clock.Now()
-	if u.LockedUntil != nil && u.LockedUntil.After(now) {
-		return Tokens{}, fault.TooManyRequests("too many failed logins; the user is locked for a while", u.LockedUntil.Sub(now))
-	}
-	if u.DisabledAt != nil {
-		checkPassword(password, dummyHash)
-		return Tokens{}, errBadLogin
-	}
-	if !checkPassword(password, u.PasswordHash) {
-		res, err := s.q.RecordLoginFailure(ctx, s.pool, store.RecordLoginFailureParams{
-			AccountID: u.AccountID, ID: u.ID, MaxFailures: MaxLoginFailures, LockUntil: now.Add(LoginLockout),
-		})
-		if err != nil {
-			return Tokens{}, fmt.Errorf("login: record failure: %w", err)
-		}
-		if res.LockedUntil != nil && res.LockedUntil.After(now) {
-			return Tokens{}, fault.TooManyRequests("too many failed logins; the user is locked for a while", res.LockedUntil.Sub(now))
-		}
+	if !checkPassword(password, u.PasswordHash) || u.DisabledAt != nil {
 		return Tokens{}, errBadLogin
 	}
 	if err := s.q.ResetLoginFailures(ctx, s.pool, store.ResetLoginFailuresParams{AccountID: u.AccountID, ID: u.ID}); err != nil {

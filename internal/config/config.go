@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ var Vars = []Var{
 	{"CONVERSA_LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"CONVERSA_LOG_FORMAT", "json", "json or text."},
 	{"CONVERSA_SHUTDOWN_TIMEOUT", "30s", "How long a stop waits for in-flight requests and jobs."},
+	{"CONVERSA_TRUSTED_PROXIES", "(none)", "Comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (login throttling is per client address)."},
 	{"CONVERSA_DATA_DIR", ".data", "Where `conversa dev` keeps its PostgreSQL cluster and generated secrets."},
 	{"CONVERSA_NO_SYSTEM_PG", "(unset)", "1 makes `make test` ignore a PostgreSQL on 127.0.0.1:5432 and start a private cluster."},
 }
@@ -47,6 +49,7 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	DataDir         string
+	TrustedProxies  []netip.Prefix
 }
 
 // Load reads the environment. A malformed value is an error that names the variable.
@@ -84,6 +87,17 @@ func Load() (Config, error) {
 		LogFormat:       str("CONVERSA_LOG_FORMAT"),
 		ShutdownTimeout: dur("CONVERSA_SHUTDOWN_TIMEOUT"),
 		DataDir:         str("CONVERSA_DATA_DIR"),
+	}
+	for _, cidr := range strings.Split(os.Getenv("CONVERSA_TRUSTED_PROXIES"), ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("CONVERSA_TRUSTED_PROXIES: %q is not a CIDR like 10.0.0.0/8", cidr))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(str("CONVERSA_LOG_LEVEL"))); err != nil {
 		errs = append(errs, fmt.Sprintf("CONVERSA_LOG_LEVEL: want debug, info, warn or error, got %q", str("CONVERSA_LOG_LEVEL")))

@@ -75,3 +75,37 @@ func TestUpdateSkipsWritesThatChangeNothing(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestDeleteSeesABlockCommittedWhileItWaited blocks a contact in an open transaction, starts a
+// delete that has to wait for it, commits the block, and checks the delete refuses.
+func TestDeleteSeesABlockCommittedWhileItWaited(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	svc := contact.NewService(pool, clock.System{})
+	c, err := svc.Create(ctx, a.ID, contact.Fields{Name: "A", CustomerCode: ptr("A1")})
+	require.NoError(t, err)
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, "UPDATE contacts SET blocked = true WHERE account_id = $1 AND id = $2", a.ID, c.ID)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- svc.Delete(ctx, a.ID, c.ID) }()
+	// Wait until the delete is queued behind the block's row lock.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%DeleteContact%')`).Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+	err = <-done
+	require.True(t, fault.Is(err, fault.KindConflict), "the block must win: %v", err)
+	_, err = svc.Get(ctx, a.ID, c.ID)
+	require.NoError(t, err)
+}

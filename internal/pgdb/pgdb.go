@@ -172,3 +172,10 @@ func ForeignKeyViolation(err error) (constraint string, ok bool) {
 	}
 	return "", false
 }
+
+// InvalidText reports whether PostgreSQL refused a text value it cannot store: a NUL byte,
+// or bytes that are not valid UTF-8. It is bad input, not a server fault.
+func InvalidText(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
+}
