@@ -20,6 +20,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
@@ -41,8 +42,10 @@ type Deps struct {
 	Consent  *consent.Service
 	Notes    *note.Service
 	Tags     *tag.Service
-	Clock    clock.Clock
-	Logger   *slog.Logger
+	// CustomFields manages custom field definitions.
+	CustomFields *customfield.Service
+	Clock        clock.Clock
+	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -99,6 +102,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerConsents(grp)
 	s.registerNotes(grp)
 	s.registerTags(grp)
+	s.registerCustomFields(grp)
 	return router, api
 }
 

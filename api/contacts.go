@@ -32,6 +32,7 @@ type ContactBody struct {
 	ResponsibleUserID string         `json:"responsible_user_id,omitempty" format:"uuid"`
 	DefaultAgentID    string         `json:"default_agent_id,omitempty" format:"uuid"`
 	Tags              []string       `json:"tags"`
+	CustomFields      map[string]any `json:"custom_fields" doc:"Values of the account's custom fields, by key."`
 	Priority          string         `json:"priority" enum:"high,medium,low"`
 	PriorityScore     *int           `json:"priority_score,omitempty" minimum:"1" maximum:"100" doc:"Explicit score; overrides priority when set."`
 	Blocked           bool           `json:"blocked" doc:"Nothing is sent to or accepted from a blocked contact."`
@@ -50,36 +51,38 @@ type ContactPhone struct {
 
 // ContactInput is a contact's writable fields, for create and replace.
 type ContactInput struct {
-	Name              string   `json:"name" minLength:"1" maxLength:"200" example:"Maria da Silva"`
-	Document          *string  `json:"document,omitempty" maxLength:"32" doc:"CPF or CNPJ, with or without punctuation; check digits are verified." example:"529.982.247-25"`
-	CustomerCode      *string  `json:"customer_code,omitempty" maxLength:"100" example:"CRM-000123"`
-	Phones            []string `json:"phones,omitempty" maxItems:"10" doc:"Any common form; Brazilian numbers need the DDD." example:"[\"(11) 98765-4321\"]"`
-	Email             *string  `json:"email,omitempty" maxLength:"254"`
-	BirthDate         *string  `json:"birth_date,omitempty" format:"date"`
-	RG                *string  `json:"rg,omitempty" maxLength:"20"`
-	ResponsibleUserID *string  `json:"responsible_user_id,omitempty" format:"uuid"`
-	DefaultAgentID    *string  `json:"default_agent_id,omitempty" format:"uuid"`
-	Tags              []string `json:"tags,omitempty" maxItems:"50"`
-	Priority          string   `json:"priority,omitempty" enum:"high,medium,low" doc:"Default medium."`
-	PriorityScore     *int     `json:"priority_score,omitempty" minimum:"1" maximum:"100"`
-	Broadcast         *bool    `json:"broadcast,omitempty" doc:"Default true."`
+	Name              string         `json:"name" minLength:"1" maxLength:"200" example:"Maria da Silva"`
+	Document          *string        `json:"document,omitempty" maxLength:"32" doc:"CPF or CNPJ, with or without punctuation; check digits are verified." example:"529.982.247-25"`
+	CustomerCode      *string        `json:"customer_code,omitempty" maxLength:"100" example:"CRM-000123"`
+	Phones            []string       `json:"phones,omitempty" maxItems:"10" doc:"Any common form; Brazilian numbers need the DDD." example:"[\"(11) 98765-4321\"]"`
+	Email             *string        `json:"email,omitempty" maxLength:"254"`
+	BirthDate         *string        `json:"birth_date,omitempty" format:"date"`
+	RG                *string        `json:"rg,omitempty" maxLength:"20"`
+	ResponsibleUserID *string        `json:"responsible_user_id,omitempty" format:"uuid"`
+	DefaultAgentID    *string        `json:"default_agent_id,omitempty" format:"uuid"`
+	Tags              []string       `json:"tags,omitempty" maxItems:"50"`
+	CustomFields      map[string]any `json:"custom_fields,omitempty" maxProperties:"100" doc:"Values by custom field key; each is checked against the field's type."`
+	Priority          string         `json:"priority,omitempty" enum:"high,medium,low" doc:"Default medium."`
+	PriorityScore     *int           `json:"priority_score,omitempty" minimum:"1" maximum:"100"`
+	Broadcast         *bool          `json:"broadcast,omitempty" doc:"Default true."`
 }
 
 // ContactPatch changes the fields it carries; null clears a field.
 type ContactPatch struct {
-	Name              Patchable[string]   `json:"name,omitzero" maxLength:"200"`
-	Document          Patchable[string]   `json:"document,omitzero" maxLength:"32"`
-	CustomerCode      Patchable[string]   `json:"customer_code,omitzero" maxLength:"100"`
-	Phones            Patchable[[]string] `json:"phones,omitzero" maxItems:"10"`
-	Email             Patchable[string]   `json:"email,omitzero" maxLength:"254"`
-	BirthDate         Patchable[string]   `json:"birth_date,omitzero" format:"date"`
-	RG                Patchable[string]   `json:"rg,omitzero" maxLength:"20"`
-	ResponsibleUserID Patchable[string]   `json:"responsible_user_id,omitzero" format:"uuid"`
-	DefaultAgentID    Patchable[string]   `json:"default_agent_id,omitzero" format:"uuid"`
-	Tags              Patchable[[]string] `json:"tags,omitzero" maxItems:"50"`
-	Priority          Patchable[string]   `json:"priority,omitzero" enum:"high,medium,low"`
-	PriorityScore     Patchable[int]      `json:"priority_score,omitzero" minimum:"1" maximum:"100"`
-	Broadcast         Patchable[bool]     `json:"broadcast,omitzero"`
+	Name              Patchable[string]         `json:"name,omitzero" maxLength:"200"`
+	Document          Patchable[string]         `json:"document,omitzero" maxLength:"32"`
+	CustomerCode      Patchable[string]         `json:"customer_code,omitzero" maxLength:"100"`
+	Phones            Patchable[[]string]       `json:"phones,omitzero" maxItems:"10"`
+	Email             Patchable[string]         `json:"email,omitzero" maxLength:"254"`
+	BirthDate         Patchable[string]         `json:"birth_date,omitzero" format:"date"`
+	RG                Patchable[string]         `json:"rg,omitzero" maxLength:"20"`
+	ResponsibleUserID Patchable[string]         `json:"responsible_user_id,omitzero" format:"uuid"`
+	DefaultAgentID    Patchable[string]         `json:"default_agent_id,omitzero" format:"uuid"`
+	Tags              Patchable[[]string]       `json:"tags,omitzero" maxItems:"50"`
+	CustomFields      Patchable[map[string]any] `json:"custom_fields,omitzero" doc:"Merged into the current values; a key set to null removes that value."`
+	Priority          Patchable[string]         `json:"priority,omitzero" enum:"high,medium,low"`
+	PriorityScore     Patchable[int]            `json:"priority_score,omitzero" minimum:"1" maximum:"100"`
+	Broadcast         Patchable[bool]           `json:"broadcast,omitzero"`
 }
 
 type contactOutput struct {
@@ -389,7 +392,7 @@ func toContactBody(c contact.Contact) ContactBody {
 	b := ContactBody{
 		ID: c.ID.String(), Name: c.Name, Document: deref(c.Document), DocumentKind: deref(c.DocumentKind),
 		CustomerCode: deref(c.CustomerCode), Email: deref(c.Email), RG: deref(c.RG), Tags: c.Tags,
-		Priority: c.Priority, PriorityScore: c.PriorityScore, Blocked: c.Blocked, Broadcast: c.Broadcast,
+		Priority: c.Priority, PriorityScore: c.PriorityScore, Blocked: c.Blocked, Broadcast: c.Broadcast, CustomFields: c.Custom,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Phones: make([]ContactPhone, len(c.Phones)), ErasedAt: c.ErasedAt,
 	}
 	for i, p := range c.Phones {
@@ -411,6 +414,7 @@ func toFields(in ContactInput) (contact.Fields, error) {
 	f := contact.Fields{
 		Name: in.Name, Document: in.Document, CustomerCode: in.CustomerCode, Phones: in.Phones, Email: in.Email,
 		RG: in.RG, Tags: in.Tags, Priority: in.Priority, PriorityScore: in.PriorityScore, Broadcast: in.Broadcast,
+		Custom: in.CustomFields,
 	}
 	var err error
 	if f.BirthDate, err = parseDate("birth_date", in.BirthDate); err != nil {
@@ -445,6 +449,15 @@ func toPatch(in ContactPatch) (contact.Patch, error) {
 	}
 	if in.Tags.Sent {
 		p.Tags = contact.Opt[[]string]{Set: true, Value: in.Tags.Value}
+	}
+	if in.CustomFields.Sent {
+		if in.CustomFields.Null {
+			// null clears every value: merge a nil for each current key.
+			p.Custom = contact.Opt[map[string]any]{Set: true, Value: nil}
+			p.ClearCustom = true
+		} else {
+			p.Custom = contact.Opt[map[string]any]{Set: true, Value: in.CustomFields.Value}
+		}
 	}
 	if in.Priority.Sent {
 		p.Priority = contact.Opt[string]{Set: true, Value: in.Priority.Value}

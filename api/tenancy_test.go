@@ -34,6 +34,8 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/notes", a.token, map[string]any{"body": "secret note"}).ok(&victimNote)
 	var victimTag api.TagBody
 	e.do(http.MethodPost, "/v1/tags", a.token, map[string]any{"name": "secret-tag"}).ok(&victimTag)
+	var victimField api.CustomFieldBody
+	e.do(http.MethodPost, "/v1/custom-fields", a.token, map[string]any{"key": "segredo", "type": "text"}).ok(&victimField)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -46,6 +48,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/contacts/":          {"id": victim.ID, "record_id": victimConsent.ID, "note_id": victimNote.ID},
 		"/v1/api-keys/":          {"id": victimKey.ID},
 		"/v1/tags/":              {"id": victimTag.ID},
+		"/v1/custom-fields/":     {"id": victimField.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -61,13 +64,15 @@ func TestTenancyWalk(t *testing.T) {
 		"create-tag":      map[string]any{"name": "secret-tag"},
 		"batch-upsert-contacts": map[string]any{"items": []map[string]any{
 			{"name": "Hacked", "customer_code": "SECRET-1", "phones": []string{"+5511988881111"}}}},
-		"update-tag":     map[string]any{"name": "hacked"},
-		"tag-contacts":   map[string]any{"contact_ids": []string{victim.ID}},
-		"untag-contacts": map[string]any{"contact_ids": []string{victim.ID}},
+		"update-tag":          map[string]any{"name": "hacked"},
+		"create-custom-field": map[string]any{"key": "segredo", "type": "text"},
+		"update-custom-field": map[string]any{"label": "hacked"},
+		"tag-contacts":        map[string]any{"contact_ids": []string{victim.ID}},
+		"untag-contacts":      map[string]any{"contact_ids": []string{victim.ID}},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -114,6 +119,9 @@ func TestTenancyWalk(t *testing.T) {
 	var settings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&settings)
 	require.Equal(t, victimSettings, settings)
+	var fieldNow api.CustomFieldBody
+	e.do(http.MethodGet, "/v1/custom-fields/"+victimField.ID, a.token, nil).ok(&fieldNow)
+	require.Equal(t, victimField, fieldNow)
 	var tagNow api.TagBody
 	e.do(http.MethodGet, "/v1/tags/"+victimTag.ID, a.token, nil).ok(&tagNow)
 	require.Equal(t, victimTag, tagNow)

@@ -5,11 +5,11 @@ WITH c AS (
     INSERT INTO contacts (
         account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
         responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-        created_at, updated_at
+        custom, created_at, updated_at
     ) VALUES (
         @account_id, @id, @name, @document, @document_kind, @customer_code, @email, @birth_date, @rg,
         @responsible_user_id, @default_agent_id, @tags, @priority, @priority_score, false, @broadcast,
-        @now, @now
+        @custom, @now, @now
     )
     RETURNING *
 ), p AS (
@@ -35,6 +35,7 @@ UPDATE contacts SET
     priority = @priority,
     priority_score = @priority_score,
     broadcast = @broadcast,
+    custom = @custom,
     version = version + 1,
     updated_at = @now
 WHERE account_id = @account_id AND id = @id
@@ -128,7 +129,7 @@ LIMIT @max_rows;
 UPDATE contacts SET
     name = 'Erased contact', document = NULL, document_kind = NULL, customer_code = NULL,
     email = NULL, birth_date = NULL, rg = NULL, responsible_user_id = NULL, default_agent_id = NULL,
-    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false,
+    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false, custom = '{}',
     erased_at = coalesce(erased_at, @now), version = version + 1, updated_at = @now
 WHERE account_id = @account_id AND id = @id
 RETURNING *;

@@ -17,19 +17,19 @@ WITH c AS (
     INSERT INTO contacts (
         account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
         responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-        created_at, updated_at
+        custom, created_at, updated_at
     ) VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9,
         $10, $11, $12, $13, $14, false, $15,
-        $16, $16
+        $16, $17, $17
     )
-    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
+    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
 ), p AS (
     INSERT INTO contact_phones (account_id, phone, contact_id, position)
     SELECT c.account_id, t.phone, c.id, t.ord::smallint
-    FROM c, unnest($17::text[]) WITH ORDINALITY AS t(phone, ord)
+    FROM c, unnest($18::text[]) WITH ORDINALITY AS t(phone, ord)
 )
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at FROM c
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom FROM c
 `
 
 type CreateContactWithPhonesParams struct {
@@ -48,6 +48,7 @@ type CreateContactWithPhonesParams struct {
 	Priority          string
 	PriorityScore     *int16
 	Broadcast         bool
+	Custom            []byte
 	Now               time.Time
 	Phones            []string
 }
@@ -73,6 +74,7 @@ type CreateContactWithPhonesRow struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	ErasedAt          *time.Time
+	Custom            []byte
 }
 
 // One statement, so one round trip and atomic even outside a transaction: a phone another
@@ -94,6 +96,7 @@ func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg Crea
 		arg.Priority,
 		arg.PriorityScore,
 		arg.Broadcast,
+		arg.Custom,
 		arg.Now,
 		arg.Phones,
 	)
@@ -119,6 +122,7 @@ func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg Crea
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ErasedAt,
+		&i.Custom,
 	)
 	return i, err
 }
@@ -173,10 +177,10 @@ const eraseContact = `-- name: EraseContact :one
 UPDATE contacts SET
     name = 'Erased contact', document = NULL, document_kind = NULL, customer_code = NULL,
     email = NULL, birth_date = NULL, rg = NULL, responsible_user_id = NULL, default_agent_id = NULL,
-    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false,
+    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false, custom = '{}',
     erased_at = coalesce(erased_at, $1), version = version + 1, updated_at = $1
 WHERE account_id = $2 AND id = $3
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
 `
 
 type EraseContactParams struct {
@@ -211,6 +215,7 @@ func (q *Queries) EraseContact(ctx context.Context, db DBTX, arg EraseContactPar
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ErasedAt,
+		&i.Custom,
 	)
 	return i, err
 }
@@ -252,7 +257,7 @@ func (q *Queries) FindPhoneOwners(ctx context.Context, db DBTX, arg FindPhoneOwn
 }
 
 const getContact = `-- name: GetContact :one
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -293,13 +298,14 @@ func (q *Queries) GetContact(ctx context.Context, db DBTX, arg GetContactParams)
 		&i.Contact.CreatedAt,
 		&i.Contact.UpdatedAt,
 		&i.Contact.ErasedAt,
+		&i.Contact.Custom,
 		&i.Phones,
 	)
 	return i, err
 }
 
 const getContactByCodeForUpdate = `-- name: GetContactByCodeForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
 `
 
 type GetContactByCodeForUpdateParams struct {
@@ -331,12 +337,13 @@ func (q *Queries) GetContactByCodeForUpdate(ctx context.Context, db DBTX, arg Ge
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ErasedAt,
+		&i.Custom,
 	)
 	return i, err
 }
 
 const getContactForUpdate = `-- name: GetContactForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type GetContactForUpdateParams struct {
@@ -368,6 +375,7 @@ func (q *Queries) GetContactForUpdate(ctx context.Context, db DBTX, arg GetConta
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ErasedAt,
+		&i.Custom,
 	)
 	return i, err
 }
@@ -455,7 +463,7 @@ func (q *Queries) ListContactPhones(ctx context.Context, db DBTX, arg ListContac
 }
 
 const listContacts = `-- name: ListContacts :many
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -537,6 +545,7 @@ func (q *Queries) ListContacts(ctx context.Context, db DBTX, arg ListContactsPar
 			&i.Contact.CreatedAt,
 			&i.Contact.UpdatedAt,
 			&i.Contact.ErasedAt,
+			&i.Contact.Custom,
 			&i.Phones,
 		); err != nil {
 			return nil, err
@@ -555,7 +564,7 @@ UPDATE contacts SET
     version = version + CASE WHEN blocked = $1 THEN 0 ELSE 1 END,
     updated_at = CASE WHEN blocked = $1 THEN updated_at ELSE $2 END
 WHERE account_id = $3 AND id = $4
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
 `
 
 type SetContactBlockedParams struct {
@@ -594,6 +603,7 @@ func (q *Queries) SetContactBlocked(ctx context.Context, db DBTX, arg SetContact
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ErasedAt,
+		&i.Custom,
 	)
 	return i, err
 }
@@ -613,10 +623,11 @@ UPDATE contacts SET
     priority = $11,
     priority_score = $12,
     broadcast = $13,
+    custom = $14,
     version = version + 1,
-    updated_at = $14
-WHERE account_id = $15 AND id = $16
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at
+    updated_at = $15
+WHERE account_id = $16 AND id = $17
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
 `
 
 type UpdateContactParams struct {
@@ -633,6 +644,7 @@ type UpdateContactParams struct {
 	Priority          string
 	PriorityScore     *int16
 	Broadcast         bool
+	Custom            []byte
 	Now               time.Time
 	AccountID         uuid.UUID
 	ID                uuid.UUID
@@ -654,6 +666,7 @@ func (q *Queries) UpdateContact(ctx context.Context, db DBTX, arg UpdateContactP
 		arg.Priority,
 		arg.PriorityScore,
 		arg.Broadcast,
+		arg.Custom,
 		arg.Now,
 		arg.AccountID,
 		arg.ID,
@@ -680,6 +693,7 @@ func (q *Queries) UpdateContact(ctx context.Context, db DBTX, arg UpdateContactP
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ErasedAt,
+		&i.Custom,
 	)
 	return i, err
 }

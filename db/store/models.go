@@ -105,6 +105,7 @@ type Contact struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	ErasedAt          *time.Time
+	Custom            []byte
 }
 
 type ContactNote struct {
@@ -123,6 +124,33 @@ type ContactPhone struct {
 	Phone     string
 	ContactID uuid.UUID
 	Position  int16
+}
+
+type CustomField struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	Key       string
+	Label     string
+	Type      string
+	Choices   []string
+	OnClose   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type Department struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type DepartmentMember struct {
+	AccountID    uuid.UUID
+	DepartmentID uuid.UUID
+	UserID       uuid.UUID
+	AddedAt      time.Time
 }
 
 type IdempotencyKey struct {

@@ -32,6 +32,8 @@ type Contact struct {
 	// score from 1 to 100 that takes its place.
 	Priority      string
 	PriorityScore *int
+	// Custom holds the values of the account's custom fields, by field key.
+	Custom map[string]any
 	// Blocked contacts get nothing and their messages are not surfaced.
 	Blocked bool
 	// Broadcast says whether the contact receives campaigns.
@@ -67,6 +69,8 @@ type Fields struct {
 	PriorityScore     *int
 	// Broadcast defaults to true when nil.
 	Broadcast *bool
+	// Custom are custom field values by key (decoded JSON), checked against the definitions.
+	Custom map[string]any
 }
 
 // Opt is one field of a Patch: Set says the caller sent it (a nil Value then clears it).
@@ -90,6 +94,10 @@ type Patch struct {
 	Priority          Opt[string]
 	PriorityScore     Opt[*int]
 	Broadcast         Opt[bool]
+	// Custom merges into the current values: a key set to nil removes that value.
+	Custom Opt[map[string]any]
+	// ClearCustom removes every custom value first.
+	ClearCustom bool
 }
 
 func (p Patch) apply(f *Fields) {
@@ -109,6 +117,22 @@ func (p Patch) apply(f *Fields) {
 		b := p.Broadcast.Value
 		f.Broadcast = &b
 	}
+	if p.Custom.Set {
+		merged := make(map[string]any, len(f.Custom)+len(p.Custom.Value))
+		if !p.ClearCustom {
+			for k, v := range f.Custom {
+				merged[k] = v
+			}
+		}
+		for k, v := range p.Custom.Value {
+			if v == nil {
+				delete(merged, k)
+			} else {
+				merged[k] = v
+			}
+		}
+		f.Custom = merged
+	}
 }
 
 func set[T any](dst *T, o Opt[T]) {
@@ -127,7 +151,7 @@ func (c Contact) fields() Fields {
 	return Fields{
 		Name: c.Name, Document: c.Document, CustomerCode: c.CustomerCode, Phones: phones, Email: c.Email,
 		BirthDate: c.BirthDate, RG: c.RG, ResponsibleUserID: c.ResponsibleUserID, DefaultAgentID: c.DefaultAgentID,
-		Tags: c.Tags, Priority: c.Priority, PriorityScore: c.PriorityScore, Broadcast: &b,
+		Tags: c.Tags, Priority: c.Priority, PriorityScore: c.PriorityScore, Broadcast: &b, Custom: c.Custom,
 	}
 }
 

@@ -2,8 +2,10 @@ package contact
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/phone"
@@ -42,7 +45,7 @@ var (
 
 // Create validates and stores a new contact, in one statement.
 func (s *Service) Create(ctx context.Context, accountID uuid.UUID, f Fields) (Contact, error) {
-	v, err := validate(f, s.clock.Now())
+	v, err := s.validate(ctx, s.pool, accountID, f)
 	if err != nil {
 		return Contact{}, err
 	}
@@ -53,7 +56,7 @@ func (s *Service) Create(ctx context.Context, accountID uuid.UUID, f Fields) (Co
 // CreateTx is Create inside the caller's transaction (an idempotent call stores its response
 // in the same one).
 func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, f Fields) (Contact, error) {
-	v, err := validate(f, s.clock.Now())
+	v, err := s.validate(ctx, tx, accountID, f)
 	if err != nil {
 		return Contact{}, err
 	}
@@ -71,7 +74,7 @@ func (s *Service) insert(ctx context.Context, db store.DBTX, accountID uuid.UUID
 		DocumentKind: v.documentKind, CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate,
 		Rg: v.rg, ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
 		Priority: v.priority, PriorityScore: v.priorityScore, Broadcast: v.broadcast, Now: s.clock.Now(),
-		Phones: v.phones,
+		Phones: v.phones, Custom: customJSON(v.custom),
 	})
 	if c, ok := pgdb.UniqueViolation(err); ok && c == "contact_phones_pkey" {
 		// The statement failed whole; the caller's transaction, if any, is aborted, so the
@@ -309,7 +312,7 @@ func (s *Service) upsert(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, ke
 // replace validates f and writes it over the locked row, skipping the write when nothing
 // changed.
 func (s *Service) replace(ctx context.Context, tx pgx.Tx, row store.Contact, phones []string, f Fields) (Contact, error) {
-	v, err := validate(f, s.clock.Now())
+	v, err := s.validate(ctx, tx, row.AccountID, f)
 	if err != nil {
 		return Contact{}, err
 	}
@@ -324,6 +327,7 @@ func (s *Service) replace(ctx context.Context, tx pgx.Tx, row store.Contact, pho
 		CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate, Rg: v.rg,
 		ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
 		Priority: v.priority, PriorityScore: v.priorityScore, Broadcast: v.broadcast, Now: s.clock.Now(),
+		Custom: customJSON(v.custom),
 	})
 	if err != nil {
 		return Contact{}, fmt.Errorf("update contact %s: %w", row.ID, err)
@@ -455,8 +459,34 @@ func explain(err error) error {
 	return err
 }
 
+// validate checks f, loading the account's custom field definitions when f has custom values.
+func (s *Service) validate(ctx context.Context, db store.DBTX, accountID uuid.UUID, f Fields) (valid, error) {
+	var defs []customfield.Field
+	if len(f.Custom) > 0 {
+		var err error
+		if defs, err = customfield.Load(ctx, db, accountID); err != nil {
+			return valid{}, err
+		}
+	}
+	return validate(f, s.clock.Now(), defs)
+}
+
+func customJSON(m map[string]any) []byte {
+	if len(m) == 0 {
+		return []byte("{}")
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func decodeCustom(b []byte) map[string]any {
+	m := map[string]any{}
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
 func unchanged(r store.Contact, phones []string, v valid) bool {
-	return r.Name == v.name && eq(r.Document, v.document) && eq(r.DocumentKind, v.documentKind) &&
+	return reflect.DeepEqual(decodeCustom(r.Custom), decodeCustom(customJSON(v.custom))) && r.Name == v.name && eq(r.Document, v.document) && eq(r.DocumentKind, v.documentKind) &&
 		eq(r.CustomerCode, v.customerCode) && eq(r.Email, v.email) && eqTime(r.BirthDate, v.birthDate) &&
 		eq(r.Rg, v.rg) && eq(r.ResponsibleUserID, v.responsibleUserID) && eq(r.DefaultAgentID, v.defaultAgentID) &&
 		slices.Equal(r.Tags, v.tags) && r.Priority == v.priority && eq(r.PriorityScore, v.priorityScore) &&
@@ -477,6 +507,7 @@ func fromRow(r store.Contact, phones []string) Contact {
 		CustomerCode: r.CustomerCode, Email: r.Email, BirthDate: r.BirthDate, RG: r.Rg,
 		ResponsibleUserID: r.ResponsibleUserID, DefaultAgentID: r.DefaultAgentID, Tags: r.Tags,
 		Priority: r.Priority, Blocked: r.Blocked, Broadcast: r.Broadcast, Version: int(r.Version), ErasedAt: r.ErasedAt,
+		Custom:    decodeCustom(r.Custom),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Phones: make([]Phone, len(phones)),
 	}
 	if r.PriorityScore != nil {

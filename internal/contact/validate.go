@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/document"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/phone"
@@ -41,10 +42,12 @@ type valid struct {
 	priority          string
 	priorityScore     *int16
 	broadcast         bool
+	custom            map[string]any
 }
 
-// validate checks every field and reports all problems at once.
-func validate(f Fields, now time.Time) (valid, error) {
+// validate checks every field and reports all problems at once. defs are the account's
+// custom field definitions (needed only when f has custom values).
+func validate(f Fields, now time.Time, defs []customfield.Field) (valid, error) {
 	var (
 		v    valid
 		errs []fault.FieldError
@@ -161,6 +164,9 @@ func validate(f Fields, now time.Time) (valid, error) {
 		}
 	}
 	v.broadcast = f.Broadcast == nil || *f.Broadcast
+	var customErrs []fault.FieldError
+	v.custom, customErrs = customfield.CheckValues(defs, f.Custom, "custom_fields")
+	errs = append(errs, customErrs...)
 
 	if len(f.Phones) == 0 && trimmed(f.Email) == nil && trimmed(f.CustomerCode) == nil {
 		bad("phones", "a contact needs at least one identifier: a phone, an e-mail or a customer code", nil)

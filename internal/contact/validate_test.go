@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v, err := validate(tc.in, now)
+			v, err := validate(tc.in, now, nil)
 			if len(tc.bad) == 0 {
 				require.NoError(t, err)
 				if tc.check != nil {
