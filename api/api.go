@@ -21,6 +21,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
+	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
@@ -44,6 +45,7 @@ type Deps struct {
 	Tags     *tag.Service
 	// CustomFields manages custom field definitions.
 	CustomFields *customfield.Service
+	Departments  *department.Service
 	Clock        clock.Clock
 	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -103,6 +105,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerNotes(grp)
 	s.registerTags(grp)
 	s.registerCustomFields(grp)
+	s.registerDepartments(grp)
 	return router, api
 }
 

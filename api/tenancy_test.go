@@ -36,6 +36,9 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/tags", a.token, map[string]any{"name": "secret-tag"}).ok(&victimTag)
 	var victimField api.CustomFieldBody
 	e.do(http.MethodPost, "/v1/custom-fields", a.token, map[string]any{"key": "segredo", "type": "text"}).ok(&victimField)
+	var victimDept api.DepartmentBody
+	e.do(http.MethodPost, "/v1/departments", a.token, map[string]any{"name": "Segredos"}).ok(&victimDept)
+	e.do(http.MethodPost, "/v1/departments/"+victimDept.ID+"/members", a.token, map[string]any{"user_ids": []string{a.admin.ID.String()}}).ok(nil)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -49,6 +52,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/api-keys/":          {"id": victimKey.ID},
 		"/v1/tags/":              {"id": victimTag.ID},
 		"/v1/custom-fields/":     {"id": victimField.ID},
+		"/v1/departments/":       {"id": victimDept.ID, "user_id": a.admin.ID.String()},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -64,15 +68,18 @@ func TestTenancyWalk(t *testing.T) {
 		"create-tag":      map[string]any{"name": "secret-tag"},
 		"batch-upsert-contacts": map[string]any{"items": []map[string]any{
 			{"name": "Hacked", "customer_code": "SECRET-1", "phones": []string{"+5511988881111"}}}},
-		"update-tag":          map[string]any{"name": "hacked"},
-		"create-custom-field": map[string]any{"key": "segredo", "type": "text"},
-		"update-custom-field": map[string]any{"label": "hacked"},
-		"tag-contacts":        map[string]any{"contact_ids": []string{victim.ID}},
-		"untag-contacts":      map[string]any{"contact_ids": []string{victim.ID}},
+		"update-tag":             map[string]any{"name": "hacked"},
+		"create-custom-field":    map[string]any{"key": "segredo", "type": "text"},
+		"create-department":      map[string]any{"name": "Segredos"},
+		"rename-department":      map[string]any{"name": "hacked"},
+		"add-department-members": map[string]any{"user_ids": []string{a.admin.ID.String()}},
+		"update-custom-field":    map[string]any{"label": "hacked"},
+		"tag-contacts":           map[string]any{"contact_ids": []string{victim.ID}},
+		"untag-contacts":         map[string]any{"contact_ids": []string{victim.ID}},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -119,6 +126,9 @@ func TestTenancyWalk(t *testing.T) {
 	var settings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&settings)
 	require.Equal(t, victimSettings, settings)
+	var members struct{ Items []api.MemberBody }
+	e.do(http.MethodGet, "/v1/departments/"+victimDept.ID+"/members", a.token, nil).ok(&members)
+	require.Len(t, members.Items, 1)
 	var fieldNow api.CustomFieldBody
 	e.do(http.MethodGet, "/v1/custom-fields/"+victimField.ID, a.token, nil).ok(&fieldNow)
 	require.Equal(t, victimField, fieldNow)

@@ -23,6 +23,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
+	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb"
@@ -138,8 +139,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL})
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
-		CustomFields: customfield.NewService(pool, clk),
-		Clock:        clk, Logger: logger,
+		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
+		Clock: clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			st, err := pgdb.GetStatus(ctx, pool)
