@@ -23,6 +23,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/note"
+	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
 
@@ -46,6 +47,7 @@ type Deps struct {
 	// CustomFields manages custom field definitions.
 	CustomFields *customfield.Service
 	Departments  *department.Service
+	Segments     *segment.Service
 	Clock        clock.Clock
 	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -106,6 +108,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerTags(grp)
 	s.registerCustomFields(grp)
 	s.registerDepartments(grp)
+	s.registerSegments(grp)
 	return router, api
 }
 

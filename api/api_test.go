@@ -25,6 +25,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
 
@@ -65,7 +66,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	authSvc := auth.NewService(pool, keys, clk, cfg)
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
-		Departments: department.NewService(pool, clk), Clock: clk,
+		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk), Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})

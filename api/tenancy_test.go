@@ -39,6 +39,9 @@ func TestTenancyWalk(t *testing.T) {
 	var victimDept api.DepartmentBody
 	e.do(http.MethodPost, "/v1/departments", a.token, map[string]any{"name": "Segredos"}).ok(&victimDept)
 	e.do(http.MethodPost, "/v1/departments/"+victimDept.ID+"/members", a.token, map[string]any{"user_ids": []string{a.admin.ID.String()}}).ok(nil)
+	var victimSeg api.SegmentBody
+	e.do(http.MethodPost, "/v1/segments", a.token, map[string]any{"name": "Carteira secreta"}).ok(&victimSeg)
+	e.do(http.MethodPost, "/v1/segments/"+victimSeg.ID+"/members", a.token, map[string]any{"contact_ids": []string{victim.ID}}).ok(nil)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -53,6 +56,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/tags/":              {"id": victimTag.ID},
 		"/v1/custom-fields/":     {"id": victimField.ID},
 		"/v1/departments/":       {"id": victimDept.ID, "user_id": a.admin.ID.String()},
+		"/v1/segments/":          {"id": victimSeg.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -71,6 +75,10 @@ func TestTenancyWalk(t *testing.T) {
 		"update-tag":             map[string]any{"name": "hacked"},
 		"create-custom-field":    map[string]any{"key": "segredo", "type": "text"},
 		"create-department":      map[string]any{"name": "Segredos"},
+		"create-segment":         map[string]any{"name": "Carteira secreta", "department_ids": []string{victimDept.ID}},
+		"replace-segment":        map[string]any{"name": "hacked"},
+		"add-segment-members":    map[string]any{"contact_ids": []string{victim.ID}},
+		"remove-segment-members": map[string]any{"contact_ids": []string{victim.ID}},
 		"rename-department":      map[string]any{"name": "hacked"},
 		"add-department-members": map[string]any{"user_ids": []string{a.admin.ID.String()}},
 		"update-custom-field":    map[string]any{"label": "hacked"},
@@ -79,7 +87,7 @@ func TestTenancyWalk(t *testing.T) {
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -129,6 +137,9 @@ func TestTenancyWalk(t *testing.T) {
 	var members struct{ Items []api.MemberBody }
 	e.do(http.MethodGet, "/v1/departments/"+victimDept.ID+"/members", a.token, nil).ok(&members)
 	require.Len(t, members.Items, 1)
+	var segCount api.CountBody
+	e.do(http.MethodGet, "/v1/segments/"+victimSeg.ID+"/count", a.token, nil).ok(&segCount)
+	require.EqualValues(t, 1, segCount.Count)
 	var fieldNow api.CustomFieldBody
 	e.do(http.MethodGet, "/v1/custom-fields/"+victimField.ID, a.token, nil).ok(&fieldNow)
 	require.Equal(t, victimField, fieldNow)

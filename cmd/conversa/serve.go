@@ -27,6 +27,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb"
+	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
 
@@ -140,7 +141,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
-		Clock: clk, Logger: logger,
+		Segments: segment.NewService(pool, clk),
+		Clock:    clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			st, err := pgdb.GetStatus(ctx, pool)

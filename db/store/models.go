@@ -175,6 +175,42 @@ type RefreshToken struct {
 	CreatedAt time.Time
 }
 
+type Segment struct {
+	AccountID    uuid.UUID
+	ID           uuid.UUID
+	Name         string
+	Priority     int16
+	SlaMinutes   *int32
+	Distribution string
+	AutoTags     []string
+	Rules        []byte
+	HasRules     bool
+	TagsAny      []string
+	TagsAll      []string
+	MatchPath    interface{}
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+type SegmentDepartment struct {
+	AccountID    uuid.UUID
+	SegmentID    uuid.UUID
+	DepartmentID uuid.UUID
+}
+
+type SegmentMember struct {
+	AccountID uuid.UUID
+	SegmentID uuid.UUID
+	ContactID uuid.UUID
+	AddedAt   time.Time
+}
+
+type SegmentUser struct {
+	AccountID uuid.UUID
+	SegmentID uuid.UUID
+	UserID    uuid.UUID
+}
+
 type Tag struct {
 	AccountID      uuid.UUID
 	ID             uuid.UUID

@@ -17,6 +17,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/idempotency"
+	"github.com/conversa-hq/conversa/internal/segment"
 )
 
 // Config sets up a River client.
@@ -42,6 +43,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
+	river.AddWorker(workers, &SegmentTagsWorker{Segments: segment.NewService(pool, cfg.Clock)})
 	rc := &river.Config{Workers: workers, Logger: cfg.Logger, TestOnly: cfg.TestOnly}
 	if cfg.Work {
 		rc.Queues = map[string]river.QueueConfig{
@@ -53,6 +55,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return PruneArgs{}, nil
 			}, &river.PeriodicJobOpts{ID: "prune", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(SegmentTagsEvery), func() (river.JobArgs, *river.InsertOpts) {
+				return SegmentTagsArgs{}, nil
+			}, &river.PeriodicJobOpts{ID: "segment_tags", RunOnStart: true}),
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
@@ -88,6 +93,41 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	}
 	if _, err := idempotency.Prune(ctx, w.Pool, now); err != nil {
 		return err
+	}
+	return nil
+}
+
+// SegmentTagsEvery is how often contacts that joined a segment by a rule get its automatic
+// tags.
+const SegmentTagsEvery = 5 * time.Minute
+
+// SegmentTagsArgs asks for every segment's automatic tags to be given to members lacking them.
+type SegmentTagsArgs struct{}
+
+// Kind names the job in river_job.
+func (SegmentTagsArgs) Kind() string { return "segment_tags" }
+
+// InsertOpts keeps one sync pending at a time.
+func (SegmentTagsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: SegmentTagsEvery}}
+}
+
+// SegmentTagsWorker applies segments' automatic tags, one set-based statement per segment.
+type SegmentTagsWorker struct {
+	river.WorkerDefaults[SegmentTagsArgs]
+	Segments *segment.Service
+}
+
+// Work syncs every account that has segments with automatic tags.
+func (w *SegmentTagsWorker) Work(ctx context.Context, _ *river.Job[SegmentTagsArgs]) error {
+	accounts, err := w.Segments.AccountsToSync(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		if _, err := w.Segments.SyncTags(ctx, a); err != nil {
+			return fmt.Errorf("sync segment tags of %s: %w", a, err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,104 @@
+-- name: CreateSegment :one
+INSERT INTO segments (account_id, id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules,
+                      tags_any, tags_all, match_path, created_at, updated_at)
+VALUES (@account_id, @id, @name, @priority, @sla_minutes, @distribution, @auto_tags, @rules, @has_rules,
+        @tags_any, @tags_all, sqlc.narg('match_path')::text::jsonpath, @now, @now)
+RETURNING id;
+
+-- name: UpdateSegment :execrows
+UPDATE segments SET name = @name, priority = @priority, sla_minutes = @sla_minutes, distribution = @distribution,
+    auto_tags = @auto_tags, rules = @rules, has_rules = @has_rules, tags_any = @tags_any, tags_all = @tags_all,
+    match_path = sqlc.narg('match_path')::text::jsonpath, updated_at = @now
+WHERE account_id = @account_id AND id = @id;
+
+-- name: GetSegment :one
+SELECT id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules, tags_any, tags_all,
+       coalesce(match_path::text, '')::text AS match_path, created_at, updated_at,
+       array(SELECT d.department_id FROM segment_departments d WHERE d.account_id = s.account_id AND d.segment_id = s.id ORDER BY 1)::uuid[] AS department_ids,
+       array(SELECT u.user_id FROM segment_users u WHERE u.account_id = s.account_id AND u.segment_id = s.id ORDER BY 1)::uuid[] AS user_ids
+FROM segments s
+WHERE s.account_id = @account_id AND s.id = @id;
+
+-- name: ListSegments :many
+SELECT id FROM segments
+WHERE account_id = @account_id AND (sqlc.narg('after')::uuid IS NULL OR id > sqlc.narg('after')::uuid)
+ORDER BY id
+LIMIT @max_rows;
+
+-- name: DeleteSegment :execrows
+DELETE FROM segments WHERE account_id = @account_id AND id = @id;
+
+-- name: SetSegmentDepartments :exec
+WITH gone AS (DELETE FROM segment_departments WHERE account_id = @account_id AND segment_id = @segment_id)
+INSERT INTO segment_departments (account_id, segment_id, department_id)
+SELECT @account_id, @segment_id, unnest(@department_ids::uuid[]);
+
+-- name: SetSegmentUsers :exec
+WITH gone AS (DELETE FROM segment_users WHERE account_id = @account_id AND segment_id = @segment_id)
+INSERT INTO segment_users (account_id, segment_id, user_id)
+SELECT @account_id, @segment_id, unnest(@user_ids::uuid[]);
+
+-- name: AddSegmentMembers :execrows
+-- Static members; ids of no contact of the account are skipped.
+INSERT INTO segment_members (account_id, segment_id, contact_id, added_at)
+SELECT @account_id, @segment_id, c.id, @now FROM contacts c
+WHERE c.account_id = @account_id AND c.id = ANY(@contact_ids::uuid[])
+ON CONFLICT DO NOTHING;
+
+-- name: RemoveSegmentMembers :execrows
+DELETE FROM segment_members
+WHERE account_id = @account_id AND segment_id = @segment_id AND contact_id = ANY(@contact_ids::uuid[]);
+
+-- name: CountSegment :one
+-- Members: static ones, and when the segment has rules, the contacts that satisfy them. The
+-- rules come in as parameters so each count is planned for them (GIN indexes on tags and
+-- custom values).
+SELECT count(*) FROM contacts c
+WHERE c.account_id = @account_id AND (
+    EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = c.account_id AND m.segment_id = @segment_id AND m.contact_id = c.id)
+    OR (@has_rules::bool
+        AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
+        AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+        AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)));
+
+-- name: ListSegmentMembers :many
+SELECT c.id, c.name, c.customer_code FROM contacts c
+WHERE c.account_id = @account_id
+  AND (sqlc.narg('after')::uuid IS NULL OR c.id > sqlc.narg('after')::uuid)
+  AND (
+    EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = c.account_id AND m.segment_id = @segment_id AND m.contact_id = c.id)
+    OR (@has_rules::bool
+        AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
+        AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+        AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)))
+ORDER BY c.id
+LIMIT @max_rows;
+
+-- name: ContactSegments :many
+-- The segments a contact is in, by priority.
+SELECT s.id, s.name, s.priority FROM segments s
+JOIN contacts c ON c.account_id = s.account_id AND c.id = @contact_id
+WHERE s.account_id = @account_id AND (
+    EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = s.account_id AND m.segment_id = s.id AND m.contact_id = c.id)
+    OR (s.has_rules
+        AND (cardinality(s.tags_any) = 0 OR c.tags && s.tags_any)
+        AND (cardinality(s.tags_all) = 0 OR c.tags @> s.tags_all)
+        AND (s.match_path IS NULL OR c.custom @@ s.match_path)))
+ORDER BY s.priority DESC, s.id;
+
+-- name: ApplySegmentTags :execrows
+-- Gives every member the segment's automatic tags it lacks.
+UPDATE contacts c SET tags = c.tags || ARRAY(SELECT t FROM unnest(@auto_tags::text[]) t WHERE NOT t = ANY(c.tags)),
+    version = version + 1, updated_at = @now
+WHERE c.account_id = @account_id AND NOT c.tags @> @auto_tags::text[] AND (
+    EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = c.account_id AND m.segment_id = @segment_id AND m.contact_id = c.id)
+    OR (@has_rules::bool
+        AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
+        AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+        AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)));
+
+-- name: SegmentsWithAutoTags :many
+SELECT id FROM segments WHERE account_id = @account_id AND cardinality(auto_tags) > 0;
+
+-- name: AccountsWithAutoTagSegments :many
+SELECT DISTINCT account_id FROM segments WHERE cardinality(auto_tags) > 0;
