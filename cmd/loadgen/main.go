@@ -207,6 +207,13 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 		}
 	}
 
+	segCount, err := measureSegmentCount(ctx, pool, ten.AccountID)
+	if err != nil {
+		return false, err
+	}
+	logf("%s: %s, slowest %s", segCount.Name, segCount.Result, segCount.Times[len(segCount.Times)-1].Round(time.Millisecond))
+	queries = append(queries, segCount)
+
 	facts, err := machineFacts(ctx, pool)
 	if err != nil {
 		return false, err

@@ -63,7 +63,7 @@ func (r *rawTarget) createContact(numbers *counter) op {
 		_, err = r.q.CreateContactWithPhones(ctx, r.pool, store.CreateContactWithPhonesParams{
 			AccountID: r.accountID, ID: uuid.Must(uuid.NewV7()), Name: contactName(int(n)),
 			CustomerCode: &code, Tags: []string{}, Priority: "medium", Broadcast: true,
-			Now: time.Now().UTC(), Phones: []string{canonicalMobile(n)},
+			Now: time.Now().UTC(), Phones: []string{canonicalMobile(n)}, Custom: []byte("{}"),
 		})
 		if err != nil {
 			return fmt.Errorf("insert contact %s: %w", code, err)

@@ -140,7 +140,7 @@ func (r report) Text(w io.Writer) {
 		formatMB(r.IdleRSS), formatMB(r.PeakRSS), formatMB(rssLimit), metWord(r.PeakRSS > 0 && r.PeakRSS < rssLimit))
 	if len(r.Queries) > 0 {
 		fmt.Fprintf(w, "\nSet-based work (%d consent records seeded by COPY at %.0f records/s):\n", r.Seed.ConsentRecords,
-			float64(r.Seed.ConsentRecords)/r.Seed.ConsentCopy.Seconds())
+			float64(r.Seed.ConsentRecords)/max(r.Seed.ConsentCopy.Seconds(), 1e-9))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(queryColumns, "\t"))
 		for _, q := range r.Queries {
@@ -198,7 +198,7 @@ func (r report) AppendMarkdown(path string) error {
 	if len(r.Queries) > 0 {
 		fmt.Fprintf(&b, "\nSet-based work, timed in the load generator on the seeded data before the server starts (%d consent records "+
 			"seeded by COPY at %.0f records/s: a chained grant of marketing on WhatsApp per contact, and a revocation for every fifth):\n\n",
-			r.Seed.ConsentRecords, float64(r.Seed.ConsentRecords)/r.Seed.ConsentCopy.Seconds())
+			r.Seed.ConsentRecords, float64(r.Seed.ConsentRecords)/max(r.Seed.ConsentCopy.Seconds(), 1e-9))
 		b.WriteString("| " + strings.Join(queryColumns, " | ") + " |\n")
 		b.WriteString("|" + strings.Repeat(" --- |", len(queryColumns)) + "\n")
 		for _, q := range r.Queries {

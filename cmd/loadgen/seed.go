@@ -196,10 +196,10 @@ func seedContacts(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, 
 func copyChunk(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, ids []uuid.UUID, first int) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		rows, err := tx.CopyFrom(ctx, pgx.Identifier{"contacts"},
-			[]string{"account_id", "id", "name", "customer_code"},
+			[]string{"account_id", "id", "name", "customer_code", "tags", "custom"},
 			pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) {
 				n := first + i
-				return []any{accountID, ids[i], contactName(n), seedCode(n)}, nil
+				return []any{accountID, ids[i], contactName(n), seedCode(n), seedTags(n), seedCustom(n)}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("copy contacts: %w", err)
@@ -235,6 +235,17 @@ func contactName(n int) string {
 	return firstNames[n%len(firstNames)] + " " + lastNames[(n/len(firstNames))%len(lastNames)] + " " +
 		lastNames[(n/7)%len(lastNames)]
 }
+
+// seedTags gives every third contact the tag "vip", for the segment count.
+func seedTags(n int) []string {
+	if n%3 == 0 {
+		return []string{"vip"}
+	}
+	return []string{}
+}
+
+// seedCustom gives each contact a "limite" custom value from 0 to 9 999, for the segment count.
+func seedCustom(n int) string { return fmt.Sprintf(`{"limite": %d}`, (n*7919)%10000) }
 
 // seedCode is the customer code of seeded contact n; POSTed contacts use postCode, a
 // different prefix, so the two never clash.
