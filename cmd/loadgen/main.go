@@ -307,6 +307,16 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 			})
 	}
 
+	logf("exporting the account through the API")
+	exports, err := measureExport(ctx, web, pool, ten.AccountID, cfg.Contacts)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range exports {
+		logf("%s: %s", q.Name, q.Result)
+	}
+	queries = append(queries, exports...)
+
 	var results []scenarioResult
 	for _, sc := range scenarios {
 		if err := ctx.Err(); err != nil {

@@ -69,7 +69,9 @@ func TestRulesMatchHandComputedMembership(t *testing.T) {
 		people = append(people, p)
 	}
 	segs := segment.NewService(pool, clk)
-	hasAny := func(p person, ts ...string) bool { return slices.ContainsFunc(ts, func(x string) bool { return slices.Contains(p.tags, x) }) }
+	hasAny := func(p person, ts ...string) bool {
+		return slices.ContainsFunc(ts, func(x string) bool { return slices.Contains(p.tags, x) })
+	}
 	hasAll := func(p person, ts ...string) bool {
 		return !slices.ContainsFunc(ts, func(x string) bool { return !slices.Contains(p.tags, x) })
 	}
