@@ -18,6 +18,7 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/company"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
@@ -48,6 +49,7 @@ type Deps struct {
 	CustomFields *customfield.Service
 	Departments  *department.Service
 	Segments     *segment.Service
+	Companies    *company.Service
 	Clock        clock.Clock
 	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -109,6 +111,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerCustomFields(grp)
 	s.registerDepartments(grp)
 	s.registerSegments(grp)
+	s.registerCompanies(grp)
 	return router, api
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/company"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
@@ -66,7 +67,8 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	authSvc := auth.NewService(pool, keys, clk, cfg)
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
-		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk), Clock: clk,
+		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
+		Companies: company.NewService(pool, clk), Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})

@@ -31,6 +31,7 @@ type ContactBody struct {
 	RG                string         `json:"rg,omitempty"`
 	ResponsibleUserID string         `json:"responsible_user_id,omitempty" format:"uuid"`
 	DefaultAgentID    string         `json:"default_agent_id,omitempty" format:"uuid"`
+	CompanyID         string         `json:"company_id,omitempty" format:"uuid"`
 	Tags              []string       `json:"tags"`
 	CustomFields      map[string]any `json:"custom_fields" doc:"Values of the account's custom fields, by key."`
 	Priority          string         `json:"priority" enum:"high,medium,low"`
@@ -60,6 +61,7 @@ type ContactInput struct {
 	RG                *string        `json:"rg,omitempty" maxLength:"20"`
 	ResponsibleUserID *string        `json:"responsible_user_id,omitempty" format:"uuid"`
 	DefaultAgentID    *string        `json:"default_agent_id,omitempty" format:"uuid"`
+	CompanyID         *string        `json:"company_id,omitempty" format:"uuid" doc:"The company (see /v1/companies) the contact works for."`
 	Tags              []string       `json:"tags,omitempty" maxItems:"50"`
 	CustomFields      map[string]any `json:"custom_fields,omitempty" maxProperties:"100" doc:"Values by custom field key; each is checked against the field's type."`
 	Priority          string         `json:"priority,omitempty" enum:"high,medium,low" doc:"Default medium."`
@@ -78,6 +80,7 @@ type ContactPatch struct {
 	RG                Patchable[string]         `json:"rg,omitzero" maxLength:"20"`
 	ResponsibleUserID Patchable[string]         `json:"responsible_user_id,omitzero" format:"uuid"`
 	DefaultAgentID    Patchable[string]         `json:"default_agent_id,omitzero" format:"uuid"`
+	CompanyID         Patchable[string]         `json:"company_id,omitzero" format:"uuid"`
 	Tags              Patchable[[]string]       `json:"tags,omitzero" maxItems:"50"`
 	CustomFields      Patchable[map[string]any] `json:"custom_fields,omitzero" doc:"Merged into the current values; a key set to null removes that value."`
 	Priority          Patchable[string]         `json:"priority,omitzero" enum:"high,medium,low"`
@@ -439,6 +442,9 @@ func toContactBody(c contact.Contact) ContactBody {
 	if c.DefaultAgentID != nil {
 		b.DefaultAgentID = c.DefaultAgentID.String()
 	}
+	if c.CompanyID != nil {
+		b.CompanyID = c.CompanyID.String()
+	}
 	return b
 }
 
@@ -456,6 +462,9 @@ func toFields(in ContactInput) (contact.Fields, error) {
 		return f, err
 	}
 	if f.DefaultAgentID, err = parseOptUUID("default_agent_id", in.DefaultAgentID); err != nil {
+		return f, err
+	}
+	if f.CompanyID, err = parseOptUUID("company_id", in.CompanyID); err != nil {
 		return f, err
 	}
 	return f, nil
@@ -516,6 +525,12 @@ func toPatch(in ContactPatch) (contact.Patch, error) {
 	if in.DefaultAgentID.Sent {
 		p.DefaultAgentID.Set = true
 		if p.DefaultAgentID.Value, err = parseOptUUID("default_agent_id", in.DefaultAgentID.ptr()); err != nil {
+			return p, err
+		}
+	}
+	if in.CompanyID.Sent {
+		p.CompanyID.Set = true
+		if p.CompanyID.Value, err = parseOptUUID("company_id", in.CompanyID.ptr()); err != nil {
 			return p, err
 		}
 	}

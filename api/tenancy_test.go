@@ -42,6 +42,8 @@ func TestTenancyWalk(t *testing.T) {
 	var victimSeg api.SegmentBody
 	e.do(http.MethodPost, "/v1/segments", a.token, map[string]any{"name": "Carteira secreta"}).ok(&victimSeg)
 	e.do(http.MethodPost, "/v1/segments/"+victimSeg.ID+"/members", a.token, map[string]any{"contact_ids": []string{victim.ID}}).ok(nil)
+	var victimCompany api.CompanyBody
+	e.do(http.MethodPost, "/v1/companies", a.apiKey, map[string]any{"cnpj": "45.723.174/0001-10", "name": "Empresa secreta"}).ok(&victimCompany)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -50,6 +52,8 @@ func TestTenancyWalk(t *testing.T) {
 	// What a path parameter is, by path prefix, pointing at account A's resources.
 	params := map[string]map[string]string{
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
+		"/v1/companies/by-cnpj/": {"cnpj": "45723174000110"},
+		"/v1/companies/":         {"id": victimCompany.ID},
 		"/v1/contacts/by-code/":  {"code": "SECRET-1"},
 		"/v1/contacts/":          {"id": victim.ID, "record_id": victimConsent.ID, "note_id": victimNote.ID},
 		"/v1/api-keys/":          {"id": victimKey.ID},
@@ -75,6 +79,8 @@ func TestTenancyWalk(t *testing.T) {
 		"update-tag":             map[string]any{"name": "hacked"},
 		"create-custom-field":    map[string]any{"key": "segredo", "type": "text"},
 		"create-department":      map[string]any{"name": "Segredos"},
+		"create-company":         map[string]any{"cnpj": "45.723.174/0001-10", "name": "Empresa secreta"},
+		"rename-company":         map[string]any{"name": "hacked"},
 		"create-segment":         map[string]any{"name": "Carteira secreta", "department_ids": []string{victimDept.ID}},
 		"replace-segment":        map[string]any{"name": "hacked"},
 		"add-segment-members":    map[string]any{"contact_ids": []string{victim.ID}},
@@ -87,7 +93,7 @@ func TestTenancyWalk(t *testing.T) {
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))

@@ -19,6 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/api"
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/company"
 	"github.com/conversa-hq/conversa/internal/config"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
@@ -141,8 +142,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
-		Segments: segment.NewService(pool, clk),
-		Clock:    clk, Logger: logger,
+		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
+		Clock: clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			st, err := pgdb.GetStatus(ctx, pool)

@@ -5,11 +5,11 @@ WITH c AS (
     INSERT INTO contacts (
         account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
         responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-        custom, created_at, updated_at
+        custom, company_id, created_at, updated_at
     ) VALUES (
         @account_id, @id, @name, @document, @document_kind, @customer_code, @email, @birth_date, @rg,
         @responsible_user_id, @default_agent_id, @tags, @priority, @priority_score, false, @broadcast,
-        @custom, @now, @now
+        @custom, @company_id, @now, @now
     )
     RETURNING *
 ), p AS (
@@ -36,6 +36,7 @@ UPDATE contacts SET
     priority_score = @priority_score,
     broadcast = @broadcast,
     custom = @custom,
+    company_id = @company_id,
     version = version + 1,
     updated_at = @now
 WHERE account_id = @account_id AND id = @id
@@ -129,7 +130,7 @@ LIMIT @max_rows;
 UPDATE contacts SET
     name = 'Erased contact', document = NULL, document_kind = NULL, customer_code = NULL,
     email = NULL, birth_date = NULL, rg = NULL, responsible_user_id = NULL, default_agent_id = NULL,
-    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false, custom = '{}',
+    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false, custom = '{}', company_id = NULL,
     erased_at = coalesce(erased_at, @now), version = version + 1, updated_at = @now
 WHERE account_id = @account_id AND id = @id
 RETURNING *;

@@ -17,19 +17,19 @@ WITH c AS (
     INSERT INTO contacts (
         account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
         responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-        custom, created_at, updated_at
+        custom, company_id, created_at, updated_at
     ) VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9,
         $10, $11, $12, $13, $14, false, $15,
-        $16, $17, $17
+        $16, $17, $18, $18
     )
-    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
+    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
 ), p AS (
     INSERT INTO contact_phones (account_id, phone, contact_id, position)
     SELECT c.account_id, t.phone, c.id, t.ord::smallint
-    FROM c, unnest($18::text[]) WITH ORDINALITY AS t(phone, ord)
+    FROM c, unnest($19::text[]) WITH ORDINALITY AS t(phone, ord)
 )
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom FROM c
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id FROM c
 `
 
 type CreateContactWithPhonesParams struct {
@@ -49,6 +49,7 @@ type CreateContactWithPhonesParams struct {
 	PriorityScore     *int16
 	Broadcast         bool
 	Custom            []byte
+	CompanyID         *uuid.UUID
 	Now               time.Time
 	Phones            []string
 }
@@ -75,6 +76,7 @@ type CreateContactWithPhonesRow struct {
 	UpdatedAt         time.Time
 	ErasedAt          *time.Time
 	Custom            []byte
+	CompanyID         *uuid.UUID
 }
 
 // One statement, so one round trip and atomic even outside a transaction: a phone another
@@ -97,6 +99,7 @@ func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg Crea
 		arg.PriorityScore,
 		arg.Broadcast,
 		arg.Custom,
+		arg.CompanyID,
 		arg.Now,
 		arg.Phones,
 	)
@@ -123,6 +126,7 @@ func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg Crea
 		&i.UpdatedAt,
 		&i.ErasedAt,
 		&i.Custom,
+		&i.CompanyID,
 	)
 	return i, err
 }
@@ -177,10 +181,10 @@ const eraseContact = `-- name: EraseContact :one
 UPDATE contacts SET
     name = 'Erased contact', document = NULL, document_kind = NULL, customer_code = NULL,
     email = NULL, birth_date = NULL, rg = NULL, responsible_user_id = NULL, default_agent_id = NULL,
-    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false, custom = '{}',
+    tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false, custom = '{}', company_id = NULL,
     erased_at = coalesce(erased_at, $1), version = version + 1, updated_at = $1
 WHERE account_id = $2 AND id = $3
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
 `
 
 type EraseContactParams struct {
@@ -216,6 +220,7 @@ func (q *Queries) EraseContact(ctx context.Context, db DBTX, arg EraseContactPar
 		&i.UpdatedAt,
 		&i.ErasedAt,
 		&i.Custom,
+		&i.CompanyID,
 	)
 	return i, err
 }
@@ -257,7 +262,7 @@ func (q *Queries) FindPhoneOwners(ctx context.Context, db DBTX, arg FindPhoneOwn
 }
 
 const getContact = `-- name: GetContact :one
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom, c.company_id,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -299,13 +304,14 @@ func (q *Queries) GetContact(ctx context.Context, db DBTX, arg GetContactParams)
 		&i.Contact.UpdatedAt,
 		&i.Contact.ErasedAt,
 		&i.Contact.Custom,
+		&i.Contact.CompanyID,
 		&i.Phones,
 	)
 	return i, err
 }
 
 const getContactByCodeForUpdate = `-- name: GetContactByCodeForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
 `
 
 type GetContactByCodeForUpdateParams struct {
@@ -338,12 +344,13 @@ func (q *Queries) GetContactByCodeForUpdate(ctx context.Context, db DBTX, arg Ge
 		&i.UpdatedAt,
 		&i.ErasedAt,
 		&i.Custom,
+		&i.CompanyID,
 	)
 	return i, err
 }
 
 const getContactForUpdate = `-- name: GetContactForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type GetContactForUpdateParams struct {
@@ -376,6 +383,7 @@ func (q *Queries) GetContactForUpdate(ctx context.Context, db DBTX, arg GetConta
 		&i.UpdatedAt,
 		&i.ErasedAt,
 		&i.Custom,
+		&i.CompanyID,
 	)
 	return i, err
 }
@@ -463,7 +471,7 @@ func (q *Queries) ListContactPhones(ctx context.Context, db DBTX, arg ListContac
 }
 
 const listContacts = `-- name: ListContacts :many
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom, c.company_id,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -546,6 +554,7 @@ func (q *Queries) ListContacts(ctx context.Context, db DBTX, arg ListContactsPar
 			&i.Contact.UpdatedAt,
 			&i.Contact.ErasedAt,
 			&i.Contact.Custom,
+			&i.Contact.CompanyID,
 			&i.Phones,
 		); err != nil {
 			return nil, err
@@ -564,7 +573,7 @@ UPDATE contacts SET
     version = version + CASE WHEN blocked = $1 THEN 0 ELSE 1 END,
     updated_at = CASE WHEN blocked = $1 THEN updated_at ELSE $2 END
 WHERE account_id = $3 AND id = $4
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
 `
 
 type SetContactBlockedParams struct {
@@ -604,6 +613,7 @@ func (q *Queries) SetContactBlocked(ctx context.Context, db DBTX, arg SetContact
 		&i.UpdatedAt,
 		&i.ErasedAt,
 		&i.Custom,
+		&i.CompanyID,
 	)
 	return i, err
 }
@@ -624,10 +634,11 @@ UPDATE contacts SET
     priority_score = $12,
     broadcast = $13,
     custom = $14,
+    company_id = $15,
     version = version + 1,
-    updated_at = $15
-WHERE account_id = $16 AND id = $17
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom
+    updated_at = $16
+WHERE account_id = $17 AND id = $18
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
 `
 
 type UpdateContactParams struct {
@@ -645,6 +656,7 @@ type UpdateContactParams struct {
 	PriorityScore     *int16
 	Broadcast         bool
 	Custom            []byte
+	CompanyID         *uuid.UUID
 	Now               time.Time
 	AccountID         uuid.UUID
 	ID                uuid.UUID
@@ -667,6 +679,7 @@ func (q *Queries) UpdateContact(ctx context.Context, db DBTX, arg UpdateContactP
 		arg.PriorityScore,
 		arg.Broadcast,
 		arg.Custom,
+		arg.CompanyID,
 		arg.Now,
 		arg.AccountID,
 		arg.ID,
@@ -694,6 +707,7 @@ func (q *Queries) UpdateContact(ctx context.Context, db DBTX, arg UpdateContactP
 		&i.UpdatedAt,
 		&i.ErasedAt,
 		&i.Custom,
+		&i.CompanyID,
 	)
 	return i, err
 }

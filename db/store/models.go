@@ -35,6 +35,15 @@ type ApiKey struct {
 	CreatedAt time.Time
 }
 
+type Company struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	Cnpj      string
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 type ConsentAccessLog struct {
 	AccountID     uuid.UUID
 	ID            uuid.UUID
@@ -106,6 +115,7 @@ type Contact struct {
 	UpdatedAt         time.Time
 	ErasedAt          *time.Time
 	Custom            []byte
+	CompanyID         *uuid.UUID
 }
 
 type ContactNote struct {

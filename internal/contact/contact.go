@@ -27,7 +27,9 @@ type Contact struct {
 	RG                *string
 	ResponsibleUserID *uuid.UUID
 	DefaultAgentID    *uuid.UUID
-	Tags              []string
+	// CompanyID is the company (by CNPJ) the contact works for or represents.
+	CompanyID *uuid.UUID
+	Tags      []string
 	// Priority is high, medium (no override) or low; PriorityScore, when set, is an explicit
 	// score from 1 to 100 that takes its place.
 	Priority      string
@@ -64,6 +66,7 @@ type Fields struct {
 	RG                *string
 	ResponsibleUserID *uuid.UUID
 	DefaultAgentID    *uuid.UUID
+	CompanyID         *uuid.UUID
 	Tags              []string
 	Priority          string
 	PriorityScore     *int
@@ -90,6 +93,7 @@ type Patch struct {
 	RG                Opt[*string]
 	ResponsibleUserID Opt[*uuid.UUID]
 	DefaultAgentID    Opt[*uuid.UUID]
+	CompanyID         Opt[*uuid.UUID]
 	Tags              Opt[[]string]
 	Priority          Opt[string]
 	PriorityScore     Opt[*int]
@@ -110,6 +114,7 @@ func (p Patch) apply(f *Fields) {
 	set(&f.RG, p.RG)
 	set(&f.ResponsibleUserID, p.ResponsibleUserID)
 	set(&f.DefaultAgentID, p.DefaultAgentID)
+	set(&f.CompanyID, p.CompanyID)
 	set(&f.Tags, p.Tags)
 	set(&f.Priority, p.Priority)
 	set(&f.PriorityScore, p.PriorityScore)
@@ -150,7 +155,7 @@ func (c Contact) fields() Fields {
 	b := c.Broadcast
 	return Fields{
 		Name: c.Name, Document: c.Document, CustomerCode: c.CustomerCode, Phones: phones, Email: c.Email,
-		BirthDate: c.BirthDate, RG: c.RG, ResponsibleUserID: c.ResponsibleUserID, DefaultAgentID: c.DefaultAgentID,
+		BirthDate: c.BirthDate, RG: c.RG, ResponsibleUserID: c.ResponsibleUserID, DefaultAgentID: c.DefaultAgentID, CompanyID: c.CompanyID,
 		Tags: c.Tags, Priority: c.Priority, PriorityScore: c.PriorityScore, Broadcast: &b, Custom: c.Custom,
 	}
 }

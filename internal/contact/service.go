@@ -74,7 +74,7 @@ func (s *Service) insert(ctx context.Context, db store.DBTX, accountID uuid.UUID
 		DocumentKind: v.documentKind, CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate,
 		Rg: v.rg, ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
 		Priority: v.priority, PriorityScore: v.priorityScore, Broadcast: v.broadcast, Now: s.clock.Now(),
-		Phones: v.phones, Custom: customJSON(v.custom),
+		Phones: v.phones, Custom: customJSON(v.custom), CompanyID: v.companyID,
 	})
 	if c, ok := pgdb.UniqueViolation(err); ok && c == "contact_phones_pkey" {
 		// The statement failed whole; the caller's transaction, if any, is aborted, so the
@@ -327,7 +327,7 @@ func (s *Service) replace(ctx context.Context, tx pgx.Tx, row store.Contact, pho
 		CustomerCode: v.customerCode, Email: v.email, BirthDate: v.birthDate, Rg: v.rg,
 		ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
 		Priority: v.priority, PriorityScore: v.priorityScore, Broadcast: v.broadcast, Now: s.clock.Now(),
-		Custom: customJSON(v.custom),
+		Custom: customJSON(v.custom), CompanyID: v.companyID,
 	})
 	if err != nil {
 		return Contact{}, fmt.Errorf("update contact %s: %w", row.ID, err)
@@ -450,11 +450,13 @@ func explain(err error) error {
 		return errCodeTaken
 	}
 	if c, ok := pgdb.ForeignKeyViolation(err); ok {
-		field := "responsible_user_id"
-		if strings.Contains(c, "default_agent") {
-			field = "default_agent_id"
+		switch {
+		case strings.Contains(c, "company"):
+			return fault.Invalid("invalid contact", fault.FieldError{Field: "company_id", Message: "no such company in this account"})
+		case strings.Contains(c, "default_agent"):
+			return fault.Invalid("invalid contact", fault.FieldError{Field: "default_agent_id", Message: "no such user in this account"})
 		}
-		return fault.Invalid("invalid contact", fault.FieldError{Field: field, Message: "no such user in this account"})
+		return fault.Invalid("invalid contact", fault.FieldError{Field: "responsible_user_id", Message: "no such user in this account"})
 	}
 	return err
 }
@@ -488,7 +490,7 @@ func decodeCustom(b []byte) map[string]any {
 func unchanged(r store.Contact, phones []string, v valid) bool {
 	return reflect.DeepEqual(decodeCustom(r.Custom), decodeCustom(customJSON(v.custom))) && r.Name == v.name && eq(r.Document, v.document) && eq(r.DocumentKind, v.documentKind) &&
 		eq(r.CustomerCode, v.customerCode) && eq(r.Email, v.email) && eqTime(r.BirthDate, v.birthDate) &&
-		eq(r.Rg, v.rg) && eq(r.ResponsibleUserID, v.responsibleUserID) && eq(r.DefaultAgentID, v.defaultAgentID) &&
+		eq(r.Rg, v.rg) && eq(r.ResponsibleUserID, v.responsibleUserID) && eq(r.DefaultAgentID, v.defaultAgentID) && eq(r.CompanyID, v.companyID) &&
 		slices.Equal(r.Tags, v.tags) && r.Priority == v.priority && eq(r.PriorityScore, v.priorityScore) &&
 		r.Broadcast == v.broadcast && slices.Equal(phones, v.phones)
 }
@@ -505,7 +507,7 @@ func fromRow(r store.Contact, phones []string) Contact {
 	c := Contact{
 		AccountID: r.AccountID, ID: r.ID, Name: r.Name, Document: r.Document, DocumentKind: r.DocumentKind,
 		CustomerCode: r.CustomerCode, Email: r.Email, BirthDate: r.BirthDate, RG: r.Rg,
-		ResponsibleUserID: r.ResponsibleUserID, DefaultAgentID: r.DefaultAgentID, Tags: r.Tags,
+		ResponsibleUserID: r.ResponsibleUserID, DefaultAgentID: r.DefaultAgentID, CompanyID: r.CompanyID, Tags: r.Tags,
 		Priority: r.Priority, Blocked: r.Blocked, Broadcast: r.Broadcast, Version: int(r.Version), ErasedAt: r.ErasedAt,
 		Custom:    decodeCustom(r.Custom),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Phones: make([]Phone, len(phones)),

@@ -38,6 +38,7 @@ type valid struct {
 	rg                *string
 	responsibleUserID *uuid.UUID
 	defaultAgentID    *uuid.UUID
+	companyID         *uuid.UUID
 	tags              []string
 	priority          string
 	priorityScore     *int16
@@ -130,7 +131,7 @@ func validate(f Fields, now time.Time, defs []customfield.Field) (valid, error) 
 			v.rg = s
 		}
 	}
-	v.responsibleUserID, v.defaultAgentID = f.ResponsibleUserID, f.DefaultAgentID
+	v.responsibleUserID, v.defaultAgentID, v.companyID = f.ResponsibleUserID, f.DefaultAgentID, f.CompanyID
 
 	v.tags = []string{}
 	if len(f.Tags) > MaxTags {
