@@ -134,6 +134,7 @@ func TestConsentAPI(t *testing.T) {
 
 	t.Run("ErasureAnonymisesAndKeepsTheProof", func(t *testing.T) {
 		e := e.as(t)
+		e.do(http.MethodPost, base+"/notes", a.token, map[string]any{"body": "Maria pediu retorno"}).ok(nil)
 		e.do(http.MethodDelete, base+"?erase=true", agent, nil).problem(403)
 		e.do(http.MethodDelete, base+"?erase=true", compliance, nil).ok(nil)
 		var erased api.ContactBody
@@ -145,6 +146,9 @@ func TestConsentAPI(t *testing.T) {
 		var history struct{ Items []api.ConsentRecordBody }
 		e.do(http.MethodGet, base+"/consents", compliance, nil).ok(&history)
 		require.Len(t, history.Items, 4, "the records are legal proof and stay")
+		var notes struct{ Items []api.NoteBody }
+		e.do(http.MethodGet, base+"/notes", a.token, nil).ok(&notes)
+		require.Empty(t, notes.Items, "notes about the person go with the erasure")
 		// The number is free for a new contact.
 		e.do(http.MethodPost, "/v1/contacts", a.apiKey, map[string]any{"name": "Nova", "phones": []string{"11 98765-4321"}}).ok(nil)
 	})

@@ -22,7 +22,7 @@ func TestExportContacts(t *testing.T) {
 		}
 		e.do(http.MethodPost, "/v1/contacts", a.apiKey, body).ok(nil)
 	}
-	e.do(http.MethodPost, "/v1/contacts", a.apiKey, map[string]any{"name": "=HYPERLINK(\"http://evil\")", "customer_code": "@x"}).ok(nil)
+	e.do(http.MethodPost, "/v1/contacts", a.apiKey, map[string]any{"name": "=HYPERLINK(\"http://evil\")", "customer_code": "@x", "email": "=1+2@x.com"}).ok(nil)
 	e.do(http.MethodPost, "/v1/contacts", b.apiKey, map[string]any{"name": "Não exportar", "customer_code": "B"}).ok(nil)
 
 	r := e.do(http.MethodGet, "/v1/contacts/export", a.apiKey, nil)
@@ -37,6 +37,7 @@ func TestExportContacts(t *testing.T) {
 	require.Equal(t, "vip;sp", rows[1][9])
 	require.Equal(t, `'=HYPERLINK("http://evil")`, rows[13][1], "free text that a spreadsheet would run is neutralised")
 	require.Equal(t, "'@x", rows[13][4])
+	require.Equal(t, "'=1+2@x.com", rows[13][6])
 	require.NotContains(t, string(r.Body), "Não exportar")
 
 	r = e.do(http.MethodGet, "/v1/contacts/export?tag=vip", a.apiKey, nil)

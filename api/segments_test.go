@@ -46,8 +46,11 @@ func TestSegmentsAPI(t *testing.T) {
 	e.do(http.MethodGet, "/v1/contacts/"+poor.ID+"/segments", a.apiKey, nil).ok(&refs)
 	require.Empty(t, refs.Items)
 	var got api.ContactBody
-	e.do(http.MethodGet, "/v1/contacts/"+rich.ID, a.apiKey, nil).ok(&got)
-	require.Contains(t, got.Tags, "premium", "adding members applied the automatic tags to every member")
+	e.do(http.MethodGet, "/v1/contacts/"+static.ID, a.apiKey, nil).ok(&got)
+	require.Contains(t, got.Tags, "premium", "a new static member gets the automatic tags at once")
+	var ruled api.ContactBody
+	e.do(http.MethodGet, "/v1/contacts/"+rich.ID, a.apiKey, nil).ok(&ruled)
+	require.NotContains(t, ruled.Tags, "premium", "rule members get them from the periodic sync")
 
 	p := e.do(http.MethodPost, "/v1/segments", a.token, map[string]any{"name": "Bad", "rules": map[string]any{
 		"custom": []map[string]any{{"key": "limite", "op": "gte", "value": "muito"}}}}).problem(422)
@@ -55,7 +58,20 @@ func TestSegmentsAPI(t *testing.T) {
 	e.do(http.MethodPost, "/v1/segments", a.token, map[string]any{"name": "carteira premium"}).problem(409)
 	e.do(http.MethodPost, "/v1/segments", a.apiKey, map[string]any{"name": "X"}).problem(403)
 
-	e.do(http.MethodPut, "/v1/segments/"+seg.ID, a.token, map[string]any{"name": "Carteira Premium", "rules": map[string]any{"tags_all": []string{"vip"}}}).ok(&seg)
+	// Saving again with the same departments and users keeps them (and does not fail).
+	e.do(http.MethodPut, "/v1/segments/"+seg.ID, a.token, map[string]any{"name": "Carteira Premium", "department_ids": []string{d.ID, d.ID},
+		"user_ids": []string{a.admin.ID.String()}, "auto_tags": []string{"premium"}, "rules": map[string]any{"tags_all": []string{"vip"}}}).ok(&seg)
+	require.Equal(t, []string{d.ID}, seg.DepartmentIDs)
+	// Tags and custom fields a segment uses cannot be renamed or deleted from under it.
+	var tags struct{ Items []api.TagBody }
+	e.do(http.MethodGet, "/v1/tags?prefix=vip", a.token, nil).ok(&tags)
+	e.do(http.MethodPatch, "/v1/tags/"+tags.Items[0].ID, a.token, map[string]any{"name": "VIP Plus"}).problem(409)
+	e.do(http.MethodDelete, "/v1/tags/"+tags.Items[0].ID, a.token, nil).problem(409)
+	var fields struct{ Items []api.CustomFieldBody }
+	e.do(http.MethodGet, "/v1/custom-fields", a.token, nil).ok(&fields)
+	e.do(http.MethodPost, "/v1/segments", a.token, map[string]any{"name": "Limite alto", "rules": map[string]any{
+		"custom": []map[string]any{{"key": "limite", "op": "gt", "value": 1}}}}).ok(nil)
+	e.do(http.MethodDelete, "/v1/custom-fields/"+fields.Items[0].ID, a.token, nil).problem(409)
 	e.do(http.MethodGet, "/v1/segments/"+seg.ID+"/count", a.apiKey, nil).ok(&count)
 	require.EqualValues(t, 3, count.Count)
 	e.do(http.MethodDelete, "/v1/segments/"+seg.ID, a.token, nil).ok(nil)

@@ -51,7 +51,7 @@ func (s *server) registerTags(api huma.API) {
 		OperationID: "create-tag", Method: http.MethodPost, Path: "/v1/tags", Tags: []string{tagsTag},
 		Summary: "Add a tag to the catalogue", DefaultStatus: http.StatusCreated, Errors: []int{http.StatusConflict},
 		Description: "Tags given on a contact are added to the catalogue on their own; this sets a colour or marks a tag automation-only.",
-	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct{ Body TagInput }) (*struct{ Body TagBody }, error) {
+	}, auth.SettingsManage), handle(func(ctx context.Context, in *struct{ Body TagInput }) (*struct{ Body TagBody }, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
@@ -108,7 +108,7 @@ func (s *server) registerTags(api huma.API) {
 		Summary:     "Rename or recolour a tag",
 		Description: "A rename rewrites every contact that carries the tag, in the same transaction.",
 		Errors:      []int{http.StatusNotFound, http.StatusConflict},
-	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
+	}, auth.SettingsManage), handle(func(ctx context.Context, in *struct {
 		TagIDParam
 		Body TagInput
 	}) (*struct{ Body TagBody }, error) {
@@ -125,7 +125,7 @@ func (s *server) registerTags(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "delete-tag", Method: http.MethodDelete, Path: "/v1/tags/{id}", Tags: []string{tagsTag},
 		Summary: "Delete a tag and remove it from every contact", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
-	}, auth.ContactsWrite), handle(func(ctx context.Context, in *TagIDParam) (*struct{}, error) {
+	}, auth.SettingsManage), handle(func(ctx context.Context, in *TagIDParam) (*struct{}, error) {
 		p, id, err := tagCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err

@@ -33,13 +33,6 @@ CREATE TABLE tags (
 );
 CREATE UNIQUE INDEX tags_name_key ON tags (account_id, lower(name));
 
--- Tags contacts already carry enter the catalogue.
-INSERT INTO tags (account_id, id, name, color, automation_only, created_at, updated_at)
-SELECT DISTINCT ON (c.account_id, lower(t.name)) c.account_id, gen_random_uuid(), t.name, '#7f7f7f', false, now(), now()
-FROM contacts c, unnest(c.tags) AS t(name)
-ORDER BY c.account_id, lower(t.name), t.name
-ON CONFLICT DO NOTHING;
-
 -- +goose Down
 DROP TABLE tags;
 DROP TABLE contact_notes;

@@ -124,6 +124,12 @@ WHERE c.account_id = @account_id
 ORDER BY c.id
 LIMIT @max_rows;
 
+-- name: DeleteContactNotes :exec
+DELETE FROM contact_notes WHERE account_id = @account_id AND contact_id = @contact_id;
+
+-- name: DeleteContactSegmentMemberships :exec
+DELETE FROM segment_members WHERE account_id = @account_id AND contact_id = @contact_id;
+
 -- name: EraseContact :one
 -- Clears every personal field of a contact (LGPD erasure) and keeps the row, which its
 -- consent records point at.

@@ -28,15 +28,25 @@ LIMIT @max_rows;
 -- name: DeleteSegment :execrows
 DELETE FROM segments WHERE account_id = @account_id AND id = @id;
 
--- name: SetSegmentDepartments :exec
-WITH gone AS (DELETE FROM segment_departments WHERE account_id = @account_id AND segment_id = @segment_id)
-INSERT INTO segment_departments (account_id, segment_id, department_id)
-SELECT @account_id, @segment_id, unnest(@department_ids::uuid[]);
+-- name: KeepSegmentDepartments :exec
+-- Removes the departments not in the list (SetSegmentDepartments adds the rest): a DELETE in
+-- a WITH runs after the statement's INSERT, so the two cannot share one statement.
+DELETE FROM segment_departments
+WHERE account_id = @account_id AND segment_id = @segment_id AND NOT department_id = ANY(@department_ids::uuid[]);
 
--- name: SetSegmentUsers :exec
-WITH gone AS (DELETE FROM segment_users WHERE account_id = @account_id AND segment_id = @segment_id)
+-- name: AddSegmentDepartments :exec
+INSERT INTO segment_departments (account_id, segment_id, department_id)
+SELECT DISTINCT @account_id::uuid, @segment_id::uuid, unnest(@department_ids::uuid[])
+ON CONFLICT DO NOTHING;
+
+-- name: KeepSegmentUsers :exec
+DELETE FROM segment_users
+WHERE account_id = @account_id AND segment_id = @segment_id AND NOT user_id = ANY(@user_ids::uuid[]);
+
+-- name: AddSegmentUsers :exec
 INSERT INTO segment_users (account_id, segment_id, user_id)
-SELECT @account_id, @segment_id, unnest(@user_ids::uuid[]);
+SELECT DISTINCT @account_id::uuid, @segment_id::uuid, unnest(@user_ids::uuid[])
+ON CONFLICT DO NOTHING;
 
 -- name: AddSegmentMembers :execrows
 -- Static members; ids of no contact of the account are skipped.
@@ -96,6 +106,21 @@ WHERE c.account_id = @account_id AND NOT c.tags @> @auto_tags::text[] AND (
         AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
         AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
         AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)));
+
+-- name: ApplySegmentTagsTo :execrows
+-- ApplySegmentTags for some contacts only (new static members).
+UPDATE contacts c SET tags = c.tags || ARRAY(SELECT t FROM unnest(@auto_tags::text[]) t WHERE NOT t = ANY(c.tags)),
+    version = version + 1, updated_at = @now
+WHERE c.account_id = @account_id AND c.id = ANY(@contact_ids::uuid[]) AND NOT c.tags @> @auto_tags::text[];
+
+-- name: SegmentsUsingTag :many
+SELECT name FROM segments
+WHERE account_id = @account_id
+  AND (@tag::text = ANY(tags_any) OR @tag::text = ANY(tags_all) OR @tag::text = ANY(auto_tags));
+
+-- name: SegmentsUsingField :many
+SELECT name FROM segments
+WHERE account_id = @account_id AND rules -> 'custom' @> jsonb_build_array(jsonb_build_object('key', @key::text));
 
 -- name: SegmentsWithAutoTags :many
 SELECT id FROM segments WHERE account_id = @account_id AND cardinality(auto_tags) > 0;

@@ -6,6 +6,9 @@ RETURNING *;
 -- name: GetTag :one
 SELECT * FROM tags WHERE account_id = @account_id AND id = @id;
 
+-- name: GetTagForShare :one
+SELECT * FROM tags WHERE account_id = @account_id AND id = @id FOR SHARE;
+
 -- name: GetTagForUpdate :one
 SELECT * FROM tags WHERE account_id = @account_id AND id = @id FOR UPDATE;
 
@@ -34,8 +37,9 @@ FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@names::text[]) AS name, unnest(
 ON CONFLICT (account_id, lower(name)) DO NOTHING;
 
 -- name: CanonicalTagNames :many
--- The catalogue's spelling of each name, compared case-insensitively.
-SELECT name FROM tags WHERE account_id = @account_id AND lower(name) = ANY(@lower_names::text[]);
+-- The catalogue's spelling of each name, compared case-insensitively. FOR SHARE holds off a
+-- rename or delete until the caller's transaction, which writes the names on contacts, ends.
+SELECT name FROM tags WHERE account_id = @account_id AND lower(name) = ANY(@lower_names::text[]) FOR SHARE;
 
 -- name: RenameTagOnContacts :execrows
 UPDATE contacts SET tags = array_replace(tags, @old_name::text, @new_name::text), version = version + 1, updated_at = @now

@@ -163,6 +163,20 @@ func (q *Queries) DeleteContact(ctx context.Context, db DBTX, arg DeleteContactP
 	return i, err
 }
 
+const deleteContactNotes = `-- name: DeleteContactNotes :exec
+DELETE FROM contact_notes WHERE account_id = $1 AND contact_id = $2
+`
+
+type DeleteContactNotesParams struct {
+	AccountID uuid.UUID
+	ContactID uuid.UUID
+}
+
+func (q *Queries) DeleteContactNotes(ctx context.Context, db DBTX, arg DeleteContactNotesParams) error {
+	_, err := db.Exec(ctx, deleteContactNotes, arg.AccountID, arg.ContactID)
+	return err
+}
+
 const deleteContactPhones = `-- name: DeleteContactPhones :exec
 DELETE FROM contact_phones WHERE account_id = $1 AND contact_id = $2
 `
@@ -174,6 +188,20 @@ type DeleteContactPhonesParams struct {
 
 func (q *Queries) DeleteContactPhones(ctx context.Context, db DBTX, arg DeleteContactPhonesParams) error {
 	_, err := db.Exec(ctx, deleteContactPhones, arg.AccountID, arg.ContactID)
+	return err
+}
+
+const deleteContactSegmentMemberships = `-- name: DeleteContactSegmentMemberships :exec
+DELETE FROM segment_members WHERE account_id = $1 AND contact_id = $2
+`
+
+type DeleteContactSegmentMembershipsParams struct {
+	AccountID uuid.UUID
+	ContactID uuid.UUID
+}
+
+func (q *Queries) DeleteContactSegmentMemberships(ctx context.Context, db DBTX, arg DeleteContactSegmentMembershipsParams) error {
+	_, err := db.Exec(ctx, deleteContactSegmentMemberships, arg.AccountID, arg.ContactID)
 	return err
 }
 

@@ -44,6 +44,19 @@ func (q *Queries) ChoicesInUse(ctx context.Context, db DBTX, arg ChoicesInUsePar
 	return items, nil
 }
 
+const countCustomFieldsForUpdate = `-- name: CountCustomFieldsForUpdate :one
+SELECT count(*) FROM custom_fields f, (SELECT acc.id AS locked FROM accounts acc WHERE acc.id = $1 FOR UPDATE) a
+WHERE f.account_id = a.locked
+`
+
+// Locks the account row so two creations cannot both pass the limit.
+func (q *Queries) CountCustomFieldsForUpdate(ctx context.Context, db DBTX, accountID uuid.UUID) (int64, error) {
+	row := db.QueryRow(ctx, countCustomFieldsForUpdate, accountID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createCustomField = `-- name: CreateCustomField :one
 INSERT INTO custom_fields (account_id, id, key, label, type, choices, on_close, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
@@ -129,10 +142,38 @@ func (q *Queries) GetCustomField(ctx context.Context, db DBTX, arg GetCustomFiel
 	return i, err
 }
 
-const listCustomFields = `-- name: ListCustomFields :many
-SELECT account_id, id, key, label, type, choices, on_close, created_at, updated_at FROM custom_fields WHERE account_id = $1 ORDER BY key
+const getCustomFieldForUpdate = `-- name: GetCustomFieldForUpdate :one
+SELECT account_id, id, key, label, type, choices, on_close, created_at, updated_at FROM custom_fields WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
+type GetCustomFieldForUpdateParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+func (q *Queries) GetCustomFieldForUpdate(ctx context.Context, db DBTX, arg GetCustomFieldForUpdateParams) (CustomField, error) {
+	row := db.QueryRow(ctx, getCustomFieldForUpdate, arg.AccountID, arg.ID)
+	var i CustomField
+	err := row.Scan(
+		&i.AccountID,
+		&i.ID,
+		&i.Key,
+		&i.Label,
+		&i.Type,
+		&i.Choices,
+		&i.OnClose,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const listCustomFields = `-- name: ListCustomFields :many
+SELECT account_id, id, key, label, type, choices, on_close, created_at, updated_at FROM custom_fields WHERE account_id = $1 ORDER BY key FOR SHARE
+`
+
+// FOR SHARE: a contact write that checked its values against these definitions holds off a
+// change to them until it commits.
 func (q *Queries) ListCustomFields(ctx context.Context, db DBTX, accountID uuid.UUID) ([]CustomField, error) {
 	rows, err := db.Query(ctx, listCustomFields, accountID)
 	if err != nil {

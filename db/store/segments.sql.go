@@ -36,6 +36,23 @@ func (q *Queries) AccountsWithAutoTagSegments(ctx context.Context, db DBTX) ([]u
 	return items, nil
 }
 
+const addSegmentDepartments = `-- name: AddSegmentDepartments :exec
+INSERT INTO segment_departments (account_id, segment_id, department_id)
+SELECT DISTINCT $1::uuid, $2::uuid, unnest($3::uuid[])
+ON CONFLICT DO NOTHING
+`
+
+type AddSegmentDepartmentsParams struct {
+	AccountID     uuid.UUID
+	SegmentID     uuid.UUID
+	DepartmentIds []uuid.UUID
+}
+
+func (q *Queries) AddSegmentDepartments(ctx context.Context, db DBTX, arg AddSegmentDepartmentsParams) error {
+	_, err := db.Exec(ctx, addSegmentDepartments, arg.AccountID, arg.SegmentID, arg.DepartmentIds)
+	return err
+}
+
 const addSegmentMembers = `-- name: AddSegmentMembers :execrows
 INSERT INTO segment_members (account_id, segment_id, contact_id, added_at)
 SELECT $1, $2, c.id, $3 FROM contacts c
@@ -62,6 +79,23 @@ func (q *Queries) AddSegmentMembers(ctx context.Context, db DBTX, arg AddSegment
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const addSegmentUsers = `-- name: AddSegmentUsers :exec
+INSERT INTO segment_users (account_id, segment_id, user_id)
+SELECT DISTINCT $1::uuid, $2::uuid, unnest($3::uuid[])
+ON CONFLICT DO NOTHING
+`
+
+type AddSegmentUsersParams struct {
+	AccountID uuid.UUID
+	SegmentID uuid.UUID
+	UserIds   []uuid.UUID
+}
+
+func (q *Queries) AddSegmentUsers(ctx context.Context, db DBTX, arg AddSegmentUsersParams) error {
+	_, err := db.Exec(ctx, addSegmentUsers, arg.AccountID, arg.SegmentID, arg.UserIds)
+	return err
 }
 
 const applySegmentTags = `-- name: ApplySegmentTags :execrows
@@ -97,6 +131,33 @@ func (q *Queries) ApplySegmentTags(ctx context.Context, db DBTX, arg ApplySegmen
 		arg.TagsAny,
 		arg.TagsAll,
 		arg.MatchPath,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const applySegmentTagsTo = `-- name: ApplySegmentTagsTo :execrows
+UPDATE contacts c SET tags = c.tags || ARRAY(SELECT t FROM unnest($1::text[]) t WHERE NOT t = ANY(c.tags)),
+    version = version + 1, updated_at = $2
+WHERE c.account_id = $3 AND c.id = ANY($4::uuid[]) AND NOT c.tags @> $1::text[]
+`
+
+type ApplySegmentTagsToParams struct {
+	AutoTags   []string
+	Now        time.Time
+	AccountID  uuid.UUID
+	ContactIds []uuid.UUID
+}
+
+// ApplySegmentTags for some contacts only (new static members).
+func (q *Queries) ApplySegmentTagsTo(ctx context.Context, db DBTX, arg ApplySegmentTagsToParams) (int64, error) {
+	result, err := db.Exec(ctx, applySegmentTagsTo,
+		arg.AutoTags,
+		arg.Now,
+		arg.AccountID,
+		arg.ContactIds,
 	)
 	if err != nil {
 		return 0, err
@@ -301,6 +362,40 @@ func (q *Queries) GetSegment(ctx context.Context, db DBTX, arg GetSegmentParams)
 	return i, err
 }
 
+const keepSegmentDepartments = `-- name: KeepSegmentDepartments :exec
+DELETE FROM segment_departments
+WHERE account_id = $1 AND segment_id = $2 AND NOT department_id = ANY($3::uuid[])
+`
+
+type KeepSegmentDepartmentsParams struct {
+	AccountID     uuid.UUID
+	SegmentID     uuid.UUID
+	DepartmentIds []uuid.UUID
+}
+
+// Removes the departments not in the list (SetSegmentDepartments adds the rest): a DELETE in
+// a WITH runs after the statement's INSERT, so the two cannot share one statement.
+func (q *Queries) KeepSegmentDepartments(ctx context.Context, db DBTX, arg KeepSegmentDepartmentsParams) error {
+	_, err := db.Exec(ctx, keepSegmentDepartments, arg.AccountID, arg.SegmentID, arg.DepartmentIds)
+	return err
+}
+
+const keepSegmentUsers = `-- name: KeepSegmentUsers :exec
+DELETE FROM segment_users
+WHERE account_id = $1 AND segment_id = $2 AND NOT user_id = ANY($3::uuid[])
+`
+
+type KeepSegmentUsersParams struct {
+	AccountID uuid.UUID
+	SegmentID uuid.UUID
+	UserIds   []uuid.UUID
+}
+
+func (q *Queries) KeepSegmentUsers(ctx context.Context, db DBTX, arg KeepSegmentUsersParams) error {
+	_, err := db.Exec(ctx, keepSegmentUsers, arg.AccountID, arg.SegmentID, arg.UserIds)
+	return err
+}
+
 const listSegmentMembers = `-- name: ListSegmentMembers :many
 SELECT c.id, c.name, c.customer_code FROM contacts c
 WHERE c.account_id = $1
@@ -413,6 +508,67 @@ func (q *Queries) RemoveSegmentMembers(ctx context.Context, db DBTX, arg RemoveS
 	return result.RowsAffected(), nil
 }
 
+const segmentsUsingField = `-- name: SegmentsUsingField :many
+SELECT name FROM segments
+WHERE account_id = $1 AND rules -> 'custom' @> jsonb_build_array(jsonb_build_object('key', $2::text))
+`
+
+type SegmentsUsingFieldParams struct {
+	AccountID uuid.UUID
+	Key       string
+}
+
+func (q *Queries) SegmentsUsingField(ctx context.Context, db DBTX, arg SegmentsUsingFieldParams) ([]string, error) {
+	rows, err := db.Query(ctx, segmentsUsingField, arg.AccountID, arg.Key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const segmentsUsingTag = `-- name: SegmentsUsingTag :many
+SELECT name FROM segments
+WHERE account_id = $1
+  AND ($2::text = ANY(tags_any) OR $2::text = ANY(tags_all) OR $2::text = ANY(auto_tags))
+`
+
+type SegmentsUsingTagParams struct {
+	AccountID uuid.UUID
+	Tag       string
+}
+
+func (q *Queries) SegmentsUsingTag(ctx context.Context, db DBTX, arg SegmentsUsingTagParams) ([]string, error) {
+	rows, err := db.Query(ctx, segmentsUsingTag, arg.AccountID, arg.Tag)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const segmentsWithAutoTags = `-- name: SegmentsWithAutoTags :many
 SELECT id FROM segments WHERE account_id = $1 AND cardinality(auto_tags) > 0
 `
@@ -435,40 +591,6 @@ func (q *Queries) SegmentsWithAutoTags(ctx context.Context, db DBTX, accountID u
 		return nil, err
 	}
 	return items, nil
-}
-
-const setSegmentDepartments = `-- name: SetSegmentDepartments :exec
-WITH gone AS (DELETE FROM segment_departments WHERE account_id = $1 AND segment_id = $2)
-INSERT INTO segment_departments (account_id, segment_id, department_id)
-SELECT $1, $2, unnest($3::uuid[])
-`
-
-type SetSegmentDepartmentsParams struct {
-	AccountID     uuid.UUID
-	SegmentID     uuid.UUID
-	DepartmentIds []uuid.UUID
-}
-
-func (q *Queries) SetSegmentDepartments(ctx context.Context, db DBTX, arg SetSegmentDepartmentsParams) error {
-	_, err := db.Exec(ctx, setSegmentDepartments, arg.AccountID, arg.SegmentID, arg.DepartmentIds)
-	return err
-}
-
-const setSegmentUsers = `-- name: SetSegmentUsers :exec
-WITH gone AS (DELETE FROM segment_users WHERE account_id = $1 AND segment_id = $2)
-INSERT INTO segment_users (account_id, segment_id, user_id)
-SELECT $1, $2, unnest($3::uuid[])
-`
-
-type SetSegmentUsersParams struct {
-	AccountID uuid.UUID
-	SegmentID uuid.UUID
-	UserIds   []uuid.UUID
-}
-
-func (q *Queries) SetSegmentUsers(ctx context.Context, db DBTX, arg SetSegmentUsersParams) error {
-	_, err := db.Exec(ctx, setSegmentUsers, arg.AccountID, arg.SegmentID, arg.UserIds)
-	return err
 }
 
 const updateSegment = `-- name: UpdateSegment :execrows

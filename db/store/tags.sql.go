@@ -38,7 +38,7 @@ func (q *Queries) AddTagToContacts(ctx context.Context, db DBTX, arg AddTagToCon
 }
 
 const canonicalTagNames = `-- name: CanonicalTagNames :many
-SELECT name FROM tags WHERE account_id = $1 AND lower(name) = ANY($2::text[])
+SELECT name FROM tags WHERE account_id = $1 AND lower(name) = ANY($2::text[]) FOR SHARE
 `
 
 type CanonicalTagNamesParams struct {
@@ -46,7 +46,8 @@ type CanonicalTagNamesParams struct {
 	LowerNames []string
 }
 
-// The catalogue's spelling of each name, compared case-insensitively.
+// The catalogue's spelling of each name, compared case-insensitively. FOR SHARE holds off a
+// rename or delete until the caller's transaction, which writes the names on contacts, ends.
 func (q *Queries) CanonicalTagNames(ctx context.Context, db DBTX, arg CanonicalTagNamesParams) ([]string, error) {
 	rows, err := db.Query(ctx, canonicalTagNames, arg.AccountID, arg.LowerNames)
 	if err != nil {
@@ -158,6 +159,30 @@ type GetTagParams struct {
 
 func (q *Queries) GetTag(ctx context.Context, db DBTX, arg GetTagParams) (Tag, error) {
 	row := db.QueryRow(ctx, getTag, arg.AccountID, arg.ID)
+	var i Tag
+	err := row.Scan(
+		&i.AccountID,
+		&i.ID,
+		&i.Name,
+		&i.Color,
+		&i.AutomationOnly,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getTagForShare = `-- name: GetTagForShare :one
+SELECT account_id, id, name, color, automation_only, created_at, updated_at FROM tags WHERE account_id = $1 AND id = $2 FOR SHARE
+`
+
+type GetTagForShareParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+func (q *Queries) GetTagForShare(ctx context.Context, db DBTX, arg GetTagForShareParams) (Tag, error) {
+	row := db.QueryRow(ctx, getTagForShare, arg.AccountID, arg.ID)
 	var i Tag
 	err := row.Scan(
 		&i.AccountID,

@@ -67,7 +67,7 @@ func exportRow(c Contact) []string {
 		tags[i] = inert(t)
 	}
 	row := []string{c.ID.String(), inert(c.Name), val(c.Document), val(c.DocumentKind), inert(val(c.CustomerCode)), strings.Join(phones, ";"),
-		val(c.Email), "", val(c.RG), strings.Join(tags, ";"), c.Priority, "", strconv.FormatBool(c.Blocked),
+		inert(val(c.Email)), "", inert(val(c.RG)), strings.Join(tags, ";"), c.Priority, "", strconv.FormatBool(c.Blocked),
 		strconv.FormatBool(c.Broadcast), "", c.CreatedAt.Format(time.RFC3339), c.UpdatedAt.Format(time.RFC3339)}
 	if c.BirthDate != nil {
 		row[7] = c.BirthDate.Format(time.DateOnly)

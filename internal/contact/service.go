@@ -401,7 +401,7 @@ func (s *Service) insertPhones(ctx context.Context, tx pgx.Tx, accountID, contac
 }
 
 // Erase anonymises a contact for good (LGPD right to deletion): every personal field is
-// cleared and its phones released, but the row stays, because its consent records, which are
+// cleared, its phones released, its notes and static segment memberships deleted, but the row stays, because its consent records, which are
 // legal proof, point at it. Erasing twice is harmless.
 func (s *Service) Erase(ctx context.Context, accountID, id uuid.UUID) (Contact, error) {
 	var c Contact
@@ -415,6 +415,13 @@ func (s *Service) Erase(ctx context.Context, accountID, id uuid.UUID) (Contact, 
 		}
 		if err := s.q.DeleteContactPhones(ctx, tx, store.DeleteContactPhonesParams{AccountID: accountID, ContactID: id}); err != nil {
 			return fmt.Errorf("erase phones of %s: %w", id, err)
+		}
+		// Notes are free text about the person; memberships say who the person was.
+		if err := s.q.DeleteContactNotes(ctx, tx, store.DeleteContactNotesParams{AccountID: accountID, ContactID: id}); err != nil {
+			return fmt.Errorf("erase notes of %s: %w", id, err)
+		}
+		if err := s.q.DeleteContactSegmentMemberships(ctx, tx, store.DeleteContactSegmentMembershipsParams{AccountID: accountID, ContactID: id}); err != nil {
+			return fmt.Errorf("erase memberships of %s: %w", id, err)
 		}
 		c = fromRow(row, nil)
 		return nil

@@ -104,24 +104,29 @@ func (s *Service) Create(ctx context.Context, accountID uuid.UUID, in Input) (Fi
 	if len(errs) > 0 {
 		return Field{}, fault.Invalid("invalid custom field", errs...)
 	}
-	existing, err := s.q.ListCustomFields(ctx, s.pool, accountID)
-	if err != nil {
-		return Field{}, fmt.Errorf("count custom fields: %w", err)
-	}
-	if len(existing) >= MaxFields {
-		return Field{}, fault.Conflict(fmt.Sprintf("an account has at most %d custom fields", MaxFields))
-	}
-	row, err := s.q.CreateCustomField(ctx, s.pool, store.CreateCustomFieldParams{
-		AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Key: f.Key, Label: f.Label, Type: string(f.Type),
-		Choices: f.Choices, OnClose: f.OnClose, Now: s.clock.Now(),
+	var out Field
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		n, err := s.q.CountCustomFieldsForUpdate(ctx, tx, accountID)
+		if err != nil {
+			return fmt.Errorf("count custom fields: %w", err)
+		}
+		if n >= MaxFields {
+			return fault.Conflict(fmt.Sprintf("an account has at most %d custom fields", MaxFields))
+		}
+		row, err := s.q.CreateCustomField(ctx, tx, store.CreateCustomFieldParams{
+			AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Key: f.Key, Label: f.Label, Type: string(f.Type),
+			Choices: f.Choices, OnClose: f.OnClose, Now: s.clock.Now(),
+		})
+		if _, ok := pgdb.UniqueViolation(err); ok {
+			return fault.Conflict("a custom field with this key exists", fault.FieldError{Field: "key", Message: "already in use", Value: f.Key})
+		}
+		if err != nil {
+			return fmt.Errorf("create custom field %q: %w", f.Key, err)
+		}
+		out = fromRow(row)
+		return nil
 	})
-	if _, ok := pgdb.UniqueViolation(err); ok {
-		return Field{}, fault.Conflict("a custom field with this key exists", fault.FieldError{Field: "key", Message: "already in use", Value: f.Key})
-	}
-	if err != nil {
-		return Field{}, fmt.Errorf("create custom field %q: %w", f.Key, err)
-	}
-	return fromRow(row), nil
+	return out, err
 }
 
 // apply writes the changeable parts of in over f and reports what is wrong with them.
@@ -193,42 +198,50 @@ func (s *Service) Get(ctx context.Context, accountID, id uuid.UUID) (Field, erro
 }
 
 // Update changes a definition's label, choices or closing rule. Its key and type never
-// change; a choice some contact holds cannot be removed.
+// change; a choice some contact holds cannot be removed. The definition is locked while this
+// runs, and contact writes read definitions FOR SHARE, so no contact takes a removed choice
+// meanwhile.
 func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input) (Field, error) {
-	f, err := s.Get(ctx, accountID, id)
-	if err != nil {
-		return Field{}, err
-	}
-	old := f.Choices
-	if errs := apply(&f, in); len(errs) > 0 {
-		return Field{}, fault.Invalid("invalid custom field", errs...)
-	}
-	var removed []string
-	for _, c := range old {
-		if !slices.Contains(f.Choices, c) {
-			removed = append(removed, c)
+	var out Field
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		row, err := s.q.GetCustomFieldForUpdate(ctx, tx, store.GetCustomFieldForUpdateParams{AccountID: accountID, ID: id})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound
 		}
-	}
-	if len(removed) > 0 {
-		used, err := s.q.ChoicesInUse(ctx, s.pool, store.ChoicesInUseParams{AccountID: accountID, Key: f.Key, Choices: removed})
 		if err != nil {
-			return Field{}, fmt.Errorf("check choices in use: %w", err)
+			return fmt.Errorf("lock custom field %s: %w", id, err)
 		}
-		if len(used) > 0 {
-			return Field{}, fault.Conflict("choices some contacts hold cannot be removed",
-				fault.FieldError{Field: "choices", Message: fmt.Sprintf("in use: %v", used)})
+		f := fromRow(row)
+		old := f.Choices
+		if errs := apply(&f, in); len(errs) > 0 {
+			return fault.Invalid("invalid custom field", errs...)
 		}
-	}
-	row, err := s.q.UpdateCustomField(ctx, s.pool, store.UpdateCustomFieldParams{
-		AccountID: accountID, ID: id, Label: f.Label, Choices: f.Choices, OnClose: f.OnClose, Now: s.clock.Now(),
+		var removed []string
+		for _, c := range old {
+			if !slices.Contains(f.Choices, c) {
+				removed = append(removed, c)
+			}
+		}
+		if len(removed) > 0 {
+			used, err := s.q.ChoicesInUse(ctx, tx, store.ChoicesInUseParams{AccountID: accountID, Key: f.Key, Choices: removed})
+			if err != nil {
+				return fmt.Errorf("check choices in use: %w", err)
+			}
+			if len(used) > 0 {
+				return fault.Conflict("choices some contacts hold cannot be removed",
+					fault.FieldError{Field: "choices", Message: fmt.Sprintf("in use: %v", used)})
+			}
+		}
+		upd, err := s.q.UpdateCustomField(ctx, tx, store.UpdateCustomFieldParams{
+			AccountID: accountID, ID: id, Label: f.Label, Choices: f.Choices, OnClose: f.OnClose, Now: s.clock.Now(),
+		})
+		if err != nil {
+			return fmt.Errorf("update custom field %s: %w", id, err)
+		}
+		out = fromRow(upd)
+		return nil
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Field{}, errNotFound
-	}
-	if err != nil {
-		return Field{}, fmt.Errorf("update custom field %s: %w", id, err)
-	}
-	return fromRow(row), nil
+	return out, err
 }
 
 // Delete removes a definition and its values from every contact.
@@ -240,6 +253,13 @@ func (s *Service) Delete(ctx context.Context, accountID, id uuid.UUID) error {
 		}
 		if err != nil {
 			return fmt.Errorf("delete custom field %s: %w", id, err)
+		}
+		segs, err := s.q.SegmentsUsingField(ctx, tx, store.SegmentsUsingFieldParams{AccountID: accountID, Key: key})
+		if err != nil {
+			return fmt.Errorf("find segments using %q: %w", key, err)
+		}
+		if len(segs) > 0 {
+			return fault.Conflict(fmt.Sprintf("the field cannot be deleted while segments use it: %s", strings.Join(segs, ", ")))
 		}
 		if _, err := s.q.RemoveCustomValues(ctx, tx, store.RemoveCustomValuesParams{AccountID: accountID, Key: key, Now: s.clock.Now()}); err != nil {
 			return fmt.Errorf("remove values of %q: %w", key, err)
@@ -267,7 +287,7 @@ func CheckValues(defs []Field, values map[string]any, field string) (map[string]
 		switch d.Type {
 		case Text:
 			s, ok := v.(string)
-			if s = strings.TrimSpace(s); !ok || utf8.RuneCountInString(s) > MaxTextLength || !utf8.ValidString(s) {
+			if s = strings.TrimSpace(s); !ok || utf8.RuneCountInString(s) > MaxTextLength || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
 				bad(key, fmt.Sprintf("must be text of at most %d characters", MaxTextLength), v)
 				continue
 			}

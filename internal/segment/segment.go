@@ -209,16 +209,25 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input)
 }
 
 func (s *Service) setServers(ctx context.Context, tx pgx.Tx, accountID, id uuid.UUID, in Input) error {
-	if err := s.q.SetSegmentDepartments(ctx, tx, store.SetSegmentDepartmentsParams{AccountID: accountID, SegmentID: id, DepartmentIds: nonNilIDs(in.DepartmentIDs)}); err != nil {
-		if _, ok := pgdb.ForeignKeyViolation(err); ok {
-			return fault.Invalid("invalid segment", fault.FieldError{Field: "department_ids", Message: "an id names no department of this account"})
-		}
+	depts, users := nonNilIDs(in.DepartmentIDs), nonNilIDs(in.UserIDs)
+	err := s.q.KeepSegmentDepartments(ctx, tx, store.KeepSegmentDepartmentsParams{AccountID: accountID, SegmentID: id, DepartmentIds: depts})
+	if err == nil {
+		err = s.q.AddSegmentDepartments(ctx, tx, store.AddSegmentDepartmentsParams{AccountID: accountID, SegmentID: id, DepartmentIds: depts})
+	}
+	if _, ok := pgdb.ForeignKeyViolation(err); ok {
+		return fault.Invalid("invalid segment", fault.FieldError{Field: "department_ids", Message: "an id names no department of this account"})
+	}
+	if err != nil {
 		return fmt.Errorf("set departments of segment %s: %w", id, err)
 	}
-	if err := s.q.SetSegmentUsers(ctx, tx, store.SetSegmentUsersParams{AccountID: accountID, SegmentID: id, UserIds: nonNilIDs(in.UserIDs)}); err != nil {
-		if _, ok := pgdb.ForeignKeyViolation(err); ok {
-			return fault.Invalid("invalid segment", fault.FieldError{Field: "user_ids", Message: "an id names no user of this account"})
-		}
+	err = s.q.KeepSegmentUsers(ctx, tx, store.KeepSegmentUsersParams{AccountID: accountID, SegmentID: id, UserIds: users})
+	if err == nil {
+		err = s.q.AddSegmentUsers(ctx, tx, store.AddSegmentUsersParams{AccountID: accountID, SegmentID: id, UserIds: users})
+	}
+	if _, ok := pgdb.ForeignKeyViolation(err); ok {
+		return fault.Invalid("invalid segment", fault.FieldError{Field: "user_ids", Message: "an id names no user of this account"})
+	}
+	if err != nil {
 		return fmt.Errorf("set users of segment %s: %w", id, err)
 	}
 	return nil
@@ -288,8 +297,8 @@ func (s *Service) Delete(ctx context.Context, accountID, id uuid.UUID) error {
 	return nil
 }
 
-// AddMembers adds static members (ids of no contact of the account are skipped) and gives the
-// members the segment's automatic tags, in one transaction. It returns how many joined.
+// AddMembers adds static members (ids of no contact of the account are skipped) and gives them
+// the segment's automatic tags, in one transaction. It returns how many joined.
 func (s *Service) AddMembers(ctx context.Context, accountID, id uuid.UUID, contactIDs []uuid.UUID) (int64, error) {
 	if len(contactIDs) == 0 || len(contactIDs) > tag.MaxBulk {
 		return 0, fault.Invalid("invalid contact list", fault.FieldError{Field: "contact_ids", Message: fmt.Sprintf("give 1 to %d contact ids", tag.MaxBulk)})
@@ -303,8 +312,17 @@ func (s *Service) AddMembers(ctx context.Context, accountID, id uuid.UUID, conta
 		if n, err = s.q.AddSegmentMembers(ctx, tx, store.AddSegmentMembersParams{AccountID: accountID, SegmentID: id, ContactIds: contactIDs, Now: s.clock.Now()}); err != nil {
 			return fmt.Errorf("add members to %s: %w", id, err)
 		}
-		_, err = s.applyTags(ctx, tx, accountID, seg)
-		return err
+		if len(seg.AutoTags) == 0 {
+			return nil
+		}
+		// Only the new members: the others got the tags when they joined or at the last sync.
+		_, err = s.q.ApplySegmentTagsTo(ctx, tx, store.ApplySegmentTagsToParams{
+			AccountID: accountID, ContactIds: contactIDs, AutoTags: seg.AutoTags, Now: s.clock.Now(),
+		})
+		if err != nil {
+			return fmt.Errorf("apply tags of segment %s: %w", id, err)
+		}
+		return nil
 	})
 	return n, err
 }

@@ -182,6 +182,11 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input)
 		if err := apply(&t, in); err != nil {
 			return err
 		}
+		if t.Name != row.Name {
+			if err := s.notUsedBySegments(ctx, tx, accountID, row.Name, "renamed"); err != nil {
+				return err
+			}
+		}
 		now := s.clock.Now()
 		upd, err := s.q.UpdateTag(ctx, tx, store.UpdateTagParams{AccountID: accountID, ID: id, Name: t.Name, Color: t.Color, AutomationOnly: t.AutomationOnly, Now: now})
 		if _, ok := pgdb.UniqueViolation(err); ok {
@@ -211,11 +216,27 @@ func (s *Service) Delete(ctx context.Context, accountID, id uuid.UUID) error {
 		if err != nil {
 			return fmt.Errorf("delete tag %s: %w", id, err)
 		}
+		if err := s.notUsedBySegments(ctx, tx, accountID, name, "deleted"); err != nil {
+			return err
+		}
 		if _, err := s.q.RemoveTagEverywhere(ctx, tx, store.RemoveTagEverywhereParams{AccountID: accountID, Name: name, Now: s.clock.Now()}); err != nil {
 			return fmt.Errorf("remove tag from contacts: %w", err)
 		}
 		return nil
 	})
+}
+
+// notUsedBySegments refuses to rename or delete a tag that segments select by or apply: they
+// name tags, and would silently stop matching (or bring a deleted tag back).
+func (s *Service) notUsedBySegments(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, name, what string) error {
+	segs, err := s.q.SegmentsUsingTag(ctx, tx, store.SegmentsUsingTagParams{AccountID: accountID, Tag: name})
+	if err != nil {
+		return fmt.Errorf("find segments using %q: %w", name, err)
+	}
+	if len(segs) > 0 {
+		return fault.Conflict(fmt.Sprintf("the tag cannot be %s while segments use it: %s", what, strings.Join(segs, ", ")))
+	}
+	return nil
 }
 
 // Apply tags the given contacts (of the account; other ids are ignored) and returns how many
@@ -233,21 +254,28 @@ func (s *Service) bulk(ctx context.Context, accountID, id uuid.UUID, contactIDs 
 	if len(contactIDs) == 0 || len(contactIDs) > MaxBulk {
 		return 0, fault.Invalid("invalid contact list", fault.FieldError{Field: "contact_ids", Message: fmt.Sprintf("give 1 to %d contact ids", MaxBulk)})
 	}
-	t, err := s.Get(ctx, accountID, id)
-	if err != nil {
-		return 0, err
-	}
-	now := s.clock.Now()
 	var n int64
-	if add {
-		n, err = s.q.AddTagToContacts(ctx, s.pool, store.AddTagToContactsParams{AccountID: accountID, Ids: contactIDs, Name: t.Name, Now: now})
-	} else {
-		n, err = s.q.RemoveTagFromContacts(ctx, s.pool, store.RemoveTagFromContactsParams{AccountID: accountID, Ids: contactIDs, Name: t.Name, Now: now})
-	}
-	if err != nil {
-		return 0, fmt.Errorf("tag contacts with %q: %w", t.Name, err)
-	}
-	return n, nil
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// FOR SHARE: a rename or delete waits until these contacts carry the name it will see.
+		row, err := s.q.GetTagForShare(ctx, tx, store.GetTagForShareParams{AccountID: accountID, ID: id})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("read tag %s: %w", id, err)
+		}
+		now := s.clock.Now()
+		if add {
+			n, err = s.q.AddTagToContacts(ctx, tx, store.AddTagToContactsParams{AccountID: accountID, Ids: contactIDs, Name: row.Name, Now: now})
+		} else {
+			n, err = s.q.RemoveTagFromContacts(ctx, tx, store.RemoveTagFromContactsParams{AccountID: accountID, Ids: contactIDs, Name: row.Name, Now: now})
+		}
+		if err != nil {
+			return fmt.Errorf("tag contacts with %q: %w", row.Name, err)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Resolve returns names spelt as the catalogue spells them, adding the ones it lacks (with a
