@@ -237,8 +237,33 @@ func (s *Service) BatchTx(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, k
 	if len(items) == 0 || len(items) > MaxBatch {
 		return nil, fault.Invalid("invalid batch", fault.FieldError{Field: "items", Message: fmt.Sprintf("give 1 to %d items", MaxBatch)})
 	}
+	// The definitions are read once, FOR SHARE, for every item.
+	defs, err := customfield.Load(ctx, tx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	ctx = context.WithValue(ctx, defsKey{}, defs)
+	// Items are applied in key order, so two batches touching the same contacts lock them in
+	// the same order and cannot deadlock; answers keep the request's order.
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	sortKey := func(f Fields) string {
+		if key == ByCode {
+			return val(trimmed(f.CustomerCode))
+		}
+		if len(f.Phones) > 0 {
+			if n, err := phone.Normalize(f.Phones[0]); err == nil {
+				return n.E164
+			}
+		}
+		return ""
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(sortKey(items[a]), sortKey(items[b])) })
 	out := make([]BatchResult, len(items))
-	for i, f := range items {
+	for _, i := range order {
+		f := items[i]
 		sp, err := tx.Begin(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("batch item %d: savepoint: %w", i, err)
@@ -470,8 +495,8 @@ func explain(err error) error {
 
 // validate checks f, loading the account's custom field definitions when f has custom values.
 func (s *Service) validate(ctx context.Context, db store.DBTX, accountID uuid.UUID, f Fields) (valid, error) {
-	var defs []customfield.Field
-	if len(f.Custom) > 0 {
+	defs, loaded := ctx.Value(defsKey{}).([]customfield.Field)
+	if len(f.Custom) > 0 && !loaded {
 		var err error
 		if defs, err = customfield.Load(ctx, db, accountID); err != nil {
 			return valid{}, err
@@ -479,6 +504,9 @@ func (s *Service) validate(ctx context.Context, db store.DBTX, accountID uuid.UU
 	}
 	return validate(f, s.clock.Now(), defs)
 }
+
+// defsKey carries custom field definitions a batch loaded once for all its items.
+type defsKey struct{}
 
 func customJSON(m map[string]any) []byte {
 	if len(m) == 0 {
