@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
 	"github.com/conversa-hq/conversa/internal/consent"
@@ -50,6 +51,7 @@ type Deps struct {
 	Departments  *department.Service
 	Segments     *segment.Service
 	Companies    *company.Service
+	Channels     *channel.Service
 	Clock        clock.Clock
 	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -112,6 +114,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerDepartments(grp)
 	s.registerSegments(grp)
 	s.registerCompanies(grp)
+	s.registerChannels(grp)
 	return router, api
 }
 

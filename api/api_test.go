@@ -18,6 +18,7 @@ import (
 	"github.com/conversa-hq/conversa/api"
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
 	"github.com/conversa-hq/conversa/internal/consent"
@@ -26,6 +27,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
@@ -65,10 +67,12 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	keys, err := auth.ParseKeys(auth.GenerateSeed())
 	require.NoError(t, err)
 	authSvc := auth.NewService(pool, keys, clk, cfg)
+	box, err := secretbox.New(secretbox.GenerateKey())
+	require.NoError(t, err)
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
-		Companies: company.NewService(pool, clk), Clock: clk,
+		Companies: company.NewService(pool, clk), Channels: channel.NewService(pool, clk, box), Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})

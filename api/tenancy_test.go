@@ -44,6 +44,9 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/segments/"+victimSeg.ID+"/members", a.token, map[string]any{"contact_ids": []string{victim.ID}}).ok(nil)
 	var victimCompany api.CompanyBody
 	e.do(http.MethodPost, "/v1/companies", a.apiKey, map[string]any{"cnpj": "45.723.174/0001-10", "name": "Empresa secreta"}).ok(&victimCompany)
+	var victimChannel api.ChannelBody
+	e.do(http.MethodPost, "/v1/channels", a.token, map[string]any{"type": "sms", "name": "Canal secreto", "provider": "fake",
+		"credentials": map[string]string{"token": "secret-token"}}).ok(&victimChannel)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -54,6 +57,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
 		"/v1/companies/by-cnpj/": {"cnpj": "45723174000110"},
 		"/v1/companies/":         {"id": victimCompany.ID},
+		"/v1/channels/":          {"id": victimChannel.ID},
 		"/v1/contacts/by-code/":  {"code": "SECRET-1"},
 		"/v1/contacts/":          {"id": victim.ID, "record_id": victimConsent.ID, "note_id": victimNote.ID},
 		"/v1/api-keys/":          {"id": victimKey.ID},
@@ -79,6 +83,9 @@ func TestTenancyWalk(t *testing.T) {
 		"update-tag":             map[string]any{"name": "hacked"},
 		"create-custom-field":    map[string]any{"key": "segredo", "type": "text"},
 		"create-department":      map[string]any{"name": "Segredos"},
+		"create-channel":         map[string]any{"type": "sms", "name": "Canal", "provider": "fake", "segment_ids": []string{victimSeg.ID}},
+		"update-channel":         map[string]any{"name": "hacked"},
+		"set-channel-priorities": map[string]any{"priorities": []map[string]any{{"channel_id": victimChannel.ID, "priority": 1}}},
 		"create-company":         map[string]any{"cnpj": "45.723.174/0001-10", "name": "Empresa secreta"},
 		"rename-company":         map[string]any{"name": "hacked"},
 		"create-segment":         map[string]any{"name": "Carteira secreta", "department_ids": []string{victimDept.ID}},
@@ -93,7 +100,7 @@ func TestTenancyWalk(t *testing.T) {
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -146,6 +153,9 @@ func TestTenancyWalk(t *testing.T) {
 	var segCount api.CountBody
 	e.do(http.MethodGet, "/v1/segments/"+victimSeg.ID+"/count", a.token, nil).ok(&segCount)
 	require.EqualValues(t, 1, segCount.Count)
+	var channelNow api.ChannelBody
+	e.do(http.MethodGet, "/v1/channels/"+victimChannel.ID, a.token, nil).ok(&channelNow)
+	require.Equal(t, victimChannel, channelNow)
 	var fieldNow api.CustomFieldBody
 	e.do(http.MethodGet, "/v1/custom-fields/"+victimField.ID, a.token, nil).ok(&fieldNow)
 	require.Equal(t, victimField, fieldNow)

@@ -16,6 +16,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/pgdb"
+	"github.com/conversa-hq/conversa/internal/secretbox"
 )
 
 func migrateCmd() *cobra.Command {
@@ -180,13 +181,20 @@ func apikeyCmd() *cobra.Command {
 }
 
 func keygenCmd() *cobra.Command {
-	return &cobra.Command{
+	var secret bool
+	cmd := &cobra.Command{
 		Use:   "keygen",
-		Short: "Print a new access-token signing key for CONVERSA_JWT_KEYS",
+		Short: "Print a new access-token signing key for CONVERSA_JWT_KEYS (or, with --secret, a key for CONVERSA_SECRET_KEY)",
 		Run: func(cmd *cobra.Command, _ []string) {
+			if secret {
+				fmt.Fprintln(cmd.OutOrStdout(), secretbox.GenerateKey())
+				return
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), auth.GenerateSeed())
 		},
 	}
+	cmd.Flags().BoolVar(&secret, "secret", false, "print a key for CONVERSA_SECRET_KEY")
+	return cmd
 }
 
 func supportCodeCmd() *cobra.Command {

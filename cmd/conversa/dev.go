@@ -15,6 +15,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/demo"
 	"github.com/conversa-hq/conversa/internal/pgdb"
+	"github.com/conversa-hq/conversa/internal/secretbox"
 )
 
 func devCmd() *cobra.Command {
@@ -53,6 +54,11 @@ func devCmd() *cobra.Command {
 			}
 			if cfg.JWTKeys == "" {
 				if cfg.JWTKeys, err = secretFile(filepath.Join(cfg.DataDir, "jwt-key"), auth.GenerateSeed); err != nil {
+					return err
+				}
+			}
+			if cfg.SecretKey == "" {
+				if cfg.SecretKey, err = secretFile(filepath.Join(cfg.DataDir, "secret-key"), secretbox.GenerateKey); err != nil {
 					return err
 				}
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/conversa-hq/conversa/api"
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
 	"github.com/conversa-hq/conversa/internal/config"
@@ -28,6 +29,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb"
+	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
@@ -127,6 +129,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	defer pool.Close()
 
 	clk := clock.System{}
+	var box *secretbox.Box
+	if cfg.SecretKey != "" {
+		if box, err = secretbox.New(cfg.SecretKey); err != nil {
+			return fmt.Errorf("CONVERSA_SECRET_KEY: %w", err)
+		}
+	} else {
+		logger.Warn("CONVERSA_SECRET_KEY is not set: channel credentials cannot be stored")
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk})
@@ -143,7 +153,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Clock: clk, Logger: logger,
+		Channels: channel.NewService(pool, clk, box),
+		Clock:    clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			st, err := pgdb.GetStatus(ctx, pool)

@@ -35,6 +35,36 @@ type ApiKey struct {
 	CreatedAt time.Time
 }
 
+type Channel struct {
+	AccountID        uuid.UUID
+	ID               uuid.UUID
+	Type             string
+	Name             string
+	Provider         string
+	Direction        string
+	Priority         int16
+	BusinessHours    []byte
+	TimeZone         string
+	PhoneNumber      *string
+	PhoneNumberID    *string
+	WabaID           *string
+	LineKind         *string
+	QualityRating    *string
+	ThroughputMps    *int32
+	MessagingLimit   *string
+	Credentials      []byte
+	CredentialsSetAt *time.Time
+	Active           bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+type ChannelSegment struct {
+	AccountID uuid.UUID
+	ChannelID uuid.UUID
+	SegmentID uuid.UUID
+}
+
 type Company struct {
 	AccountID uuid.UUID
 	ID        uuid.UUID

@@ -22,6 +22,7 @@ var Vars = []Var{
 	{"DATABASE_URL", "(none)", "PostgreSQL URL. Required by serve, worker, migrate and the admin commands; `conversa dev` starts a private cluster under .data/ when it is unset."},
 	{"CONVERSA_ADDR", ":8080", "Address the API listens on (serve --addr overrides it)."},
 	{"CONVERSA_JWT_KEYS", "(none)", "Comma-separated base64 Ed25519 seeds that sign access tokens; the first signs, all verify. Required by serve; `conversa dev` generates one into .data/."},
+	{"CONVERSA_SECRET_KEY", "(none)", "Base64 32-byte key that encrypts provider credentials at rest (`conversa keygen --secret` prints one; `conversa dev` generates one into .data/). Without it, credentials cannot be stored."},
 	{"CONVERSA_ACCESS_TTL", "15m", "Access token lifetime."},
 	{"CONVERSA_REFRESH_TTL", "720h", "Refresh token lifetime."},
 	{"CONVERSA_MAX_BODY_BYTES", "1048576", "Largest request body accepted (413 beyond)."},
@@ -40,6 +41,7 @@ type Config struct {
 	DatabaseURL     string
 	Addr            string
 	JWTKeys         string
+	SecretKey       string
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	MaxBodyBytes    int64
@@ -79,6 +81,7 @@ func Load() (Config, error) {
 		DatabaseURL:     os.Getenv("DATABASE_URL"),
 		Addr:            str("CONVERSA_ADDR"),
 		JWTKeys:         os.Getenv("CONVERSA_JWT_KEYS"),
+		SecretKey:       os.Getenv("CONVERSA_SECRET_KEY"),
 		AccessTTL:       dur("CONVERSA_ACCESS_TTL"),
 		RefreshTTL:      dur("CONVERSA_REFRESH_TTL"),
 		MaxBodyBytes:    num("CONVERSA_MAX_BODY_BYTES"),
