@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
@@ -129,8 +130,12 @@ type server struct {
 	Deps
 }
 
+// humaGlobals sets huma's package-level settings once: several APIs may be built at once
+// (parallel tests), and huma reads these while it builds schemas.
+var humaGlobals sync.Once
+
 func config() huma.Config {
-	huma.DefaultArrayNullable = false
+	humaGlobals.Do(func() { huma.DefaultArrayNullable = false })
 	cfg := huma.DefaultConfig("Conversa API", Version)
 	cfg.CreateHooks = nil
 	cfg.Info.Description = "Headless omnichannel customer engagement: contacts, channels, conversations, " +

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,14 @@ var errorLogger atomic.Pointer[slog.Logger]
 // request id, so no internal text (SQL, stack, driver messages) reaches a client.
 func installErrorHandler(logger *slog.Logger) {
 	errorLogger.Store(logger)
+	errorHandlerOnce.Do(installErrorHook)
+}
+
+// errorHandlerOnce replaces huma's error constructor once: it is a package variable huma
+// reads while serving, and several APIs may be built at once (parallel tests).
+var errorHandlerOnce sync.Once
+
+func installErrorHook() {
 	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
 		if status >= 500 {
 			ctx := context.Background()
