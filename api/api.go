@@ -28,6 +28,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
 // Version is the API's version in the OpenAPI document.
@@ -53,6 +54,7 @@ type Deps struct {
 	Segments     *segment.Service
 	Companies    *company.Service
 	Channels     *channel.Service
+	Webhooks     *webhook.Service
 	Clock        clock.Clock
 	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
@@ -116,6 +118,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerSegments(grp)
 	s.registerCompanies(grp)
 	s.registerChannels(grp)
+	s.registerWebhooks(grp)
 	return router, api
 }
 

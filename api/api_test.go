@@ -25,11 +25,13 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
@@ -38,11 +40,12 @@ const testPassword = "correct horse battery"
 
 // testEnv is a real API over a fresh database, driven through its HTTP handler.
 type testEnv struct {
-	t       *testing.T
-	handler http.Handler
-	pool    *pgxpool.Pool
-	clock   *clock.Manual
-	auth    *auth.Service
+	t        *testing.T
+	handler  http.Handler
+	pool     *pgxpool.Pool
+	clock    *clock.Manual
+	auth     *auth.Service
+	webhooks *webhook.Service
 }
 
 // tenant is an account with an admin who has logged in and an integrator API key.
@@ -69,14 +72,19 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	authSvc := auth.NewService(pool, keys, clk, cfg)
 	box, err := secretbox.New(secretbox.GenerateKey())
 	require.NoError(t, err)
+	channels := channel.NewService(pool, clk, box)
+	webhooks := webhook.NewService(pool, channels, clk)
+	enqueuer, err := jobs.NewClient(pool, jobs.Config{Webhooks: webhooks, Clock: clk})
+	require.NoError(t, err)
+	webhooks.Enqueuer = enqueuer
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
-		Companies: company.NewService(pool, clk), Channels: channel.NewService(pool, clk, box), Clock: clk,
+		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

@@ -32,6 +32,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
 func serveCmd() *cobra.Command {
@@ -69,10 +70,18 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer pool.Close()
-			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger})
+			var box *secretbox.Box
+			if cfg.SecretKey != "" {
+				if box, err = secretbox.New(cfg.SecretKey); err != nil {
+					return fmt.Errorf("CONVERSA_SECRET_KEY: %w", err)
+				}
+			}
+			webhooks := webhook.NewService(pool, channel.NewService(pool, clock.System{}, box), clock.System{})
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks})
 			if err != nil {
 				return err
 			}
+			webhooks.Enqueuer = client
 			if err := client.Start(ctx); err != nil {
 				return fmt.Errorf("start workers: %w", err)
 			}
@@ -139,10 +148,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk})
+	channels := channel.NewService(pool, clk, box)
+	webhooks := webhook.NewService(pool, channels, clk)
+	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks})
 	if err != nil {
 		return err
 	}
+	webhooks.Enqueuer = client
 	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
 	defer cancelMetrics()
 	if err := jobs.Metrics(metricsCtx, client, reg); err != nil {
@@ -153,8 +165,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Channels: channel.NewService(pool, clk, box),
-		Clock:    clk, Logger: logger,
+		Channels: channels, Webhooks: webhooks,
+		Clock: clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			st, err := pgdb.GetStatus(ctx, pool)

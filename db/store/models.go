@@ -203,6 +203,17 @@ type IdempotencyKey struct {
 	CreatedAt   time.Time
 }
 
+type ProviderEvent struct {
+	AccountID   uuid.UUID
+	ChannelID   uuid.UUID
+	Kind        string
+	ProviderKey string
+	DeliveryID  uuid.UUID
+	Payload     []byte
+	OccurredAt  *time.Time
+	RecordedAt  time.Time
+}
+
 type RefreshToken struct {
 	AccountID uuid.UUID
 	ID        uuid.UUID
@@ -274,4 +285,16 @@ type User struct {
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type WebhookDelivery struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	ChannelID   uuid.UUID
+	Provider    string
+	Signature   string
+	Body        []byte
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
+	Error       *string
 }

@@ -480,3 +480,36 @@ func val(s *string) string {
 	}
 	return *s
 }
+
+// Endpoint is what a webhook delivery needs to know about the channel it names.
+type Endpoint struct {
+	AccountID   uuid.UUID
+	ChannelID   uuid.UUID
+	Type        Type
+	Provider    string
+	Credentials map[string]string
+}
+
+// ForWebhook finds an active channel by id alone, across accounts (webhook URLs name the
+// channel; the signature checked with the channel's own secret authenticates the delivery),
+// with its credentials opened.
+func (s *Service) ForWebhook(ctx context.Context, id uuid.UUID) (Endpoint, error) {
+	row, err := s.q.GetChannelForWebhook(ctx, s.pool, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Endpoint{}, errNotFound
+	}
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("find channel %s: %w", id, err)
+	}
+	ep := Endpoint{AccountID: row.AccountID, ChannelID: row.ID, Type: Type(row.Type), Provider: row.Provider, Credentials: map[string]string{}}
+	if row.Credentials != nil && s.box != nil {
+		plain, err := s.box.Open(row.Credentials, id[:])
+		if err != nil {
+			return Endpoint{}, fmt.Errorf("open credentials of %s: %w", id, err)
+		}
+		if err := json.Unmarshal(plain, &ep.Credentials); err != nil {
+			return Endpoint{}, fmt.Errorf("decode credentials of %s: %w", id, err)
+		}
+	}
+	return ep, nil
+}

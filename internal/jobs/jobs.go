@@ -18,6 +18,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/segment"
+	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
 // Config sets up a River client.
@@ -31,6 +32,8 @@ type Config struct {
 	Clock      clock.Clock
 	// TestOnly removes River's start-up jitter.
 	TestOnly bool
+	// Webhooks, when set, processes stored webhook deliveries.
+	Webhooks *webhook.Service
 }
 
 // NewClient returns a River client with every worker registered.
@@ -44,6 +47,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
 	river.AddWorker(workers, &SegmentTagsWorker{Segments: segment.NewService(pool, cfg.Clock)})
+	if cfg.Webhooks != nil {
+		river.AddWorker(workers, &webhook.Worker{Service: cfg.Webhooks})
+	}
 	rc := &river.Config{Workers: workers, Logger: cfg.Logger, TestOnly: cfg.TestOnly}
 	if cfg.Work {
 		rc.Queues = map[string]river.QueueConfig{
