@@ -57,6 +57,13 @@ func (h *httpTarget) do(ctx context.Context, method, path string, body []byte) e
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return h.send(req)
+}
+
+// send sends a prepared request and reads the whole answer; any status outside 2xx is an
+// error carrying the start of the body.
+func (h *httpTarget) send(req *http.Request) error {
+	method, path := req.Method, req.URL.Path
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
