@@ -75,12 +75,7 @@ func (s *server) registerAPIKeys(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		keys, next := page(keys, in.Limit, func(k auth.APIKey) uuid.UUID { return k.ID })
-		items := make([]APIKeyBody, len(keys))
-		for i, k := range keys {
-			items[i] = toAPIKeyBody(k)
-		}
-		return &struct{ Body listBody[APIKeyBody] }{Body: listBody[APIKeyBody]{Items: items, NextCursor: next}}, nil
+		return listPage(keys, in.Limit, func(k auth.APIKey) uuid.UUID { return k.ID }, toAPIKeyBody), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-api-key", Method: http.MethodGet, Path: "/v1/api-keys/{id}", Tags: []string{"API keys"},

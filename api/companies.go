@@ -63,12 +63,7 @@ func (s *server) registerCompanies(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		cs, next := page(cs, in.Limit, func(c company.Company) uuid.UUID { return c.ID })
-		items := make([]CompanyBody, len(cs))
-		for i, c := range cs {
-			items[i] = toCompanyBody(c)
-		}
-		return &struct{ Body listBody[CompanyBody] }{Body: listBody[CompanyBody]{Items: items, NextCursor: next}}, nil
+		return listPage(cs, in.Limit, func(c company.Company) uuid.UUID { return c.ID }, toCompanyBody), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-company", Method: http.MethodGet, Path: "/v1/companies/{id}", Tags: []string{contactsTag},

@@ -365,12 +365,7 @@ func (s *server) registerConsents(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		recs, next := page(recs, in.Limit, func(r consent.Record) uuid.UUID { return r.ID })
-		items := make([]ConsentRecordBody, len(recs))
-		for i, r := range recs {
-			items[i] = toConsentBody(r)
-		}
-		return &struct{ Body listBody[ConsentRecordBody] }{Body: listBody[ConsentRecordBody]{Items: items, NextCursor: next}}, nil
+		return listPage(recs, in.Limit, func(r consent.Record) uuid.UUID { return r.ID }, toConsentBody), nil
 	}))
 
 	huma.Register(api, secure(huma.Operation{
@@ -419,15 +414,13 @@ func (s *server) registerConsents(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		rows, next := page(rows, in.Limit, func(a consent.Access) uuid.UUID { return a.ID })
-		items := make([]ConsentAccessBody, len(rows))
-		for i, a := range rows {
-			items[i] = ConsentAccessBody{ID: a.ID.String(), At: a.At, By: RecorderBody{Kind: a.By.Kind, ID: a.By.ID}, Operation: a.Operation, Detail: a.Detail}
+		return listPage(rows, in.Limit, func(a consent.Access) uuid.UUID { return a.ID }, func(a consent.Access) ConsentAccessBody {
+			b := ConsentAccessBody{ID: a.ID.String(), At: a.At, By: RecorderBody{Kind: a.By.Kind, ID: a.By.ID}, Operation: a.Operation, Detail: a.Detail}
 			if a.ContactID != nil {
-				items[i].ContactID = a.ContactID.String()
+				b.ContactID = a.ContactID.String()
 			}
-		}
-		return &struct{ Body listBody[ConsentAccessBody] }{Body: listBody[ConsentAccessBody]{Items: items, NextCursor: next}}, nil
+			return b
+		}), nil
 	}))
 
 	huma.Register(api, secure(huma.Operation{

@@ -180,12 +180,7 @@ func (s *server) registerContacts(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		cs, next := page(cs, in.Limit, func(c contact.Contact) uuid.UUID { return c.ID })
-		items := make([]ContactBody, len(cs))
-		for i, c := range cs {
-			items[i] = toContactBody(c)
-		}
-		return &struct{ Body listBody[ContactBody] }{Body: listBody[ContactBody]{Items: items, NextCursor: next}}, nil
+		return listPage(cs, in.Limit, func(c contact.Contact) uuid.UUID { return c.ID }, toContactBody), nil
 	}))
 
 	huma.Register(api, secure(huma.Operation{

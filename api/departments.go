@@ -71,12 +71,7 @@ func (s *server) registerDepartments(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		ds, next := page(ds, in.Limit, func(d department.Department) uuid.UUID { return d.ID })
-		items := make([]DepartmentBody, len(ds))
-		for i, d := range ds {
-			items[i] = toDepartmentBody(d)
-		}
-		return &struct{ Body listBody[DepartmentBody] }{Body: listBody[DepartmentBody]{Items: items, NextCursor: next}}, nil
+		return listPage(ds, in.Limit, func(d department.Department) uuid.UUID { return d.ID }, toDepartmentBody), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-department", Method: http.MethodGet, Path: "/v1/departments/{id}", Tags: []string{teamsTag},

@@ -69,12 +69,7 @@ func (s *server) registerNotes(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		notes, next := page(notes, in.Limit, func(n note.Note) uuid.UUID { return n.ID })
-		items := make([]NoteBody, len(notes))
-		for i, n := range notes {
-			items[i] = toNoteBody(n)
-		}
-		return &struct{ Body listBody[NoteBody] }{Body: listBody[NoteBody]{Items: items, NextCursor: next}}, nil
+		return listPage(notes, in.Limit, func(n note.Note) uuid.UUID { return n.ID }, toNoteBody), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "delete-note", Method: http.MethodDelete, Path: "/v1/contacts/{id}/notes/{note_id}", Tags: []string{contactsTag},

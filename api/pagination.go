@@ -53,6 +53,17 @@ func page[T any](items []T, limit int, id func(T) uuid.UUID) ([]T, string) {
 	return items, encodeCursor(id(items[len(items)-1]))
 }
 
+// listPage turns a result fetched with limit+1 rows into the page a list operation
+// answers, so every list pages and encodes its cursor the same way.
+func listPage[T, B any](items []T, limit int, id func(T) uuid.UUID, to func(T) B) *struct{ Body listBody[B] } {
+	items, next := page(items, limit, id)
+	out := make([]B, len(items))
+	for i, it := range items {
+		out[i] = to(it)
+	}
+	return &struct{ Body listBody[B] }{Body: listBody[B]{Items: out, NextCursor: next}}
+}
+
 func parseUUID(field, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {

@@ -136,12 +136,7 @@ func (s *server) registerSegments(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		segs, next := page(segs, in.Limit, func(sg segment.Segment) uuid.UUID { return sg.ID })
-		items := make([]SegmentBody, len(segs))
-		for i, sg := range segs {
-			items[i] = toSegmentBody(sg)
-		}
-		return &struct{ Body listBody[SegmentBody] }{Body: listBody[SegmentBody]{Items: items, NextCursor: next}}, nil
+		return listPage(segs, in.Limit, func(sg segment.Segment) uuid.UUID { return sg.ID }, toSegmentBody), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-segment", Method: http.MethodGet, Path: "/v1/segments/{id}", Tags: []string{segmentsTag},
@@ -200,12 +195,9 @@ func (s *server) registerSegments(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		ms, next := page(ms, in.Limit, func(m segment.Member) uuid.UUID { return m.ID })
-		items := make([]SegmentMemberBody, len(ms))
-		for i, m := range ms {
-			items[i] = SegmentMemberBody{ID: m.ID.String(), Name: m.Name, CustomerCode: deref(m.CustomerCode)}
-		}
-		return &struct{ Body listBody[SegmentMemberBody] }{Body: listBody[SegmentMemberBody]{Items: items, NextCursor: next}}, nil
+		return listPage(ms, in.Limit, func(m segment.Member) uuid.UUID { return m.ID }, func(m segment.Member) SegmentMemberBody {
+			return SegmentMemberBody{ID: m.ID.String(), Name: m.Name, CustomerCode: deref(m.CustomerCode)}
+		}), nil
 	}))
 	for _, b := range []struct {
 		op, path, summary string

@@ -82,12 +82,7 @@ func (s *server) registerTags(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		tags, next := page(tags, in.Limit, func(t tag.Tag) uuid.UUID { return t.ID })
-		items := make([]TagBody, len(tags))
-		for i, t := range tags {
-			items[i] = toTagBody(t)
-		}
-		return &struct{ Body listBody[TagBody] }{Body: listBody[TagBody]{Items: items, NextCursor: next}}, nil
+		return listPage(tags, in.Limit, func(t tag.Tag) uuid.UUID { return t.ID }, toTagBody), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-tag", Method: http.MethodGet, Path: "/v1/tags/{id}", Tags: []string{tagsTag},
