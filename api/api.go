@@ -110,6 +110,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerAPIKeys(grp)
 	s.registerContactBatch(grp)
 	s.registerContacts(grp)
+	s.registerContactMerge(grp)
 	s.registerConsents(grp)
 	s.registerNotes(grp)
 	s.registerTags(grp)

@@ -39,6 +39,8 @@ type ContactBody struct {
 	Blocked           bool           `json:"blocked" doc:"Nothing is sent to or accepted from a blocked contact."`
 	Broadcast         bool           `json:"broadcast" doc:"Whether the contact receives campaigns."`
 	ErasedAt          *time.Time     `json:"erased_at,omitempty" doc:"When the contact was anonymised at its owner's request."`
+	Origin            string         `json:"origin" enum:"manual,api,import,inbound" doc:"How the contact came in: created by a user, by an integrator's API key, by a CSV import, or by its own first message. Set once; segments can select on it."`
+	OriginChannelID   string         `json:"origin_channel_id,omitempty" format:"uuid" doc:"The channel the contact first wrote on, when it came by a message."`
 	Version           int            `json:"version" doc:"Grows with every change; the ETag."`
 	CreatedAt         time.Time      `json:"created_at"`
 	UpdatedAt         time.Time      `json:"updated_at"`
@@ -118,7 +120,7 @@ func (s *server) registerContacts(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := toFields(in.Body)
+		f, err := toFields(in.Body, p)
 		if err != nil {
 			return nil, err
 		}
@@ -305,7 +307,7 @@ func (s *server) registerContacts(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := toFields(in.Body)
+		f, err := toFields(in.Body, p)
 		if err != nil {
 			return nil, err
 		}
@@ -384,6 +386,60 @@ func (s *server) registerContacts(api huma.API) {
 	}))
 }
 
+// MergeBody is the answer to a merge: the survivor as it now is, and what moved to it.
+type MergeBody struct {
+	Contact ContactBody `json:"contact"`
+	Moved   struct {
+		Notes          int64 `json:"notes"`
+		Segments       int64 `json:"segments" doc:"Static segment memberships the survivor gained."`
+		Phones         int64 `json:"phones"`
+		ConsentRecords int   `json:"consent_records" doc:"Records appended to the survivor's consent chain to carry the duplicate's decisions over."`
+	} `json:"moved"`
+	Replayed bool `json:"replayed" doc:"The duplicate had already been merged into this contact: nothing changed."`
+}
+
+func (s *server) registerContactMerge(api huma.API) {
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "merge-contacts", Method: http.MethodPost, Path: "/v1/contacts/{id}/merge", Tags: []string{contactsTag},
+		Summary: "Merge a duplicate into this contact",
+		Description: "The contact named in the body (the duplicate) is folded into the contact in the path (the survivor) and deleted, in one transaction. " +
+			"Its phones, notes, static segment memberships and tags move to the survivor; its other fields fill the survivor's empty ones (the survivor's values win, custom values are united); " +
+			"a block on either blocks the survivor, and broadcasts stay on only if both accepted them. " +
+			"Consent records are legal proof and stay on the duplicate's chain, still readable by its id: for every purpose and channel where the duplicate's latest decision is newer than the survivor's, " +
+			"a record repeating it (action, method, time, evidence, and a source naming the original record) is appended to the survivor's chain, so the survivor's consent is the later of the two, a revocation winning a tie. " +
+			"The duplicate as it was is kept whole in the merge record. Repeating a merge already done answers the same survivor with replayed=true; a duplicate merged into another contact is a 409.",
+		Errors: []int{http.StatusNotFound, http.StatusConflict},
+	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
+		ContactIDParam
+		Body struct {
+			ContactID string `json:"contact_id" format:"uuid" doc:"The duplicate, merged into the contact in the path and then deleted."`
+		}
+	}) (*struct{ Body MergeBody }, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		keep, err := parseUUID("path.id", in.ID)
+		if err != nil {
+			return nil, err
+		}
+		dup, err := parseUUID("body.contact_id", in.Body.ContactID)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.Contacts.Merge(ctx, p.AccountID, keep, dup, recorder(p))
+		if err != nil {
+			return nil, err
+		}
+		out := &struct{ Body MergeBody }{}
+		out.Body.Contact = toContactBody(res.Contact)
+		out.Body.Moved.Notes, out.Body.Moved.Segments, out.Body.Moved.Phones = res.Notes, res.Segments, res.Phones
+		out.Body.Moved.ConsentRecords = len(res.Consent)
+		out.Body.Replayed = res.Replayed
+		return out, nil
+	}))
+}
+
 func contactResponse(c contact.Contact, status int) *contactOutput {
 	out := &contactOutput{ETag: etag(c.Version), Status: status, Body: toContactBody(c)}
 	if status == http.StatusCreated {
@@ -424,6 +480,10 @@ func toContactBody(c contact.Contact) ContactBody {
 		CustomerCode: deref(c.CustomerCode), Email: deref(c.Email), RG: deref(c.RG), Tags: c.Tags,
 		Priority: c.Priority, PriorityScore: c.PriorityScore, Blocked: c.Blocked, Broadcast: c.Broadcast, CustomFields: c.Custom,
 		Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Phones: make([]ContactPhone, len(c.Phones)), ErasedAt: c.ErasedAt,
+		Origin: string(c.Origin),
+	}
+	if c.OriginChannelID != nil {
+		b.OriginChannelID = c.OriginChannelID.String()
 	}
 	for i, p := range c.Phones {
 		b.Phones[i] = ContactPhone{Number: p.Number, Foreign: p.Foreign}
@@ -443,11 +503,16 @@ func toContactBody(c contact.Contact) ContactBody {
 	return b
 }
 
-func toFields(in ContactInput) (contact.Fields, error) {
+// toFields turns a body into a contact's fields; a contact it creates has the origin of who
+// calls: a user (a frontend) creates it by hand, an API key (an integrator) through the API.
+func toFields(in ContactInput, p auth.Principal) (contact.Fields, error) {
 	f := contact.Fields{
 		Name: in.Name, Document: in.Document, CustomerCode: in.CustomerCode, Phones: in.Phones, Email: in.Email,
 		RG: in.RG, Tags: in.Tags, Priority: in.Priority, PriorityScore: in.PriorityScore, Broadcast: in.Broadcast,
-		Custom: in.CustomFields,
+		Custom: in.CustomFields, Origin: contact.OriginAPI,
+	}
+	if p.UserID != nil {
+		f.Origin = contact.OriginManual
 	}
 	var err error
 	if f.BirthDate, err = parseDate("birth_date", in.BirthDate); err != nil {

@@ -53,7 +53,7 @@ func (s *server) registerContactBatch(api huma.API) {
 		}
 		items := make([]contact.Fields, len(in.Body.Items))
 		for i, it := range in.Body.Items {
-			if items[i], err = toFields(it); err != nil {
+			if items[i], err = toFields(it, p); err != nil {
 				return nil, prefixProblem(problem(err), i)
 			}
 		}

@@ -14,9 +14,11 @@ import (
 
 // SegmentRules select members beyond the static ones.
 type SegmentRules struct {
-	TagsAny []string           `json:"tags_any,omitempty" maxItems:"50" doc:"Contacts carrying any of these tags."`
-	TagsAll []string           `json:"tags_all,omitempty" maxItems:"50" doc:"Contacts carrying all of these tags."`
-	Custom  []SegmentCondition `json:"custom,omitempty" maxItems:"20" doc:"Conditions on custom field values, all of which must hold."`
+	TagsAny  []string           `json:"tags_any,omitempty" maxItems:"50" doc:"Contacts carrying any of these tags."`
+	TagsAll  []string           `json:"tags_all,omitempty" maxItems:"50" doc:"Contacts carrying all of these tags."`
+	Origins  []string           `json:"origins,omitempty" maxItems:"4" doc:"Contacts that came in by any of these origins (see the contact's origin)." enum:"manual,api,import,inbound"`
+	Channels []string           `json:"channels,omitempty" maxItems:"50" doc:"Contacts whose origin channel (the one they first wrote on) is any of these channel ids."`
+	Custom   []SegmentCondition `json:"custom,omitempty" maxItems:"20" doc:"Conditions on custom field values, all of which must hold."`
 }
 
 // SegmentCondition compares a custom field value with a constant.
@@ -278,11 +280,14 @@ func parseUUIDs(field string, raw []string) ([]uuid.UUID, error) {
 
 func toSegmentInput(in SegmentInput) (segment.Input, error) {
 	out := segment.Input{Name: in.Name, Priority: in.Priority, SLAMinutes: in.SLAMinutes, Distribution: in.Distribution, AutoTags: in.AutoTags,
-		Rules: segment.Rules{TagsAny: in.Rules.TagsAny, TagsAll: in.Rules.TagsAll}}
+		Rules: segment.Rules{TagsAny: in.Rules.TagsAny, TagsAll: in.Rules.TagsAll, Origins: in.Rules.Origins}}
 	for _, c := range in.Rules.Custom {
 		out.Rules.Custom = append(out.Rules.Custom, segment.Condition{Key: c.Key, Op: c.Op, Value: c.Value})
 	}
 	var err error
+	if out.Rules.Channels, err = parseUUIDs("body.rules.channels", in.Rules.Channels); err != nil {
+		return out, err
+	}
 	if out.DepartmentIDs, err = parseUUIDs("body.department_ids", in.DepartmentIDs); err != nil {
 		return out, err
 	}
@@ -292,10 +297,13 @@ func toSegmentInput(in SegmentInput) (segment.Input, error) {
 
 func toSegmentBody(sg segment.Segment) SegmentBody {
 	b := SegmentBody{ID: sg.ID.String(), Name: sg.Name, Priority: sg.Priority, SLAMinutes: sg.SLAMinutes, Distribution: sg.Distribution,
-		AutoTags: sg.AutoTags, Rules: SegmentRules{TagsAny: sg.Rules.TagsAny, TagsAll: sg.Rules.TagsAll},
+		AutoTags: sg.AutoTags, Rules: SegmentRules{TagsAny: sg.Rules.TagsAny, TagsAll: sg.Rules.TagsAll, Origins: sg.Rules.Origins},
 		DepartmentIDs: make([]string, len(sg.DepartmentIDs)), UserIDs: make([]string, len(sg.UserIDs)), CreatedAt: sg.CreatedAt, UpdatedAt: sg.UpdatedAt}
 	for _, c := range sg.Rules.Custom {
 		b.Rules.Custom = append(b.Rules.Custom, SegmentCondition{Key: c.Key, Op: c.Op, Value: c.Value})
+	}
+	for _, ch := range sg.Rules.Channels {
+		b.Rules.Channels = append(b.Rules.Channels, ch.String())
 	}
 	for i, d := range sg.DepartmentIDs {
 		b.DepartmentIDs[i] = d.String()

@@ -26,6 +26,8 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/contacts", a.apiKey, map[string]any{
 		"name": "Victim", "customer_code": "SECRET-1", "phones": []string{"+55 11 98888-1111"}, "email": "victim@example.com",
 	}).ok(&victim)
+	var victimTwin api.ContactBody
+	e.do(http.MethodPost, "/v1/contacts", a.apiKey, map[string]any{"name": "Victim twin", "customer_code": "SECRET-2"}).ok(&victimTwin)
 	var victimConsent api.ConsentRecordBody
 	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/consents", a.apiKey, map[string]any{
 		"action": "pending", "purposes": []string{"marketing"}, "channels": []string{"whatsapp"}, "method": "form", "text": "Quer ofertas?",
@@ -71,6 +73,7 @@ func TestTenancyWalk(t *testing.T) {
 	bodies := map[string]any{
 		"create-contact":         map[string]any{"name": "Intruder", "customer_code": "SECRET-1", "phones": []string{"+5511988881111"}},
 		"update-contact":         map[string]any{"name": "Hacked"},
+		"merge-contacts":         map[string]any{"contact_id": victimTwin.ID},
 		"upsert-contact-by-code": map[string]any{"name": "Hacked", "phones": []string{"+5511988881111"}},
 		"create-api-key":         map[string]any{"name": "b key", "scopes": []string{"contacts:read"}},
 		"record-consent": map[string]any{"action": "grant", "purposes": []string{"marketing"}, "channels": []string{"whatsapp"},

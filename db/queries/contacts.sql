@@ -5,11 +5,11 @@ WITH c AS (
     INSERT INTO contacts (
         account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
         responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-        custom, company_id, created_at, updated_at
+        custom, company_id, origin, origin_channel_id, created_at, updated_at
     ) VALUES (
         @account_id, @id, @name, @document, @document_kind, @customer_code, @email, @birth_date, @rg,
         @responsible_user_id, @default_agent_id, @tags, @priority, @priority_score, false, @broadcast,
-        @custom, @company_id, @now, @now
+        @custom, @company_id, @origin, sqlc.narg('origin_channel_id'), @now, @now
     )
     RETURNING *
 ), p AS (

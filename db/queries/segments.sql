@@ -1,19 +1,19 @@
 -- name: CreateSegment :one
 INSERT INTO segments (account_id, id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules,
-                      tags_any, tags_all, match_path, created_at, updated_at)
+                      tags_any, tags_all, origins, channel_ids, match_path, created_at, updated_at)
 VALUES (@account_id, @id, @name, @priority, @sla_minutes, @distribution, @auto_tags, @rules, @has_rules,
-        @tags_any, @tags_all, sqlc.narg('match_path')::text::jsonpath, @now, @now)
+        @tags_any, @tags_all, @origins, @channel_ids, sqlc.narg('match_path')::text::jsonpath, @now, @now)
 RETURNING id;
 
 -- name: UpdateSegment :execrows
 UPDATE segments SET name = @name, priority = @priority, sla_minutes = @sla_minutes, distribution = @distribution,
     auto_tags = @auto_tags, rules = @rules, has_rules = @has_rules, tags_any = @tags_any, tags_all = @tags_all,
-    match_path = sqlc.narg('match_path')::text::jsonpath, updated_at = @now
+    origins = @origins, channel_ids = @channel_ids, match_path = sqlc.narg('match_path')::text::jsonpath, updated_at = @now
 WHERE account_id = @account_id AND id = @id;
 
 -- name: GetSegment :one
 SELECT id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules, tags_any, tags_all,
-       coalesce(match_path::text, '')::text AS match_path, created_at, updated_at,
+       origins, channel_ids, coalesce(match_path::text, '')::text AS match_path, created_at, updated_at,
        array(SELECT d.department_id FROM segment_departments d WHERE d.account_id = s.account_id AND d.segment_id = s.id ORDER BY 1)::uuid[] AS department_ids,
        array(SELECT u.user_id FROM segment_users u WHERE u.account_id = s.account_id AND u.segment_id = s.id ORDER BY 1)::uuid[] AS user_ids
 FROM segments s
@@ -69,6 +69,8 @@ WHERE c.account_id = @account_id AND (
     OR (@has_rules::bool
         AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
         AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+        AND (cardinality(@origins::text[]) = 0 OR c.origin = ANY(@origins::text[]))
+        AND (cardinality(@channel_ids::uuid[]) = 0 OR c.origin_channel_id = ANY(@channel_ids::uuid[]))
         AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)));
 
 -- name: ListSegmentMembers :many
@@ -80,6 +82,8 @@ WHERE c.account_id = @account_id
     OR (@has_rules::bool
         AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
         AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+        AND (cardinality(@origins::text[]) = 0 OR c.origin = ANY(@origins::text[]))
+        AND (cardinality(@channel_ids::uuid[]) = 0 OR c.origin_channel_id = ANY(@channel_ids::uuid[]))
         AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)))
 ORDER BY c.id
 LIMIT @max_rows;
@@ -93,6 +97,8 @@ WHERE s.account_id = @account_id AND (
     OR (s.has_rules
         AND (cardinality(s.tags_any) = 0 OR c.tags && s.tags_any)
         AND (cardinality(s.tags_all) = 0 OR c.tags @> s.tags_all)
+        AND (cardinality(s.origins) = 0 OR c.origin = ANY(s.origins))
+        AND (cardinality(s.channel_ids) = 0 OR c.origin_channel_id = ANY(s.channel_ids))
         AND (s.match_path IS NULL OR c.custom @@ s.match_path)))
 ORDER BY s.priority DESC, s.id;
 
@@ -105,6 +111,8 @@ WHERE c.account_id = @account_id AND NOT c.tags @> @auto_tags::text[] AND (
     OR (@has_rules::bool
         AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
         AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+        AND (cardinality(@origins::text[]) = 0 OR c.origin = ANY(@origins::text[]))
+        AND (cardinality(@channel_ids::uuid[]) = 0 OR c.origin_channel_id = ANY(@channel_ids::uuid[]))
         AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)));
 
 -- name: ApplySegmentTagsTo :execrows
@@ -127,3 +135,6 @@ SELECT id FROM segments WHERE account_id = @account_id AND cardinality(auto_tags
 
 -- name: AccountsWithAutoTagSegments :many
 SELECT DISTINCT account_id FROM segments WHERE cardinality(auto_tags) > 0;
+
+-- name: ExistingChannelIDs :many
+SELECT id FROM channels WHERE account_id = @account_id AND id = ANY(@ids::uuid[]);

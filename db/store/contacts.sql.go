@@ -17,19 +17,19 @@ WITH c AS (
     INSERT INTO contacts (
         account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
         responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast,
-        custom, company_id, created_at, updated_at
+        custom, company_id, origin, origin_channel_id, created_at, updated_at
     ) VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9,
         $10, $11, $12, $13, $14, false, $15,
-        $16, $17, $18, $18
+        $16, $17, $18, $19, $20, $20
     )
-    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
+    RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id, origin, origin_channel_id
 ), p AS (
     INSERT INTO contact_phones (account_id, phone, contact_id, position)
     SELECT c.account_id, t.phone, c.id, t.ord::smallint
-    FROM c, unnest($19::text[]) WITH ORDINALITY AS t(phone, ord)
+    FROM c, unnest($21::text[]) WITH ORDINALITY AS t(phone, ord)
 )
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id FROM c
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id, origin, origin_channel_id FROM c
 `
 
 type CreateContactWithPhonesParams struct {
@@ -50,6 +50,8 @@ type CreateContactWithPhonesParams struct {
 	Broadcast         bool
 	Custom            []byte
 	CompanyID         *uuid.UUID
+	Origin            string
+	OriginChannelID   *uuid.UUID
 	Now               time.Time
 	Phones            []string
 }
@@ -77,6 +79,8 @@ type CreateContactWithPhonesRow struct {
 	ErasedAt          *time.Time
 	Custom            []byte
 	CompanyID         *uuid.UUID
+	Origin            string
+	OriginChannelID   *uuid.UUID
 }
 
 // One statement, so one round trip and atomic even outside a transaction: a phone another
@@ -100,6 +104,8 @@ func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg Crea
 		arg.Broadcast,
 		arg.Custom,
 		arg.CompanyID,
+		arg.Origin,
+		arg.OriginChannelID,
 		arg.Now,
 		arg.Phones,
 	)
@@ -127,6 +133,8 @@ func (q *Queries) CreateContactWithPhones(ctx context.Context, db DBTX, arg Crea
 		&i.ErasedAt,
 		&i.Custom,
 		&i.CompanyID,
+		&i.Origin,
+		&i.OriginChannelID,
 	)
 	return i, err
 }
@@ -212,7 +220,7 @@ UPDATE contacts SET
     tags = '{}', priority = 'medium', priority_score = NULL, broadcast = false, custom = '{}', company_id = NULL,
     erased_at = coalesce(erased_at, $1), version = version + 1, updated_at = $1
 WHERE account_id = $2 AND id = $3
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id, origin, origin_channel_id
 `
 
 type EraseContactParams struct {
@@ -249,6 +257,8 @@ func (q *Queries) EraseContact(ctx context.Context, db DBTX, arg EraseContactPar
 		&i.ErasedAt,
 		&i.Custom,
 		&i.CompanyID,
+		&i.Origin,
+		&i.OriginChannelID,
 	)
 	return i, err
 }
@@ -290,7 +300,7 @@ func (q *Queries) FindPhoneOwners(ctx context.Context, db DBTX, arg FindPhoneOwn
 }
 
 const getContact = `-- name: GetContact :one
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom, c.company_id,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom, c.company_id, c.origin, c.origin_channel_id,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -333,13 +343,15 @@ func (q *Queries) GetContact(ctx context.Context, db DBTX, arg GetContactParams)
 		&i.Contact.ErasedAt,
 		&i.Contact.Custom,
 		&i.Contact.CompanyID,
+		&i.Contact.Origin,
+		&i.Contact.OriginChannelID,
 		&i.Phones,
 	)
 	return i, err
 }
 
 const getContactByCodeForUpdate = `-- name: GetContactByCodeForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id, origin, origin_channel_id FROM contacts WHERE account_id = $1 AND customer_code = $2 FOR UPDATE
 `
 
 type GetContactByCodeForUpdateParams struct {
@@ -373,12 +385,14 @@ func (q *Queries) GetContactByCodeForUpdate(ctx context.Context, db DBTX, arg Ge
 		&i.ErasedAt,
 		&i.Custom,
 		&i.CompanyID,
+		&i.Origin,
+		&i.OriginChannelID,
 	)
 	return i, err
 }
 
 const getContactForUpdate = `-- name: GetContactForUpdate :one
-SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id, origin, origin_channel_id FROM contacts WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type GetContactForUpdateParams struct {
@@ -412,6 +426,8 @@ func (q *Queries) GetContactForUpdate(ctx context.Context, db DBTX, arg GetConta
 		&i.ErasedAt,
 		&i.Custom,
 		&i.CompanyID,
+		&i.Origin,
+		&i.OriginChannelID,
 	)
 	return i, err
 }
@@ -499,7 +515,7 @@ func (q *Queries) ListContactPhones(ctx context.Context, db DBTX, arg ListContac
 }
 
 const listContacts = `-- name: ListContacts :many
-SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom, c.company_id,
+SELECT c.account_id, c.id, c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.responsible_user_id, c.default_agent_id, c.tags, c.priority, c.priority_score, c.blocked, c.broadcast, c.version, c.created_at, c.updated_at, c.erased_at, c.custom, c.company_id, c.origin, c.origin_channel_id,
        array(SELECT p.phone FROM contact_phones p
              WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position)::text[] AS phones
 FROM contacts c
@@ -583,6 +599,8 @@ func (q *Queries) ListContacts(ctx context.Context, db DBTX, arg ListContactsPar
 			&i.Contact.ErasedAt,
 			&i.Contact.Custom,
 			&i.Contact.CompanyID,
+			&i.Contact.Origin,
+			&i.Contact.OriginChannelID,
 			&i.Phones,
 		); err != nil {
 			return nil, err
@@ -601,7 +619,7 @@ UPDATE contacts SET
     version = version + CASE WHEN blocked = $1 THEN 0 ELSE 1 END,
     updated_at = CASE WHEN blocked = $1 THEN updated_at ELSE $2 END
 WHERE account_id = $3 AND id = $4
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id, origin, origin_channel_id
 `
 
 type SetContactBlockedParams struct {
@@ -642,6 +660,8 @@ func (q *Queries) SetContactBlocked(ctx context.Context, db DBTX, arg SetContact
 		&i.ErasedAt,
 		&i.Custom,
 		&i.CompanyID,
+		&i.Origin,
+		&i.OriginChannelID,
 	)
 	return i, err
 }
@@ -666,7 +686,7 @@ UPDATE contacts SET
     version = version + 1,
     updated_at = $16
 WHERE account_id = $17 AND id = $18
-RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id
+RETURNING account_id, id, name, document, document_kind, customer_code, email, birth_date, rg, responsible_user_id, default_agent_id, tags, priority, priority_score, blocked, broadcast, version, created_at, updated_at, erased_at, custom, company_id, origin, origin_channel_id
 `
 
 type UpdateContactParams struct {
@@ -736,6 +756,8 @@ func (q *Queries) UpdateContact(ctx context.Context, db DBTX, arg UpdateContactP
 		&i.ErasedAt,
 		&i.Custom,
 		&i.CompanyID,
+		&i.Origin,
+		&i.OriginChannelID,
 	)
 	return i, err
 }

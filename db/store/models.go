@@ -146,6 +146,17 @@ type Contact struct {
 	ErasedAt          *time.Time
 	Custom            []byte
 	CompanyID         *uuid.UUID
+	Origin            string
+	OriginChannelID   *uuid.UUID
+}
+
+type ContactMerge struct {
+	AccountID  uuid.UUID
+	MergedID   uuid.UUID
+	SurvivorID uuid.UUID
+	MergedAt   time.Time
+	MergedBy   string
+	Snapshot   []byte
 }
 
 type ContactNote struct {
@@ -241,6 +252,8 @@ type Segment struct {
 	MatchPath    interface{}
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	Origins      []string
+	ChannelIds   []uuid.UUID
 }
 
 type SegmentDepartment struct {

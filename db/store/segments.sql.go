@@ -106,18 +106,22 @@ WHERE c.account_id = $3 AND NOT c.tags @> $1::text[] AND (
     OR ($5::bool
         AND (cardinality($6::text[]) = 0 OR c.tags && $6::text[])
         AND (cardinality($7::text[]) = 0 OR c.tags @> $7::text[])
-        AND ($8::text IS NULL OR c.custom @@ $8::text::jsonpath)))
+        AND (cardinality($8::text[]) = 0 OR c.origin = ANY($8::text[]))
+        AND (cardinality($9::uuid[]) = 0 OR c.origin_channel_id = ANY($9::uuid[]))
+        AND ($10::text IS NULL OR c.custom @@ $10::text::jsonpath)))
 `
 
 type ApplySegmentTagsParams struct {
-	AutoTags  []string
-	Now       time.Time
-	AccountID uuid.UUID
-	SegmentID uuid.UUID
-	HasRules  bool
-	TagsAny   []string
-	TagsAll   []string
-	MatchPath *string
+	AutoTags   []string
+	Now        time.Time
+	AccountID  uuid.UUID
+	SegmentID  uuid.UUID
+	HasRules   bool
+	TagsAny    []string
+	TagsAll    []string
+	Origins    []string
+	ChannelIds []uuid.UUID
+	MatchPath  *string
 }
 
 // Gives every member the segment's automatic tags it lacks.
@@ -130,6 +134,8 @@ func (q *Queries) ApplySegmentTags(ctx context.Context, db DBTX, arg ApplySegmen
 		arg.HasRules,
 		arg.TagsAny,
 		arg.TagsAll,
+		arg.Origins,
+		arg.ChannelIds,
 		arg.MatchPath,
 	)
 	if err != nil {
@@ -173,6 +179,8 @@ WHERE s.account_id = $2 AND (
     OR (s.has_rules
         AND (cardinality(s.tags_any) = 0 OR c.tags && s.tags_any)
         AND (cardinality(s.tags_all) = 0 OR c.tags @> s.tags_all)
+        AND (cardinality(s.origins) = 0 OR c.origin = ANY(s.origins))
+        AND (cardinality(s.channel_ids) = 0 OR c.origin_channel_id = ANY(s.channel_ids))
         AND (s.match_path IS NULL OR c.custom @@ s.match_path)))
 ORDER BY s.priority DESC, s.id
 `
@@ -216,16 +224,20 @@ WHERE c.account_id = $1 AND (
     OR ($3::bool
         AND (cardinality($4::text[]) = 0 OR c.tags && $4::text[])
         AND (cardinality($5::text[]) = 0 OR c.tags @> $5::text[])
-        AND ($6::text IS NULL OR c.custom @@ $6::text::jsonpath)))
+        AND (cardinality($6::text[]) = 0 OR c.origin = ANY($6::text[]))
+        AND (cardinality($7::uuid[]) = 0 OR c.origin_channel_id = ANY($7::uuid[]))
+        AND ($8::text IS NULL OR c.custom @@ $8::text::jsonpath)))
 `
 
 type CountSegmentParams struct {
-	AccountID uuid.UUID
-	SegmentID uuid.UUID
-	HasRules  bool
-	TagsAny   []string
-	TagsAll   []string
-	MatchPath *string
+	AccountID  uuid.UUID
+	SegmentID  uuid.UUID
+	HasRules   bool
+	TagsAny    []string
+	TagsAll    []string
+	Origins    []string
+	ChannelIds []uuid.UUID
+	MatchPath  *string
 }
 
 // Members: static ones, and when the segment has rules, the contacts that satisfy them. The
@@ -238,6 +250,8 @@ func (q *Queries) CountSegment(ctx context.Context, db DBTX, arg CountSegmentPar
 		arg.HasRules,
 		arg.TagsAny,
 		arg.TagsAll,
+		arg.Origins,
+		arg.ChannelIds,
 		arg.MatchPath,
 	)
 	var count int64
@@ -247,9 +261,9 @@ func (q *Queries) CountSegment(ctx context.Context, db DBTX, arg CountSegmentPar
 
 const createSegment = `-- name: CreateSegment :one
 INSERT INTO segments (account_id, id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules,
-                      tags_any, tags_all, match_path, created_at, updated_at)
+                      tags_any, tags_all, origins, channel_ids, match_path, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-        $10, $11, $12::text::jsonpath, $13, $13)
+        $10, $11, $12, $13, $14::text::jsonpath, $15, $15)
 RETURNING id
 `
 
@@ -265,6 +279,8 @@ type CreateSegmentParams struct {
 	HasRules     bool
 	TagsAny      []string
 	TagsAll      []string
+	Origins      []string
+	ChannelIds   []uuid.UUID
 	MatchPath    *string
 	Now          time.Time
 }
@@ -282,6 +298,8 @@ func (q *Queries) CreateSegment(ctx context.Context, db DBTX, arg CreateSegmentP
 		arg.HasRules,
 		arg.TagsAny,
 		arg.TagsAll,
+		arg.Origins,
+		arg.ChannelIds,
 		arg.MatchPath,
 		arg.Now,
 	)
@@ -307,9 +325,38 @@ func (q *Queries) DeleteSegment(ctx context.Context, db DBTX, arg DeleteSegmentP
 	return result.RowsAffected(), nil
 }
 
+const existingChannelIDs = `-- name: ExistingChannelIDs :many
+SELECT id FROM channels WHERE account_id = $1 AND id = ANY($2::uuid[])
+`
+
+type ExistingChannelIDsParams struct {
+	AccountID uuid.UUID
+	Ids       []uuid.UUID
+}
+
+func (q *Queries) ExistingChannelIDs(ctx context.Context, db DBTX, arg ExistingChannelIDsParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, existingChannelIDs, arg.AccountID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getSegment = `-- name: GetSegment :one
 SELECT id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules, tags_any, tags_all,
-       coalesce(match_path::text, '')::text AS match_path, created_at, updated_at,
+       origins, channel_ids, coalesce(match_path::text, '')::text AS match_path, created_at, updated_at,
        array(SELECT d.department_id FROM segment_departments d WHERE d.account_id = s.account_id AND d.segment_id = s.id ORDER BY 1)::uuid[] AS department_ids,
        array(SELECT u.user_id FROM segment_users u WHERE u.account_id = s.account_id AND u.segment_id = s.id ORDER BY 1)::uuid[] AS user_ids
 FROM segments s
@@ -332,6 +379,8 @@ type GetSegmentRow struct {
 	HasRules      bool
 	TagsAny       []string
 	TagsAll       []string
+	Origins       []string
+	ChannelIds    []uuid.UUID
 	MatchPath     string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
@@ -353,6 +402,8 @@ func (q *Queries) GetSegment(ctx context.Context, db DBTX, arg GetSegmentParams)
 		&i.HasRules,
 		&i.TagsAny,
 		&i.TagsAll,
+		&i.Origins,
+		&i.ChannelIds,
 		&i.MatchPath,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -405,20 +456,24 @@ WHERE c.account_id = $1
     OR ($4::bool
         AND (cardinality($5::text[]) = 0 OR c.tags && $5::text[])
         AND (cardinality($6::text[]) = 0 OR c.tags @> $6::text[])
-        AND ($7::text IS NULL OR c.custom @@ $7::text::jsonpath)))
+        AND (cardinality($7::text[]) = 0 OR c.origin = ANY($7::text[]))
+        AND (cardinality($8::uuid[]) = 0 OR c.origin_channel_id = ANY($8::uuid[]))
+        AND ($9::text IS NULL OR c.custom @@ $9::text::jsonpath)))
 ORDER BY c.id
-LIMIT $8
+LIMIT $10
 `
 
 type ListSegmentMembersParams struct {
-	AccountID uuid.UUID
-	After     *uuid.UUID
-	SegmentID uuid.UUID
-	HasRules  bool
-	TagsAny   []string
-	TagsAll   []string
-	MatchPath *string
-	MaxRows   int32
+	AccountID  uuid.UUID
+	After      *uuid.UUID
+	SegmentID  uuid.UUID
+	HasRules   bool
+	TagsAny    []string
+	TagsAll    []string
+	Origins    []string
+	ChannelIds []uuid.UUID
+	MatchPath  *string
+	MaxRows    int32
 }
 
 type ListSegmentMembersRow struct {
@@ -435,6 +490,8 @@ func (q *Queries) ListSegmentMembers(ctx context.Context, db DBTX, arg ListSegme
 		arg.HasRules,
 		arg.TagsAny,
 		arg.TagsAll,
+		arg.Origins,
+		arg.ChannelIds,
 		arg.MatchPath,
 		arg.MaxRows,
 	)
@@ -596,8 +653,8 @@ func (q *Queries) SegmentsWithAutoTags(ctx context.Context, db DBTX, accountID u
 const updateSegment = `-- name: UpdateSegment :execrows
 UPDATE segments SET name = $1, priority = $2, sla_minutes = $3, distribution = $4,
     auto_tags = $5, rules = $6, has_rules = $7, tags_any = $8, tags_all = $9,
-    match_path = $10::text::jsonpath, updated_at = $11
-WHERE account_id = $12 AND id = $13
+    origins = $10, channel_ids = $11, match_path = $12::text::jsonpath, updated_at = $13
+WHERE account_id = $14 AND id = $15
 `
 
 type UpdateSegmentParams struct {
@@ -610,6 +667,8 @@ type UpdateSegmentParams struct {
 	HasRules     bool
 	TagsAny      []string
 	TagsAll      []string
+	Origins      []string
+	ChannelIds   []uuid.UUID
 	MatchPath    *string
 	Now          time.Time
 	AccountID    uuid.UUID
@@ -627,6 +686,8 @@ func (q *Queries) UpdateSegment(ctx context.Context, db DBTX, arg UpdateSegmentP
 		arg.HasRules,
 		arg.TagsAny,
 		arg.TagsAll,
+		arg.Origins,
+		arg.ChannelIds,
 		arg.MatchPath,
 		arg.Now,
 		arg.AccountID,

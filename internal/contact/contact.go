@@ -40,6 +40,9 @@ type Contact struct {
 	Blocked bool
 	// Broadcast says whether the contact receives campaigns.
 	Broadcast bool
+	// Origin is how the contact came in; OriginChannelID the channel it first wrote on.
+	Origin          Origin
+	OriginChannelID *uuid.UUID
 	// ErasedAt is when the contact was anonymised at its owner's request.
 	ErasedAt *time.Time
 	// Version grows by one with every change; it is the resource's ETag.
@@ -74,7 +77,27 @@ type Fields struct {
 	Broadcast *bool
 	// Custom are custom field values by key (decoded JSON), checked against the definitions.
 	Custom map[string]any
+	// Origin and OriginChannelID say how a new contact came in; they are set once, at
+	// creation, by the path that creates it (not by the caller's body), and ignored by
+	// updates. An empty Origin is OriginAPI.
+	Origin          Origin
+	OriginChannelID *uuid.UUID
 }
+
+// Origin is how a contact entered the account; segments can select on it.
+type Origin string
+
+// The origins: created by a user in a frontend, by an integrator's API key, by a CSV import,
+// or by the contact's own first message on a channel.
+const (
+	OriginManual  Origin = "manual"
+	OriginAPI     Origin = "api"
+	OriginImport  Origin = "import"
+	OriginInbound Origin = "inbound"
+)
+
+// Origins lists every Origin.
+var Origins = []Origin{OriginManual, OriginAPI, OriginImport, OriginInbound}
 
 // Opt is one field of a Patch: Set says the caller sent it (a nil Value then clears it).
 type Opt[T any] struct {

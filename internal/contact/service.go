@@ -17,6 +17,7 @@ import (
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/pgdb"
@@ -30,11 +31,13 @@ type Service struct {
 	pool  *pgxpool.Pool
 	q     *store.Queries
 	clock clock.Clock
+	// consent carries consent decisions over when contacts merge.
+	consent *consent.Service
 }
 
 // NewService returns a Service on pool.
 func NewService(pool *pgxpool.Pool, clk clock.Clock) *Service {
-	return &Service{pool: pool, q: store.New(), clock: clk}
+	return &Service{pool: pool, q: store.New(), clock: clk, consent: consent.NewService(pool, clk)}
 }
 
 var (
@@ -75,6 +78,7 @@ func (s *Service) insert(ctx context.Context, db store.DBTX, accountID uuid.UUID
 		Rg: v.rg, ResponsibleUserID: v.responsibleUserID, DefaultAgentID: v.defaultAgentID, Tags: v.tags,
 		Priority: v.priority, PriorityScore: v.priorityScore, Broadcast: v.broadcast, Now: s.clock.Now(),
 		Phones: v.phones, Custom: customJSON(v.custom), CompanyID: v.companyID,
+		Origin: string(v.origin), OriginChannelID: v.originChannelID,
 	})
 	if c, ok := pgdb.UniqueViolation(err); ok && c == "contact_phones_pkey" {
 		// The statement failed whole; the caller's transaction, if any, is aborted, so the
@@ -544,6 +548,7 @@ func fromRow(r store.Contact, phones []string) Contact {
 		CustomerCode: r.CustomerCode, Email: r.Email, BirthDate: r.BirthDate, RG: r.Rg,
 		ResponsibleUserID: r.ResponsibleUserID, DefaultAgentID: r.DefaultAgentID, CompanyID: r.CompanyID, Tags: r.Tags,
 		Priority: r.Priority, Blocked: r.Blocked, Broadcast: r.Broadcast, Version: int(r.Version), ErasedAt: r.ErasedAt,
+		Origin: Origin(r.Origin), OriginChannelID: r.OriginChannelID,
 		Custom:    decodeCustom(r.Custom),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Phones: make([]Phone, len(phones)),
 	}

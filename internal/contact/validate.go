@@ -43,6 +43,8 @@ type valid struct {
 	priority          string
 	priorityScore     *int16
 	broadcast         bool
+	origin            Origin
+	originChannelID   *uuid.UUID
 	custom            map[string]any
 }
 
@@ -165,6 +167,13 @@ func validate(f Fields, now time.Time, defs []customfield.Field) (valid, error) 
 		}
 	}
 	v.broadcast = f.Broadcast == nil || *f.Broadcast
+	v.origin, v.originChannelID = f.Origin, f.OriginChannelID
+	if v.origin == "" {
+		v.origin = OriginAPI
+	}
+	if !slices.Contains(Origins, v.origin) {
+		bad("origin", "must be manual, api, import or inbound", string(f.Origin))
+	}
 	var customErrs []fault.FieldError
 	v.custom, customErrs = customfield.CheckValues(defs, f.Custom, "custom_fields")
 	errs = append(errs, customErrs...)

@@ -7,17 +7,25 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
+	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
 
 // Rules select a segment's members beyond its static ones: a contact matches when it carries
-// any of TagsAny (if given), all of TagsAll (if given), and satisfies every Custom condition.
+// any of TagsAny (if given), all of TagsAll (if given), came in by one of Origins (if given)
+// and first wrote on one of Channels (if given), and satisfies every Custom condition.
 type Rules struct {
-	TagsAny []string    `json:"tags_any,omitempty"`
-	TagsAll []string    `json:"tags_all,omitempty"`
-	Custom  []Condition `json:"custom,omitempty"`
+	TagsAny []string `json:"tags_any,omitempty"`
+	TagsAll []string `json:"tags_all,omitempty"`
+	// Origins are contact origins (see contact.Origins).
+	Origins []string `json:"origins,omitempty"`
+	// Channels are channel ids: the contact's origin channel, the one it first wrote on.
+	Channels []uuid.UUID `json:"channels,omitempty"`
+	Custom   []Condition `json:"custom,omitempty"`
 }
 
 // Condition compares a contact's custom field value with a constant.
@@ -28,7 +36,9 @@ type Condition struct {
 }
 
 // Empty reports whether the rules select nobody by themselves.
-func (r Rules) Empty() bool { return len(r.TagsAny) == 0 && len(r.TagsAll) == 0 && len(r.Custom) == 0 }
+func (r Rules) Empty() bool {
+	return len(r.TagsAny) == 0 && len(r.TagsAll) == 0 && len(r.Origins) == 0 && len(r.Channels) == 0 && len(r.Custom) == 0
+}
 
 var jsonpathOps = map[string]string{"eq": "==", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -59,6 +69,23 @@ func compile(r Rules, defs []customfield.Field) (Rules, string, []fault.FieldErr
 		return out
 	}
 	r.TagsAny, r.TagsAll = clean("tags_any", r.TagsAny), clean("tags_all", r.TagsAll)
+	origins := []string{}
+	for i, o := range r.Origins {
+		switch {
+		case !slices.Contains(contact.Origins, contact.Origin(o)):
+			errs = append(errs, fault.FieldError{Field: fmt.Sprintf("rules.origins[%d]", i), Message: "must be manual, api, import or inbound", Value: o})
+		case !slices.Contains(origins, o):
+			origins = append(origins, o)
+		}
+	}
+	r.Origins = origins
+	channels := []uuid.UUID{}
+	for _, id := range r.Channels {
+		if !slices.Contains(channels, id) {
+			channels = append(channels, id)
+		}
+	}
+	r.Channels = channels
 	if len(r.Custom) > MaxConditions {
 		errs = append(errs, fault.FieldError{Field: "rules.custom", Message: fmt.Sprintf("at most %d conditions", MaxConditions)})
 		return r, "", errs

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,8 @@ type Segment struct {
 	hasRules  bool
 	tagsAny   []string
 	tagsAll   []string
+	origins   []string
+	channels  []uuid.UUID
 	matchPath string
 }
 
@@ -131,6 +134,17 @@ func (s *Service) prepare(ctx context.Context, db store.DBTX, accountID uuid.UUI
 	}
 	rules, path, ruleErrs := compile(in.Rules, defs)
 	errs = append(errs, ruleErrs...)
+	if len(rules.Channels) > 0 {
+		found, err := s.q.ExistingChannelIDs(ctx, db, store.ExistingChannelIDsParams{AccountID: accountID, Ids: rules.Channels})
+		if err != nil {
+			return prepared{}, fmt.Errorf("check channels of segment rules: %w", err)
+		}
+		for i, id := range rules.Channels {
+			if !slices.Contains(found, id) {
+				errs = append(errs, fault.FieldError{Field: fmt.Sprintf("rules.channels[%d]", i), Message: "no channel of the account has this id", Value: id.String()})
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return prepared{}, fault.Invalid("invalid segment", errs...)
 	}
@@ -168,6 +182,7 @@ func (s *Service) Create(ctx context.Context, accountID uuid.UUID, in Input) (Se
 			AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Name: p.in.Name, Priority: int16(p.in.Priority),
 			SlaMinutes: int32p(p.in.SLAMinutes), Distribution: p.in.Distribution, AutoTags: p.in.AutoTags, Rules: p.rules,
 			HasRules: !p.in.Rules.Empty(), TagsAny: nonNil(p.in.Rules.TagsAny), TagsAll: nonNil(p.in.Rules.TagsAll),
+			Origins: nonNil(p.in.Rules.Origins), ChannelIds: nonNilIDs(p.in.Rules.Channels),
 			MatchPath: p.matchPath, Now: s.clock.Now(),
 		})
 		if err != nil {
@@ -192,6 +207,7 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input)
 			AccountID: accountID, ID: id, Name: p.in.Name, Priority: int16(p.in.Priority),
 			SlaMinutes: int32p(p.in.SLAMinutes), Distribution: p.in.Distribution, AutoTags: p.in.AutoTags, Rules: p.rules,
 			HasRules: !p.in.Rules.Empty(), TagsAny: nonNil(p.in.Rules.TagsAny), TagsAll: nonNil(p.in.Rules.TagsAll),
+			Origins: nonNil(p.in.Rules.Origins), ChannelIds: nonNilIDs(p.in.Rules.Channels),
 			MatchPath: p.matchPath, Now: s.clock.Now(),
 		})
 		if err != nil {
@@ -257,6 +273,7 @@ func (s *Service) get(ctx context.Context, db store.DBTX, accountID, id uuid.UUI
 		ID: r.ID, Name: r.Name, Priority: int(r.Priority), Distribution: r.Distribution, AutoTags: r.AutoTags,
 		DepartmentIDs: r.DepartmentIds, UserIDs: r.UserIds, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		hasRules: r.HasRules, tagsAny: r.TagsAny, tagsAll: r.TagsAll, matchPath: r.MatchPath,
+		origins: r.Origins, channels: r.ChannelIds,
 	}
 	if r.SlaMinutes != nil {
 		m := int(*r.SlaMinutes)
@@ -350,6 +367,7 @@ func (s *Service) Count(ctx context.Context, accountID, id uuid.UUID) (int64, er
 	}
 	n, err := s.q.CountSegment(ctx, s.pool, store.CountSegmentParams{
 		AccountID: accountID, SegmentID: id, HasRules: seg.hasRules, TagsAny: seg.tagsAny, TagsAll: seg.tagsAll, MatchPath: optPath(seg.matchPath),
+		Origins: seg.origins, ChannelIds: seg.channels,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count segment %s: %w", id, err)
@@ -365,6 +383,7 @@ func (s *Service) Members(ctx context.Context, accountID, id uuid.UUID, after *u
 	}
 	rows, err := s.q.ListSegmentMembers(ctx, s.pool, store.ListSegmentMembersParams{
 		AccountID: accountID, SegmentID: id, After: after, HasRules: seg.hasRules, TagsAny: seg.tagsAny, TagsAll: seg.tagsAll,
+		Origins: seg.origins, ChannelIds: seg.channels,
 		MatchPath: optPath(seg.matchPath), MaxRows: int32(limit),
 	})
 	if err != nil {
@@ -428,7 +447,8 @@ func (s *Service) applyTags(ctx context.Context, db store.DBTX, accountID uuid.U
 	}
 	n, err := s.q.ApplySegmentTags(ctx, db, store.ApplySegmentTagsParams{
 		AccountID: accountID, SegmentID: seg.ID, AutoTags: seg.AutoTags, HasRules: seg.hasRules, TagsAny: seg.tagsAny,
-		TagsAll: seg.tagsAll, MatchPath: optPath(seg.matchPath), Now: s.clock.Now(),
+		TagsAll: seg.tagsAll, MatchPath: optPath(seg.matchPath),
+		Origins: seg.origins, ChannelIds: seg.channels, Now: s.clock.Now(),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("apply tags of segment %s: %w", seg.ID, err)

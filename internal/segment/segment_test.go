@@ -12,11 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/internal/account"
+	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 )
 
@@ -196,3 +198,92 @@ func TestInvalidRules(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestOriginAndChannelRules selects contacts by how they came in and the channel they first
+// wrote on, alone and together with a tag rule.
+func TestOriginAndChannelRules(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	clk := clock.System{}
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	b, err := account.Create(ctx, pool, "B")
+	require.NoError(t, err)
+	box, err := secretbox.New(secretbox.GenerateKey())
+	require.NoError(t, err)
+	chans := channel.NewService(pool, clk, box)
+	name := func(s string) *string { return &s }
+	sales, err := chans.Create(ctx, a.ID, channel.Input{Type: channel.WebChat, Name: name("Site")})
+	require.NoError(t, err)
+	support, err := chans.Create(ctx, a.ID, channel.Input{Type: channel.Email, Name: name("Suporte")})
+	require.NoError(t, err)
+	foreign, err := chans.Create(ctx, b.ID, channel.Input{Type: channel.Email, Name: name("Deles")})
+	require.NoError(t, err)
+
+	contacts := contact.NewService(pool, clk)
+	mk := func(code string, origin contact.Origin, ch *uuid.UUID, tags ...string) uuid.UUID {
+		c, err := contacts.Create(ctx, a.ID, contact.Fields{Name: code, CustomerCode: ptr(code), Origin: origin, OriginChannelID: ch, Tags: tags})
+		require.NoError(t, err)
+		return c.ID
+	}
+	manual := mk("m", contact.OriginManual, nil)
+	imported := mk("i", contact.OriginImport, nil, "vip")
+	webVIP := mk("w1", contact.OriginInbound, &sales.ID, "vip")
+	web := mk("w2", contact.OriginInbound, &sales.ID)
+	mail := mk("e", contact.OriginInbound, &support.ID, "vip")
+
+	segs := segment.NewService(pool, clk)
+	for _, tc := range []struct {
+		name  string
+		rules segment.Rules
+		want  []uuid.UUID
+	}{
+		{"Origins", segment.Rules{Origins: []string{"manual", "import"}}, []uuid.UUID{manual, imported}},
+		{"Channel", segment.Rules{Channels: []uuid.UUID{sales.ID}}, []uuid.UUID{webVIP, web}},
+		{"Channels", segment.Rules{Channels: []uuid.UUID{sales.ID, support.ID}}, []uuid.UUID{webVIP, web, mail}},
+		{"ChannelAndTag", segment.Rules{Channels: []uuid.UUID{sales.ID}, TagsAny: []string{"vip"}}, []uuid.UUID{webVIP}},
+		{"OriginAndTag", segment.Rules{Origins: []string{"inbound"}, TagsAll: []string{"vip"}}, []uuid.UUID{webVIP, mail}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seg, err := segs.Create(ctx, a.ID, segment.Input{Name: tc.name, Rules: tc.rules})
+			require.NoError(t, err)
+			n, err := segs.Count(ctx, a.ID, seg.ID)
+			require.NoError(t, err)
+			require.EqualValues(t, len(tc.want), n)
+			members, err := segs.Members(ctx, a.ID, seg.ID, nil, 100)
+			require.NoError(t, err)
+			var got []uuid.UUID
+			for _, m := range members {
+				got = append(got, m.ID)
+			}
+			require.ElementsMatch(t, tc.want, got)
+			for _, id := range tc.want {
+				in, err := segs.ContactSegments(ctx, a.ID, id)
+				require.NoError(t, err)
+				require.True(t, slices.ContainsFunc(in, func(r segment.Ref) bool { return r.ID == seg.ID }), "answerable from the contact too")
+			}
+			back, err := segs.Get(ctx, a.ID, seg.ID)
+			require.NoError(t, err)
+			require.Equal(t, tc.rules.Channels, nonEmpty(back.Rules.Channels))
+		})
+	}
+
+	_, err = segs.Create(ctx, a.ID, segment.Input{Name: "Bad", Rules: segment.Rules{
+		Origins: []string{"whatsapp"}, Channels: []uuid.UUID{foreign.ID, uuid.New()}}})
+	f, ok := fault.As(err)
+	require.True(t, ok, "%v", err)
+	var fields []string
+	for _, fe := range f.Fields {
+		fields = append(fields, fe.Field)
+	}
+	require.ElementsMatch(t, []string{"rules.origins[0]", "rules.channels[0]", "rules.channels[1]"}, fields,
+		"another account's channel is no channel of this one")
+}
+
+func nonEmpty(ids []uuid.UUID) []uuid.UUID {
+	if len(ids) == 0 {
+		return nil
+	}
+	return ids
+}
