@@ -20,9 +20,14 @@ FROM segments s
 WHERE s.account_id = @account_id AND s.id = @id;
 
 -- name: ListSegments :many
-SELECT id FROM segments
-WHERE account_id = @account_id AND (sqlc.narg('after')::uuid IS NULL OR id > sqlc.narg('after')::uuid)
-ORDER BY id
+-- The columns of GetSegment, one page in one query.
+SELECT id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules, tags_any, tags_all,
+       origins, channel_ids, coalesce(match_path::text, '')::text AS match_path, created_at, updated_at,
+       array(SELECT d.department_id FROM segment_departments d WHERE d.account_id = s.account_id AND d.segment_id = s.id ORDER BY 1)::uuid[] AS department_ids,
+       array(SELECT u.user_id FROM segment_users u WHERE u.account_id = s.account_id AND u.segment_id = s.id ORDER BY 1)::uuid[] AS user_ids
+FROM segments s
+WHERE s.account_id = @account_id AND (sqlc.narg('after')::uuid IS NULL OR s.id > sqlc.narg('after')::uuid)
+ORDER BY s.id
 LIMIT @max_rows;
 
 -- name: DeleteSegment :execrows

@@ -514,9 +514,13 @@ func (q *Queries) ListSegmentMembers(ctx context.Context, db DBTX, arg ListSegme
 }
 
 const listSegments = `-- name: ListSegments :many
-SELECT id FROM segments
-WHERE account_id = $1 AND ($2::uuid IS NULL OR id > $2::uuid)
-ORDER BY id
+SELECT id, name, priority, sla_minutes, distribution, auto_tags, rules, has_rules, tags_any, tags_all,
+       origins, channel_ids, coalesce(match_path::text, '')::text AS match_path, created_at, updated_at,
+       array(SELECT d.department_id FROM segment_departments d WHERE d.account_id = s.account_id AND d.segment_id = s.id ORDER BY 1)::uuid[] AS department_ids,
+       array(SELECT u.user_id FROM segment_users u WHERE u.account_id = s.account_id AND u.segment_id = s.id ORDER BY 1)::uuid[] AS user_ids
+FROM segments s
+WHERE s.account_id = $1 AND ($2::uuid IS NULL OR s.id > $2::uuid)
+ORDER BY s.id
 LIMIT $3
 `
 
@@ -526,19 +530,58 @@ type ListSegmentsParams struct {
 	MaxRows   int32
 }
 
-func (q *Queries) ListSegments(ctx context.Context, db DBTX, arg ListSegmentsParams) ([]uuid.UUID, error) {
+type ListSegmentsRow struct {
+	ID            uuid.UUID
+	Name          string
+	Priority      int16
+	SlaMinutes    *int32
+	Distribution  string
+	AutoTags      []string
+	Rules         []byte
+	HasRules      bool
+	TagsAny       []string
+	TagsAll       []string
+	Origins       []string
+	ChannelIds    []uuid.UUID
+	MatchPath     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	DepartmentIds []uuid.UUID
+	UserIds       []uuid.UUID
+}
+
+// The columns of GetSegment, one page in one query.
+func (q *Queries) ListSegments(ctx context.Context, db DBTX, arg ListSegmentsParams) ([]ListSegmentsRow, error) {
 	rows, err := db.Query(ctx, listSegments, arg.AccountID, arg.After, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []uuid.UUID{}
+	items := []ListSegmentsRow{}
 	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
+		var i ListSegmentsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Priority,
+			&i.SlaMinutes,
+			&i.Distribution,
+			&i.AutoTags,
+			&i.Rules,
+			&i.HasRules,
+			&i.TagsAny,
+			&i.TagsAll,
+			&i.Origins,
+			&i.ChannelIds,
+			&i.MatchPath,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DepartmentIds,
+			&i.UserIds,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

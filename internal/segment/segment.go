@@ -269,6 +269,11 @@ func (s *Service) get(ctx context.Context, db store.DBTX, accountID, id uuid.UUI
 	if err != nil {
 		return Segment{}, fmt.Errorf("get segment %s: %w", id, err)
 	}
+	return fromRow(r)
+}
+
+// fromRow turns a stored segment into a Segment.
+func fromRow(r store.GetSegmentRow) (Segment, error) {
 	seg := Segment{
 		ID: r.ID, Name: r.Name, Priority: int(r.Priority), Distribution: r.Distribution, AutoTags: r.AutoTags,
 		DepartmentIDs: r.DepartmentIds, UserIDs: r.UserIds, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
@@ -280,20 +285,20 @@ func (s *Service) get(ctx context.Context, db store.DBTX, accountID, id uuid.UUI
 		seg.SLAMinutes = &m
 	}
 	if err := json.Unmarshal(r.Rules, &seg.Rules); err != nil {
-		return Segment{}, fmt.Errorf("decode rules of %s: %w", id, err)
+		return Segment{}, fmt.Errorf("decode rules of %s: %w", r.ID, err)
 	}
 	return seg, nil
 }
 
 // List pages through the account's segments.
 func (s *Service) List(ctx context.Context, accountID uuid.UUID, after *uuid.UUID, limit int) ([]Segment, error) {
-	ids, err := s.q.ListSegments(ctx, s.pool, store.ListSegmentsParams{AccountID: accountID, After: after, MaxRows: int32(limit)})
+	rows, err := s.q.ListSegments(ctx, s.pool, store.ListSegmentsParams{AccountID: accountID, After: after, MaxRows: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
-	out := make([]Segment, 0, len(ids))
-	for _, id := range ids {
-		seg, err := s.Get(ctx, accountID, id)
+	out := make([]Segment, 0, len(rows))
+	for _, r := range rows {
+		seg, err := fromRow(store.GetSegmentRow(r))
 		if err != nil {
 			return nil, err
 		}
