@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
@@ -25,7 +26,9 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/note"
+	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -55,8 +58,17 @@ type Deps struct {
 	Companies    *company.Service
 	Channels     *channel.Service
 	Webhooks     *webhook.Service
-	Clock        clock.Clock
-	Logger       *slog.Logger
+	// Events reads the event log; Hub follows it live for the stream.
+	Events *event.Log
+	Hub    *event.Hub
+	// Outbound manages outbound webhook subscriptions.
+	Outbound *outbound.Service
+	// Heartbeat is how often an idle event stream gets a heartbeat (DefaultHeartbeat when zero).
+	Heartbeat time.Duration
+	// Closing is closed when the server starts shutting down: event streams end. Nil: never.
+	Closing <-chan struct{}
+	Clock   clock.Clock
+	Logger  *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -120,6 +132,8 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerCompanies(grp)
 	s.registerChannels(grp)
 	s.registerWebhooks(grp)
+	s.registerEvents(grp)
+	s.registerOutbound(grp)
 	return router, api
 }
 

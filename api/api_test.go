@@ -25,8 +25,10 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
+	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
@@ -46,6 +48,15 @@ type testEnv struct {
 	clock    *clock.Manual
 	auth     *auth.Service
 	webhooks *webhook.Service
+	events   *event.Log
+	outbound *outbound.Service
+}
+
+// publish numbers the events waiting in the outbox, as the publisher of a running server does.
+func (e *testEnv) publish() {
+	e.t.Helper()
+	_, err := e.events.Publish(context.Background())
+	require.NoError(e.t, err)
 }
 
 // tenant is an account with an admin who has logged in and an integrator API key.
@@ -77,14 +88,21 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	enqueuer, err := jobs.NewClient(pool, jobs.Config{Webhooks: webhooks, Clock: clk})
 	require.NoError(t, err)
 	webhooks.Enqueuer = enqueuer
+	events := event.NewLog(pool)
+	hub := event.NewHub(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	t.Cleanup(stopHub)
+	go func() { _ = hub.Run(hubCtx) }()
+	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: true})
 	handler, _ := api.New(api.Deps{
+		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

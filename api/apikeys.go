@@ -42,7 +42,7 @@ func (s *server) registerAPIKeys(api huma.API) {
 	}, auth.APIKeysManage), handle(func(ctx context.Context, in *struct {
 		Body struct {
 			Name      string     `json:"name" minLength:"1" maxLength:"200"`
-			Scopes    []string   `json:"scopes" minItems:"1" maxItems:"20" doc:"What the key may do: contacts:read, contacts:write."`
+			Scopes    []string   `json:"scopes" minItems:"1" maxItems:"20" doc:"What the key may do: contacts:read, contacts:write, consents:write, events:read, webhooks:manage."`
 			RateLimit int        `json:"rate_limit,omitempty" minimum:"1" maximum:"10000" doc:"Requests per second; default 100."`
 			ExpiresAt *time.Time `json:"expires_at,omitempty"`
 		}

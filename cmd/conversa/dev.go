@@ -57,6 +57,8 @@ func devCmd() *cobra.Command {
 					return err
 				}
 			}
+			// Development receivers (a local CRM, a webhook inspector) run on this machine.
+			cfg.WebhooksAllowPrivate = true
 			if cfg.SecretKey == "" {
 				if cfg.SecretKey, err = secretFile(filepath.Join(cfg.DataDir, "secret-key"), secretbox.GenerateKey); err != nil {
 					return err

@@ -26,8 +26,10 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
+	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
@@ -77,7 +79,8 @@ func workerCmd() *cobra.Command {
 				}
 			}
 			webhooks := webhook.NewService(pool, channel.NewService(pool, clock.System{}, box), clock.System{})
-			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks})
+			out := outbound.NewService(pool, clock.System{}, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out})
 			if err != nil {
 				return err
 			}
@@ -85,12 +88,17 @@ func workerCmd() *cobra.Command {
 			if err := client.Start(ctx); err != nil {
 				return fmt.Errorf("start workers: %w", err)
 			}
+			go event.NewLog(pool).RunPublisher(ctx, PublishEvery, logger)
 			logger.Info("workers started", "max_workers", cfg.Workers)
 			<-ctx.Done()
 			return stopWorkers(client, cfg.ShutdownTimeout, logger)
 		},
 	}
 }
+
+// PublishEvery is how often a process publishes waiting events: the delay an event can wait
+// before streams and webhooks see it.
+const PublishEvery = 20 * time.Millisecond
 
 // openReady opens the pool and refuses to go on when the schema is behind the binary.
 func openReady(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
@@ -150,7 +158,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks})
+	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
+	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out})
 	if err != nil {
 		return err
 	}
@@ -161,11 +170,20 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		return err
 	}
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL})
+	// The event log: this process publishes (taking turns with the others) and fans out to its
+	// streams, which end when the server shuts down.
+	events := event.NewLog(pool)
+	hub := event.NewHub(pool, logger)
+	eventsCtx, stopEvents := context.WithCancel(context.Background())
+	defer stopEvents()
+	go events.RunPublisher(eventsCtx, PublishEvery, logger)
+	go func() { _ = hub.Run(eventsCtx) }()
+	closing := make(chan struct{})
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Channels: channels, Webhooks: webhooks,
+		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing,
 		Clock: clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
@@ -196,6 +214,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnState:         hooks.connState,
 	}
+	// Event streams never go idle on their own: end them when shutdown starts.
+	srv.RegisterOnShutdown(func() { close(closing) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "workers", cfg.Workers)

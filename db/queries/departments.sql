@@ -34,3 +34,6 @@ FROM department_members m
 JOIN users u ON u.account_id = m.account_id AND u.id = m.user_id
 WHERE m.account_id = @account_id AND m.department_id = @department_id
 ORDER BY u.email;
+
+-- name: UserDepartmentIDs :many
+SELECT department_id FROM department_members WHERE account_id = @account_id AND user_id = @user_id ORDER BY department_id;

@@ -242,3 +242,32 @@ func (q *Queries) RenameDepartment(ctx context.Context, db DBTX, arg RenameDepar
 	)
 	return i, err
 }
+
+const userDepartmentIDs = `-- name: UserDepartmentIDs :many
+SELECT department_id FROM department_members WHERE account_id = $1 AND user_id = $2 ORDER BY department_id
+`
+
+type UserDepartmentIDsParams struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+}
+
+func (q *Queries) UserDepartmentIDs(ctx context.Context, db DBTX, arg UserDepartmentIDsParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, userDepartmentIDs, arg.AccountID, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var department_id uuid.UUID
+		if err := rows.Scan(&department_id); err != nil {
+			return nil, err
+		}
+		items = append(items, department_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

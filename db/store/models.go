@@ -204,6 +204,31 @@ type DepartmentMember struct {
 	AddedAt      time.Time
 }
 
+type Event struct {
+	AccountID    uuid.UUID
+	Seq          int64
+	ID           uuid.UUID
+	Type         string
+	SubjectID    *uuid.UUID
+	DepartmentID *uuid.UUID
+	UserID       *uuid.UUID
+	Data         []byte
+	OccurredAt   time.Time
+	PublishedAt  time.Time
+}
+
+type EventOutbox struct {
+	ID           int64
+	AccountID    uuid.UUID
+	EventID      uuid.UUID
+	Type         string
+	SubjectID    *uuid.UUID
+	DepartmentID *uuid.UUID
+	UserID       *uuid.UUID
+	Data         []byte
+	OccurredAt   time.Time
+}
+
 type IdempotencyKey struct {
 	AccountID   uuid.UUID
 	Operation   string
@@ -310,4 +335,31 @@ type WebhookDelivery struct {
 	ReceivedAt  time.Time
 	ProcessedAt *time.Time
 	Error       *string
+}
+
+type WebhookSend struct {
+	AccountID      uuid.UUID
+	ID             uuid.UUID
+	SubscriptionID uuid.UUID
+	EventSeq       int64
+	Status         string
+	Attempts       int32
+	NextAttemptAt  time.Time
+	LockedUntil    *time.Time
+	LastStatus     *int32
+	LastError      *string
+	LastAttemptAt  *time.Time
+	CreatedAt      time.Time
+}
+
+type WebhookSubscription struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Url         string
+	Description string
+	EventTypes  []string
+	Secret      []byte
+	Active      bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }

@@ -20,6 +20,11 @@ const (
 	SettingsManage Permission = "settings:manage"
 	// ContactsErase anonymises a contact for good (LGPD erasure).
 	ContactsErase Permission = "contacts:erase"
+	// EventsRead reads the event log and its live stream (what a user sees is filtered by
+	// role and departments).
+	EventsRead Permission = "events:read"
+	// WebhooksManage manages outbound webhook subscriptions and their delivery log.
+	WebhooksManage Permission = "webhooks:manage"
 
 	ContactNotes Permission = "contact_notes"
 	SupportCode  Permission = "support_code"
@@ -39,17 +44,17 @@ const (
 
 var rolePermissions = map[Role][]Permission{
 	RoleAdmin: {ContactsRead, ContactsWrite, ConsentsWrite, APIKeysManage, SettingsManage, ContactsErase,
-		ContactNotes, SupportCode, ConsentRead},
-	RoleSupervisor: {ContactsRead, ContactsWrite, ConsentsWrite, ContactNotes},
-	RoleAgent:      {ContactsRead, ContactsWrite, ConsentsWrite},
-	RoleCompliance: {ContactsRead, ConsentsWrite, ContactsErase, ConsentRead},
+		ContactNotes, SupportCode, ConsentRead, EventsRead, WebhooksManage},
+	RoleSupervisor: {ContactsRead, ContactsWrite, ConsentsWrite, ContactNotes, EventsRead},
+	RoleAgent:      {ContactsRead, ContactsWrite, ConsentsWrite, EventsRead},
+	RoleCompliance: {ContactsRead, ConsentsWrite, ContactsErase, ConsentRead, EventsRead},
 }
 
 // ExtraPermissions are the permissions that may be granted to a user beyond the role.
 var ExtraPermissions = []Permission{ContactNotes, SupportCode, ConsentRead}
 
 // APIKeyScopes are the permissions an integrator API key may hold.
-var APIKeyScopes = []Permission{ContactsRead, ContactsWrite, ConsentsWrite}
+var APIKeyScopes = []Permission{ContactsRead, ContactsWrite, ConsentsWrite, EventsRead, WebhooksManage}
 
 // ParseRole checks that s names a role.
 func ParseRole(s string) (Role, error) {

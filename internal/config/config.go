@@ -32,6 +32,7 @@ var Vars = []Var{
 	{"CONVERSA_LOG_FORMAT", "json", "json or text."},
 	{"CONVERSA_SHUTDOWN_TIMEOUT", "30s", "How long a stop waits for in-flight requests and jobs."},
 	{"CONVERSA_TRUSTED_PROXIES", "(none)", "Comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (login throttling is per client address)."},
+	{"CONVERSA_WEBHOOKS_ALLOW_PRIVATE", "false", "true lets outbound webhook subscriptions reach loopback and private addresses (development); otherwise they are refused, so a subscription cannot probe the internal network. `conversa dev` sets it."},
 	{"CONVERSA_DATA_DIR", ".data", "Where `conversa dev` keeps its PostgreSQL cluster and generated secrets."},
 	{"CONVERSA_NO_SYSTEM_PG", "(unset)", "1 makes `make test` ignore a PostgreSQL on 127.0.0.1:5432 and start a private cluster."},
 }
@@ -52,6 +53,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	DataDir         string
 	TrustedProxies  []netip.Prefix
+	// WebhooksAllowPrivate lets outbound webhooks reach private addresses.
+	WebhooksAllowPrivate bool
 }
 
 // Load reads the environment. A malformed value is an error that names the variable.
@@ -90,6 +93,13 @@ func Load() (Config, error) {
 		LogFormat:       str("CONVERSA_LOG_FORMAT"),
 		ShutdownTimeout: dur("CONVERSA_SHUTDOWN_TIMEOUT"),
 		DataDir:         str("CONVERSA_DATA_DIR"),
+	}
+	switch v := str("CONVERSA_WEBHOOKS_ALLOW_PRIVATE"); v {
+	case "true", "1":
+		c.WebhooksAllowPrivate = true
+	case "false", "0":
+	default:
+		errs = append(errs, fmt.Sprintf("CONVERSA_WEBHOOKS_ALLOW_PRIVATE: want true or false, got %q", v))
 	}
 	for _, cidr := range strings.Split(os.Getenv("CONVERSA_TRUSTED_PROXIES"), ",") {
 		if cidr = strings.TrimSpace(cidr); cidr == "" {

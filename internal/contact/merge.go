@@ -10,8 +10,12 @@ import (
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/consent"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/fault"
 )
+
+// EventMerged is emitted when a duplicate is merged into a survivor (the subject).
+const EventMerged = "contact.merged"
 
 // MergeResult is the survivor of a merge and what moved to it.
 type MergeResult struct {
@@ -111,6 +115,12 @@ func (s *Service) merge(ctx context.Context, tx pgx.Tx, accountID, keepID, dupID
 		return MergeResult{}, fmt.Errorf("read phones of %s: %w", keepID, err)
 	}
 	res.Contact = fromRow(row, phones)
+	if err := event.Emit(ctx, tx, accountID, now, event.New{Type: EventMerged, SubjectID: &keepID, Data: map[string]any{
+		"survivor_id": keepID, "merged_id": dupID, "notes": res.Notes, "segments": res.Segments, "phones": res.Phones,
+		"consent_records": len(res.Consent),
+	}}); err != nil {
+		return MergeResult{}, err
+	}
 	return res, nil
 }
 

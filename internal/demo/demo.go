@@ -91,7 +91,7 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, authSvc *auth.Service, clk cl
 		return Seeded{}, err
 	}
 	_, key, err := authSvc.CreateAPIKey(ctx, out.Account.ID, auth.NewAPIKey{
-		Name: "Demo integrator", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite), string(auth.ConsentsWrite)},
+		Name: "Demo integrator", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite), string(auth.ConsentsWrite), string(auth.EventsRead), string(auth.WebhooksManage)},
 	})
 	if err != nil {
 		return Seeded{}, err

@@ -185,3 +185,12 @@ func (s *Service) Members(ctx context.Context, accountID, id uuid.UUID) ([]Membe
 func fromRow(r store.Department) Department {
 	return Department{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
+
+// Of lists the departments a user belongs to (what an agent may see follows them).
+func (s *Service) Of(ctx context.Context, accountID, userID uuid.UUID) ([]uuid.UUID, error) {
+	ids, err := s.q.UserDepartmentIDs(ctx, s.pool, store.UserDepartmentIDsParams{AccountID: accountID, UserID: userID})
+	if err != nil {
+		return nil, fmt.Errorf("departments of %s: %w", userID, err)
+	}
+	return ids, nil
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/idempotency"
+	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -34,6 +35,8 @@ type Config struct {
 	TestOnly bool
 	// Webhooks, when set, processes stored webhook deliveries.
 	Webhooks *webhook.Service
+	// Outbound, when set, delivers the event log to webhook subscriptions.
+	Outbound *outbound.Service
 }
 
 // NewClient returns a River client with every worker registered.
@@ -50,6 +53,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	if cfg.Webhooks != nil {
 		river.AddWorker(workers, &webhook.Worker{Service: cfg.Webhooks})
 	}
+	if cfg.Outbound != nil {
+		river.AddWorker(workers, &OutboundWorker{Outbound: cfg.Outbound})
+	}
 	rc := &river.Config{Workers: workers, Logger: cfg.Logger, TestOnly: cfg.TestOnly}
 	if cfg.Work {
 		rc.Queues = map[string]river.QueueConfig{
@@ -64,6 +70,11 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 			river.NewPeriodicJob(river.PeriodicInterval(SegmentTagsEvery), func() (river.JobArgs, *river.InsertOpts) {
 				return SegmentTagsArgs{}, nil
 			}, &river.PeriodicJobOpts{ID: "segment_tags", RunOnStart: true}),
+		}
+		if cfg.Outbound != nil {
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(OutboundEvery), func() (river.JobArgs, *river.InsertOpts) {
+				return OutboundArgs{}, nil
+			}, &river.PeriodicJobOpts{ID: "outbound_webhooks", RunOnStart: true}))
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)

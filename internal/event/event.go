@@ -1,0 +1,175 @@
+// Package event is the account's event log: what happened, numbered so that a client can
+// resync after a disconnect (everything after the last number it saw), streamed live to
+// connected clients, and delivered to outbound webhooks.
+//
+// Writers emit events into an outbox inside their own transaction (Emit), so an event exists
+// exactly when the change it reports committed. A publisher numbers them: one at a time, in
+// batches, committing each batch before numbering the next, so that numbers become visible in
+// order and a reader that saw number N never later finds a smaller one. Each server process
+// runs a Hub that listens for published batches and fans them out to its streams.
+package event
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/conversa-hq/conversa/db/store"
+)
+
+// Event is a published event.
+type Event struct {
+	AccountID uuid.UUID
+	// Seq numbers events in the order they became visible; it grows across all accounts, so
+	// an account's numbers have gaps.
+	Seq  int64
+	ID   uuid.UUID
+	Type string
+	// SubjectID is the resource the event is about (a contact, a conversation, an import).
+	SubjectID *uuid.UUID
+	// DepartmentID and UserID narrow who may see it (see Visible); both nil means everyone in
+	// the account.
+	DepartmentID *uuid.UUID
+	UserID       *uuid.UUID
+	Data         json.RawMessage
+	OccurredAt   time.Time
+	PublishedAt  time.Time
+}
+
+// New is an event to emit.
+type New struct {
+	Type         string
+	SubjectID    *uuid.UUID
+	DepartmentID *uuid.UUID
+	UserID       *uuid.UUID
+	// Data is encoded as JSON.
+	Data any
+}
+
+// Emit writes events to the outbox in the caller's transaction (or alone, given a pool).
+func Emit(ctx context.Context, db store.DBTX, accountID uuid.UUID, at time.Time, events ...New) error {
+	q := store.New()
+	for _, e := range events {
+		data, err := json.Marshal(e.Data)
+		if err != nil {
+			return fmt.Errorf("encode %s event: %w", e.Type, err)
+		}
+		if e.Data == nil {
+			data = []byte("{}")
+		}
+		if err := q.EmitEvent(ctx, db, store.EmitEventParams{
+			AccountID: accountID, EventID: uuid.Must(uuid.NewV7()), Type: e.Type, SubjectID: e.SubjectID,
+			DepartmentID: e.DepartmentID, UserID: e.UserID, Data: data, OccurredAt: at,
+		}); err != nil {
+			return fmt.Errorf("emit %s event: %w", e.Type, err)
+		}
+	}
+	return nil
+}
+
+// Log reads and publishes the event log.
+type Log struct {
+	pool *pgxpool.Pool
+	q    *store.Queries
+}
+
+// NewLog returns a Log on pool.
+func NewLog(pool *pgxpool.Pool) *Log {
+	return &Log{pool: pool, q: store.New()}
+}
+
+// MaxPage bounds one read of the log.
+const MaxPage = 10_000
+
+// List returns an account's events after seq afterSeq, oldest first, of the given types (all
+// when types is empty).
+func (l *Log) List(ctx context.Context, accountID uuid.UUID, afterSeq int64, types []string, limit int) ([]Event, error) {
+	if types == nil {
+		types = []string{}
+	}
+	rows, err := l.q.ListEvents(ctx, l.pool, store.ListEventsParams{AccountID: accountID, AfterSeq: afterSeq, Types: types, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list events after %d: %w", afterSeq, err)
+	}
+	out := make([]Event, len(rows))
+	for i, r := range rows {
+		out[i] = fromRow(r)
+	}
+	return out, nil
+}
+
+// PublishBatch is how many waiting events one publish numbers at most.
+const PublishBatch = 2000
+
+// Publish numbers the events waiting in the outbox, a batch at a time until none is left, and
+// returns the highest number given (0 when there was nothing, or when another process held
+// the publisher's turn: it publishes them instead).
+func (l *Log) Publish(ctx context.Context) (int64, error) {
+	var last int64
+	for range 50 {
+		max, err := l.q.PublishEvents(ctx, l.pool, PublishBatch)
+		if err != nil {
+			return last, fmt.Errorf("publish events: %w", err)
+		}
+		if max == 0 {
+			return last, nil
+		}
+		last = max
+	}
+	return last, nil
+}
+
+// RunPublisher publishes every interval until ctx ends. Every process may run one: they take
+// turns, and a turn held elsewhere is skipped.
+func (l *Log) RunPublisher(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := l.Publish(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("publish events", "err", err)
+		}
+	}
+}
+
+func fromRow(r store.Event) Event {
+	return Event{
+		AccountID: r.AccountID, Seq: r.Seq, ID: r.ID, Type: r.Type, SubjectID: r.SubjectID, DepartmentID: r.DepartmentID,
+		UserID: r.UserID, Data: r.Data, OccurredAt: r.OccurredAt.UTC(), PublishedAt: r.PublishedAt.UTC(),
+	}
+}
+
+// Viewer is who reads events, for Visible.
+type Viewer struct {
+	// All sees every event of the account: supervisors, admins, compliance and API keys.
+	All         bool
+	UserID      uuid.UUID
+	Departments []uuid.UUID
+}
+
+// Visible reports whether v may see e: events for everyone, events for v's own user, and
+// events of the departments v belongs to.
+func (v Viewer) Visible(e Event) bool {
+	switch {
+	case v.All, e.DepartmentID == nil && e.UserID == nil:
+		return true
+	case e.UserID != nil && *e.UserID == v.UserID:
+		return true
+	case e.DepartmentID != nil:
+		for _, d := range v.Departments {
+			if d == *e.DepartmentID {
+				return true
+			}
+		}
+	}
+	return false
+}
