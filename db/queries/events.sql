@@ -82,3 +82,10 @@ LIMIT @max_rows;
 UPDATE webhook_sends SET status = 'pending', next_attempt_at = @now, locked_until = NULL
 WHERE account_id = @account_id AND subscription_id = @subscription_id AND id = @id
 RETURNING *;
+
+-- name: PruneEvents :execrows
+-- Events older than the retention go, with their finished sends; a send still pending keeps
+-- its event until it succeeds or gives up.
+DELETE FROM events e
+WHERE e.published_at < @before
+  AND NOT EXISTS (SELECT 1 FROM webhook_sends w WHERE w.account_id = e.account_id AND w.event_seq = e.seq AND w.status = 'pending');

@@ -451,6 +451,22 @@ func (q *Queries) ListWebhookSubscriptions(ctx context.Context, db DBTX, arg Lis
 	return items, nil
 }
 
+const pruneEvents = `-- name: PruneEvents :execrows
+DELETE FROM events e
+WHERE e.published_at < $1
+  AND NOT EXISTS (SELECT 1 FROM webhook_sends w WHERE w.account_id = e.account_id AND w.event_seq = e.seq AND w.status = 'pending')
+`
+
+// Events older than the retention go, with their finished sends; a send still pending keeps
+// its event until it succeeds or gives up.
+func (q *Queries) PruneEvents(ctx context.Context, db DBTX, before time.Time) (int64, error) {
+	result, err := db.Exec(ctx, pruneEvents, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const publishEvents = `-- name: PublishEvents :one
 SELECT coalesce(publish_events($1::integer), 0)::bigint AS max_seq
 `

@@ -141,6 +141,19 @@ func (l *Log) RunPublisher(ctx context.Context, interval time.Duration, logger *
 	}
 }
 
+// Retention is how long the log keeps events: a client away longer resyncs from the resources
+// themselves.
+const Retention = 30 * 24 * time.Hour
+
+// Prune deletes events published before now minus Retention, and returns how many.
+func Prune(ctx context.Context, db store.DBTX, now time.Time) (int64, error) {
+	n, err := store.New().PruneEvents(ctx, db, now.Add(-Retention))
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return n, nil
+}
+
 func fromRow(r store.Event) Event {
 	return Event{
 		AccountID: r.AccountID, Seq: r.Seq, ID: r.ID, Type: r.Type, SubjectID: r.SubjectID, DepartmentID: r.DepartmentID,

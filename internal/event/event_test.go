@@ -248,3 +248,24 @@ func TestVisible(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { require.Equal(t, tc.want, tc.v.Visible(tc.e)) })
 	}
 }
+
+func TestPruneKeepsWhatIsRecentOrStillOwed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	log := event.NewLog(pool)
+	require.NoError(t, event.Emit(ctx, pool, a.ID, time.Now(), event.New{Type: "old"}))
+	_, err = log.Publish(ctx)
+	require.NoError(t, err)
+	n, err := event.Prune(ctx, pool, time.Now())
+	require.NoError(t, err)
+	require.Zero(t, n, "a recent event stays")
+	n, err = event.Prune(ctx, pool, time.Now().Add(event.Retention+time.Hour))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	left, err := log.List(ctx, a.ID, 0, nil, 10)
+	require.NoError(t, err)
+	require.Empty(t, left)
+}

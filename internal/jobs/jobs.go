@@ -16,6 +16,7 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
@@ -109,6 +110,9 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 		return err
 	}
 	if _, err := idempotency.Prune(ctx, w.Pool, now); err != nil {
+		return err
+	}
+	if _, err := event.Prune(ctx, w.Pool, now); err != nil {
 		return err
 	}
 	return nil
