@@ -337,6 +337,15 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 		logf("%s: %s", q.Name, q.Result)
 	}
 	queries = append(queries, exports...)
+	logf("resyncing %d events through the API", resyncEvents)
+	resync, err := measureEventResync(ctx, pool, ten.AccountID, srv.Base, ten.APIKey)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range resync {
+		logf("%s: %s, slowest %s", q.Name, q.Result, q.Times[len(q.Times)-1].Round(time.Millisecond))
+	}
+	queries = append(queries, resync...)
 
 	var results []scenarioResult
 	for _, sc := range scenarios {

@@ -103,7 +103,7 @@ func setupTenant(ctx context.Context, pool *pgxpool.Pool) (tenant, error) {
 	}
 	svc := auth.NewService(pool, keys, clock.System{}, auth.Config{})
 	_, secret, err := svc.CreateAPIKey(ctx, acct.ID, auth.NewAPIKey{
-		Name: "loadgen", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite), string(auth.ConsentsWrite)},
+		Name: "loadgen", Scopes: []string{string(auth.ContactsRead), string(auth.ContactsWrite), string(auth.ConsentsWrite), string(auth.EventsRead)},
 		RateLimit: maxAPIKeyRate, CreatedBy: &user.ID,
 	})
 	if err != nil {
