@@ -28,6 +28,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
@@ -55,7 +56,9 @@ type Deps struct {
 	Companies    *company.Service
 	Channels     *channel.Service
 	Webhooks     *webhook.Service
-	Clock        clock.Clock
+	// Templates manages message templates.
+	Templates *template.Service
+	Clock     clock.Clock
 	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
@@ -119,6 +122,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerCompanies(grp)
 	s.registerChannels(grp)
 	s.registerWebhooks(grp)
+	s.registerTemplates(grp)
 	return router, api
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
@@ -46,6 +47,9 @@ type testEnv struct {
 	clock    *clock.Manual
 	auth     *auth.Service
 	webhooks *webhook.Service
+	// templates is the API's template service, for tests that point its WhatsApp adapter at
+	// a local server.
+	templates *template.Service
 }
 
 // tenant is an account with an admin who has logged in and an integrator API key.
@@ -77,14 +81,17 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	enqueuer, err := jobs.NewClient(pool, jobs.Config{Webhooks: webhooks, Clock: clk})
 	require.NoError(t, err)
 	webhooks.Enqueuer = enqueuer
+	contacts := contact.NewService(pool, clk)
+	templates := template.NewService(pool, clk, channels, contacts)
+	templates.Enqueuer = enqueuer
 	handler, _ := api.New(api.Deps{
-		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
+		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
-		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Clock: clk,
+		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, templates: templates}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

@@ -20,6 +20,9 @@ const (
 	SettingsManage Permission = "settings:manage"
 	// ContactsErase anonymises a contact for good (LGPD erasure).
 	ContactsErase Permission = "contacts:erase"
+	// TemplatesWrite creates, changes, submits and deletes message templates: admins and
+	// supervisors keep the library; everyone who sends reads it with contacts:read.
+	TemplatesWrite Permission = "templates:write"
 
 	ContactNotes Permission = "contact_notes"
 	SupportCode  Permission = "support_code"
@@ -39,8 +42,8 @@ const (
 
 var rolePermissions = map[Role][]Permission{
 	RoleAdmin: {ContactsRead, ContactsWrite, ConsentsWrite, APIKeysManage, SettingsManage, ContactsErase,
-		ContactNotes, SupportCode, ConsentRead},
-	RoleSupervisor: {ContactsRead, ContactsWrite, ConsentsWrite, ContactNotes},
+		ContactNotes, SupportCode, ConsentRead, TemplatesWrite},
+	RoleSupervisor: {ContactsRead, ContactsWrite, ConsentsWrite, ContactNotes, TemplatesWrite},
 	RoleAgent:      {ContactsRead, ContactsWrite, ConsentsWrite},
 	RoleCompliance: {ContactsRead, ConsentsWrite, ContactsErase, ConsentRead},
 }
