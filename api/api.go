@@ -59,7 +59,7 @@ type Deps struct {
 	// Templates manages message templates.
 	Templates *template.Service
 	Clock     clock.Clock
-	Logger       *slog.Logger
+	Logger    *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error

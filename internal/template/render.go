@@ -17,8 +17,11 @@ import (
 // Contacts: "{nome}, {{contactcustomcode}}, @ChaveCliente and custom field names resolve from
 // the contact").
 var systemSources = map[string]func(c contact.Contact) string{
-	"{nome}":          func(c contact.Contact) string { return c.Name },
-	"{primeiro_nome}": func(c contact.Contact) string { first, _, _ := strings.Cut(strings.TrimSpace(c.Name), " "); return first },
+	"{nome}": func(c contact.Contact) string { return c.Name },
+	"{primeiro_nome}": func(c contact.Contact) string {
+		first, _, _ := strings.Cut(strings.TrimSpace(c.Name), " ")
+		return first
+	},
 	"{{contactcustomcode}}": func(c contact.Contact) string {
 		return deref(c.CustomerCode)
 	},
