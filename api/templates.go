@@ -85,8 +85,8 @@ type TemplateInput struct {
 	Language   *string                     `json:"language,omitempty" maxLength:"15" doc:"Like pt_BR. Required on create."`
 	Category   *string                     `json:"category,omitempty" enum:"marketing,utility,authentication" doc:"Required on create."`
 	Components *TemplateComponents         `json:"components,omitempty" doc:"Required on create."`
-	Examples   *map[string]string          `json:"examples,omitempty" doc:"One example per variable, by location: header.1, body.1 or body.first_name, button.N (a URL button's suffix or a copy code), for the provider's review."`
-	Bindings   *map[string]TemplateBinding `json:"bindings,omitempty" doc:"Where each variable's value comes from, by the same locations (and header.media for a media header's link)."`
+	Examples   *map[string]string          `json:"examples,omitempty" doc:"One example per variable, by location: header:1, body:1 or body:first_name, button:N (a URL button's suffix or a copy code), for the provider's review."`
+	Bindings   *map[string]TemplateBinding `json:"bindings,omitempty" doc:"Where each variable's value comes from, by the same locations (and header:media for a media header's link)."`
 	ChannelIDs *[]string                   `json:"channel_ids,omitempty" maxItems:"100" doc:"The WhatsApp numbers whose library holds the template."`
 }
 

@@ -5,7 +5,7 @@ CREATE TABLE templates (
     account_id       uuid NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     id               uuid NOT NULL,
     -- Cloud API rules: lower-case letters, digits and underscores, at most 512.
-    name             text NOT NULL CHECK (name ~ '^[a-z0-9_]{1,512}$'),
+    name             text NOT NULL CHECK (name ~ '^[a-z0-9_]+$' AND length(name) <= 512),
     language         text NOT NULL CHECK (length(language) BETWEEN 2 AND 15),
     category         text NOT NULL CHECK (category IN ('marketing', 'utility', 'authentication')),
     parameter_format text NOT NULL CHECK (parameter_format IN ('positional', 'named')),

@@ -135,7 +135,7 @@ func Render(t Template, c contact.Contact, defs []customfield.Field) Rendered {
 		var params []provider.Param
 		vals := map[string]string{}
 		for _, name := range vars {
-			loc := part + "." + name
+			loc := part + ":" + name
 			v, ok := value(loc)
 			if !ok {
 				r.Unresolved = append(r.Unresolved, loc)
@@ -181,7 +181,7 @@ func Render(t Template, c contact.Contact, defs []customfield.Field) Rendered {
 	}
 	for i, b := range t.Components.Buttons {
 		rb := RenderedButton{Type: b.Type, Text: b.Text, URL: b.URL, PhoneNumber: b.PhoneNumber}
-		loc := fmt.Sprintf("button.%d", i)
+		loc := fmt.Sprintf("button:%d", i)
 		switch {
 		case b.Type == URLButton && strings.HasSuffix(b.URL, "{{1}}"):
 			if v, ok := value(loc); ok {

@@ -42,29 +42,29 @@ func TestRender(t *testing.T) {
 	}{
 		{
 			name:       "PositionalSystemFieldsWithAccents",
-			tpl:        positional("Olá {{1}}, seu código é {{2}} ({{3}}).", map[string]Binding{"body.1": src("{nome}"), "body.2": src("{{contactcustomcode}}"), "body.3": src("@ChaveCliente")}),
+			tpl:        positional("Olá {{1}}, seu código é {{2}} ({{3}}).", map[string]Binding{"body:1": src("{nome}"), "body:2": src("{{contactcustomcode}}"), "body:3": src("@ChaveCliente")}),
 			c:          joana,
 			wantBody:   "Olá Joana D'Ávila Conceição, seu código é CLI-042 (CLI-042).",
 			wantParams: []provider.Param{{Value: "Joana D'Ávila Conceição"}, {Value: "CLI-042"}, {Value: "CLI-042"}},
 		},
 		{
 			name: "PositionalValuesInNumberOrderWhateverTheTextOrder",
-			tpl:  positional("Vence {{2}}, {{1}}!", map[string]Binding{"body.1": src("{primeiro_nome}"), "body.2": src("{vencimento}")}),
+			tpl:  positional("Vence {{2}}, {{1}}!", map[string]Binding{"body:1": src("{primeiro_nome}"), "body:2": src("{vencimento}")}),
 			c:    joana, wantBody: "Vence 05/12/2026, Joana!",
 			wantParams: []provider.Param{{Value: "Joana"}, {Value: "05/12/2026"}},
 		},
 		{
 			name: "NamedVariables",
 			tpl: Template{Language: "pt_BR", ParameterFormat: "named", Components: Components{Body: Text{Text: "Oi {{first_name}}, plano {{plan}}; de novo {{first_name}}."}},
-				Bindings: map[string]Binding{"body.first_name": src("{primeiro_nome}"), "body.plan": src("{plano}")}},
+				Bindings: map[string]Binding{"body:first_name": src("{primeiro_nome}"), "body:plan": src("{plano}")}},
 			c: joana, wantBody: "Oi Joana, plano Ouro ✨; de novo Joana.",
 			wantParams: []provider.Param{{Name: "first_name", Value: "Joana"}, {Name: "plan", Value: "Ouro ✨"}},
 		},
 		{
 			name: "CustomFieldOfEachType",
 			tpl: positional("{{1}}|{{2}}|{{3}}|{{4}}|{{5}}|{{6}}|{{7}}|{{8}}", map[string]Binding{
-				"body.1": src("{plano}"), "body.2": src("{saldo}"), "body.3": src("{vencimento}"), "body.4": src("{vip}"),
-				"body.5": src("{parcelas}"), "body.6": src("{cor}"), "body.7": src("{foto}"), "body.8": src("{negativo}")}),
+				"body:1": src("{plano}"), "body:2": src("{saldo}"), "body:3": src("{vencimento}"), "body:4": src("{vip}"),
+				"body:5": src("{parcelas}"), "body:6": src("{cor}"), "body:7": src("{foto}"), "body:8": src("{negativo}")}),
 			c:        joana,
 			wantBody: "Ouro ✨|1.234,5|05/12/2026|Sim|3|azul|https://cdn.example.com/joana.jpg|-1.234.567,25",
 			wantParams: []provider.Param{{Value: "Ouro ✨"}, {Value: "1.234,5"}, {Value: "05/12/2026"}, {Value: "Sim"}, {Value: "3"},
@@ -72,31 +72,31 @@ func TestRender(t *testing.T) {
 		},
 		{
 			name: "OtherSystemFieldsAndDateFormat",
-			tpl: positional("{{1}} {{2}} {{3}} {{4}}", map[string]Binding{"body.1": src("{data_nascimento}"), "body.2": src("{cpf}"),
-				"body.3": src("{email}"), "body.4": src("{telefone}")}),
+			tpl: positional("{{1}} {{2}} {{3}} {{4}}", map[string]Binding{"body:1": src("{data_nascimento}"), "body:2": src("{cpf}"),
+				"body:3": src("{email}"), "body:4": src("{telefone}")}),
 			c: joana, wantBody: "07/03/1990 529.982.247-25 joana@example.com +5511987654321",
 			wantParams: []provider.Param{{Value: "07/03/1990"}, {Value: "529.982.247-25"}, {Value: "joana@example.com"}, {Value: "+5511987654321"}},
 		},
 		{
 			name: "MissingValuesStayAndAreReported",
 			tpl: positional("{{1}}, código {{2}}, campo {{3}}, sem vínculo {{4}}", map[string]Binding{
-				"body.1": src("{nome}"), "body.2": src("@ChaveCliente"), "body.3": src("{vazio}")}),
+				"body:1": src("{nome}"), "body:2": src("@ChaveCliente"), "body:3": src("{vazio}")}),
 			c:              contact.Contact{Name: "Zé"},
 			wantBody:       "Zé, código {{2}}, campo {{3}}, sem vínculo {{4}}",
-			wantUnresolved: []string{"body.2", "body.3", "body.4"},
+			wantUnresolved: []string{"body:2", "body:3", "body:4"},
 			wantParams:     []provider.Param{{Value: "Zé"}},
 		},
 		{
 			name: "FallbackAndFixedText",
 			tpl: positional("{{1}} na loja {{2}}", map[string]Binding{
-				"body.1": {Source: "{email}", Fallback: "cliente"}, "body.2": {Text: "Centro"}}),
+				"body:1": {Source: "{email}", Fallback: "cliente"}, "body:2": {Text: "Centro"}}),
 			c: contact.Contact{Name: "Zé"}, wantBody: "cliente na loja Centro",
 			wantParams: []provider.Param{{Value: "cliente"}, {Value: "Centro"}},
 		},
 		{
 			name: "EnglishNumbersAndBooleans",
 			tpl: Template{Language: "en_US", ParameterFormat: "positional", Components: Components{Body: Text{Text: "{{1}} {{2}}"}},
-				Bindings: map[string]Binding{"body.1": src("{saldo}"), "body.2": src("{vip}")}},
+				Bindings: map[string]Binding{"body:1": src("{saldo}"), "body:2": src("{vip}")}},
 			c: joana, wantBody: "1,234.5 Yes", wantParams: []provider.Param{{Value: "1,234.5"}, {Value: "Yes"}},
 		},
 	}
@@ -121,7 +121,7 @@ func TestRenderHeaderFooterButtons(t *testing.T) {
 			Buttons: []Button{{Type: QuickReply, Text: "Quero"}, {Type: URLButton, Text: "Ver pedido", URL: "https://loja.example.com/pedido/{{1}}"},
 				{Type: PhoneButton, Text: "Ligar", PhoneNumber: "+551140001234"}, {Type: CopyCode}},
 		},
-		Bindings: map[string]Binding{"header.1": {Source: "{primeiro_nome}"}, "button.1": {Source: "{{contactcustomcode}}"}, "button.3": {Text: "NATAL25"}},
+		Bindings: map[string]Binding{"header:1": {Source: "{primeiro_nome}"}, "button:1": {Source: "{{contactcustomcode}}"}, "button:3": {Text: "NATAL25"}},
 	}
 	r := Render(tpl, contact.Contact{Name: "Ana Souza", CustomerCode: ptr("A-1")}, nil)
 	require.Empty(t, r.Unresolved)
@@ -134,7 +134,7 @@ func TestRenderHeaderFooterButtons(t *testing.T) {
 
 	// A contact without a customer code leaves the URL's variable unresolved.
 	r = Render(tpl, contact.Contact{Name: "Ana"}, nil)
-	require.Equal(t, []string{"button.1"}, r.Unresolved)
+	require.Equal(t, []string{"button:1"}, r.Unresolved)
 	require.Equal(t, "https://loja.example.com/pedido/{{1}}", r.Buttons[1].URL)
 
 	// A media header shows its example link unless a binding gives the contact's own.

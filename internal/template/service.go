@@ -247,7 +247,7 @@ func (s *Service) setChannels(ctx context.Context, tx pgx.Tx, accountID, id uuid
 		field := fmt.Sprintf("channel_ids[%d]", i)
 		switch typ, ok := types[cid]; {
 		case !ok:
-			return fault.Invalid("invalid template", fault.FieldError{Field: field, Message: "names no channel of this account", Value: cid})
+			return fault.Invalid("invalid template", fault.FieldError{Field: field, Message: "names no channel of this account"})
 		case typ != string(channel.WhatsApp):
 			return fault.Invalid("invalid template", fault.FieldError{Field: field, Message: "only WhatsApp numbers keep a template library", Value: typ})
 		}
@@ -448,7 +448,7 @@ func Spec(t Template) provider.TemplateSpec {
 		}
 		out := make([]string, len(vars))
 		for i, v := range vars {
-			out[i] = t.Examples[part+"."+v]
+			out[i] = t.Examples[part+":"+v]
 		}
 		return out
 	}
@@ -476,7 +476,7 @@ func Spec(t Template) provider.TemplateSpec {
 				pb.Text = "Copy code"
 			}
 			if b.Type == URLButton && strings.HasSuffix(b.URL, "{{1}}") {
-				comp.Example = append(comp.Example, t.Examples[fmt.Sprintf("button.%d", i)])
+				comp.Example = append(comp.Example, t.Examples[fmt.Sprintf("button:%d", i)])
 			}
 			comp.Buttons = append(comp.Buttons, pb)
 		}

@@ -142,8 +142,8 @@ type Binding struct {
 
 // Variable is one place a template takes a value at send time.
 type Variable struct {
-	// Location names it: "header.1", "body.first_name", "button.2" (a URL button's suffix or
-	// a copy-code button's code, by button index), "header.media" (a media header's link).
+	// Location names it: "header:1", "body:first_name", "button:2" (a URL button's suffix or
+	// a copy-code button's code, by button index), "header:media" (a media header's link).
 	Location string
 	// Name is the variable as written ("1", "first_name"); empty for buttons and media.
 	Name string
@@ -157,7 +157,7 @@ var (
 )
 
 // MediaLocation is the location of a media header's link.
-const MediaLocation = "header.media"
+const MediaLocation = "header:media"
 
 // Checked is what Check found in valid content: the parameter format and every variable.
 type Checked struct {
@@ -205,7 +205,7 @@ func Check(name, language, category string, c Components) (Checked, []fault.Fiel
 				bad("components.header.text", "a text header has at most one variable", len(vars))
 			}
 			for _, v := range vars {
-				note(Variable{Location: "header." + v, Name: v})
+				note(Variable{Location: "header:" + v, Name: v})
 			}
 			if h.ExampleURL != "" {
 				bad("components.header.example_url", "only a media header has an example link", h.ExampleURL)
@@ -232,7 +232,7 @@ func Check(name, language, category string, c Components) (Checked, []fault.Fiel
 	vars, verrs := variables("components.body.text", c.Body.Text)
 	errs = append(errs, verrs...)
 	for _, v := range vars {
-		note(Variable{Location: "body." + v, Name: v})
+		note(Variable{Location: "body:" + v, Name: v})
 	}
 	if f := c.Footer; f != nil {
 		n := utf8.RuneCountInString(f.Text)
@@ -254,7 +254,7 @@ func Check(name, language, category string, c Components) (Checked, []fault.Fiel
 		for _, part := range []string{"header", "body"} {
 			var nums []int
 			for _, v := range out.Variables {
-				if strings.HasPrefix(v.Location, part+".") && v.Name != "" {
+				if strings.HasPrefix(v.Location, part+":") && v.Name != "" {
 					k, _ := strconv.Atoi(v.Name)
 					nums = append(nums, k)
 				}
@@ -310,7 +310,7 @@ func checkButtons(category string, buttons []Button, out *Checked) []fault.Field
 				bad(field+".url", "a URL has at most one variable, {{1}}, at its end", b.URL)
 			}
 			if hasVar {
-				out.Variables = append(out.Variables, Variable{Location: fmt.Sprintf("button.%d", i)})
+				out.Variables = append(out.Variables, Variable{Location: fmt.Sprintf("button:%d", i)})
 			}
 		case PhoneButton:
 			if n, err := phone.Normalize(b.PhoneNumber); err != nil || len(b.PhoneNumber) > MaxPhoneLength {
@@ -322,7 +322,7 @@ func checkButtons(category string, buttons []Button, out *Checked) []fault.Field
 			if b.Text != "" {
 				bad(field+".text", "a copy code button's label is set by WhatsApp", b.Text)
 			}
-			out.Variables = append(out.Variables, Variable{Location: fmt.Sprintf("button.%d", i)})
+			out.Variables = append(out.Variables, Variable{Location: fmt.Sprintf("button:%d", i)})
 		default:
 			bad(field+".type", "must be quick_reply, url, phone_number or copy_code", b.Type)
 		}
@@ -381,8 +381,8 @@ func CheckExamples(vars []Variable, buttons []Button, examples map[string]string
 			errs = append(errs, fault.FieldError{Field: "examples." + v.Location, Message: "every variable needs an example for the provider's review"})
 		case utf8.RuneCountInString(ex) > MaxExampleLength:
 			errs = append(errs, fault.FieldError{Field: "examples." + v.Location, Message: fmt.Sprintf("at most %d characters", MaxExampleLength)})
-		case strings.HasPrefix(v.Location, "button."):
-			i, _ := strconv.Atoi(strings.TrimPrefix(v.Location, "button."))
+		case strings.HasPrefix(v.Location, "button:"):
+			i, _ := strconv.Atoi(strings.TrimPrefix(v.Location, "button:"))
 			if buttons[i].Type == CopyCode && utf8.RuneCountInString(ex) > MaxCopyCodeExample {
 				errs = append(errs, fault.FieldError{Field: "examples." + v.Location, Message: fmt.Sprintf("a code has at most %d characters", MaxCopyCodeExample), Value: ex})
 			}

@@ -37,9 +37,9 @@ func TestCheck(t *testing.T) {
 		wantVars   []string
 		wantErrs   []string
 	}{
-		{name: "Positional", c: body("Oi {{1}}, pedido {{2}} de {{1}}"), wantFormat: "positional", wantVars: []string{"body.1", "body.2"}},
+		{name: "Positional", c: body("Oi {{1}}, pedido {{2}} de {{1}}"), wantFormat: "positional", wantVars: []string{"body:1", "body:2"}},
 		{name: "Named", c: Components{Header: &Header{Format: HeaderText, Text: "Olá {{first_name}}"}, Body: Text{Text: "Pedido {{order_id}}"}},
-			wantFormat: "named", wantVars: []string{"header.first_name", "body.order_id"}},
+			wantFormat: "named", wantVars: []string{"header:first_name", "body:order_id"}},
 		{name: "Mixed", c: body("Oi {{1}} e {{first_name}}"), wantErrs: []string{"components"}},
 		{name: "MixedAcrossHeaderAndBody", c: Components{Header: &Header{Format: HeaderText, Text: "{{name}}"}, Body: Text{Text: "{{1}}"}}, wantErrs: []string{"components"}},
 		{name: "Gap", c: body("Oi {{1}} {{3}}"), wantErrs: []string{"components.body.text"}},
@@ -70,7 +70,7 @@ func TestCheck(t *testing.T) {
 			{Type: URLButton, Text: "a", URL: "https://a.example.com/{{1}}/x"}}}, wantErrs: []string{"components.buttons[0].url"}},
 		{name: "URLWithVariable", c: Components{Body: Text{Text: "x"}, Buttons: []Button{
 			{Type: QuickReply, Text: "q"}, {Type: URLButton, Text: "a", URL: "https://a.example.com/p/{{1}}"}, {Type: CopyCode}}},
-			wantFormat: "positional", wantVars: []string{"button.1", "button.2"}},
+			wantFormat: "positional", wantVars: []string{"button:1", "button:2"}},
 		{name: "ButtonLabelTooLong", c: Components{Body: Text{Text: "x"}, Buttons: []Button{{Type: QuickReply, Text: strings.Repeat("b", 26)}}},
 			wantErrs: []string{"components.buttons[0].text"}},
 		{name: "BadPhoneAndUnknownType", c: Components{Body: Text{Text: "x"}, Buttons: []Button{
@@ -117,11 +117,11 @@ func nilIfEmpty(s []string) []string {
 
 func TestCheckExamples(t *testing.T) {
 	t.Parallel()
-	vars := []Variable{{Location: "body.1", Name: "1"}, {Location: "button.0"}, {Location: MediaLocation}}
+	vars := []Variable{{Location: "body:1", Name: "1"}, {Location: "button:0"}, {Location: MediaLocation}}
 	buttons := []Button{{Type: CopyCode}}
-	require.Empty(t, CheckExamples(vars, buttons, map[string]string{"body.1": "Maria", "button.0": "NATAL25"}))
-	errs := CheckExamples(vars, buttons, map[string]string{"body.1": " ", "button.0": "A-CODE-LONGER-THAN-15", "body.9": "x"})
-	require.ElementsMatch(t, []string{"examples.body.1", "examples.button.0", "examples.body.9"}, fields(errs))
+	require.Empty(t, CheckExamples(vars, buttons, map[string]string{"body:1": "Maria", "button:0": "NATAL25"}))
+	errs := CheckExamples(vars, buttons, map[string]string{"body:1": " ", "button:0": "A-CODE-LONGER-THAN-15", "body:9": "x"})
+	require.ElementsMatch(t, []string{"examples.body:1", "examples.button:0", "examples.body:9"}, fields(errs))
 }
 
 func TestEventReason(t *testing.T) {
