@@ -75,6 +75,7 @@ type TemplateBody struct {
 	Reason          string                     `json:"reason,omitempty"`
 	Channels        []TemplateChannelBody      `json:"channels"`
 	SubmittedAt     *time.Time                 `json:"submitted_at,omitempty"`
+	Version         int                        `json:"version" doc:"Grows with every change, the provider's verdicts included; the ETag."`
 	CreatedAt       time.Time                  `json:"created_at"`
 	UpdatedAt       time.Time                  `json:"updated_at"`
 }
@@ -120,6 +121,15 @@ type TemplatePreviewButton struct {
 	URL         string `json:"url,omitempty"`
 	PhoneNumber string `json:"phone_number,omitempty"`
 	Code        string `json:"code,omitempty"`
+}
+
+type templateOutput struct {
+	ETag string `header:"ETag"`
+	Body TemplateBody
+}
+
+func templateResponse(t template.Template) *templateOutput {
+	return &templateOutput{ETag: etag(t.Version), Body: toTemplateBody(t)}
 }
 
 // TemplateIDParam is the {id} of a template's path.
@@ -185,7 +195,7 @@ func (s *server) registerTemplates(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-template", Method: http.MethodGet, Path: "/v1/templates/{id}", Tags: []string{templatesTag},
 		Summary: "Get a template with its status on each library channel", Errors: []int{http.StatusNotFound},
-	}, auth.ContactsRead), handle(func(ctx context.Context, in *TemplateIDParam) (*struct{ Body TemplateBody }, error) {
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *TemplateIDParam) (*templateOutput, error) {
 		p, id, err := templateCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
@@ -194,18 +204,23 @@ func (s *server) registerTemplates(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body TemplateBody }{Body: toTemplateBody(t)}, nil
+		return templateResponse(t), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "update-template", Method: http.MethodPatch, Path: "/v1/templates/{id}", Tags: []string{templatesTag},
 		Summary:     "Change a template",
-		Description: "Name, language, category, components and examples change only while the template is a draft: its provider reviewed the submitted content as it is (create a new template to change it). Bindings and library channels change at any time.",
-		Errors:      []int{http.StatusNotFound, http.StatusConflict},
+		Description: "With If-Match, the change is refused (412) if the template changed since it was read. Name, language, category, components and examples change only while the template is a draft: its provider reviewed the submitted content as it is (create a new template to change it). Bindings and library channels change at any time.",
+		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed},
 	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *struct {
 		TemplateIDParam
-		Body TemplateInput
-	}) (*struct{ Body TemplateBody }, error) {
+		IfMatch string `header:"If-Match" doc:"The ETag the change was based on; 412 if the template changed since."`
+		Body    TemplateInput
+	}) (*templateOutput, error) {
 		p, id, err := templateCaller(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		version, err := ifMatchVersion(in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
@@ -213,11 +228,11 @@ func (s *server) registerTemplates(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		t, err := s.Templates.Update(ctx, p.AccountID, id, ti)
+		t, err := s.Templates.Update(ctx, p.AccountID, id, ti, version)
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body TemplateBody }{Body: toTemplateBody(t)}, nil
+		return templateResponse(t), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "delete-template", Method: http.MethodDelete, Path: "/v1/templates/{id}", Tags: []string{templatesTag},
@@ -330,7 +345,7 @@ func toComponents(c TemplateComponents) template.Components {
 func toTemplateBody(t template.Template) TemplateBody {
 	b := TemplateBody{ID: t.ID.String(), Name: t.Name, Language: t.Language, Category: t.Category, ParameterFormat: t.ParameterFormat,
 		Examples: t.Examples, Bindings: map[string]TemplateBinding{}, Status: t.Status, Reason: t.Reason,
-		Channels: make([]TemplateChannelBody, len(t.Channels)), SubmittedAt: t.SubmittedAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+		Channels: make([]TemplateChannelBody, len(t.Channels)), SubmittedAt: t.SubmittedAt, Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 	c := t.Components
 	b.Components.Body = TemplateText{Text: c.Body.Text}
 	if c.Header != nil {

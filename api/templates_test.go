@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,13 @@ func TestTemplatesCRUDAndSearch(t *testing.T) {
 	}
 	require.Len(t, seen, 3)
 	require.Equal(t, tpl.ID, seen[0])
+
+	// Reads carry the version as ETag; a change based on an older read is refused.
+	r := e.do(http.MethodGet, "/v1/templates/"+tpl.ID, a.token, nil)
+	require.Equal(t, `"1"`, r.Header.Get("ETag"))
+	r = e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"bindings": map[string]any{}}, `If-Match: "1"`).ok(nil)
+	require.Equal(t, `"2"`, r.Header.Get("ETag"))
+	e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"bindings": map[string]any{}}, `If-Match: "1"`).problem(412)
 
 	// A draft changes freely.
 	var changed api.TemplateBody
@@ -348,10 +356,19 @@ func TestTemplateSubmitWhatsApp(t *testing.T) {
 	e.do(http.MethodGet, "/v1/templates/"+theirs.ID, b.token, nil).ok(reset(&theirs))
 	require.Equal(t, "pending", theirs.Channels[0].Status, "another account's template is untouched")
 
+	// A number of the same business account added later shares the approved template: no
+	// new request reaches the provider.
+	later := newLine(a, "+55 11 4000-1004", "1004")
+	e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"channel_ids": []string{sales.ID, support.ID, demo.ID, later.ID}}).ok(nil)
+	e.do(http.MethodPost, "/v1/templates/"+tpl.ID+"/submit", a.token, nil).ok(reset(&tpl))
+	require.Len(t, srv.Templates(), 1)
+	require.Equal(t, api.TemplateChannelBody{ChannelID: later.ID, Status: "approved", ProviderTemplateID: sent.ID,
+		SubmittedAt: byChannel(tpl)[later.ID].SubmittedAt}, byChannel(tpl)[later.ID])
+
 	// Deleting a channel leaves no row behind; a submitted template is only marked deleted.
 	e.do(http.MethodDelete, "/v1/channels/"+support.ID, a.token, nil).ok(nil)
 	e.do(http.MethodGet, "/v1/templates/"+tpl.ID, a.token, nil).ok(reset(&tpl))
-	require.Len(t, tpl.Channels, 2)
+	require.Len(t, tpl.Channels, 3)
 	e.do(http.MethodDelete, "/v1/templates/"+tpl.ID, a.token, nil).ok(nil)
 	e.do(http.MethodGet, "/v1/templates/"+tpl.ID, a.token, nil).problem(404)
 	var deleted bool
@@ -388,13 +405,21 @@ func TestTemplateFakeProvider(t *testing.T) {
 	a := e.newTenant("Acme")
 	ctx := context.Background()
 	slow := e.fakeWhatsApp(a, "+55 11 4000-0001", map[string]string{"approve_after": "1h", "webhook_secret": "wh"})
+	quick := e.fakeWhatsApp(a, "+55 11 4000-0002", map[string]string{"approve_after": "1ms"})
+	var second api.TemplateBody
+	e.do(http.MethodPost, "/v1/templates", a.token, orderTemplateNoCustom("segundo", quick.ID)).ok(&second)
+	e.do(http.MethodPost, "/v1/templates/"+second.ID+"/submit", a.token, nil).ok(reset(&second))
+	require.Equal(t, "pending", second.Status)
+	e.do(http.MethodPost, "/v1/templates", a.apiKey, orderTemplateNoCustom("chave")).problem(403)
+
 	var tpl api.TemplateBody
 	e.do(http.MethodPost, "/v1/templates", a.token, orderTemplateNoCustom("pedido", slow.ID)).ok(reset(&tpl))
 	e.do(http.MethodPost, "/v1/templates/"+tpl.ID+"/submit", a.token, nil).ok(reset(&tpl))
 	require.Equal(t, "pending", tpl.Status)
 
 	var raw []byte
-	require.NoError(t, e.pool.QueryRow(ctx, "SELECT args FROM river_job WHERE kind = 'template_fake_review'").Scan(&raw))
+	require.NoError(t, e.pool.QueryRow(ctx, "SELECT args FROM river_job WHERE kind = 'template_fake_review' AND args->>'provider_template_id' = $1",
+		tpl.Channels[0].ProviderTemplateID).Scan(&raw))
 	var args template.ReviewArgs
 	require.NoError(t, json.Unmarshal(raw, &args))
 	require.Equal(t, tpl.Channels[0].ProviderTemplateID, args.ProviderTemplateID)
@@ -415,6 +440,26 @@ func TestTemplateFakeProvider(t *testing.T) {
 	e.do(http.MethodGet, "/v1/templates/"+tpl.ID, a.apiKey, nil).ok(reset(&tpl))
 	require.Equal(t, "approved", tpl.Status)
 
+	// End to end on River's own workers: a short delay, the clock moved past it.
+	// (The second template was submitted at the start, 1 ms before its approval.)
+	client, err := jobs.NewClient(e.pool, jobs.Config{Work: true, Clock: e.clock, TestOnly: true})
+	require.NoError(t, err)
+	done, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	defer cancel()
+	require.NoError(t, client.Start(ctx))
+	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	for reviewed := false; !reviewed; {
+		select {
+		case ev := <-done:
+			require.Equal(t, river.EventKindJobCompleted, ev.Kind, "%s: %+v", ev.Job.Kind, ev.Job.Errors)
+			reviewed = ev.Job.Kind == "template_fake_review"
+		case <-time.After(10 * time.Second):
+			t.Fatal("the review job did not run")
+		}
+	}
+	e.do(http.MethodGet, "/v1/templates/"+second.ID, a.apiKey, nil).ok(reset(&second))
+	require.Equal(t, "approved", second.Status)
+
 	// The fake provider's signed webhook pauses it, through the webhook job.
 	body, _ := json.Marshal(map[string]any{"events": []any{map[string]any{"kind": template.StatusEventKind,
 		"timestamp": e.clock.Now().Add(time.Minute).Format(time.RFC3339),
@@ -422,7 +467,7 @@ func TestTemplateFakeProvider(t *testing.T) {
 	e.do(http.MethodPost, "/webhooks/fake/"+slow.ID, "", body, "X-Fake-Signature: "+fake.Sign("wh", body)).ok(nil)
 	var acct, id uuid.UUID
 	require.NoError(t, e.pool.QueryRow(ctx, "SELECT account_id, id FROM webhook_deliveries").Scan(&acct, &id))
-	_, err := e.webhooks.Process(ctx, acct, id)
+	_, err = e.webhooks.Process(ctx, acct, id)
 	require.NoError(t, err)
 	e.do(http.MethodGet, "/v1/templates/"+tpl.ID, a.apiKey, nil).ok(reset(&tpl))
 	require.Equal(t, "paused", tpl.Status)
@@ -474,3 +519,32 @@ func reset[T any](v *T) *T {
 	*v = zero
 	return v
 }
+
+// TestTemplateSubmitConcurrently: two submissions at once reach the provider once.
+func TestTemplateSubmitConcurrently(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.newTenant("Acme")
+	srv := whatsapptest.New(t, whatsapptest.Config{WABAID: "55555"})
+	e.templates.WhatsAppBaseURL = srv.URL
+	var line api.ChannelBody
+	e.do(http.MethodPost, "/v1/channels", a.token, map[string]any{"type": "whatsapp", "name": "Vendas", "phone_number": "+55 11 4000-1001",
+		"phone_number_id": "1001", "waba_id": "55555", "credentials": map[string]string{"access_token": whatsapptest.DefaultAccessToken}}).ok(&line)
+	var tpl api.TemplateBody
+	e.do(http.MethodPost, "/v1/templates", a.token, orderTemplateNoCustom("pedido", line.ID)).ok(&tpl)
+
+	statuses := make(chan int, 2)
+	for range 2 {
+		go func() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/templates/"+tpl.ID+"/submit", nil)
+			req.Header.Set("Authorization", "Bearer "+a.token)
+			rec := httptest.NewRecorder()
+			e.handler.ServeHTTP(rec, req)
+			statuses <- rec.Code
+		}()
+	}
+	got := []int{<-statuses, <-statuses}
+	require.ElementsMatch(t, []int{http.StatusOK, http.StatusConflict}, got)
+	require.Len(t, srv.Templates(), 1)
+}
+

@@ -78,7 +78,7 @@ UPDATE templates t SET
               LIMIT 1),
     submitted_at = coalesce(t.submitted_at, (SELECT min(tc.submitted_at) FROM template_channels tc
                                              WHERE tc.account_id = t.account_id AND tc.template_id = t.id)),
-    updated_at = @now
+    version = t.version + 1, updated_at = @now
 WHERE t.account_id = @account_id AND t.id = ANY(@ids::uuid[]);
 
 -- name: SoftDeleteTemplate :execrows

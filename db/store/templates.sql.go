@@ -442,7 +442,7 @@ UPDATE templates t SET
               LIMIT 1),
     submitted_at = coalesce(t.submitted_at, (SELECT min(tc.submitted_at) FROM template_channels tc
                                              WHERE tc.account_id = t.account_id AND tc.template_id = t.id)),
-    updated_at = $1
+    version = t.version + 1, updated_at = $1
 WHERE t.account_id = $2 AND t.id = ANY($3::uuid[])
 `
 

@@ -185,7 +185,9 @@ func (s *Service) Create(ctx context.Context, accountID uuid.UUID, in Input) (Te
 // content, and the Cloud API's own edit (re-review, at most once a day and 10 times in 30
 // days for approved templates) is not offered; create a new template instead. Bindings and
 // library channels change at any time.
-func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input) (Template, error) {
+//
+// With ifVersion, the change is refused (412) when the template's version is another.
+func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input, ifVersion *int) (Template, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		row, err := s.q.GetTemplateForUpdate(ctx, tx, store.GetTemplateForUpdateParams{AccountID: accountID, ID: id})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -195,6 +197,9 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input)
 			return fmt.Errorf("lock template %s: %w", id, err)
 		}
 		t := fromRow(row)
+		if ifVersion != nil && *ifVersion != t.Version {
+			return fault.PreconditionFailed("the template changed since it was read")
+		}
 		if row.SubmittedAt != nil && contentChanged(t, in) {
 			return fault.Conflict("a submitted template's content cannot change: its provider reviewed it as it is; create a new template",
 				fault.FieldError{Field: "components", Message: "frozen since submission", Value: t.Status})

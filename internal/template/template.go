@@ -395,3 +395,14 @@ func CheckExamples(vars []Variable, buttons []Button, examples map[string]string
 	}
 	return errs
 }
+
+// Sendable returns the library channel's copy of the template when it may be sent through
+// that channel: only a template the channel's provider approved is sent (DESIGN §4).
+func (t Template) Sendable(channelID uuid.UUID) (ChannelState, bool) {
+	for _, c := range t.Channels {
+		if c.ChannelID == channelID {
+			return c, c.Status == StatusApproved && c.ProviderTemplateID != ""
+		}
+	}
+	return ChannelState{}, false
+}

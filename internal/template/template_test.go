@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/internal/fault"
@@ -130,4 +131,20 @@ func TestEventReason(t *testing.T) {
 	require.Equal(t, "FIRST_PAUSE: Your template has been paused for 3 hours.",
 		eventReason(StatusPaused, map[string]string{"reason": "NONE", "other_info.title": "FIRST_PAUSE", "other_info.description": "Your template has been paused for 3 hours."}))
 	require.Empty(t, eventReason(StatusApproved, map[string]string{"reason": "NONE"}))
+}
+
+func TestSendable(t *testing.T) {
+	t.Parallel()
+	approved, paused, other := uuid.New(), uuid.New(), uuid.New()
+	tpl := Template{Channels: []ChannelState{
+		{ChannelID: approved, Status: StatusApproved, ProviderTemplateID: "118"},
+		{ChannelID: paused, Status: StatusPaused, ProviderTemplateID: "118"},
+	}}
+	c, ok := tpl.Sendable(approved)
+	require.True(t, ok)
+	require.Equal(t, "118", c.ProviderTemplateID)
+	_, ok = tpl.Sendable(paused)
+	require.False(t, ok, "a paused template is not sent")
+	_, ok = tpl.Sendable(other)
+	require.False(t, ok, "nor through a channel whose library lacks it")
 }
