@@ -547,4 +547,3 @@ func TestTemplateSubmitConcurrently(t *testing.T) {
 	require.ElementsMatch(t, []int{http.StatusOK, http.StatusConflict}, got)
 	require.Len(t, srv.Templates(), 1)
 }
-
