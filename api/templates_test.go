@@ -298,7 +298,10 @@ func TestTemplateSubmitWhatsApp(t *testing.T) {
 	// Everything is submitted now: a third submission is refused; the content is frozen but
 	// the bindings are not.
 	e.do(http.MethodPost, "/v1/templates/"+tpl.ID+"/submit", a.token, nil).problem(409)
-	e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"components": map[string]any{"body": map[string]any{"text": "Outro"}}}).problem(409)
+	p := e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"components": map[string]any{"body": map[string]any{"text": "Outro"}}}).problem(409)
+	require.Equal(t, []string{"body.components"}, p.locations())
+	e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"category": "marketing"}).problem(409)
+	e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"name": tpl.Name, "language": "pt_BR"}).ok(nil)
 	e.do(http.MethodPatch, "/v1/templates/"+tpl.ID, a.token, map[string]any{"bindings": map[string]any{"body:1": map[string]string{"source": "{primeiro_nome}"}}}).ok(nil)
 
 	// Another account holds a row with the same provider id (as if it had forged one): a
@@ -472,6 +475,22 @@ func TestTemplateFakeProvider(t *testing.T) {
 	e.do(http.MethodGet, "/v1/templates/"+tpl.ID, a.apiKey, nil).ok(reset(&tpl))
 	require.Equal(t, "paused", tpl.Status)
 	require.Equal(t, "FIRST_PAUSE", tpl.Reason)
+
+	// The summary follows the library when a channel is deleted: the pending one gone, what
+	// is left is approved.
+	token := e.do(http.MethodPost, "/v1/auth/refresh", "", map[string]string{"refresh_token": a.refresh})
+	var tok api.TokenBody
+	token.ok(&tok)
+	instant := e.fakeWhatsApp(tenant{token: tok.AccessToken}, "+55 11 4000-0003", nil)
+	late := e.fakeWhatsApp(tenant{token: tok.AccessToken}, "+55 11 4000-0004", map[string]string{"approve_after": "24h"})
+	var both api.TemplateBody
+	e.do(http.MethodPost, "/v1/templates", tok.AccessToken, orderTemplateNoCustom("ambos", instant.ID, late.ID)).ok(&both)
+	e.do(http.MethodPost, "/v1/templates/"+both.ID+"/submit", tok.AccessToken, nil).ok(reset(&both))
+	require.Equal(t, "pending", both.Status)
+	e.do(http.MethodDelete, "/v1/channels/"+late.ID, tok.AccessToken, nil).ok(nil)
+	e.do(http.MethodGet, "/v1/templates/"+both.ID, tok.AccessToken, nil).ok(reset(&both))
+	require.Equal(t, "approved", both.Status)
+	require.Len(t, both.Channels, 1)
 }
 
 func TestTemplatePreview(t *testing.T) {

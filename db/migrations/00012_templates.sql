@@ -54,6 +54,40 @@ CREATE INDEX template_channels_provider_id ON template_channels (account_id, pro
     WHERE provider_template_id IS NOT NULL;
 CREATE INDEX template_channels_channel ON template_channels (account_id, channel_id);
 
+-- A template's status is its library's worst verdict (rejected, disabled, paused, pending,
+-- approved), with that verdict's reason; draft while no channel was submitted. Kept by the
+-- code after each change, and by the trigger below when a channel (deleted) leaves a library.
+-- +goose StatementBegin
+CREATE FUNCTION refresh_template_status(acct uuid, tpl uuid, at timestamptz) RETURNS void LANGUAGE sql AS $$
+    UPDATE templates t SET
+        status = coalesce(w.status, 'draft'),
+        reason = w.reason,
+        submitted_at = coalesce(t.submitted_at, (SELECT min(tc.submitted_at) FROM template_channels tc
+                                                 WHERE tc.account_id = acct AND tc.template_id = tpl)),
+        version = t.version + 1,
+        updated_at = at
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (
+        SELECT tc.status, tc.reason FROM template_channels tc
+        WHERE tc.account_id = acct AND tc.template_id = tpl AND tc.status <> 'draft'
+        ORDER BY array_position(ARRAY['rejected', 'disabled', 'paused', 'pending', 'approved'], tc.status), tc.channel_id
+        LIMIT 1) w ON true
+    WHERE t.account_id = acct AND t.id = tpl;
+$$;
+
+CREATE FUNCTION template_channel_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM refresh_template_status(OLD.account_id, OLD.template_id, now());
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER template_channel_removed AFTER DELETE ON template_channels
+    FOR EACH ROW EXECUTE FUNCTION template_channel_removed();
+
 -- +goose Down
+DROP TRIGGER template_channel_removed ON template_channels;
+DROP FUNCTION template_channel_removed();
+DROP FUNCTION refresh_template_status(uuid, uuid, timestamptz);
 DROP TABLE template_channels;
 DROP TABLE templates;

@@ -65,21 +65,8 @@ WHERE account_id = @account_id AND provider_template_id = @provider_template_id:
 RETURNING template_id;
 
 -- name: RefreshTemplateStatus :exec
--- The template's status is its library's worst verdict (rejected, disabled, paused, pending,
--- approved), with that verdict's reason; draft while no channel was submitted.
-UPDATE templates t SET
-    status = coalesce((SELECT tc.status FROM template_channels tc
-                       WHERE tc.account_id = t.account_id AND tc.template_id = t.id AND tc.status <> 'draft'
-                       ORDER BY array_position(ARRAY['rejected', 'disabled', 'paused', 'pending', 'approved'], tc.status), tc.channel_id
-                       LIMIT 1), 'draft'),
-    reason = (SELECT tc.reason FROM template_channels tc
-              WHERE tc.account_id = t.account_id AND tc.template_id = t.id AND tc.status <> 'draft'
-              ORDER BY array_position(ARRAY['rejected', 'disabled', 'paused', 'pending', 'approved'], tc.status), tc.channel_id
-              LIMIT 1),
-    submitted_at = coalesce(t.submitted_at, (SELECT min(tc.submitted_at) FROM template_channels tc
-                                             WHERE tc.account_id = t.account_id AND tc.template_id = t.id)),
-    version = t.version + 1, updated_at = @now
-WHERE t.account_id = @account_id AND t.id = ANY(@ids::uuid[]);
+-- The templates' summary status (see refresh_template_status in the migration).
+SELECT refresh_template_status(@account_id::uuid, id, @now::timestamptz) FROM unnest(@ids::uuid[]) AS id;
 
 -- name: SoftDeleteTemplate :execrows
 UPDATE templates SET deleted_at = @now::timestamptz, updated_at = @now::timestamptz

@@ -431,31 +431,18 @@ func (q *Queries) ListTemplates(ctx context.Context, db DBTX, arg ListTemplatesP
 }
 
 const refreshTemplateStatus = `-- name: RefreshTemplateStatus :exec
-UPDATE templates t SET
-    status = coalesce((SELECT tc.status FROM template_channels tc
-                       WHERE tc.account_id = t.account_id AND tc.template_id = t.id AND tc.status <> 'draft'
-                       ORDER BY array_position(ARRAY['rejected', 'disabled', 'paused', 'pending', 'approved'], tc.status), tc.channel_id
-                       LIMIT 1), 'draft'),
-    reason = (SELECT tc.reason FROM template_channels tc
-              WHERE tc.account_id = t.account_id AND tc.template_id = t.id AND tc.status <> 'draft'
-              ORDER BY array_position(ARRAY['rejected', 'disabled', 'paused', 'pending', 'approved'], tc.status), tc.channel_id
-              LIMIT 1),
-    submitted_at = coalesce(t.submitted_at, (SELECT min(tc.submitted_at) FROM template_channels tc
-                                             WHERE tc.account_id = t.account_id AND tc.template_id = t.id)),
-    version = t.version + 1, updated_at = $1
-WHERE t.account_id = $2 AND t.id = ANY($3::uuid[])
+SELECT refresh_template_status($1::uuid, id, $2::timestamptz) FROM unnest($3::uuid[]) AS id
 `
 
 type RefreshTemplateStatusParams struct {
-	Now       time.Time
 	AccountID uuid.UUID
+	Now       time.Time
 	Ids       []uuid.UUID
 }
 
-// The template's status is its library's worst verdict (rejected, disabled, paused, pending,
-// approved), with that verdict's reason; draft while no channel was submitted.
+// The templates' summary status (see refresh_template_status in the migration).
 func (q *Queries) RefreshTemplateStatus(ctx context.Context, db DBTX, arg RefreshTemplateStatusParams) error {
-	_, err := db.Exec(ctx, refreshTemplateStatus, arg.Now, arg.AccountID, arg.Ids)
+	_, err := db.Exec(ctx, refreshTemplateStatus, arg.AccountID, arg.Now, arg.Ids)
 	return err
 }
 

@@ -67,17 +67,26 @@ type Input struct {
 	ChannelIDs *[]uuid.UUID
 }
 
-// contentChanged reports whether in changes what the provider reviewed.
-func contentChanged(t Template, in Input) bool {
+// contentChanged names the first field of in that changes what the provider reviewed, or "".
+func contentChanged(t Template, in Input) string {
 	differs := func(a any, b any) bool {
 		x, _ := json.Marshal(a)
 		y, _ := json.Marshal(b)
 		return string(x) != string(y)
 	}
-	return in.Name != nil && *in.Name != t.Name || in.Language != nil && *in.Language != t.Language ||
-		in.Category != nil && *in.Category != t.Category ||
-		in.Components != nil && differs(*in.Components, t.Components) ||
-		in.Examples != nil && differs(*in.Examples, t.Examples)
+	switch {
+	case in.Name != nil && *in.Name != t.Name:
+		return "name"
+	case in.Language != nil && *in.Language != t.Language:
+		return "language"
+	case in.Category != nil && *in.Category != t.Category:
+		return "category"
+	case in.Components != nil && differs(*in.Components, t.Components):
+		return "components"
+	case in.Examples != nil && differs(*in.Examples, t.Examples):
+		return "examples"
+	}
+	return ""
 }
 
 // apply writes in over t and checks the result; defs are the account's custom fields.
@@ -200,9 +209,9 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input,
 		if ifVersion != nil && *ifVersion != t.Version {
 			return fault.PreconditionFailed("the template changed since it was read")
 		}
-		if row.SubmittedAt != nil && contentChanged(t, in) {
+		if field := contentChanged(t, in); row.SubmittedAt != nil && field != "" {
 			return fault.Conflict("a submitted template's content cannot change: its provider reviewed it as it is; create a new template",
-				fault.FieldError{Field: "components", Message: "frozen since submission", Value: t.Status})
+				fault.FieldError{Field: field, Message: "frozen since submission", Value: t.Status})
 		}
 		defs, err := customfield.Load(ctx, tx, accountID)
 		if err != nil {
