@@ -1,6 +1,7 @@
 package template
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -8,6 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/provider"
+	"github.com/conversa-hq/conversa/internal/provider/whatsapp"
+	"github.com/conversa-hq/conversa/internal/provider/whatsapp/whatsapptest"
 )
 
 func fields(errs []fault.FieldError) []string {
@@ -147,4 +151,63 @@ func TestSendable(t *testing.T) {
 	require.False(t, ok, "a paused template is not sent")
 	_, ok = tpl.Sendable(other)
 	require.False(t, ok, "nor through a channel whose library lacks it")
+}
+
+func TestSpec(t *testing.T) {
+	t.Parallel()
+	named := Template{Name: "boas_vindas", Language: "pt_BR", Category: "marketing", ParameterFormat: "named",
+		Components: Components{
+			Header: &Header{Format: HeaderText, Text: "Oi {{first_name}}"},
+			Body:   Text{Text: "{{first_name}}, seu plano {{plan}} chegou."},
+			Footer: &Text{Text: "Loja"},
+			Buttons: []Button{{Type: URLButton, Text: "Ver", URL: "https://x.example.com/{{1}}"}, {Type: CopyCode},
+				{Type: PhoneButton, Text: "Ligar", PhoneNumber: "+551140001234"}},
+		},
+		Examples: map[string]string{"header:first_name": "Ana", "body:first_name": "Ana", "body:plan": "Ouro", "button:0": "abc", "button:1": "NATAL25"},
+	}
+	require.Equal(t, provider.TemplateSpec{Name: "boas_vindas", Language: "pt_BR", Category: "marketing", Components: []provider.Component{
+		{Type: "header", Format: HeaderText, Text: "Oi {{first_name}}", Example: []string{"Ana"}},
+		{Type: "body", Text: "{{first_name}}, seu plano {{plan}} chegou.", Example: []string{"Ana", "Ouro"}},
+		{Type: "footer", Text: "Loja"},
+		{Type: "buttons", Example: []string{"abc"}, Buttons: []provider.Button{{Type: URLButton, Text: "Ver", URL: "https://x.example.com/{{1}}"},
+			{Type: CopyCode, Text: "Copy code"}, {Type: PhoneButton, Text: "Ligar", Phone: "+551140001234"}}},
+	}}, Spec(named))
+
+	// Positional examples go in number order, whatever the text's; a media header's example
+	// is its link.
+	positional := Template{Name: "p", Language: "en", Category: "utility", ParameterFormat: "positional",
+		Components: Components{Header: &Header{Format: HeaderImage, ExampleURL: "https://cdn.example.com/a.png"}, Body: Text{Text: "{{2}} then {{1}}"}},
+		Examples:   map[string]string{"body:1": "one", "body:2": "two"}}
+	spec := Spec(positional)
+	require.Equal(t, []string{"https://cdn.example.com/a.png"}, spec.Components[0].Example)
+	require.Equal(t, []string{"one", "two"}, spec.Components[1].Example)
+}
+
+// TestSpecOnTheWire submits Spec's output through the WhatsApp adapter to the Cloud API test
+// server, which checks the management wire format (examples per variable, button rules).
+func TestSpecOnTheWire(t *testing.T) {
+	t.Parallel()
+	srv := whatsapptest.New(t, whatsapptest.Config{WABAID: "55555"})
+	c := whatsapp.New(whatsapp.Config{BaseURL: srv.URL, WABAID: "55555", AccessToken: whatsapptest.DefaultAccessToken})
+	for _, tpl := range []Template{
+		{Name: "named", Language: "pt_BR", Category: "marketing", ParameterFormat: "named",
+			Components: Components{Header: &Header{Format: HeaderText, Text: "Oi {{first_name}}"}, Body: Text{Text: "{{first_name}}: {{plan}}"},
+				Buttons: []Button{{Type: QuickReply, Text: "Sim"}, {Type: URLButton, Text: "Ver", URL: "https://x.example.com/{{1}}"}}},
+			Examples: map[string]string{"header:first_name": "Ana", "body:first_name": "Ana", "body:plan": "Ouro", "button:1": "abc"}},
+		{Name: "positional", Language: "pt_BR", Category: "utility", ParameterFormat: "positional",
+			Components: Components{Header: &Header{Format: HeaderDocument, ExampleURL: "https://cdn.example.com/boleto.pdf"},
+				Body: Text{Text: "Boleto {{2}} de {{1}}"}, Footer: &Text{Text: "Loja"}, Buttons: []Button{{Type: CopyCode}}},
+			Examples: map[string]string{"body:1": "Ana", "body:2": "123", "button:0": "CODE1"}},
+	} {
+		_, errs := Check(tpl.Name, tpl.Language, tpl.Category, tpl.Components)
+		require.Empty(t, errs)
+		res, err := c.SubmitTemplate(context.Background(), Spec(tpl))
+		require.NoError(t, err, tpl.Name)
+		require.Equal(t, StatusPending, res.Status)
+	}
+	got := srv.Templates()
+	require.Len(t, got, 2)
+	require.Equal(t, "named", got[0].ParameterFormat)
+	require.Equal(t, 2, got[0].BodyParams)
+	require.Equal(t, "positional", got[1].ParameterFormat)
 }
