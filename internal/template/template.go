@@ -330,9 +330,12 @@ func checkButtons(category string, buttons []Button, out *Checked) []fault.Field
 			bad(field+".type", "an authentication template has only a copy code or URL (one-time password) button", b.Type)
 		}
 	}
-	for typ, limit := range map[string]int{URLButton: MaxURLButtons, PhoneButton: MaxPhoneButtons, CopyCode: MaxCopyCodeButtons} {
-		if count[typ] > limit {
-			bad("components.buttons", fmt.Sprintf("at most %d %s button(s)", limit, typ), count[typ])
+	for _, l := range []struct {
+		typ   string
+		limit int
+	}{{URLButton, MaxURLButtons}, {PhoneButton, MaxPhoneButtons}, {CopyCode, MaxCopyCodeButtons}} {
+		if count[l.typ] > l.limit {
+			bad("components.buttons", fmt.Sprintf("at most %d %s button(s)", l.limit, l.typ), count[l.typ])
 		}
 	}
 	return errs
@@ -388,10 +391,15 @@ func CheckExamples(vars []Variable, buttons []Button, examples map[string]string
 			}
 		}
 	}
+	extra := make([]string, 0, len(examples))
 	for loc := range examples {
 		if !known[loc] {
-			errs = append(errs, fault.FieldError{Field: "examples." + loc, Message: "the template has no variable here", Value: loc})
+			extra = append(extra, loc)
 		}
+	}
+	slices.Sort(extra)
+	for _, loc := range extra {
+		errs = append(errs, fault.FieldError{Field: "examples." + loc, Message: "the template has no variable here", Value: loc})
 	}
 	return errs
 }
