@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +88,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Clock: clk,
-		Logger:       slog.New(slog.NewTextHandler(debugOut(), nil)),
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})
 	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, templates: templates}
@@ -207,11 +206,4 @@ func (e *testEnv) newUser(a tenant, role string) string {
 	var tok api.TokenBody
 	e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": email, "password": testPassword}).ok(&tok)
 	return tok.AccessToken
-}
-
-func debugOut() io.Writer {
-	if os.Getenv("API_TEST_LOG") != "" {
-		return os.Stderr
-	}
-	return io.Discard
 }
