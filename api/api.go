@@ -31,6 +31,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
@@ -67,8 +68,10 @@ type Deps struct {
 	Heartbeat time.Duration
 	// Closing is closed when the server starts shutting down: event streams end. Nil: never.
 	Closing <-chan struct{}
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	// Templates manages message templates.
+	Templates *template.Service
+	Clock     clock.Clock
+	Logger    *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -134,6 +137,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerWebhooks(grp)
 	s.registerEvents(grp)
 	s.registerOutbound(grp)
+	s.registerTemplates(grp)
 	return router, api
 }
 

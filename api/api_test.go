@@ -33,6 +33,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
@@ -48,8 +49,11 @@ type testEnv struct {
 	clock    *clock.Manual
 	auth     *auth.Service
 	webhooks *webhook.Service
-	events   *event.Log
-	outbound *outbound.Service
+	// templates is the API's template service, for tests that point its WhatsApp adapter at
+	// a local server.
+	templates *template.Service
+	events    *event.Log
+	outbound  *outbound.Service
 }
 
 // publish numbers the events waiting in the outbox, as the publisher of a running server does.
@@ -94,15 +98,18 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	t.Cleanup(stopHub)
 	go func() { _ = hub.Run(hubCtx) }()
 	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: true})
+	contacts := contact.NewService(pool, clk)
+	templates := template.NewService(pool, clk, channels, contacts)
+	templates.Enqueuer = enqueuer
 	handler, _ := api.New(api.Deps{
 		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
-		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
+		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
-		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Clock: clk,
+		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

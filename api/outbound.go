@@ -81,13 +81,21 @@ func (s *server) registerOutbound(api huma.API) {
 		Summary: "List webhook subscriptions",
 	}, auth.WebhooksManage), handle(func(ctx context.Context, in *struct{ PageParams }) (*struct {
 		Body listBody[WebhookSubscriptionBody]
-	}, error) { p, err := principal(ctx); if err != nil {
-		return nil, err
-	}; after, err := in.after(); if err != nil {
-		return nil, err
-	}; subs, err := s.Outbound.List(ctx, p.AccountID, after, in.Limit+1); if err != nil {
-		return nil, err
-	}; return listPage(subs, in.Limit, func(x outbound.Subscription) uuid.UUID { return x.ID }, toSubscriptionBody), nil }))
+	}, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		after, err := in.after()
+		if err != nil {
+			return nil, err
+		}
+		subs, err := s.Outbound.List(ctx, p.AccountID, after, in.Limit+1)
+		if err != nil {
+			return nil, err
+		}
+		return listPage(subs, in.Limit, func(x outbound.Subscription) uuid.UUID { return x.ID }, toSubscriptionBody), nil
+	}))
 
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-webhook-subscription", Method: http.MethodGet, Path: "/v1/webhooks/{id}", Tags: []string{outboundTag},

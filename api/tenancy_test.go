@@ -61,6 +61,13 @@ func TestTenancyWalk(t *testing.T) {
 	var victimSends struct{ Items []api.WebhookSendBody }
 	e.do(http.MethodGet, "/v1/webhooks/"+victimSub.ID+"/deliveries", a.token, nil).ok(&victimSends)
 	require.Len(t, victimSends.Items, 1)
+	var victimLine api.ChannelBody
+	e.do(http.MethodPost, "/v1/channels", a.token, map[string]any{"type": "whatsapp", "name": "Linha secreta", "provider": "fake",
+		"phone_number": "+55 11 4000-9999"}).ok(&victimLine)
+	var victimTemplate api.TemplateBody
+	e.do(http.MethodPost, "/v1/templates", a.token, map[string]any{"name": "segredo", "language": "pt_BR", "category": "utility",
+		"components": map[string]any{"body": map[string]any{"text": "Oi {{1}}"}}, "examples": map[string]string{"body:1": "Ana"},
+		"channel_ids": []string{victimLine.ID}}).ok(&victimTemplate)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -80,6 +87,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/custom-fields/":     {"id": victimField.ID},
 		"/v1/departments/":       {"id": victimDept.ID, "user_id": a.admin.ID.String()},
 		"/v1/segments/":          {"id": victimSeg.ID},
+		"/v1/templates/":         {"id": victimTemplate.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -115,10 +123,15 @@ func TestTenancyWalk(t *testing.T) {
 		"update-custom-field":    map[string]any{"label": "hacked"},
 		"tag-contacts":           map[string]any{"contact_ids": []string{victim.ID}},
 		"untag-contacts":         map[string]any{"contact_ids": []string{victim.ID}},
+		"create-template": map[string]any{"name": "segredo", "language": "pt_BR", "category": "utility",
+			"components": map[string]any{"body": map[string]any{"text": "Oi {{1}}"}}, "examples": map[string]string{"body:1": "Ana"},
+			"channel_ids": []string{victimLine.ID}},
+		"update-template":  map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
+		"preview-template": map[string]any{"contact_id": victim.ID},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -188,6 +201,9 @@ func TestTenancyWalk(t *testing.T) {
 	var notes struct{ Items []api.NoteBody }
 	e.do(http.MethodGet, "/v1/contacts/"+victim.ID+"/notes", a.token, nil).ok(&notes)
 	require.Equal(t, []api.NoteBody{victimNote}, notes.Items)
+	var templateNow api.TemplateBody
+	e.do(http.MethodGet, "/v1/templates/"+victimTemplate.ID, a.token, nil).ok(&templateNow)
+	require.Equal(t, victimTemplate, templateNow)
 	var byPhone api.ContactBody
 	e.do(http.MethodGet, "/v1/contacts/by-phone/+5511988881111", a.apiKey, nil).ok(&byPhone)
 	require.Equal(t, victim.ID, byPhone.ID)

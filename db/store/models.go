@@ -310,6 +310,37 @@ type Tag struct {
 	UpdatedAt      time.Time
 }
 
+type Template struct {
+	AccountID       uuid.UUID
+	ID              uuid.UUID
+	Name            string
+	Language        string
+	Category        string
+	ParameterFormat string
+	Components      []byte
+	Examples        []byte
+	Bindings        []byte
+	Status          string
+	Reason          *string
+	SubmittedAt     *time.Time
+	DeletedAt       *time.Time
+	Version         int32
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+type TemplateChannel struct {
+	AccountID          uuid.UUID
+	TemplateID         uuid.UUID
+	ChannelID          uuid.UUID
+	Status             string
+	Reason             *string
+	ProviderTemplateID *string
+	Error              *string
+	SubmittedAt        *time.Time
+	StatusAt           *time.Time
+}
+
 type User struct {
 	AccountID    uuid.UUID
 	ID           uuid.UUID

@@ -25,6 +25,9 @@ const (
 	EventsRead Permission = "events:read"
 	// WebhooksManage manages outbound webhook subscriptions and their delivery log.
 	WebhooksManage Permission = "webhooks:manage"
+	// TemplatesWrite creates, changes, submits and deletes message templates: admins and
+	// supervisors keep the library; everyone who sends reads it with contacts:read.
+	TemplatesWrite Permission = "templates:write"
 
 	ContactNotes Permission = "contact_notes"
 	SupportCode  Permission = "support_code"
@@ -44,8 +47,8 @@ const (
 
 var rolePermissions = map[Role][]Permission{
 	RoleAdmin: {ContactsRead, ContactsWrite, ConsentsWrite, APIKeysManage, SettingsManage, ContactsErase,
-		ContactNotes, SupportCode, ConsentRead, EventsRead, WebhooksManage},
-	RoleSupervisor: {ContactsRead, ContactsWrite, ConsentsWrite, ContactNotes, EventsRead},
+		ContactNotes, SupportCode, ConsentRead, EventsRead, WebhooksManage, TemplatesWrite},
+	RoleSupervisor: {ContactsRead, ContactsWrite, ConsentsWrite, ContactNotes, EventsRead, TemplatesWrite},
 	RoleAgent:      {ContactsRead, ContactsWrite, ConsentsWrite, EventsRead},
 	RoleCompliance: {ContactsRead, ConsentsWrite, ContactsErase, ConsentRead, EventsRead},
 }

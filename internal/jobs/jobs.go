@@ -20,6 +20,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
+	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
@@ -51,6 +52,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
 	river.AddWorker(workers, &SegmentTagsWorker{Segments: segment.NewService(pool, cfg.Clock)})
+	river.AddWorker(workers, &template.ReviewWorker{Pool: pool, Clock: cfg.Clock})
 	if cfg.Webhooks != nil {
 		river.AddWorker(workers, &webhook.Worker{Service: cfg.Webhooks})
 	}

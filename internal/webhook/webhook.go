@@ -28,6 +28,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/provider"
 	"github.com/conversa-hq/conversa/internal/provider/fake"
 	"github.com/conversa-hq/conversa/internal/provider/whatsapp"
+	"github.com/conversa-hq/conversa/internal/template"
 )
 
 // Enqueuer inserts a job in the caller's transaction (a River client).
@@ -164,6 +165,9 @@ func (s *Service) Process(ctx context.Context, accountID, deliveryID uuid.UUID) 
 			}); err != nil {
 				return fmt.Errorf("record provider events: %w", err)
 			}
+		}
+		if err := template.ApplyEvents(ctx, tx, accountID, in.Events, now); err != nil {
+			return err
 		}
 		return s.q.MarkWebhookProcessed(ctx, tx, store.MarkWebhookProcessedParams{AccountID: accountID, ID: deliveryID, At: &now})
 	})
