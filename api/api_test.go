@@ -25,7 +25,6 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
-	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
@@ -74,9 +73,6 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	require.NoError(t, err)
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
-	enqueuer, err := jobs.NewClient(pool, jobs.Config{Webhooks: webhooks, Clock: clk})
-	require.NoError(t, err)
-	webhooks.Enqueuer = enqueuer
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),

@@ -81,10 +81,11 @@ func workerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			webhooks.Enqueuer = client
 			if err := client.Start(ctx); err != nil {
 				return fmt.Errorf("start workers: %w", err)
 			}
+			webhooks.Logger = logger
+			go func() { _ = webhook.Listen(ctx, pool, jobs.WakeDrain(client, logger)) }()
 			logger.Info("workers started", "max_workers", cfg.Workers)
 			<-ctx.Done()
 			return stopWorkers(client, cfg.ShutdownTimeout, logger)
@@ -154,7 +155,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	if err != nil {
 		return err
 	}
-	webhooks.Enqueuer = client
+	webhooks.Logger = logger
 	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
 	defer cancelMetrics()
 	if err := jobs.Metrics(metricsCtx, client, reg); err != nil {
@@ -183,6 +184,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	// Receiving stores deliveries and NOTIFYs (debounced); listening wakes the drain.
+	wakeCtx, stopWake := context.WithCancel(context.Background())
+	defer stopWake()
+	go webhooks.RunNotifier(wakeCtx)
+	go func() { _ = webhook.Listen(wakeCtx, pool, jobs.WakeDrain(client, logger)) }()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = stopWorkers(client, cfg.ShutdownTimeout, logger)
