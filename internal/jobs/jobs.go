@@ -79,7 +79,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 		}
 		if cfg.Webhooks != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(DrainEvery), func() (river.JobArgs, *river.InsertOpts) {
-				return webhook.DrainArgs{}, nil
+				return webhook.NextDrain(), nil
 			}, &river.PeriodicJobOpts{ID: "webhook_drain", RunOnStart: true}))
 		}
 	}
@@ -90,11 +90,11 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	return client, nil
 }
 
-// WakeDrain returns what webhook.Listen calls on each notification: enqueue a drain (at most
-// one per 50 ms, see webhook.DrainArgs).
+// WakeDrain returns what webhook.Listen calls on each notification: enqueue a drain in the
+// next slot (a slot already waiting or running skips it, see webhook.DrainArgs).
 func WakeDrain(client *river.Client[pgx.Tx], logger *slog.Logger) func(context.Context) {
 	return func(ctx context.Context) {
-		if _, err := client.Insert(ctx, webhook.DrainArgs{}, nil); err != nil && ctx.Err() == nil {
+		if _, err := client.Insert(ctx, webhook.NextDrain(), nil); err != nil && ctx.Err() == nil {
 			logger.Warn("enqueue webhook drain failed; the periodic drain will run it", "error", err)
 		}
 	}

@@ -3,11 +3,13 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // NotifyChannel is the PostgreSQL NOTIFY channel that says deliveries were stored.
@@ -80,17 +82,33 @@ func listenOnce(ctx context.Context, pool *pgxpool.Pool, wake func(context.Conte
 	}
 }
 
+// DrainSlots is how many drain jobs may be waiting or running at once across every process:
+// each slot holds at most one (River's unique jobs), so a burst of notifications enqueues
+// no more than this, and up to this many drainers share a backlog.
+const DrainSlots = 4
+
 // DrainArgs asks for stored deliveries to be drained.
-type DrainArgs struct{}
+type DrainArgs struct {
+	// Slot is one of DrainSlots; wakes take them in turn.
+	Slot int `json:"slot" river:"unique"`
+}
 
 // Kind names the job in river_job.
 func (DrainArgs) Kind() string { return "webhook_drain" }
 
-// InsertOpts puts drain jobs on their queue and keeps at most one per 50 ms, however many
-// notifications arrive: a running drain goes on while it finds deliveries.
+// InsertOpts puts drain jobs on their queue, at most one per slot until it has finished: a
+// running drain goes on while it finds deliveries, so a wake that finds every slot taken is
+// not needed (and were it lost, the periodic drain comes within a second).
 func (DrainArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: DrainQueue, UniqueOpts: river.UniqueOpts{ByPeriod: 50 * time.Millisecond}}
+	return river.InsertOpts{Queue: DrainQueue, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+	}}}
 }
+
+var nextSlot atomic.Int64
+
+// NextDrain is the drain job to enqueue next: the slots in turn.
+func NextDrain() DrainArgs { return DrainArgs{Slot: int(nextSlot.Add(1) % DrainSlots)} }
 
 // DrainWorker runs DrainArgs jobs.
 type DrainWorker struct {
