@@ -73,6 +73,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	require.NoError(t, err)
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
+	webhooks.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),

@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
+	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/provider/webchat"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -111,6 +112,40 @@ func (s *server) registerWebhooks(api huma.API) {
 		return &struct{ Body WebhookAck }{Body: WebhookAck{Received: true}}, nil
 	}))
 	s.registerWebChat(api)
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "list-webhook-failures", Method: http.MethodGet, Path: "/v1/channels/{id}/webhook-failures", Tags: []string{channelsTag},
+		Summary:     "List the channel's webhook deliveries that could not be parsed, newest first",
+		Description: "A delivery whose signature held but whose content could not be read is kept with the reason and never retried; this lists them.",
+		Errors:      []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		ChannelIDParam
+		PageParams
+	}) (*struct{ Body listBody[WebhookFailure] }, error) {
+		p, id, err := channelCaller(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		before, err := in.after()
+		if err != nil {
+			return nil, err
+		}
+		fs, err := s.Webhooks.Failures(ctx, p.AccountID, id, before, in.Limit)
+		if err != nil {
+			return nil, err
+		}
+		return listPage(fs, in.Limit, func(f webhook.Failure) uuid.UUID { return f.ID }, func(f webhook.Failure) WebhookFailure {
+			return WebhookFailure{ID: f.ID.String(), Provider: f.Provider, ReceivedAt: f.ReceivedAt, ProcessedAt: f.ProcessedAt, Error: f.Error}
+		}), nil
+	}))
+}
+
+// WebhookFailure is a delivery that could not be parsed.
+type WebhookFailure struct {
+	ID          string    `json:"id" format:"uuid"`
+	Provider    string    `json:"provider"`
+	ReceivedAt  time.Time `json:"received_at"`
+	ProcessedAt time.Time `json:"processed_at"`
+	Error       string    `json:"error"`
 }
 
 // WebChatMessage is a message sent to a visitor, as the widget fetches it.

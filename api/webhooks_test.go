@@ -88,6 +88,16 @@ func TestWhatsAppWebhook(t *testing.T) {
 	require.Equal(t, "message", kind)
 	require.Equal(t, "wamid.abc", key)
 	require.Zero(t, e.count("SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL OR error IS NOT NULL"))
+
+	// A signed delivery that cannot be read is kept with why, and listed for the account.
+	garbage := []byte(`{"object":"whatsapp_business_account","entry":{}}`)
+	e.do(http.MethodPost, path, "", garbage, "X-Hub-Signature-256: "+whatsapptest.Sign("s3cret", garbage)).ok(nil)
+	require.Equal(t, webhook.Drained{Deliveries: 1, Failed: 1}, e.drain())
+	var failures struct{ Items []api.WebhookFailure }
+	e.do(http.MethodGet, "/v1/channels/"+ch.ID+"/webhook-failures", a.token, nil).ok(&failures)
+	require.Len(t, failures.Items, 1)
+	require.Contains(t, failures.Items[0].Error, "decode envelope")
+	require.Equal(t, "whatsapp_cloud", failures.Items[0].Provider)
 }
 
 func TestTelegramWebhook(t *testing.T) {

@@ -311,3 +311,42 @@ func (s *Service) WebChatOrigins(ctx context.Context, channelID uuid.UUID) ([]st
 	}
 	return strings.FieldsFunc(ep.Credentials["allowed_origins"], func(r rune) bool { return r == ' ' || r == ',' }), nil
 }
+
+// Failure is a delivery that was signed but could not be parsed, kept with why.
+type Failure struct {
+	ID          uuid.UUID
+	Provider    string
+	ReceivedAt  time.Time
+	ProcessedAt time.Time
+	Error       string
+}
+
+// Failures lists a channel's deliveries that failed to parse, newest first, before the
+// delivery id before (nil for the first page); limit+1 rows are returned when there are more.
+// Another account's channel is not found.
+func (s *Service) Failures(ctx context.Context, accountID, channelID uuid.UUID, before *uuid.UUID, limit int) ([]Failure, error) {
+	if _, err := s.channels.Get(ctx, accountID, channelID); err != nil {
+		return nil, err
+	}
+	rows, err := s.q.ListFailedWebhookDeliveries(ctx, s.pool, store.ListFailedWebhookDeliveriesParams{
+		AccountID: accountID, ChannelID: channelID, Before: before, Lim: int32(limit + 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list failed deliveries of %s: %w", channelID, err)
+	}
+	out := make([]Failure, len(rows))
+	for i, r := range rows {
+		out[i] = Failure{ID: r.ID, Provider: r.Provider, ReceivedAt: r.ReceivedAt.UTC(), Error: val(r.Error)}
+		if r.ProcessedAt != nil {
+			out[i].ProcessedAt = r.ProcessedAt.UTC()
+		}
+	}
+	return out, nil
+}
+
+func val(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
