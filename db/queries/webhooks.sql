@@ -70,3 +70,9 @@ WHERE account_id = @account_id AND type = 'whatsapp'
            WHEN @waba_id::text <> '' THEN waba_id = @waba_id::text OR id = @channel_id
            ELSE id = @channel_id END
 ORDER BY id;
+
+-- name: InsertWebhookDeliveries :exec
+-- Deliveries that arrived together, stored by one autocommit INSERT (one commit for all).
+INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
+SELECT unnest(@account_ids::uuid[]), unnest(@ids::uuid[]), unnest(@channel_ids::uuid[]), unnest(@providers::text[]),
+       unnest(@signatures::text[]), unnest(@request_urls::text[]), unnest(@bodies::bytea[]), unnest(@received_ats::timestamptz[]);

@@ -229,6 +229,38 @@ func (q *Queries) InsertProviderEvents(ctx context.Context, db DBTX, arg InsertP
 	return items, nil
 }
 
+const insertWebhookDeliveries = `-- name: InsertWebhookDeliveries :exec
+INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
+SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::uuid[]), unnest($4::text[]),
+       unnest($5::text[]), unnest($6::text[]), unnest($7::bytea[]), unnest($8::timestamptz[])
+`
+
+type InsertWebhookDeliveriesParams struct {
+	AccountIds  []uuid.UUID
+	Ids         []uuid.UUID
+	ChannelIds  []uuid.UUID
+	Providers   []string
+	Signatures  []string
+	RequestUrls []string
+	Bodies      [][]byte
+	ReceivedAts []time.Time
+}
+
+// Deliveries that arrived together, stored by one autocommit INSERT (one commit for all).
+func (q *Queries) InsertWebhookDeliveries(ctx context.Context, db DBTX, arg InsertWebhookDeliveriesParams) error {
+	_, err := db.Exec(ctx, insertWebhookDeliveries,
+		arg.AccountIds,
+		arg.Ids,
+		arg.ChannelIds,
+		arg.Providers,
+		arg.Signatures,
+		arg.RequestUrls,
+		arg.Bodies,
+		arg.ReceivedAts,
+	)
+	return err
+}
+
 const insertWebhookDelivery = `-- name: InsertWebhookDelivery :exec
 INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

@@ -62,6 +62,7 @@ type Service struct {
 	cache map[uuid.UUID]cachedEndpoint
 	// stored says a delivery was stored since the last NOTIFY (see RunNotifier).
 	stored atomic.Bool
+	writer writer
 }
 
 type cachedEndpoint struct {
@@ -214,8 +215,9 @@ type Delivery struct {
 	Body []byte
 }
 
-// Receive checks a delivery's signature or token and stores it with one INSERT: nothing
-// else happens before the provider gets its answer. A missing or wrong signature is a 401
+// Receive checks a delivery's signature or token and stores it with one autocommit INSERT
+// (shared with the deliveries that arrive at the same moment, see writer): nothing else
+// happens before the provider gets its answer. A missing or wrong signature is a 401
 // fault and stores nothing; a channel of another type is a 404. A signed delivery that does
 // not parse is stored all the same and kept with its error when drained, except a WebChat
 // message, which comes from a widget rather than a provider and is refused at once (400) when
@@ -249,7 +251,7 @@ func (s *Service) Receive(ctx context.Context, d Delivery) (uuid.UUID, error) {
 		signature = ""
 	}
 	id := uuid.Must(uuid.NewV7())
-	err = s.q.InsertWebhookDelivery(ctx, s.pool, store.InsertWebhookDeliveryParams{
+	err = s.store(ctx, store.InsertWebhookDeliveryParams{
 		AccountID: ep.AccountID, ID: id, ChannelID: ep.ChannelID, Provider: ep.Provider,
 		Signature: signature, RequestUrl: requestURL, Body: d.Body, ReceivedAt: now,
 	})

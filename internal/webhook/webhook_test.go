@@ -202,3 +202,28 @@ func TestNotifyWakesListener(t *testing.T) {
 	cancel()
 	require.NoError(t, <-listening)
 }
+
+// Concurrent requests share INSERTs; each is stored exactly once with its own content, and a
+// channel deleted since it was cached fails only its own request (404).
+func TestConcurrentReceivesAreEachStored(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() { e.receive(message(i)) })
+	}
+	wg.Wait()
+	require.Equal(t, 300, e.count("SELECT count(*) FROM webhook_deliveries"))
+	d, err := e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, webhook.Drained{Deliveries: 300, Events: 300}, d)
+
+	_, err = e.pool.Exec(context.Background(), "DELETE FROM channels WHERE id = $1", e.channel)
+	require.NoError(t, err)
+	body := message(1)
+	_, err = e.svc.Receive(context.Background(), webhook.Delivery{Family: webhook.FamilyWhatsApp, ChannelID: e.channel,
+		Header: http.Header{"X-Hub-Signature-256": {whatsapptest.Sign(appSecret, body)}}, Body: body})
+	var f *fault.Error
+	require.True(t, errors.As(err, &f), "%v", err)
+	require.Equal(t, fault.KindNotFound, f.Kind)
+}
