@@ -181,6 +181,7 @@ func measureProcessing(ctx context.Context, pool *pgxpool.Pool, w webhookBench, 
 // server's workers draining a stored backlog.
 func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	started := time.Now()
+	loadAtStart := loadAverage()
 	// Its own database: another engineer's full run recreates benchDB.
 	const webhookDB = benchDB + "_webhooks"
 	benchURL, err := databaseURL(cfg.DatabaseURL, webhookDB)
@@ -292,7 +293,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### Run of %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- Machine: %s.\n", facts)
+	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", facts, loadAtStart, loadAverage())
 	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -webhooks -duration %s -warmup %s -concurrency %d -db-max-conns %d -webhook-backlog %d`.\n",
 		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns, cfg.WebhookBacklog)
 	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d, its River workers on (2 drain workers). "+
@@ -332,4 +333,18 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		logf("appended the report to %s", cfg.Markdown)
 	}
 	return failed, nil
+}
+
+// loadAverage is /proc/loadavg's first three fields: how busy the machine was, since other
+// work may share it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
 }
