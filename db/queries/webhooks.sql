@@ -9,17 +9,20 @@ INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature,
 VALUES (@account_id, @id, @channel_id, @provider, @signature, @request_url, @body, @received_at);
 
 -- name: ClaimWebhookDeliveries :many
--- The next unprocessed deliveries, locked for this transaction; rows another drainer holds are
+-- Takes the next unprocessed deliveries and marks them processed in the same statement (the
+-- caller's transaction: if it fails, nothing was taken); rows another drainer holds are
 -- skipped, so several drainers share a backlog without taking a delivery twice.
-SELECT account_id, id, channel_id, provider, signature, request_url, body, received_at
-FROM webhook_deliveries
-WHERE processed_at IS NULL
-ORDER BY id
-LIMIT @batch
-FOR UPDATE SKIP LOCKED;
+UPDATE webhook_deliveries d SET processed_at = @at
+FROM (SELECT w.account_id, w.id FROM webhook_deliveries w
+      WHERE w.processed_at IS NULL
+      ORDER BY w.id
+      LIMIT @batch
+      FOR UPDATE SKIP LOCKED) AS c
+WHERE d.account_id = c.account_id AND d.id = c.id
+RETURNING d.account_id, d.id, d.channel_id, d.provider, d.signature, d.request_url, d.body, d.received_at;
 
 -- name: MarkWebhookDeliveries :exec
--- Marks a batch processed, each with its error ('' when it was recorded: NULL).
+-- Records why deliveries of a batch could not be parsed ('' stands for NULL).
 UPDATE webhook_deliveries d SET processed_at = @at, error = NULLIF(m.error, '')
 FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id,
              unnest(@errors::text[]) AS error) AS m

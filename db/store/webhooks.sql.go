@@ -72,13 +72,20 @@ func (q *Queries) ApplyChannelQuality(ctx context.Context, db DBTX, arg ApplyCha
 }
 
 const claimWebhookDeliveries = `-- name: ClaimWebhookDeliveries :many
-SELECT account_id, id, channel_id, provider, signature, request_url, body, received_at
-FROM webhook_deliveries
-WHERE processed_at IS NULL
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED
+UPDATE webhook_deliveries d SET processed_at = $1
+FROM (SELECT w.account_id, w.id FROM webhook_deliveries w
+      WHERE w.processed_at IS NULL
+      ORDER BY w.id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED) AS c
+WHERE d.account_id = c.account_id AND d.id = c.id
+RETURNING d.account_id, d.id, d.channel_id, d.provider, d.signature, d.request_url, d.body, d.received_at
 `
+
+type ClaimWebhookDeliveriesParams struct {
+	At    *time.Time
+	Batch int32
+}
 
 type ClaimWebhookDeliveriesRow struct {
 	AccountID  uuid.UUID
@@ -91,10 +98,11 @@ type ClaimWebhookDeliveriesRow struct {
 	ReceivedAt time.Time
 }
 
-// The next unprocessed deliveries, locked for this transaction; rows another drainer holds are
+// Takes the next unprocessed deliveries and marks them processed in the same statement (the
+// caller's transaction: if it fails, nothing was taken); rows another drainer holds are
 // skipped, so several drainers share a backlog without taking a delivery twice.
-func (q *Queries) ClaimWebhookDeliveries(ctx context.Context, db DBTX, batch int32) ([]ClaimWebhookDeliveriesRow, error) {
-	rows, err := db.Query(ctx, claimWebhookDeliveries, batch)
+func (q *Queries) ClaimWebhookDeliveries(ctx context.Context, db DBTX, arg ClaimWebhookDeliveriesParams) ([]ClaimWebhookDeliveriesRow, error) {
+	rows, err := db.Query(ctx, claimWebhookDeliveries, arg.At, arg.Batch)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +369,7 @@ type MarkWebhookDeliveriesParams struct {
 	Errors     []string
 }
 
-// Marks a batch processed, each with its error (” when it was recorded: NULL).
+// Records why deliveries of a batch could not be parsed (” stands for NULL).
 func (q *Queries) MarkWebhookDeliveries(ctx context.Context, db DBTX, arg MarkWebhookDeliveriesParams) error {
 	_, err := db.Exec(ctx, markWebhookDeliveries,
 		arg.At,

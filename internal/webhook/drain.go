@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -69,29 +70,29 @@ func (s *Service) Drain(ctx context.Context, batch int, budget time.Duration) (D
 	}
 }
 
-// DrainBatch claims up to limit unprocessed deliveries (skipping those another drainer holds),
-// parses each with its channel's adapter, records their events set-based, applies the new ones
-// (applyEvents) and marks the deliveries processed, all in one transaction. A delivery that does
+// DrainBatch claims up to limit unprocessed deliveries (skipping those another drainer holds)
+// and marks them processed in one statement, parses each with its channel's adapter, records
+// their events set-based and applies the new ones (applyEvents), all in one transaction. A delivery that does
 // not parse is marked processed with its error and never retried; it does not hold up the rest.
 func (s *Service) DrainBatch(ctx context.Context, limit int) (Drained, error) {
 	var out Drained
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = Drained{}
-		rows, err := s.q.ClaimWebhookDeliveries(ctx, tx, int32(limit))
+		now := s.clock.Now()
+		rows, err := s.q.ClaimWebhookDeliveries(ctx, tx, store.ClaimWebhookDeliveriesParams{At: &now, Batch: int32(limit)})
 		if err != nil {
 			return fmt.Errorf("claim webhook deliveries: %w", err)
 		}
 		if len(rows) == 0 {
 			return nil
 		}
-		now := s.clock.Now()
-		mark := store.MarkWebhookDeliveriesParams{At: &now, AccountIds: make([]uuid.UUID, len(rows)), Ids: make([]uuid.UUID, len(rows)), Errors: make([]string, len(rows))}
+		slices.SortFunc(rows, func(a, b store.ClaimWebhookDeliveriesRow) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+		mark := store.MarkWebhookDeliveriesParams{At: &now}
 		var parsed []Event
-		for i, d := range rows {
-			mark.AccountIds[i], mark.Ids[i] = d.AccountID, d.ID
+		for _, d := range rows {
 			evs, perr := s.parse(ctx, d)
 			if perr != nil {
-				mark.Errors[i] = perr.Error()
+				mark.AccountIds, mark.Ids, mark.Errors = append(mark.AccountIds, d.AccountID), append(mark.Ids, d.ID), append(mark.Errors, perr.Error())
 				out.Failed++
 				s.logger().Warn("webhook delivery kept unparsed", "account_id", d.AccountID, "delivery_id", d.ID, "channel_id", d.ChannelID, "error", perr)
 				continue
@@ -105,8 +106,10 @@ func (s *Service) DrainBatch(ctx context.Context, limit int) (Drained, error) {
 		if err := s.applyEvents(ctx, tx, recorded); err != nil {
 			return err
 		}
-		if err := s.q.MarkWebhookDeliveries(ctx, tx, mark); err != nil {
-			return fmt.Errorf("mark webhook deliveries processed: %w", err)
+		if len(mark.Ids) > 0 {
+			if err := s.q.MarkWebhookDeliveries(ctx, tx, mark); err != nil {
+				return fmt.Errorf("keep the errors of unparsed deliveries: %w", err)
+			}
 		}
 		out.Deliveries, out.Events = len(rows), len(recorded)
 		return nil

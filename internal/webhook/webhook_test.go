@@ -29,13 +29,13 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 const appSecret = "s3cret"
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	pool    *pgxpool.Pool
 	svc     *webhook.Service
 	channel uuid.UUID
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	pool := testdb.New(t)
