@@ -294,5 +294,14 @@ func TestWhatsAppQualityNotifications(t *testing.T) {
 	post(qualityPayload("phone_number_quality_update", "551140001234", 1_790_000_400, `"event":"FLAGGED"`))
 	e.drain()
 	require.Equal(t, "red", get(a.token, sales.ID).QualityRating)
+	require.Equal(t, 80, get(a.token, sales.ID).ThroughputMPS)
+
+	// Meta's throughput upgrade raises the number to 1 000 messages/s.
+	post(qualityPayload("phone_number_quality_update", "551140001234", 1_790_000_500, `"event":"THROUGHPUT_UPGRADE","max_daily_conversations_per_business":"TIER_UNLIMITED"`))
+	e.drain()
+	s = get(a.token, sales.ID)
+	require.Equal(t, 1000, s.ThroughputMPS)
+	require.Equal(t, "unlimited", s.MessagingLimit)
+	require.Equal(t, 80, get(a.token, support.ID).ThroughputMPS, "throughput is per number")
 	require.False(t, strings.Contains(fmt.Sprint(get(a.token, sales.ID)), "s3cret"))
 }

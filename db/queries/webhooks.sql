@@ -63,6 +63,12 @@ UPDATE channels SET messaging_limit = @messaging_limit, messaging_limit_updated_
 WHERE account_id = @account_id AND type = 'whatsapp' AND id = ANY(@ids::uuid[])
   AND (messaging_limit_updated_at IS NULL OR messaging_limit_updated_at < @at);
 
+-- name: ApplyChannelThroughputUpgrade :execrows
+-- Meta raised the numbers' throughput to its ceiling (a THROUGHPUT_UPGRADE notification); it
+-- never lowers it by notification, so the order of notifications does not matter.
+UPDATE channels SET throughput_mps = 1000, updated_at = @now
+WHERE account_id = @account_id AND type = 'whatsapp' AND id = ANY(@ids::uuid[]) AND throughput_mps < 1000;
+
 -- name: WhatsAppChannelsFor :many
 -- The account's WhatsApp channels a notification names: by phone number when it carries one,
 -- else by the business account (WABA) id, always including the channel it arrived on when

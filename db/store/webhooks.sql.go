@@ -71,6 +71,27 @@ func (q *Queries) ApplyChannelQuality(ctx context.Context, db DBTX, arg ApplyCha
 	return result.RowsAffected(), nil
 }
 
+const applyChannelThroughputUpgrade = `-- name: ApplyChannelThroughputUpgrade :execrows
+UPDATE channels SET throughput_mps = 1000, updated_at = $1
+WHERE account_id = $2 AND type = 'whatsapp' AND id = ANY($3::uuid[]) AND throughput_mps < 1000
+`
+
+type ApplyChannelThroughputUpgradeParams struct {
+	Now       time.Time
+	AccountID uuid.UUID
+	Ids       []uuid.UUID
+}
+
+// Meta raised the numbers' throughput to its ceiling (a THROUGHPUT_UPGRADE notification); it
+// never lowers it by notification, so the order of notifications does not matter.
+func (q *Queries) ApplyChannelThroughputUpgrade(ctx context.Context, db DBTX, arg ApplyChannelThroughputUpgradeParams) (int64, error) {
+	result, err := db.Exec(ctx, applyChannelThroughputUpgrade, arg.Now, arg.AccountID, arg.Ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const claimWebhookDeliveries = `-- name: ClaimWebhookDeliveries :many
 UPDATE webhook_deliveries d SET processed_at = $1
 FROM (SELECT w.account_id, w.id FROM webhook_deliveries w

@@ -52,8 +52,8 @@ func notificationChanges(d map[string]string) (quality, limit string) {
 	return quality, limit
 }
 
-// applyChannelNotifications writes WhatsApp quality and messaging-limit notifications to the
-// channels they concern, only in the account of the channel they arrived on: the number a
+// applyChannelNotifications writes WhatsApp quality, messaging-limit and throughput-upgrade
+// (1 000 messages/s, reference §5.1) notifications to the channels they concern, only in the account of the channel they arrived on: the number a
 // phone_number_quality_update names (display_phone_number), else every WhatsApp channel of the
 // business account (entry id) plus the receiving channel. A notification older than the one
 // applied last (compared by the time the provider gives it) changes nothing.
@@ -65,7 +65,8 @@ func (s *Service) applyChannelNotifications(ctx context.Context, tx pgx.Tx, evs 
 			continue
 		}
 		quality, limit := notificationChanges(n.Data)
-		if quality == "" && limit == "" {
+		upgrade := strings.EqualFold(n.Data["event"], "THROUGHPUT_UPGRADE")
+		if quality == "" && limit == "" && !upgrade {
 			continue
 		}
 		phone := ""
@@ -87,6 +88,11 @@ func (s *Service) applyChannelNotifications(ctx context.Context, tx pgx.Tx, evs 
 				AccountID: e.AccountID, Ids: ids, QualityRating: &quality, At: &at, Now: now,
 			}); err != nil {
 				return fmt.Errorf("apply quality rating: %w", err)
+			}
+		}
+		if upgrade {
+			if _, err := s.q.ApplyChannelThroughputUpgrade(ctx, tx, store.ApplyChannelThroughputUpgradeParams{AccountID: e.AccountID, Ids: ids, Now: now}); err != nil {
+				return fmt.Errorf("apply throughput upgrade: %w", err)
 			}
 		}
 		if limit != "" {

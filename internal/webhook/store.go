@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -91,7 +90,7 @@ func (s *Service) insertGroup(group []pendingInsert) {
 		}
 		return
 	}
-	if _, fk := pgdb.ForeignKeyViolation(err); !fk && !errors.Is(err, context.Canceled) {
+	if _, fk := pgdb.ForeignKeyViolation(err); !fk {
 		err = fmt.Errorf("store %d webhook deliveries: %w", len(group), err)
 		for _, g := range group {
 			g.done <- err
