@@ -129,7 +129,7 @@ func (s *Service) parse(ctx context.Context, d store.ClaimWebhookDeliveriesRow) 
 	if ep.Provider != d.Provider {
 		return nil, fmt.Errorf("channel %s now uses provider %s, the delivery came from %s", d.ChannelID, ep.Provider, d.Provider)
 	}
-	a, err := adapter(ep, d.RequestUrl, d.ReceivedAt)
+	a, err := adapter(ep, d.RequestUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -148,33 +148,34 @@ func (s *Service) parse(ctx context.Context, d store.ClaimWebhookDeliveriesRow) 
 
 // events flattens a parsed delivery into events keyed so a retry maps to the same keys: a
 // message by its id, a status by message id and status, a notification by its kind, time and
-// content.
+// content. What the provider did not date is then dated with the delivery's receipt.
 func events(in provider.Inbound, d store.ClaimWebhookDeliveriesRow, ep channel.Endpoint) []Event {
 	out := make([]Event, 0, len(in.Messages)+len(in.Statuses)+len(in.Events))
-	at := func(t time.Time) time.Time {
+	at := func(t *time.Time) time.Time {
 		if t.IsZero() {
-			return d.ReceivedAt
+			*t = d.ReceivedAt
 		}
-		return t
+		return *t
 	}
 	base := Event{AccountID: d.AccountID, ChannelID: d.ChannelID, DeliveryID: d.ID, Provider: ep.Provider}
 	for i := range in.Messages {
 		m := &in.Messages[i]
 		e := base
-		e.Kind, e.Key, e.Message, e.OccurredAt = "message", m.ID, m, at(m.Timestamp)
+		e.Kind, e.Key, e.Message, e.OccurredAt = "message", m.ID, m, at(&m.Timestamp)
 		out = append(out, e)
 	}
 	for i := range in.Statuses {
 		st := &in.Statuses[i]
 		e := base
-		e.Kind, e.Key, e.Status, e.OccurredAt = "status", st.MessageID+":"+string(st.Status), st, at(st.Timestamp)
+		e.Kind, e.Key, e.Status, e.OccurredAt = "status", st.MessageID+":"+string(st.Status), st, at(&st.Timestamp)
 		out = append(out, e)
 	}
 	for i := range in.Events {
 		n := &in.Events[i]
 		b, _ := json.Marshal(n.Data) // map keys are sorted: the same content gives the same key
 		e := base
-		e.Kind, e.Key, e.Notification, e.OccurredAt = "event", fmt.Sprintf("%s:%d:%x", n.Kind, n.Timestamp.Unix(), b), n, at(n.Timestamp)
+		e.Kind, e.Key, e.Notification = "event", fmt.Sprintf("%s:%d:%x", n.Kind, n.Timestamp.Unix(), b), n
+		e.OccurredAt = at(&n.Timestamp)
 		out = append(out, e)
 	}
 	return out

@@ -130,9 +130,10 @@ func (s *Service) endpoint(ctx context.Context, family string, channelID uuid.UU
 	return ep, nil
 }
 
-// adapter builds what checks and parses the channel's deliveries. receivedAt stamps what the
-// provider does not date (Twilio), so parsing a delivery again gives the same events.
-func adapter(ep channel.Endpoint, requestURL string, receivedAt time.Time) (interface {
+// adapter builds what checks and parses the channel's deliveries. What the provider does not
+// date (Twilio) is left undated here: a retry then maps to the same event keys, and the drain
+// dates it with the delivery's receipt.
+func adapter(ep channel.Endpoint, requestURL string) (interface {
 	provider.InboundParser
 	provider.Verifier
 }, error) {
@@ -154,7 +155,7 @@ func adapter(ep channel.Endpoint, requestURL string, receivedAt time.Time) (inte
 			return nil, fmt.Errorf("%w: the channel has no auth_token", provider.ErrBadSignature)
 		}
 		return twilio.New(twilio.Config{AccountSID: or(cred["account_sid"], "AC"), AuthToken: cred["auth_token"], From: or(cred["from"], "+0"),
-			WebhookURL: requestURL, Clock: clock.NewManual(receivedAt)})
+			WebhookURL: requestURL, Clock: clock.NewManual(time.Time{})})
 	case "webchat":
 		return webchat.New(webchat.Config{Token: cred["widget_token"], ChannelID: ep.ChannelID}), nil
 	}
@@ -229,7 +230,7 @@ func (s *Service) Receive(ctx context.Context, d Delivery) (uuid.UUID, error) {
 	}
 	requestURL := or(ep.Credentials["webhook_url"], d.URL)
 	now := s.clock.Now()
-	a, err := adapter(ep, requestURL, now)
+	a, err := adapter(ep, requestURL)
 	if errors.Is(err, provider.ErrBadSignature) {
 		return uuid.Nil, fault.Unauthorized("webhook signature missing or invalid")
 	}
