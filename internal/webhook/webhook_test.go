@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -226,4 +228,35 @@ func TestConcurrentReceivesAreEachStored(t *testing.T) {
 	var f *fault.Error
 	require.True(t, errors.As(err, &f), "%v", err)
 	require.Equal(t, fault.KindNotFound, f.Kind)
+}
+
+// Two worker processes (two River clients on the same database), each woken as Listen would
+// wake it, drain one backlog with replays: every delivery is processed once, every event
+// recorded once.
+func TestTwoWorkerProcessesDrainOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	const unique = 1500
+	for i := range unique {
+		e.receive(message(i))
+		if i%5 == 0 {
+			e.receive(message(i)) // a provider retry
+		}
+	}
+	ctx := context.Background()
+	for range 2 {
+		client, err := jobs.NewClient(e.pool, jobs.Config{Work: true, TestOnly: true, Webhooks: e.svc})
+		require.NoError(t, err)
+		require.NoError(t, client.Start(ctx))
+		t.Cleanup(func() { _ = client.Stop(context.Background()) })
+		wake := jobs.WakeDrain(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		for range webhook.DrainSlots {
+			wake(ctx)
+		}
+	}
+	require.Eventually(t, func() bool {
+		return e.count("SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL") == 0
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, unique, e.count("SELECT count(*) FROM provider_events"))
+	require.Zero(t, e.count("SELECT count(*) FROM webhook_deliveries WHERE error IS NOT NULL"))
 }
