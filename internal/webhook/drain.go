@@ -236,7 +236,9 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, evs []Event, now time.T
 // applyEvents is where a drained batch's newly recorded events take effect, inside the
 // batch's transaction (so a failure here leaves the whole batch to the next drain). Each
 // event comes here once, in provider-key order. Until the messaging work wires messages and
-// statuses into conversations, only provider notifications about channels are applied.
+// statuses into conversations, only provider notifications about channels are applied; each
+// domain that reacts to provider events (template statuses, conversations) adds its call here,
+// taking tx and the events it cares about.
 func (s *Service) applyEvents(ctx context.Context, tx pgx.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
