@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -101,7 +102,11 @@ func New(d Deps) (http.Handler, huma.API) {
 	installErrorHandler(d.Logger)
 
 	router := chi.NewMux()
-	router.Use(requestContext(d.TrustedProxies), recoverer(d.Logger), accessLog(d.Logger))
+	var origins func(context.Context, uuid.UUID) ([]string, error)
+	if d.Webhooks != nil {
+		origins = d.Webhooks.WebChatOrigins
+	}
+	router.Use(requestContext(d.TrustedProxies), recoverer(d.Logger), accessLog(d.Logger), webchatCORS(origins))
 	router.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 
 	api := humachi.New(router, config())

@@ -89,9 +89,9 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	require.NoError(t, err)
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
-	enqueuer, err := jobs.NewClient(pool, jobs.Config{Webhooks: webhooks, Clock: clk})
+	webhooks.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	enqueuer, err := jobs.NewClient(pool, jobs.Config{Clock: clk})
 	require.NoError(t, err)
-	webhooks.Enqueuer = enqueuer
 	events := event.NewLog(pool)
 	hub := event.NewHub(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	hubCtx, stopHub := context.WithCancel(context.Background())

@@ -85,10 +85,11 @@ func workerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			webhooks.Enqueuer = client
 			if err := client.Start(ctx); err != nil {
 				return fmt.Errorf("start workers: %w", err)
 			}
+			webhooks.Logger = logger
+			go func() { _ = webhook.Listen(ctx, pool, jobs.WakeDrain(client, logger)) }()
 			go event.NewLog(pool).RunPublisher(ctx, PublishEvery, logger)
 			logger.Info("workers started", "max_workers", cfg.Workers)
 			<-ctx.Done()
@@ -164,7 +165,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	if err != nil {
 		return err
 	}
-	webhooks.Enqueuer = client
+	webhooks.Logger = logger
 	contacts := contact.NewService(pool, clk)
 	templates := template.NewService(pool, clk, channels, contacts)
 	templates.Enqueuer = client
@@ -205,6 +206,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	// Receiving stores deliveries and NOTIFYs (debounced); listening wakes the drain.
+	wakeCtx, stopWake := context.WithCancel(context.Background())
+	defer stopWake()
+	go webhooks.RunNotifier(wakeCtx)
+	go func() { _ = webhook.Listen(wakeCtx, pool, jobs.WakeDrain(client, logger)) }()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = stopWorkers(client, cfg.ShutdownTimeout, logger)

@@ -7,6 +7,7 @@
 //
 //	go run ./cmd/loadgen -database-url URL [-contacts 1000000] [-duration 10s] [-concurrency 64]
 //	                     [-conversa ./bin/conversa] [-markdown docs/benchmarks.md]
+//	go run ./cmd/loadgen -webhooks [-webhook-backlog 200000] [-duration 10s]   (webhooks alone)
 //
 // URL must be a superuser connection string (the database is dropped and created); when the
 // flag is empty TEST_DATABASE_URL is read, then the PostgreSQL on 127.0.0.1:5432 is tried.
@@ -44,6 +45,9 @@ type config struct {
 	Markdown        string
 	KeepDB          bool
 	Consents        bool
+	// Webhooks runs the webhook benchmark alone (no contacts are seeded).
+	Webhooks       bool
+	WebhookBacklog int
 }
 
 func main() {
@@ -54,6 +58,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	run := run
+	if cfg.Webhooks {
+		run = runWebhooks
+	}
 	failed, err := run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -83,6 +91,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.Markdown, "markdown", "", "append a Markdown report section to this file")
 	fs.BoolVar(&cfg.KeepDB, "keep-db", false, "keep the conversa_bench database afterwards (default: drop it)")
 	fs.BoolVar(&cfg.Consents, "consents", true, "seed consent records and measure the consent API, count and chain verification")
+	fs.BoolVar(&cfg.Webhooks, "webhooks", false, "run only the webhook benchmark: ingest through the server and draining a stored backlog")
+	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -307,27 +317,6 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 			})
 	}
 
-	wh, err := setupWebhook(ctx, pool, ten.AccountID)
-	if err != nil {
-		return false, err
-	}
-	inserter, err := newRiverInserter(raw.pool)
-	if err != nil {
-		return false, err
-	}
-	// Last: the deliveries it stores are processed by the server's workers afterwards, which
-	// would load the machine under the phases that followed.
-	scenarios = append(scenarios,
-		scenario{
-			Name: "POST /webhooks/whatsapp/{channel}, flat out", Clients: cfg.Concurrency, Duration: cfg.Duration,
-			HTTP: web.receiveWebhook(wh), Raw: raw.receiveWebhook(wh, inserter),
-			Target: target{MinRPS: 3000},
-		},
-		scenario{
-			Name: "POST /webhooks/whatsapp/{channel} at 3000/s", Clients: cfg.Concurrency, Duration: cfg.Duration, Rate: 3000,
-			HTTP: web.receiveWebhook(wh), Raw: raw.receiveWebhook(wh, inserter),
-			Target: target{MinRPS: 2940, MaxP99: 20 * time.Millisecond},
-		})
 	logf("exporting the account through the API")
 	exports, err := measureExport(ctx, web, pool, ten.AccountID, cfg.Contacts)
 	if err != nil {

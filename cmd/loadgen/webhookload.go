@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,7 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
-	"github.com/conversa-hq/conversa/internal/jobs"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/provider/whatsapp/whatsapptest"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -25,16 +29,26 @@ import (
 // CONVERSA_SECRET_KEY so it can open them.
 var benchSecretKey = secretbox.GenerateKey()
 
-// webhookBench is a WhatsApp channel and the signed delivery the webhook scenarios post.
+// benchAppSecret is the bench channel's WhatsApp app secret.
+const benchAppSecret = "bench-secret"
+
+// webhookBench is the WhatsApp channel the webhook scenarios post to, and a sequence that
+// gives every delivery its own message id (so draining records one event per delivery, as
+// real traffic would).
 type webhookBench struct {
 	channelID uuid.UUID
 	accountID uuid.UUID
-	body      []byte
-	signature string
+	seq       *atomic.Int64
+	// template is a delivery whose message id ends in idDigits zeros at idAt; each delivery
+	// copies it and writes its number there, so the load generator spends no JSON encoding on
+	// it (its CPU is the server's CPU on this machine).
+	template []byte
+	idAt     int
 }
 
-// setupWebhook registers a WhatsApp channel with an app secret and builds a signed inbound
-// text delivery, shaped as Meta sends them.
+const idDigits = 12
+
+// setupWebhook registers a WhatsApp channel with an app secret.
 func setupWebhook(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID) (webhookBench, error) {
 	box, err := secretbox.New(benchSecretKey)
 	if err != nil {
@@ -44,66 +58,332 @@ func setupWebhook(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID) 
 	number := "+55 11 4000-9999"
 	ch, err := channel.NewService(pool, clock.System{}, box).Create(ctx, accountID, channel.Input{
 		Type: channel.WhatsApp, Name: &name, PhoneNumber: &number,
-		Credentials: map[string]string{"app_secret": "bench-secret", "verify_token": "bench"},
+		Credentials: map[string]string{"app_secret": benchAppSecret, "verify_token": "bench"},
 	})
 	if err != nil {
 		return webhookBench{}, fmt.Errorf("create bench channel: %w", err)
 	}
-	body := whatsapptest.InboundTextPayload(whatsapptest.Inbound{WABAID: "1", PhoneNumberID: "2", From: "5511987654321",
-		Name: "Bench", ID: "wamid.bench", Text: "Olá", At: time.Now()})
-	return webhookBench{channelID: ch.ID, accountID: accountID, body: body, signature: whatsapptest.Sign("bench-secret", body)}, nil
+	template := whatsapptest.InboundTextPayload(whatsapptest.Inbound{WABAID: "1", PhoneNumberID: "2", From: "5511987654321",
+		Name: "Bench", ID: "wamid.bench." + strings.Repeat("0", idDigits), Text: "Olá, quero saber do meu pedido", At: time.Unix(1_790_000_000, 0)})
+	idAt := bytes.Index(template, []byte("wamid.bench.")) + len("wamid.bench.")
+	return webhookBench{channelID: ch.ID, accountID: accountID, seq: &atomic.Int64{}, template: template, idAt: idAt}, nil
 }
 
-// receiveWebhook posts the signed delivery, as Meta does.
+// delivery is the next signed inbound text delivery, shaped as Meta sends them (about 600
+// bytes), with a message id never used before.
+func (w webhookBench) delivery() (body []byte, signature string) {
+	n := w.seq.Add(1)
+	body = bytes.Clone(w.template)
+	digits := strconv.FormatInt(n, 10)
+	copy(body[w.idAt+idDigits-len(digits):], digits)
+	return body, whatsapptest.Sign(benchAppSecret, body)
+}
+
+// receiveWebhook posts a signed delivery, as Meta does.
 func (h *httpTarget) receiveWebhook(w webhookBench) op {
 	return func(ctx context.Context, _ *rand.Rand) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+"/webhooks/whatsapp/"+w.channelID.String(), bytes.NewReader(w.body))
+		body, sig := w.delivery()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+"/webhooks/whatsapp/"+w.channelID.String(), bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Hub-Signature-256", w.signature)
+		req.Header.Set("X-Hub-Signature-256", sig)
 		return h.send(req)
 	}
 }
 
-// receiveWebhook does what storing a delivery does in the database: in one transaction, the
-// delivery row and its River job.
-func (r *rawTarget) receiveWebhook(w webhookBench, client interface {
-	InsertTx(context.Context, pgx.Tx, webhook.ProcessArgs) error
-}) op {
+// receiveWebhook does what storing a delivery does in the database: the service's one
+// autocommit INSERT.
+func (r *rawTarget) receiveWebhook(w webhookBench) op {
 	return func(ctx context.Context, _ *rand.Rand) error {
-		return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			id := uuid.Must(uuid.NewV7())
-			if err := r.q.InsertWebhookDelivery(ctx, tx, store.InsertWebhookDeliveryParams{
-				AccountID: w.accountID, ID: id, ChannelID: w.channelID, Provider: "whatsapp_cloud",
-				Signature: w.signature, Body: w.body, ReceivedAt: time.Now(),
-			}); err != nil {
-				return err
-			}
-			return client.InsertTx(ctx, tx, webhook.ProcessArgs{AccountID: w.accountID, DeliveryID: id})
+		body, sig := w.delivery()
+		return r.q.InsertWebhookDelivery(ctx, r.pool, store.InsertWebhookDeliveryParams{
+			AccountID: w.accountID, ID: uuid.Must(uuid.NewV7()), ChannelID: w.channelID, Provider: "whatsapp_cloud",
+			Signature: sig, Body: body, ReceivedAt: time.Now(),
 		})
 	}
 }
 
-// riverInserter inserts jobs through an insert-only River client.
-type riverInserter struct {
-	insert func(context.Context, pgx.Tx, webhook.ProcessArgs) error
-}
-
-func (r riverInserter) InsertTx(ctx context.Context, tx pgx.Tx, args webhook.ProcessArgs) error {
-	return r.insert(ctx, tx, args)
-}
-
-// newRiverInserter returns an insert-only River client for the raw webhook phase.
-func newRiverInserter(pool *pgxpool.Pool) (riverInserter, error) {
-	wh := webhook.NewService(pool, nil, clock.System{})
-	client, err := jobs.NewClient(pool, jobs.Config{Webhooks: wh})
-	if err != nil {
-		return riverInserter{}, err
-	}
-	return riverInserter{insert: func(ctx context.Context, tx pgx.Tx, args webhook.ProcessArgs) error {
-		_, err := client.InsertTx(ctx, tx, args, nil)
+// receiveWebhookNotify is the same INSERT with a NOTIFY in the same statement: what a trigger
+// (or pg_notify at every insert) would cost, which the service avoids by notifying at most
+// every webhook.NotifyEvery.
+func (r *rawTarget) receiveWebhookNotify(w webhookBench) op {
+	return func(ctx context.Context, _ *rand.Rand) error {
+		body, sig := w.delivery()
+		_, err := r.pool.Exec(ctx, `WITH d AS (
+			INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
+			VALUES ($1, $2, $3, 'whatsapp_cloud', $4, '', $5, now()) RETURNING 1)
+			SELECT pg_notify($6, '') FROM d`, w.accountID, uuid.Must(uuid.NewV7()), w.channelID, sig, body, webhook.NotifyChannel)
 		return err
-	}}, nil
+	}
+}
+
+// processingResult is how a stored backlog was drained by the server's workers.
+type processingResult struct {
+	Deliveries int
+	Copy       time.Duration // storing the backlog by COPY
+	Drain      time.Duration // from the COPY's commit until no delivery is unprocessed
+	Events     int64
+	PeakRSS    int64
+}
+
+// waitDrained waits until no delivery is left unprocessed.
+func waitDrained(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var pending int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL").Scan(&pending); err != nil {
+			return fmt.Errorf("count pending deliveries: %w", err)
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d deliveries still unprocessed after %s", pending, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// measureProcessing stores n signed deliveries at once (COPY, as if the ingest had taken a
+// burst while the workers were down), NOTIFYs as the ingest does, and times the server's
+// workers draining them.
+func measureProcessing(ctx context.Context, pool *pgxpool.Pool, w webhookBench, n int, rss *rssSampler) (processingResult, error) {
+	res := processingResult{Deliveries: n}
+	var before int64
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM provider_events").Scan(&before); err != nil {
+		return res, err
+	}
+	rows := make([][]any, n)
+	now := time.Now()
+	for i := range rows {
+		body, sig := w.delivery()
+		rows[i] = []any{w.accountID, uuid.Must(uuid.NewV7()), w.channelID, "whatsapp_cloud", sig, "", body, now}
+	}
+	start := time.Now()
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"webhook_deliveries"},
+		[]string{"account_id", "id", "channel_id", "provider", "signature", "request_url", "body", "received_at"}, pgx.CopyFromRows(rows)); err != nil {
+		return res, fmt.Errorf("copy the backlog: %w", err)
+	}
+	committed := time.Now()
+	res.Copy = committed.Sub(start)
+	if _, err := pool.Exec(ctx, "SELECT pg_notify($1, '')", webhook.NotifyChannel); err != nil {
+		return res, err
+	}
+	if err := waitDrained(ctx, pool, 10*time.Minute); err != nil {
+		return res, err
+	}
+	res.Drain = time.Since(committed)
+	res.PeakRSS = rss.Peak(committed, time.Now())
+	var after int64
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM provider_events").Scan(&after); err != nil {
+		return res, err
+	}
+	res.Events = after - before
+	return res, nil
+}
+
+// runWebhooks is the webhook benchmark alone (-webhooks): ingest through the real server,
+// flat out and at 3 000/s, next to the raw INSERT and the INSERT with a NOTIFY; then the
+// server's workers draining a stored backlog.
+func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
+	started := time.Now()
+	loadAtStart := loadAverage()
+	// Its own database: another engineer's full run recreates benchDB.
+	const webhookDB = benchDB + "_webhooks"
+	benchURL, err := databaseURL(cfg.DatabaseURL, webhookDB)
+	if err != nil {
+		return false, err
+	}
+	logf("creating database %s", webhookDB)
+	if err := recreateDatabase(ctx, cfg.DatabaseURL, webhookDB); err != nil {
+		return false, err
+	}
+	if !cfg.KeepDB {
+		defer func() {
+			dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if derr := dropDatabase(dropCtx, cfg.DatabaseURL, webhookDB); derr != nil {
+				logf("%v", derr)
+			}
+		}()
+	}
+	pool, err := pgdb.Open(ctx, benchURL, int32(cfg.DBMaxConns))
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", webhookDB, err)
+	}
+	defer pool.Close()
+	if err := pgdb.Migrate(ctx, pool, nil); err != nil {
+		return false, fmt.Errorf("migrate %s: %w", webhookDB, err)
+	}
+	ten, err := setupTenant(ctx, pool)
+	if err != nil {
+		return false, err
+	}
+	wh, err := setupWebhook(ctx, pool, ten.AccountID)
+	if err != nil {
+		return false, err
+	}
+	facts, err := machineFacts(ctx, pool)
+	if err != nil {
+		return false, err
+	}
+	bin := cfg.Conversa
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "loadgen-")
+		if err != nil {
+			return false, fmt.Errorf("temporary directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		logf("building conversa")
+		if bin, err = buildConversa(ctx, dir); err != nil {
+			return false, err
+		}
+	}
+	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if serr := srv.Stop(); serr != nil {
+			logf("%v", serr)
+		}
+	}()
+	raw, err := newRawTarget(ctx, benchURL, int32(cfg.DBMaxConns), ten.AccountID, nil)
+	if err != nil {
+		return false, err
+	}
+	defer raw.Close()
+	web := newHTTPTarget(srv.Base, ten.APIKey, cfg.Concurrency, nil)
+
+	scenarios := []scenario{
+		{
+			Name: "POST /webhooks/whatsapp/{channel}, flat out", Clients: cfg.Concurrency, Duration: cfg.Duration,
+			HTTP: web.receiveWebhook(wh), Raw: raw.receiveWebhook(wh), Target: target{MinRPS: 3000},
+		},
+		{
+			Name: "POST /webhooks/whatsapp/{channel} at 3000/s", Clients: cfg.Concurrency, Duration: cfg.Duration, Rate: 3000,
+			HTTP: web.receiveWebhook(wh), Raw: raw.receiveWebhook(wh), Target: target{MinRPS: 2940, MaxP99: 20 * time.Millisecond},
+		},
+	}
+	// Every phase starts with nothing left to drain: what one phase stored must not be drained
+	// under the next (the server drains while it ingests, so each phase still pays for its own).
+	settle := func() error {
+		if err := waitDrained(ctx, pool, 5*time.Minute); err != nil {
+			return err
+		}
+		_, err := pool.Exec(ctx, "VACUUM ANALYZE webhook_deliveries")
+		return err
+	}
+	var results []scenarioResult
+	for _, sc := range scenarios {
+		if err := settle(); err != nil {
+			return failed, err
+		}
+		logf("%s: HTTP, %d clients, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
+		from := time.Now()
+		res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.HTTP)}
+		res.PeakRSS = srv.RSS.Peak(from, time.Now())
+		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
+		printErrors(res.HTTP)
+		if err := settle(); err != nil {
+			return failed, err
+		}
+		logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
+		res.Raw = runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.Raw)
+		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
+		printErrors(res.Raw)
+		results = append(results, res)
+		failed = failed || res.HTTP.Errors > 0 || res.Raw.Errors > 0
+		if err := ctx.Err(); err != nil {
+			return failed, err
+		}
+	}
+	if err := settle(); err != nil {
+		return failed, err
+	}
+	logf("raw INSERT with pg_notify per delivery, %d clients", cfg.Concurrency)
+	notify := runPhase(ctx, cfg.Concurrency, 0, cfg.Warmup, cfg.Duration, raw.receiveWebhookNotify(wh))
+	logf("  %.0f rps, p50 %s, p99 %s, %d errors", notify.RPS(), formatMs(notify.Percentile(50)), formatMs(notify.Percentile(99)), notify.Errors)
+	failed = failed || notify.Errors > 0
+
+	logf("waiting for the ingested deliveries to be drained")
+	waitFrom := time.Now()
+	if err := waitDrained(ctx, pool, 5*time.Minute); err != nil {
+		return failed, err
+	}
+	ingestedDrain := time.Since(waitFrom)
+	logf("  drained %s after the last phase", ingestedDrain.Round(time.Millisecond))
+
+	logf("processing a backlog of %d deliveries", cfg.WebhookBacklog)
+	proc, err := measureProcessing(ctx, pool, wh, cfg.WebhookBacklog, srv.RSS)
+	if err != nil {
+		return failed, err
+	}
+	logf("  COPY %s, drained in %s: %.0f deliveries/s, %d events (%.0f events/s)", proc.Copy.Round(time.Millisecond),
+		proc.Drain.Round(time.Millisecond), float64(proc.Deliveries)/proc.Drain.Seconds(), proc.Events, float64(proc.Events)/proc.Drain.Seconds())
+	if err := srv.Stop(); err != nil {
+		logf("%v", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### Run of %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", facts, loadAtStart, loadAverage())
+	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -webhooks -duration %s -warmup %s -concurrency %d -db-max-conns %d -webhook-backlog %d`.\n",
+		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns, cfg.WebhookBacklog)
+	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d, its River workers on (2 drain workers). "+
+		"Each request is a signed WhatsApp inbound text (about 600 bytes) with its own message id, so draining records one event per delivery; "+
+		"the server drains while it ingests, and every phase starts once everything stored before it has been drained. Raw PG: the service's one INSERT on a bare pgx pool of the same size, and the same INSERT "+
+		"with `pg_notify` in the statement (what a NOTIFY per delivery would cost).\n\n", cfg.DBMaxConns)
+	b.WriteString("| Ingest | Clients | rps | p50 | p90 | p99 | max | Errors | Raw PG rps | Raw p99 | Target | Met |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
+			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
+			formatMs(r.HTTP.Max()), r.HTTP.Errors, r.Raw.RPS(), formatMs(r.Raw.Percentile(99)), r.Scenario.Target, yesNo(r.Met()))
+	}
+	fmt.Fprintf(&b, "| raw INSERT + pg_notify per delivery, flat out | %d | %.0f | %s | %s | %s | %s | %d | | | (cost of a NOTIFY per row) | |\n",
+		cfg.Concurrency, notify.RPS(), formatMs(notify.Percentile(50)), formatMs(notify.Percentile(90)), formatMs(notify.Percentile(99)),
+		formatMs(notify.Max()), notify.Errors)
+	fmt.Fprintf(&b, "\nThe deliveries ingested above were all drained %s after the last phase.\n\n", ingestedDrain.Round(time.Millisecond))
+	b.WriteString("| Processing | Deliveries | Stored by COPY in | Drained in | Deliveries/s | Events recorded | Events/s | Server peak RSS | Target | Met |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	evps := float64(proc.Events) / proc.Drain.Seconds()
+	fmt.Fprintf(&b, "| backlog drained by the server's workers | %d | %s | %s | %.0f | %d | %.0f | %s | ≥ 5000 events/s | %s |\n",
+		proc.Deliveries, formatMs(proc.Copy), formatMs(proc.Drain), float64(proc.Deliveries)/proc.Drain.Seconds(), proc.Events, evps,
+		formatMB(proc.PeakRSS), yesNo(evps >= 5000 && proc.Events == int64(proc.Deliveries)))
+	fmt.Print(b.String())
+	if cfg.Markdown != "" {
+		fh, err := os.OpenFile(cfg.Markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return failed, err
+		}
+		if _, err := fh.WriteString(b.String()); err != nil {
+			fh.Close()
+			return failed, err
+		}
+		if err := fh.Close(); err != nil {
+			return failed, err
+		}
+		logf("appended the report to %s", cfg.Markdown)
+	}
+	return failed, nil
+}
+
+// loadAverage is /proc/loadavg's first three fields: how busy the machine was, since other
+// work may share it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
 }

@@ -4,23 +4,84 @@
 SELECT account_id, id, type, provider, credentials FROM channels WHERE id = @id AND active;
 
 -- name: InsertWebhookDelivery :exec
-INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, body, received_at)
-VALUES (@account_id, @id, @channel_id, @provider, @signature, @body, @received_at);
+-- The whole request path of a delivery: one autocommit INSERT.
+INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
+VALUES (@account_id, @id, @channel_id, @provider, @signature, @request_url, @body, @received_at);
 
--- name: GetWebhookDelivery :one
-SELECT * FROM webhook_deliveries WHERE account_id = @account_id AND id = @id;
+-- name: ClaimWebhookDeliveries :many
+-- Takes the next unprocessed deliveries and marks them processed in the same statement (the
+-- caller's transaction: if it fails, nothing was taken); rows another drainer holds are
+-- skipped, so several drainers share a backlog without taking a delivery twice.
+UPDATE webhook_deliveries d SET processed_at = @at
+FROM (SELECT w.account_id, w.id FROM webhook_deliveries w
+      WHERE w.processed_at IS NULL
+      ORDER BY w.id
+      LIMIT @batch
+      FOR UPDATE SKIP LOCKED) AS c
+WHERE d.account_id = c.account_id AND d.id = c.id
+RETURNING d.account_id, d.id, d.channel_id, d.provider, d.signature, d.request_url, d.body, d.received_at;
 
--- name: MarkWebhookProcessed :exec
-UPDATE webhook_deliveries SET processed_at = @at, error = sqlc.narg('error')
-WHERE account_id = @account_id AND id = @id;
+-- name: MarkWebhookDeliveries :exec
+-- Records why deliveries of a batch could not be parsed ('' stands for NULL).
+UPDATE webhook_deliveries d SET processed_at = @at, error = NULLIF(m.error, '')
+FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id,
+             unnest(@errors::text[]) AS error) AS m
+WHERE d.account_id = m.account_id AND d.id = m.id;
 
--- name: InsertProviderEvents :execrows
--- Records each event once: a retried delivery carries the same provider keys.
+-- name: InsertProviderEvents :many
+-- Records each event once, set-based for a whole batch: a retried delivery carries the same
+-- provider keys. Returns the rows that were new.
 INSERT INTO provider_events (account_id, channel_id, kind, provider_key, delivery_id, payload, occurred_at, recorded_at)
-SELECT @account_id, @channel_id, e.kind, e.key, @delivery_id, e.payload, e.occurred_at, @recorded_at
-FROM (SELECT unnest(@kinds::text[]) AS kind, unnest(@keys::text[]) AS key, unnest(@payloads::jsonb[]) AS payload,
-             unnest(@occurred_ats::timestamptz[]) AS occurred_at) AS e
-ON CONFLICT DO NOTHING;
+SELECT e.account_id, e.channel_id, e.kind, e.key, e.delivery_id, e.payload, e.occurred_at, @recorded_at
+FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@channel_ids::uuid[]) AS channel_id,
+             unnest(@kinds::text[]) AS kind, unnest(@keys::text[]) AS key, unnest(@delivery_ids::uuid[]) AS delivery_id,
+             unnest(@payloads::jsonb[]) AS payload, unnest(@occurred_ats::timestamptz[]) AS occurred_at) AS e
+ON CONFLICT DO NOTHING
+RETURNING account_id, channel_id, kind, provider_key;
 
 -- name: CountProviderEvents :one
 SELECT count(*) FROM provider_events WHERE account_id = @account_id AND channel_id = @channel_id;
+
+-- name: ListFailedWebhookDeliveries :many
+-- Deliveries that could not be parsed, newest first, with why.
+SELECT id, provider, received_at, processed_at, error FROM webhook_deliveries
+WHERE account_id = @account_id AND channel_id = @channel_id AND error IS NOT NULL
+  AND (sqlc.narg('before')::uuid IS NULL OR id < sqlc.narg('before')::uuid)
+ORDER BY id DESC
+LIMIT @lim;
+
+-- name: ApplyChannelQuality :execrows
+-- A quality rating reported at @at, applied to the account's WhatsApp channels it names
+-- unless a newer report was applied already.
+UPDATE channels SET quality_rating = @quality_rating, quality_updated_at = @at, updated_at = @now
+WHERE account_id = @account_id AND type = 'whatsapp' AND id = ANY(@ids::uuid[])
+  AND (quality_updated_at IS NULL OR quality_updated_at < @at);
+
+-- name: ApplyChannelMessagingLimit :execrows
+-- The portfolio's messaging limit reported at @at, same rule.
+UPDATE channels SET messaging_limit = @messaging_limit, messaging_limit_updated_at = @at, updated_at = @now
+WHERE account_id = @account_id AND type = 'whatsapp' AND id = ANY(@ids::uuid[])
+  AND (messaging_limit_updated_at IS NULL OR messaging_limit_updated_at < @at);
+
+-- name: ApplyChannelThroughputUpgrade :execrows
+-- Meta raised the numbers' throughput to its ceiling (a THROUGHPUT_UPGRADE notification); it
+-- never lowers it by notification, so the order of notifications does not matter.
+UPDATE channels SET throughput_mps = 1000, updated_at = @now
+WHERE account_id = @account_id AND type = 'whatsapp' AND id = ANY(@ids::uuid[]) AND throughput_mps < 1000;
+
+-- name: WhatsAppChannelsFor :many
+-- The account's WhatsApp channels a notification names: by phone number when it carries one,
+-- else by the business account (WABA) id, always including the channel it arrived on when
+-- nothing else is named.
+SELECT id FROM channels
+WHERE account_id = @account_id AND type = 'whatsapp'
+  AND CASE WHEN @phone::text <> '' THEN phone_number = @phone::text
+           WHEN @waba_id::text <> '' THEN waba_id = @waba_id::text OR id = @channel_id
+           ELSE id = @channel_id END
+ORDER BY id;
+
+-- name: InsertWebhookDeliveries :exec
+-- Deliveries that arrived together, stored by one autocommit INSERT (one commit for all).
+INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
+SELECT unnest(@account_ids::uuid[]), unnest(@ids::uuid[]), unnest(@channel_ids::uuid[]), unnest(@providers::text[]),
+       unnest(@signatures::text[]), unnest(@request_urls::text[]), unnest(@bodies::bytea[]), unnest(@received_ats::timestamptz[]);

@@ -108,7 +108,7 @@ func (q *Queries) DeleteChannel(ctx context.Context, db DBTX, arg DeleteChannelP
 }
 
 const getChannel = `-- name: GetChannel :one
-SELECT c.account_id, c.id, c.type, c.name, c.provider, c.direction, c.priority, c.business_hours, c.time_zone, c.phone_number, c.phone_number_id, c.waba_id, c.line_kind, c.quality_rating, c.throughput_mps, c.messaging_limit, c.credentials, c.credentials_set_at, c.active, c.created_at, c.updated_at,
+SELECT c.account_id, c.id, c.type, c.name, c.provider, c.direction, c.priority, c.business_hours, c.time_zone, c.phone_number, c.phone_number_id, c.waba_id, c.line_kind, c.quality_rating, c.throughput_mps, c.messaging_limit, c.credentials, c.credentials_set_at, c.active, c.created_at, c.updated_at, c.quality_updated_at, c.messaging_limit_updated_at,
        array(SELECT s.segment_id FROM channel_segments s WHERE s.account_id = c.account_id AND s.channel_id = c.id ORDER BY 1)::uuid[] AS segment_ids
 FROM channels c WHERE c.account_id = $1 AND c.id = $2
 `
@@ -119,28 +119,30 @@ type GetChannelParams struct {
 }
 
 type GetChannelRow struct {
-	AccountID        uuid.UUID
-	ID               uuid.UUID
-	Type             string
-	Name             string
-	Provider         string
-	Direction        string
-	Priority         int16
-	BusinessHours    []byte
-	TimeZone         string
-	PhoneNumber      *string
-	PhoneNumberID    *string
-	WabaID           *string
-	LineKind         *string
-	QualityRating    *string
-	ThroughputMps    *int32
-	MessagingLimit   *string
-	Credentials      []byte
-	CredentialsSetAt *time.Time
-	Active           bool
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-	SegmentIds       []uuid.UUID
+	AccountID               uuid.UUID
+	ID                      uuid.UUID
+	Type                    string
+	Name                    string
+	Provider                string
+	Direction               string
+	Priority                int16
+	BusinessHours           []byte
+	TimeZone                string
+	PhoneNumber             *string
+	PhoneNumberID           *string
+	WabaID                  *string
+	LineKind                *string
+	QualityRating           *string
+	ThroughputMps           *int32
+	MessagingLimit          *string
+	Credentials             []byte
+	CredentialsSetAt        *time.Time
+	Active                  bool
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	QualityUpdatedAt        *time.Time
+	MessagingLimitUpdatedAt *time.Time
+	SegmentIds              []uuid.UUID
 }
 
 func (q *Queries) GetChannel(ctx context.Context, db DBTX, arg GetChannelParams) (GetChannelRow, error) {
@@ -168,13 +170,15 @@ func (q *Queries) GetChannel(ctx context.Context, db DBTX, arg GetChannelParams)
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.QualityUpdatedAt,
+		&i.MessagingLimitUpdatedAt,
 		&i.SegmentIds,
 	)
 	return i, err
 }
 
 const getChannelForUpdate = `-- name: GetChannelForUpdate :one
-SELECT account_id, id, type, name, provider, direction, priority, business_hours, time_zone, phone_number, phone_number_id, waba_id, line_kind, quality_rating, throughput_mps, messaging_limit, credentials, credentials_set_at, active, created_at, updated_at FROM channels WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, type, name, provider, direction, priority, business_hours, time_zone, phone_number, phone_number_id, waba_id, line_kind, quality_rating, throughput_mps, messaging_limit, credentials, credentials_set_at, active, created_at, updated_at, quality_updated_at, messaging_limit_updated_at FROM channels WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type GetChannelForUpdateParams struct {
@@ -207,6 +211,8 @@ func (q *Queries) GetChannelForUpdate(ctx context.Context, db DBTX, arg GetChann
 		&i.Active,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.QualityUpdatedAt,
+		&i.MessagingLimitUpdatedAt,
 	)
 	return i, err
 }

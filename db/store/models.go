@@ -36,27 +36,29 @@ type ApiKey struct {
 }
 
 type Channel struct {
-	AccountID        uuid.UUID
-	ID               uuid.UUID
-	Type             string
-	Name             string
-	Provider         string
-	Direction        string
-	Priority         int16
-	BusinessHours    []byte
-	TimeZone         string
-	PhoneNumber      *string
-	PhoneNumberID    *string
-	WabaID           *string
-	LineKind         *string
-	QualityRating    *string
-	ThroughputMps    *int32
-	MessagingLimit   *string
-	Credentials      []byte
-	CredentialsSetAt *time.Time
-	Active           bool
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	AccountID               uuid.UUID
+	ID                      uuid.UUID
+	Type                    string
+	Name                    string
+	Provider                string
+	Direction               string
+	Priority                int16
+	BusinessHours           []byte
+	TimeZone                string
+	PhoneNumber             *string
+	PhoneNumberID           *string
+	WabaID                  *string
+	LineKind                *string
+	QualityRating           *string
+	ThroughputMps           *int32
+	MessagingLimit          *string
+	Credentials             []byte
+	CredentialsSetAt        *time.Time
+	Active                  bool
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	QualityUpdatedAt        *time.Time
+	MessagingLimitUpdatedAt *time.Time
 }
 
 type ChannelSegment struct {
@@ -356,6 +358,17 @@ type User struct {
 	UpdatedAt    time.Time
 }
 
+type WebchatMessage struct {
+	AccountID uuid.UUID
+	ChannelID uuid.UUID
+	ID        uuid.UUID
+	VisitorID string
+	Kind      string
+	Text      string
+	Payload   []byte
+	CreatedAt time.Time
+}
+
 type WebhookDelivery struct {
 	AccountID   uuid.UUID
 	ID          uuid.UUID
@@ -366,6 +379,7 @@ type WebhookDelivery struct {
 	ReceivedAt  time.Time
 	ProcessedAt *time.Time
 	Error       *string
+	RequestUrl  string
 }
 
 type WebhookSend struct {

@@ -12,6 +12,145 @@ import (
 	"github.com/google/uuid"
 )
 
+const applyChannelMessagingLimit = `-- name: ApplyChannelMessagingLimit :execrows
+UPDATE channels SET messaging_limit = $1, messaging_limit_updated_at = $2, updated_at = $3
+WHERE account_id = $4 AND type = 'whatsapp' AND id = ANY($5::uuid[])
+  AND (messaging_limit_updated_at IS NULL OR messaging_limit_updated_at < $2)
+`
+
+type ApplyChannelMessagingLimitParams struct {
+	MessagingLimit *string
+	At             *time.Time
+	Now            time.Time
+	AccountID      uuid.UUID
+	Ids            []uuid.UUID
+}
+
+// The portfolio's messaging limit reported at @at, same rule.
+func (q *Queries) ApplyChannelMessagingLimit(ctx context.Context, db DBTX, arg ApplyChannelMessagingLimitParams) (int64, error) {
+	result, err := db.Exec(ctx, applyChannelMessagingLimit,
+		arg.MessagingLimit,
+		arg.At,
+		arg.Now,
+		arg.AccountID,
+		arg.Ids,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const applyChannelQuality = `-- name: ApplyChannelQuality :execrows
+UPDATE channels SET quality_rating = $1, quality_updated_at = $2, updated_at = $3
+WHERE account_id = $4 AND type = 'whatsapp' AND id = ANY($5::uuid[])
+  AND (quality_updated_at IS NULL OR quality_updated_at < $2)
+`
+
+type ApplyChannelQualityParams struct {
+	QualityRating *string
+	At            *time.Time
+	Now           time.Time
+	AccountID     uuid.UUID
+	Ids           []uuid.UUID
+}
+
+// A quality rating reported at @at, applied to the account's WhatsApp channels it names
+// unless a newer report was applied already.
+func (q *Queries) ApplyChannelQuality(ctx context.Context, db DBTX, arg ApplyChannelQualityParams) (int64, error) {
+	result, err := db.Exec(ctx, applyChannelQuality,
+		arg.QualityRating,
+		arg.At,
+		arg.Now,
+		arg.AccountID,
+		arg.Ids,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const applyChannelThroughputUpgrade = `-- name: ApplyChannelThroughputUpgrade :execrows
+UPDATE channels SET throughput_mps = 1000, updated_at = $1
+WHERE account_id = $2 AND type = 'whatsapp' AND id = ANY($3::uuid[]) AND throughput_mps < 1000
+`
+
+type ApplyChannelThroughputUpgradeParams struct {
+	Now       time.Time
+	AccountID uuid.UUID
+	Ids       []uuid.UUID
+}
+
+// Meta raised the numbers' throughput to its ceiling (a THROUGHPUT_UPGRADE notification); it
+// never lowers it by notification, so the order of notifications does not matter.
+func (q *Queries) ApplyChannelThroughputUpgrade(ctx context.Context, db DBTX, arg ApplyChannelThroughputUpgradeParams) (int64, error) {
+	result, err := db.Exec(ctx, applyChannelThroughputUpgrade, arg.Now, arg.AccountID, arg.Ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const claimWebhookDeliveries = `-- name: ClaimWebhookDeliveries :many
+UPDATE webhook_deliveries d SET processed_at = $1
+FROM (SELECT w.account_id, w.id FROM webhook_deliveries w
+      WHERE w.processed_at IS NULL
+      ORDER BY w.id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED) AS c
+WHERE d.account_id = c.account_id AND d.id = c.id
+RETURNING d.account_id, d.id, d.channel_id, d.provider, d.signature, d.request_url, d.body, d.received_at
+`
+
+type ClaimWebhookDeliveriesParams struct {
+	At    *time.Time
+	Batch int32
+}
+
+type ClaimWebhookDeliveriesRow struct {
+	AccountID  uuid.UUID
+	ID         uuid.UUID
+	ChannelID  uuid.UUID
+	Provider   string
+	Signature  string
+	RequestUrl string
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// Takes the next unprocessed deliveries and marks them processed in the same statement (the
+// caller's transaction: if it fails, nothing was taken); rows another drainer holds are
+// skipped, so several drainers share a backlog without taking a delivery twice.
+func (q *Queries) ClaimWebhookDeliveries(ctx context.Context, db DBTX, arg ClaimWebhookDeliveriesParams) ([]ClaimWebhookDeliveriesRow, error) {
+	rows, err := db.Query(ctx, claimWebhookDeliveries, arg.At, arg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClaimWebhookDeliveriesRow{}
+	for rows.Next() {
+		var i ClaimWebhookDeliveriesRow
+		if err := rows.Scan(
+			&i.AccountID,
+			&i.ID,
+			&i.ChannelID,
+			&i.Provider,
+			&i.Signature,
+			&i.RequestUrl,
+			&i.Body,
+			&i.ReceivedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const countProviderEvents = `-- name: CountProviderEvents :one
 SELECT count(*) FROM provider_events WHERE account_id = $1 AND channel_id = $2
 `
@@ -55,72 +194,105 @@ func (q *Queries) GetChannelForWebhook(ctx context.Context, db DBTX, id uuid.UUI
 	return i, err
 }
 
-const getWebhookDelivery = `-- name: GetWebhookDelivery :one
-SELECT account_id, id, channel_id, provider, signature, body, received_at, processed_at, error FROM webhook_deliveries WHERE account_id = $1 AND id = $2
-`
-
-type GetWebhookDeliveryParams struct {
-	AccountID uuid.UUID
-	ID        uuid.UUID
-}
-
-func (q *Queries) GetWebhookDelivery(ctx context.Context, db DBTX, arg GetWebhookDeliveryParams) (WebhookDelivery, error) {
-	row := db.QueryRow(ctx, getWebhookDelivery, arg.AccountID, arg.ID)
-	var i WebhookDelivery
-	err := row.Scan(
-		&i.AccountID,
-		&i.ID,
-		&i.ChannelID,
-		&i.Provider,
-		&i.Signature,
-		&i.Body,
-		&i.ReceivedAt,
-		&i.ProcessedAt,
-		&i.Error,
-	)
-	return i, err
-}
-
-const insertProviderEvents = `-- name: InsertProviderEvents :execrows
+const insertProviderEvents = `-- name: InsertProviderEvents :many
 INSERT INTO provider_events (account_id, channel_id, kind, provider_key, delivery_id, payload, occurred_at, recorded_at)
-SELECT $1, $2, e.kind, e.key, $3, e.payload, e.occurred_at, $4
-FROM (SELECT unnest($5::text[]) AS kind, unnest($6::text[]) AS key, unnest($7::jsonb[]) AS payload,
-             unnest($8::timestamptz[]) AS occurred_at) AS e
+SELECT e.account_id, e.channel_id, e.kind, e.key, e.delivery_id, e.payload, e.occurred_at, $1
+FROM (SELECT unnest($2::uuid[]) AS account_id, unnest($3::uuid[]) AS channel_id,
+             unnest($4::text[]) AS kind, unnest($5::text[]) AS key, unnest($6::uuid[]) AS delivery_id,
+             unnest($7::jsonb[]) AS payload, unnest($8::timestamptz[]) AS occurred_at) AS e
 ON CONFLICT DO NOTHING
+RETURNING account_id, channel_id, kind, provider_key
 `
 
 type InsertProviderEventsParams struct {
-	AccountID   uuid.UUID
-	ChannelID   uuid.UUID
-	DeliveryID  uuid.UUID
 	RecordedAt  time.Time
+	AccountIds  []uuid.UUID
+	ChannelIds  []uuid.UUID
 	Kinds       []string
 	Keys        []string
+	DeliveryIds []uuid.UUID
 	Payloads    [][]byte
 	OccurredAts []time.Time
 }
 
-// Records each event once: a retried delivery carries the same provider keys.
-func (q *Queries) InsertProviderEvents(ctx context.Context, db DBTX, arg InsertProviderEventsParams) (int64, error) {
-	result, err := db.Exec(ctx, insertProviderEvents,
-		arg.AccountID,
-		arg.ChannelID,
-		arg.DeliveryID,
+type InsertProviderEventsRow struct {
+	AccountID   uuid.UUID
+	ChannelID   uuid.UUID
+	Kind        string
+	ProviderKey string
+}
+
+// Records each event once, set-based for a whole batch: a retried delivery carries the same
+// provider keys. Returns the rows that were new.
+func (q *Queries) InsertProviderEvents(ctx context.Context, db DBTX, arg InsertProviderEventsParams) ([]InsertProviderEventsRow, error) {
+	rows, err := db.Query(ctx, insertProviderEvents,
 		arg.RecordedAt,
+		arg.AccountIds,
+		arg.ChannelIds,
 		arg.Kinds,
 		arg.Keys,
+		arg.DeliveryIds,
 		arg.Payloads,
 		arg.OccurredAts,
 	)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []InsertProviderEventsRow{}
+	for rows.Next() {
+		var i InsertProviderEventsRow
+		if err := rows.Scan(
+			&i.AccountID,
+			&i.ChannelID,
+			&i.Kind,
+			&i.ProviderKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertWebhookDeliveries = `-- name: InsertWebhookDeliveries :exec
+INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
+SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::uuid[]), unnest($4::text[]),
+       unnest($5::text[]), unnest($6::text[]), unnest($7::bytea[]), unnest($8::timestamptz[])
+`
+
+type InsertWebhookDeliveriesParams struct {
+	AccountIds  []uuid.UUID
+	Ids         []uuid.UUID
+	ChannelIds  []uuid.UUID
+	Providers   []string
+	Signatures  []string
+	RequestUrls []string
+	Bodies      [][]byte
+	ReceivedAts []time.Time
+}
+
+// Deliveries that arrived together, stored by one autocommit INSERT (one commit for all).
+func (q *Queries) InsertWebhookDeliveries(ctx context.Context, db DBTX, arg InsertWebhookDeliveriesParams) error {
+	_, err := db.Exec(ctx, insertWebhookDeliveries,
+		arg.AccountIds,
+		arg.Ids,
+		arg.ChannelIds,
+		arg.Providers,
+		arg.Signatures,
+		arg.RequestUrls,
+		arg.Bodies,
+		arg.ReceivedAts,
+	)
+	return err
 }
 
 const insertWebhookDelivery = `-- name: InsertWebhookDelivery :exec
-INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, body, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 `
 
 type InsertWebhookDeliveryParams struct {
@@ -129,10 +301,12 @@ type InsertWebhookDeliveryParams struct {
 	ChannelID  uuid.UUID
 	Provider   string
 	Signature  string
+	RequestUrl string
 	Body       []byte
 	ReceivedAt time.Time
 }
 
+// The whole request path of a delivery: one autocommit INSERT.
 func (q *Queries) InsertWebhookDelivery(ctx context.Context, db DBTX, arg InsertWebhookDeliveryParams) error {
 	_, err := db.Exec(ctx, insertWebhookDelivery,
 		arg.AccountID,
@@ -140,30 +314,133 @@ func (q *Queries) InsertWebhookDelivery(ctx context.Context, db DBTX, arg Insert
 		arg.ChannelID,
 		arg.Provider,
 		arg.Signature,
+		arg.RequestUrl,
 		arg.Body,
 		arg.ReceivedAt,
 	)
 	return err
 }
 
-const markWebhookProcessed = `-- name: MarkWebhookProcessed :exec
-UPDATE webhook_deliveries SET processed_at = $1, error = $2
-WHERE account_id = $3 AND id = $4
+const listFailedWebhookDeliveries = `-- name: ListFailedWebhookDeliveries :many
+SELECT id, provider, received_at, processed_at, error FROM webhook_deliveries
+WHERE account_id = $1 AND channel_id = $2 AND error IS NOT NULL
+  AND ($3::uuid IS NULL OR id < $3::uuid)
+ORDER BY id DESC
+LIMIT $4
 `
 
-type MarkWebhookProcessedParams struct {
-	At        *time.Time
-	Error     *string
+type ListFailedWebhookDeliveriesParams struct {
 	AccountID uuid.UUID
-	ID        uuid.UUID
+	ChannelID uuid.UUID
+	Before    *uuid.UUID
+	Lim       int32
 }
 
-func (q *Queries) MarkWebhookProcessed(ctx context.Context, db DBTX, arg MarkWebhookProcessedParams) error {
-	_, err := db.Exec(ctx, markWebhookProcessed,
-		arg.At,
-		arg.Error,
+type ListFailedWebhookDeliveriesRow struct {
+	ID          uuid.UUID
+	Provider    string
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
+	Error       *string
+}
+
+// Deliveries that could not be parsed, newest first, with why.
+func (q *Queries) ListFailedWebhookDeliveries(ctx context.Context, db DBTX, arg ListFailedWebhookDeliveriesParams) ([]ListFailedWebhookDeliveriesRow, error) {
+	rows, err := db.Query(ctx, listFailedWebhookDeliveries,
 		arg.AccountID,
-		arg.ID,
+		arg.ChannelID,
+		arg.Before,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListFailedWebhookDeliveriesRow{}
+	for rows.Next() {
+		var i ListFailedWebhookDeliveriesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Provider,
+			&i.ReceivedAt,
+			&i.ProcessedAt,
+			&i.Error,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markWebhookDeliveries = `-- name: MarkWebhookDeliveries :exec
+UPDATE webhook_deliveries d SET processed_at = $1, error = NULLIF(m.error, '')
+FROM (SELECT unnest($2::uuid[]) AS account_id, unnest($3::uuid[]) AS id,
+             unnest($4::text[]) AS error) AS m
+WHERE d.account_id = m.account_id AND d.id = m.id
+`
+
+type MarkWebhookDeliveriesParams struct {
+	At         *time.Time
+	AccountIds []uuid.UUID
+	Ids        []uuid.UUID
+	Errors     []string
+}
+
+// Records why deliveries of a batch could not be parsed (” stands for NULL).
+func (q *Queries) MarkWebhookDeliveries(ctx context.Context, db DBTX, arg MarkWebhookDeliveriesParams) error {
+	_, err := db.Exec(ctx, markWebhookDeliveries,
+		arg.At,
+		arg.AccountIds,
+		arg.Ids,
+		arg.Errors,
 	)
 	return err
+}
+
+const whatsAppChannelsFor = `-- name: WhatsAppChannelsFor :many
+SELECT id FROM channels
+WHERE account_id = $1 AND type = 'whatsapp'
+  AND CASE WHEN $2::text <> '' THEN phone_number = $2::text
+           WHEN $3::text <> '' THEN waba_id = $3::text OR id = $4
+           ELSE id = $4 END
+ORDER BY id
+`
+
+type WhatsAppChannelsForParams struct {
+	AccountID uuid.UUID
+	Phone     string
+	WabaID    string
+	ChannelID uuid.UUID
+}
+
+// The account's WhatsApp channels a notification names: by phone number when it carries one,
+// else by the business account (WABA) id, always including the channel it arrived on when
+// nothing else is named.
+func (q *Queries) WhatsAppChannelsFor(ctx context.Context, db DBTX, arg WhatsAppChannelsForParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, whatsAppChannelsFor,
+		arg.AccountID,
+		arg.Phone,
+		arg.WabaID,
+		arg.ChannelID,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

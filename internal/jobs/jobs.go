@@ -35,11 +35,17 @@ type Config struct {
 	Clock      clock.Clock
 	// TestOnly removes River's start-up jitter.
 	TestOnly bool
-	// Webhooks, when set, processes stored webhook deliveries.
+	// Webhooks, when set, drains stored webhook deliveries.
 	Webhooks *webhook.Service
 	// Outbound, when set, delivers the event log to webhook subscriptions.
 	Outbound *outbound.Service
+	// DrainWorkers is how many webhook batches this process drains at once. Defaults to 2.
+	DrainWorkers int
 }
+
+// DrainEvery is how often the leader runs a webhook drain whatever the notifications: the
+// safety net that leaves no delivery behind when a NOTIFY is lost.
+const DrainEvery = time.Second
 
 // NewClient returns a River client with every worker registered.
 func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
@@ -49,12 +55,15 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	if cfg.MaxWorkers == 0 {
 		cfg.MaxWorkers = 100
 	}
+	if cfg.DrainWorkers == 0 {
+		cfg.DrainWorkers = 2
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
 	river.AddWorker(workers, &SegmentTagsWorker{Segments: segment.NewService(pool, cfg.Clock)})
 	river.AddWorker(workers, &template.ReviewWorker{Pool: pool, Clock: cfg.Clock})
 	if cfg.Webhooks != nil {
-		river.AddWorker(workers, &webhook.Worker{Service: cfg.Webhooks})
+		river.AddWorker(workers, &webhook.DrainWorker{Service: cfg.Webhooks})
 	}
 	if cfg.Outbound != nil {
 		river.AddWorker(workers, &OutboundWorker{Outbound: cfg.Outbound})
@@ -66,6 +75,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 			// 10 x MaxWorkers jobs per second.
 			river.QueueDefault: {MaxWorkers: cfg.MaxWorkers, FetchCooldown: 5 * time.Millisecond},
 		}
+		if cfg.Webhooks != nil {
+			rc.Queues[webhook.DrainQueue] = river.QueueConfig{MaxWorkers: cfg.DrainWorkers, FetchCooldown: 5 * time.Millisecond}
+		}
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return PruneArgs{}, nil
@@ -73,6 +85,11 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 			river.NewPeriodicJob(river.PeriodicInterval(SegmentTagsEvery), func() (river.JobArgs, *river.InsertOpts) {
 				return SegmentTagsArgs{}, nil
 			}, &river.PeriodicJobOpts{ID: "segment_tags", RunOnStart: true}),
+		}
+		if cfg.Webhooks != nil {
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(DrainEvery), func() (river.JobArgs, *river.InsertOpts) {
+				return webhook.NextDrain(), nil
+			}, &river.PeriodicJobOpts{ID: "webhook_drain", RunOnStart: true}))
 		}
 		if cfg.Outbound != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(OutboundEvery), func() (river.JobArgs, *river.InsertOpts) {
@@ -85,6 +102,16 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 		return nil, fmt.Errorf("create river client: %w", err)
 	}
 	return client, nil
+}
+
+// WakeDrain returns what webhook.Listen calls on each notification: enqueue a drain in the
+// next slot (a slot already waiting or running skips it, see webhook.DrainArgs).
+func WakeDrain(client *river.Client[pgx.Tx], logger *slog.Logger) func(context.Context) {
+	return func(ctx context.Context) {
+		if _, err := client.Insert(ctx, webhook.NextDrain(), nil); err != nil && ctx.Err() == nil {
+			logger.Warn("enqueue webhook drain failed; the periodic drain will run it", "error", err)
+		}
+	}
 }
 
 // PruneArgs asks for expired refresh tokens and old idempotency keys to be deleted.

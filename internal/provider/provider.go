@@ -226,3 +226,10 @@ type InboundParser interface {
 
 // ErrBadSignature means a webhook delivery's signature is missing or wrong.
 var ErrBadSignature = fmt.Errorf("webhook signature missing or invalid")
+
+// Verifier checks a webhook delivery's signature or token without parsing what it carries:
+// what a webhook endpoint does before storing the delivery, so the request path stays cheap.
+// It returns ErrBadSignature (wrapped) exactly when Parse would.
+type Verifier interface {
+	Verify(r *http.Request, body []byte) error
+}

@@ -1,95 +1,198 @@
-// Package webhook takes deliveries from providers: it checks each one's signature with the
-// channel's own secret, stores it as received and enqueues its processing in the same
-// transaction, so a delivery acknowledged to the provider is never lost; processing parses it
-// with the provider's adapter and records every message, status and notification once, however
-// often the provider retries.
+// Package webhook takes deliveries from providers. The request path is as short as it can be
+// while never losing an acknowledged delivery: check the signature (or token) with the
+// channel's own secret, store the raw delivery with one autocommit INSERT, answer. A draining
+// job (drain.go) then claims unprocessed deliveries in batches, parses them with the
+// provider's adapter and records every message, status and notification once, however often
+// the provider retries, several drainers at once if need be.
 package webhook
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/provider"
 	"github.com/conversa-hq/conversa/internal/provider/fake"
+	"github.com/conversa-hq/conversa/internal/provider/telegram"
+	"github.com/conversa-hq/conversa/internal/provider/twilio"
+	"github.com/conversa-hq/conversa/internal/provider/webchat"
 	"github.com/conversa-hq/conversa/internal/provider/whatsapp"
-	"github.com/conversa-hq/conversa/internal/template"
 )
 
-// Enqueuer inserts a job in the caller's transaction (a River client).
-type Enqueuer interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-}
+// The URL families of webhook endpoints (/webhooks/{family}/{channel_id}).
+const (
+	FamilyWhatsApp = "whatsapp"
+	FamilyTelegram = "telegram"
+	FamilyTwilio   = "twilio"
+	FamilyWebChat  = "webchat"
+	FamilyFake     = "fake"
+)
 
-// ProcessArgs asks for a stored delivery to be parsed and recorded.
-type ProcessArgs struct {
-	AccountID  uuid.UUID `json:"account_id"`
-	DeliveryID uuid.UUID `json:"delivery_id"`
-}
+// EndpointTTL is how long a channel's webhook settings (type, provider, opened credentials)
+// are reused without reading the channel again: a rotated secret or a deactivated channel
+// takes effect within it.
+const EndpointTTL = 5 * time.Second
 
-// Kind names the job in river_job.
-func (ProcessArgs) Kind() string { return "webhook_process" }
-
-// Service receives and processes deliveries.
+// Service receives and drains deliveries.
 type Service struct {
 	pool     *pgxpool.Pool
 	q        *store.Queries
 	channels *channel.Service
 	clock    clock.Clock
-	// Enqueuer runs processing; set once the River client exists.
-	Enqueuer Enqueuer
+	// Logger reports deliveries that failed to parse; slog.Default when nil.
+	Logger *slog.Logger
+
+	mu    sync.Mutex
+	cache map[uuid.UUID]cachedEndpoint
+	// stored says a delivery was stored since the last NOTIFY (see RunNotifier).
+	stored atomic.Bool
+	writer writer
 }
 
-// NewService returns a Service; set Enqueuer before receiving.
+type cachedEndpoint struct {
+	ep      channel.Endpoint
+	expires time.Time
+}
+
+// NewService returns a Service.
 func NewService(pool *pgxpool.Pool, channels *channel.Service, clk clock.Clock) *Service {
-	return &Service{pool: pool, q: store.New(), channels: channels, clock: clk}
+	return &Service{pool: pool, q: store.New(), channels: channels, clock: clk, cache: map[uuid.UUID]cachedEndpoint{}}
 }
 
-// signatureHeaders are where each provider puts a delivery's signature.
-var signatureHeaders = map[string]string{"whatsapp_cloud": whatsapp.SignatureHeader, "fake": fake.SignatureHeader}
-
-// parser builds the adapter that checks and parses the endpoint's deliveries.
-func parser(ep channel.Endpoint) (provider.InboundParser, error) {
-	switch ep.Provider {
-	case "whatsapp_cloud":
-		return whatsapp.New(whatsapp.Config{AppSecret: ep.Credentials["app_secret"], VerifyToken: ep.Credentials["verify_token"]}), nil
-	case "fake":
-		return fake.New(fake.Config{Secret: ep.Credentials["webhook_secret"]}), nil
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
 	}
-	return nil, fault.NotFound("webhook endpoint")
+	return slog.Default()
 }
 
-// endpoint finds the channel a webhook URL names, for the provider family the URL says.
-func (s *Service) endpoint(ctx context.Context, family string, channelID uuid.UUID) (channel.Endpoint, error) {
+// lookup returns the channel's webhook settings, from the cache when fresh.
+func (s *Service) lookup(ctx context.Context, channelID uuid.UUID) (channel.Endpoint, error) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	c, ok := s.cache[channelID]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.ep, nil
+	}
 	ep, err := s.channels.ForWebhook(ctx, channelID)
 	if err != nil {
 		return ep, err
 	}
-	if family == "whatsapp" && ep.Type != channel.WhatsApp || family == "fake" && ep.Provider != "fake" {
+	s.mu.Lock()
+	if len(s.cache) > 10_000 {
+		clear(s.cache)
+	}
+	s.cache[channelID] = cachedEndpoint{ep: ep, expires: now.Add(EndpointTTL)}
+	s.mu.Unlock()
+	return ep, nil
+}
+
+// endpoint finds the channel a webhook URL names and checks that it belongs to the URL's
+// family; a channel of another type or provider is not found.
+func (s *Service) endpoint(ctx context.Context, family string, channelID uuid.UUID) (channel.Endpoint, error) {
+	ep, err := s.lookup(ctx, channelID)
+	if err != nil {
+		return ep, err
+	}
+	var ok bool
+	switch family {
+	case FamilyWhatsApp:
+		ok = ep.Type == channel.WhatsApp && (ep.Provider == "whatsapp_cloud" || ep.Provider == "fake")
+	case FamilyTelegram:
+		ok = ep.Type == channel.Telegram && ep.Provider == "telegram"
+	case FamilyTwilio:
+		ok = ep.Provider == "twilio"
+	case FamilyWebChat:
+		ok = ep.Type == channel.WebChat && ep.Provider == "webchat"
+	case FamilyFake:
+		ok = ep.Provider == "fake"
+	}
+	if !ok {
 		return ep, fault.NotFound("webhook endpoint")
 	}
 	return ep, nil
 }
 
+// adapter builds what checks and parses the channel's deliveries. What the provider does not
+// date (Twilio) is left undated here: a retry then maps to the same event keys, and the drain
+// dates it with the delivery's receipt.
+func adapter(ep channel.Endpoint, requestURL string) (interface {
+	provider.InboundParser
+	provider.Verifier
+}, error) {
+	cred := ep.Credentials
+	switch ep.Provider {
+	case "whatsapp_cloud":
+		return whatsapp.New(whatsapp.Config{AppSecret: cred["app_secret"], VerifyToken: cred["verify_token"]}), nil
+	case "fake":
+		return fake.New(fake.Config{Secret: cred["webhook_secret"]}), nil
+	case "telegram":
+		// The bot token only names the bot (InboundMessage.To) here; parsing calls nothing.
+		token := cred["bot_token"]
+		if token == "" {
+			token = "0:unset"
+		}
+		return telegram.New(telegram.Config{BotToken: token, SecretToken: cred["secret_token"]})
+	case "twilio":
+		if cred["auth_token"] == "" {
+			return nil, fmt.Errorf("%w: the channel has no auth_token", provider.ErrBadSignature)
+		}
+		return twilio.New(twilio.Config{AccountSID: or(cred["account_sid"], "AC"), AuthToken: cred["auth_token"], From: or(cred["from"], "+0"),
+			WebhookURL: requestURL, Clock: clock.NewManual(time.Time{})})
+	case "webchat":
+		return webchat.New(webchat.Config{Token: cred["widget_token"], ChannelID: ep.ChannelID}), nil
+	}
+	return nil, fault.NotFound("webhook endpoint")
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// authHeaders says, per provider, the header that authenticates a delivery and whether it is
+// a signature of the body (kept with the delivery, checked again when it is parsed) or a
+// shared token (never stored: the channel's own token stands in for it when parsing).
+var authHeaders = map[string]struct {
+	name  string
+	token bool
+}{
+	"whatsapp_cloud": {whatsapp.SignatureHeader, false},
+	"fake":           {fake.SignatureHeader, false},
+	"twilio":         {twilio.SignatureHeader, false},
+	"telegram":       {telegram.SecretHeader, true},
+	"webchat":        {webchat.TokenHeader, true},
+}
+
+// tokenCredential is the credential a token-authenticated provider's header must equal.
+var tokenCredential = map[string]string{"telegram": "secret_token", "webchat": "widget_token"}
+
 // Handshake answers a WhatsApp verification request: the challenge when the verify token
-// matches the channel's, else a 403 fault.
-func (s *Service) Handshake(ctx context.Context, channelID uuid.UUID, query url.Values) (string, error) {
-	ep, err := s.endpoint(ctx, "whatsapp", channelID)
+// matches the channel's, else a 403 fault. Other families have no handshake (404).
+func (s *Service) Handshake(ctx context.Context, family string, channelID uuid.UUID, query url.Values) (string, error) {
+	if family != FamilyWhatsApp {
+		return "", fault.NotFound("webhook endpoint")
+	}
+	ep, err := s.endpoint(ctx, family, channelID)
 	if err != nil {
 		return "", err
 	}
@@ -101,111 +204,81 @@ func (s *Service) Handshake(ctx context.Context, channelID uuid.UUID, query url.
 	return challenge, nil
 }
 
-// Receive checks a delivery's signature and stores it with its processing job, in one
-// transaction. A missing or wrong signature is a 401 fault and stores nothing.
-func (s *Service) Receive(ctx context.Context, family string, channelID uuid.UUID, header http.Header, body []byte) (uuid.UUID, error) {
-	ep, err := s.endpoint(ctx, family, channelID)
+// Delivery is one request to a webhook endpoint.
+type Delivery struct {
+	Family    string
+	ChannelID uuid.UUID
+	Header    http.Header
+	// URL is the full URL the request was made to (scheme, host, path, query), for providers
+	// that sign it; a channel's "webhook_url" credential, when set, is used instead (behind a
+	// proxy that rewrites the URL).
+	URL  string
+	Body []byte
+}
+
+// Receive checks a delivery's signature or token and stores it with one autocommit INSERT
+// (shared with the deliveries that arrive at the same moment, see writer): nothing else
+// happens before the provider gets its answer. A missing or wrong signature is a 401
+// fault and stores nothing; a channel of another type is a 404. A signed delivery that does
+// not parse is stored all the same and kept with its error when drained, except a WebChat
+// message, which comes from a widget rather than a provider and is refused at once (400) when
+// malformed.
+func (s *Service) Receive(ctx context.Context, d Delivery) (uuid.UUID, error) {
+	ep, err := s.endpoint(ctx, d.Family, d.ChannelID)
 	if err != nil {
 		return uuid.Nil, err
 	}
-	p, err := parser(ep)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	sigHeader := signatureHeaders[ep.Provider]
-	if _, err := p.Parse(request(sigHeader, header.Get(sigHeader), body), body); errors.Is(err, provider.ErrBadSignature) {
+	requestURL := or(ep.Credentials["webhook_url"], d.URL)
+	now := s.clock.Now()
+	a, err := adapter(ep, requestURL)
+	if errors.Is(err, provider.ErrBadSignature) {
 		return uuid.Nil, fault.Unauthorized("webhook signature missing or invalid")
 	}
-	// A signed delivery that does not parse is stored all the same; processing records why.
+	if err != nil {
+		return uuid.Nil, err
+	}
+	auth := authHeaders[ep.Provider]
+	value := d.Header.Get(auth.name)
+	if err := a.Verify(request(auth.name, value, d.Body), d.Body); err != nil {
+		return uuid.Nil, fault.Unauthorized("webhook signature missing or invalid")
+	}
+	if ep.Provider == "webchat" {
+		if _, err := webchat.Decode(d.Body); err != nil {
+			return uuid.Nil, invalidWebChat(err)
+		}
+	}
+	signature := value
+	if auth.token {
+		signature = ""
+	}
 	id := uuid.Must(uuid.NewV7())
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.q.InsertWebhookDelivery(ctx, tx, store.InsertWebhookDeliveryParams{
-			AccountID: ep.AccountID, ID: id, ChannelID: ep.ChannelID, Provider: ep.Provider,
-			Signature: header.Get(sigHeader), Body: body, ReceivedAt: s.clock.Now(),
-		}); err != nil {
-			return fmt.Errorf("store webhook delivery: %w", err)
-		}
-		if _, err := s.Enqueuer.InsertTx(ctx, tx, ProcessArgs{AccountID: ep.AccountID, DeliveryID: id}, nil); err != nil {
-			return fmt.Errorf("enqueue webhook processing: %w", err)
-		}
-		return nil
+	err = s.store(ctx, store.InsertWebhookDeliveryParams{
+		AccountID: ep.AccountID, ID: id, ChannelID: ep.ChannelID, Provider: ep.Provider,
+		Signature: signature, RequestUrl: requestURL, Body: d.Body, ReceivedAt: now,
 	})
-	return id, err
-}
-
-// Process parses a stored delivery (checking its signature again) and records what it
-// carried; events already recorded by an earlier delivery are skipped. It returns how many
-// events were new.
-func (s *Service) Process(ctx context.Context, accountID, deliveryID uuid.UUID) (int64, error) {
-	d, err := s.q.GetWebhookDelivery(ctx, s.pool, store.GetWebhookDeliveryParams{AccountID: accountID, ID: deliveryID})
+	if _, fk := pgdb.ForeignKeyViolation(err); fk {
+		return uuid.Nil, fault.NotFound("webhook endpoint") // deleted since it was cached
+	}
 	if err != nil {
-		return 0, fmt.Errorf("load webhook delivery %s: %w", deliveryID, err)
+		return uuid.Nil, fmt.Errorf("store webhook delivery: %w", err)
 	}
-	ep, err := s.channels.ForWebhook(ctx, d.ChannelID)
-	if err != nil {
-		return 0, err
-	}
-	p, err := parser(ep)
-	if err != nil {
-		return 0, err
-	}
-	in, perr := p.Parse(request(signatureHeaders[d.Provider], d.Signature, d.Body), d.Body)
-	now := s.clock.Now()
-	if perr != nil {
-		msg := perr.Error()
-		return 0, s.q.MarkWebhookProcessed(ctx, s.pool, store.MarkWebhookProcessedParams{AccountID: accountID, ID: deliveryID, At: &now, Error: &msg})
-	}
-	ev := events(in, now)
-	var n int64
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if len(ev.kinds) > 0 {
-			if n, err = s.q.InsertProviderEvents(ctx, tx, store.InsertProviderEventsParams{
-				AccountID: accountID, ChannelID: d.ChannelID, DeliveryID: deliveryID, RecordedAt: now,
-				Kinds: ev.kinds, Keys: ev.keys, Payloads: ev.payloads, OccurredAts: ev.times,
-			}); err != nil {
-				return fmt.Errorf("record provider events: %w", err)
-			}
-		}
-		if err := template.ApplyEvents(ctx, tx, accountID, in.Events, now); err != nil {
-			return err
-		}
-		return s.q.MarkWebhookProcessed(ctx, tx, store.MarkWebhookProcessedParams{AccountID: accountID, ID: deliveryID, At: &now})
-	})
-	return n, err
+	s.stored.Store(true)
+	return id, nil
 }
 
-type eventRows struct {
-	kinds, keys []string
-	payloads    [][]byte
-	times       []time.Time
+func invalidWebChat(err error) error {
+	var inv *webchat.InvalidError
+	if !errors.As(err, &inv) {
+		return fault.Invalid("invalid message", fault.FieldError{Field: "body", Message: err.Error()})
+	}
+	fields := make([]fault.FieldError, len(inv.Problems))
+	for i, p := range inv.Problems {
+		fields[i] = fault.FieldError{Field: "body." + p.Field, Message: p.Message}
+	}
+	return fault.Invalid("invalid message", fields...)
 }
 
-// events flattens a parsed delivery into rows keyed so a retry maps to the same keys: a
-// message by its id, a status by message id and status, a notification by its kind, time
-// and content.
-func events(in provider.Inbound, now time.Time) eventRows {
-	var r eventRows
-	add := func(kind, key string, v any, at time.Time) {
-		b, _ := json.Marshal(v)
-		if at.IsZero() {
-			at = now
-		}
-		r.kinds, r.keys, r.payloads, r.times = append(r.kinds, kind), append(r.keys, key), append(r.payloads, b), append(r.times, at)
-	}
-	for _, m := range in.Messages {
-		add("message", m.ID, m, m.Timestamp)
-	}
-	for _, st := range in.Statuses {
-		add("status", st.MessageID+":"+string(st.Status), st, st.Timestamp)
-	}
-	for _, e := range in.Events {
-		b, _ := json.Marshal(e.Data)
-		add("event", fmt.Sprintf("%s:%d:%x", e.Kind, e.Timestamp.Unix(), b), e, e.Timestamp)
-	}
-	return r
-}
-
-// request rebuilds what an adapter's Parse reads: the body and the signature header.
+// request rebuilds what an adapter's Verify and Parse read: the body and one header.
 func request(header, value string, body []byte) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 	if value != "" {
@@ -214,14 +287,69 @@ func request(header, value string, body []byte) *http.Request {
 	return r
 }
 
-// Worker runs ProcessArgs jobs.
-type Worker struct {
-	river.WorkerDefaults[ProcessArgs]
-	Service *Service
+// WebChatMessages returns the messages kept for a WebChat visitor after the message id after,
+// for the widget: the token must be the channel's widget token (401 otherwise), the channel a
+// WebChat (404 otherwise), the visitor id well formed (422).
+func (s *Service) WebChatMessages(ctx context.Context, channelID uuid.UUID, token, visitor string, after uuid.UUID, limit int) ([]webchat.Outgoing, error) {
+	ep, err := s.endpoint(ctx, FamilyWebChat, channelID)
+	if err != nil {
+		return nil, err
+	}
+	c := webchat.New(webchat.Config{Token: ep.Credentials["widget_token"], Pool: s.pool, AccountID: ep.AccountID, ChannelID: ep.ChannelID})
+	if err := c.Verify(request(webchat.TokenHeader, token, nil), nil); err != nil {
+		return nil, fault.Unauthorized("widget token missing or invalid")
+	}
+	if !webchat.ValidVisitor(visitor) {
+		return nil, fault.Invalid("invalid visitor", fault.FieldError{Field: "query.visitor", Message: "must be 16 to 64 letters, digits, _ or -", Value: visitor})
+	}
+	return c.Messages(ctx, visitor, after, limit)
 }
 
-// Work processes one delivery; a failure is retried by River.
-func (w *Worker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
-	_, err := w.Service.Process(ctx, job.Args.AccountID, job.Args.DeliveryID)
-	return err
+// WebChatOrigins returns the site origins a WebChat channel's widget may call from: its
+// "allowed_origins" credential, split at spaces and commas. Other channels allow none.
+func (s *Service) WebChatOrigins(ctx context.Context, channelID uuid.UUID) ([]string, error) {
+	ep, err := s.endpoint(ctx, FamilyWebChat, channelID)
+	if err != nil {
+		return nil, err
+	}
+	return strings.FieldsFunc(ep.Credentials["allowed_origins"], func(r rune) bool { return r == ' ' || r == ',' }), nil
+}
+
+// Failure is a delivery that was signed but could not be parsed, kept with why.
+type Failure struct {
+	ID          uuid.UUID
+	Provider    string
+	ReceivedAt  time.Time
+	ProcessedAt time.Time
+	Error       string
+}
+
+// Failures lists a channel's deliveries that failed to parse, newest first, before the
+// delivery id before (nil for the first page); limit+1 rows are returned when there are more.
+// Another account's channel is not found.
+func (s *Service) Failures(ctx context.Context, accountID, channelID uuid.UUID, before *uuid.UUID, limit int) ([]Failure, error) {
+	if _, err := s.channels.Get(ctx, accountID, channelID); err != nil {
+		return nil, err
+	}
+	rows, err := s.q.ListFailedWebhookDeliveries(ctx, s.pool, store.ListFailedWebhookDeliveriesParams{
+		AccountID: accountID, ChannelID: channelID, Before: before, Lim: int32(limit + 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list failed deliveries of %s: %w", channelID, err)
+	}
+	out := make([]Failure, len(rows))
+	for i, r := range rows {
+		out[i] = Failure{ID: r.ID, Provider: r.Provider, ReceivedAt: r.ReceivedAt.UTC(), Error: val(r.Error)}
+		if r.ProcessedAt != nil {
+			out[i].ProcessedAt = r.ProcessedAt.UTC()
+		}
+	}
+	return out, nil
+}
+
+func val(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

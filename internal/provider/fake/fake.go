@@ -409,3 +409,6 @@ func (p *Provider) verify(r *http.Request, body []byte) error {
 	}
 	return nil
 }
+
+// Verify checks X-Fake-Signature only (provider.Verifier).
+func (p *Provider) Verify(r *http.Request, body []byte) error { return p.verify(r, body) }

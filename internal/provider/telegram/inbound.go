@@ -287,3 +287,12 @@ func largestPhoto(sizes []photoSize) photoSize {
 	}
 	return best
 }
+
+// Verify checks the X-Telegram-Bot-Api-Secret-Token header only, as Parse does first
+// (provider.Verifier).
+func (c *Client) Verify(r *http.Request, _ []byte) error {
+	if !c.secretMatches(r.Header.Get(SecretHeader)) {
+		return fmt.Errorf("telegram: %s header: %w", SecretHeader, provider.ErrBadSignature)
+	}
+	return nil
+}

@@ -223,3 +223,9 @@ func urlVariants(raw string) []string {
 	}
 	return []string{raw, alt.String()}
 }
+
+// Verify checks X-Twilio-Signature only, as Parse does first (provider.Verifier).
+func (c *Client) Verify(r *http.Request, body []byte) error {
+	_, err := c.verify(r.Header.Get(SignatureHeader), body)
+	return err
+}

@@ -600,3 +600,12 @@ func flatten(prefix string, v any, out map[string]string) {
 		}
 	}
 }
+
+// Verify checks X-Hub-Signature-256 only, as Parse does first (provider.Verifier).
+func (c *Client) Verify(r *http.Request, body []byte) error {
+	header := ""
+	if r != nil {
+		header = r.Header.Get(SignatureHeader)
+	}
+	return c.verifySignature(header, body)
+}

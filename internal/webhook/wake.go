@@ -1,0 +1,126 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// NotifyChannel is the PostgreSQL NOTIFY channel that says deliveries were stored.
+const NotifyChannel = "webhook_deliveries"
+
+// NotifyEvery is how often, at most, a receiving process sends NOTIFY: one notification per
+// interval however many deliveries it stored, instead of one per delivery (NOTIFY serialises
+// committing transactions on a global lock).
+const NotifyEvery = 20 * time.Millisecond
+
+// DrainQueue is the River queue of drain jobs; its worker count bounds how many batches one
+// process drains at once.
+const DrainQueue = "webhook_drain"
+
+// DrainBudget is how long one drain job goes on before it ends and leaves the rest to the next.
+const DrainBudget = 20 * time.Second
+
+// RunNotifier sends NOTIFY at most every NotifyEvery while deliveries are being stored, until
+// ctx ends. A lost notification costs latency, never a delivery: the periodic drain runs every
+// second anyway.
+func (s *Service) RunNotifier(ctx context.Context) {
+	t := time.NewTicker(NotifyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.stored.Swap(false) {
+				if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, '')", NotifyChannel); err != nil && ctx.Err() == nil {
+					s.logger().Warn("webhook notify failed; the periodic drain will pick the deliveries up", "error", err)
+				}
+			}
+		}
+	}
+}
+
+// Listen holds a connection that LISTENs for NotifyChannel and calls wake for each
+// notification, until ctx ends; it reconnects after a lost connection.
+func Listen(ctx context.Context, pool *pgxpool.Pool, wake func(context.Context)) error {
+	for ctx.Err() == nil {
+		err := listenOnce(ctx, pool, wake)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+func listenOnce(ctx context.Context, pool *pgxpool.Pool, wake func(context.Context)) error {
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig)
+	if err != nil {
+		return fmt.Errorf("connect to listen: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return fmt.Errorf("listen %s: %w", NotifyChannel, err)
+	}
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		wake(ctx)
+	}
+}
+
+// DrainSlots is how many drain jobs may be waiting or running at once across every process:
+// each slot holds at most one (River's unique jobs), so a burst of notifications enqueues
+// no more than this, and up to this many drainers share a backlog.
+const DrainSlots = 4
+
+// DrainArgs asks for stored deliveries to be drained.
+type DrainArgs struct {
+	// Slot is one of DrainSlots; wakes take them in turn.
+	Slot int `json:"slot" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (DrainArgs) Kind() string { return "webhook_drain" }
+
+// InsertOpts puts drain jobs on their queue, at most one per slot until it has finished: a
+// running drain goes on while it finds deliveries, so a wake that finds every slot taken is
+// not needed (and were it lost, the periodic drain comes within a second).
+func (DrainArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: DrainQueue, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+	}}}
+}
+
+var nextSlot atomic.Int64
+
+// NextDrain is the drain job to enqueue next: the slots in turn.
+func NextDrain() DrainArgs { return DrainArgs{Slot: int(nextSlot.Add(1) % DrainSlots)} }
+
+// DrainWorker runs DrainArgs jobs.
+type DrainWorker struct {
+	river.WorkerDefaults[DrainArgs]
+	Service *Service
+}
+
+// Work drains until the backlog is empty or DrainBudget has passed.
+func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
+	_, err := w.Service.Drain(ctx, BatchSize, DrainBudget)
+	return err
+}
+
+// Timeout leaves room for the budget plus the last batch.
+func (w *DrainWorker) Timeout(*river.Job[DrainArgs]) time.Duration { return DrainBudget + time.Minute }

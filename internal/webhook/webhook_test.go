@@ -1,0 +1,262 @@
+package webhook_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/conversa-hq/conversa/internal/account"
+	"github.com/conversa-hq/conversa/internal/channel"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/jobs"
+	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/provider/whatsapp/whatsapptest"
+	"github.com/conversa-hq/conversa/internal/secretbox"
+	"github.com/conversa-hq/conversa/internal/webhook"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+const appSecret = "s3cret"
+
+type env struct {
+	t       testing.TB
+	pool    *pgxpool.Pool
+	svc     *webhook.Service
+	channel uuid.UUID
+}
+
+func setup(t testing.TB) *env {
+	t.Helper()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	clk := clock.NewManual(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	box, err := secretbox.New(secretbox.GenerateKey())
+	require.NoError(t, err)
+	channels := channel.NewService(pool, clk, box)
+	acct, err := account.Create(ctx, pool, "Acme")
+	require.NoError(t, err)
+	name, number := "Vendas", "+55 11 4000-1234"
+	ch, err := channels.Create(ctx, acct.ID, channel.Input{Type: channel.WhatsApp, Name: &name, PhoneNumber: &number,
+		Credentials: map[string]string{"app_secret": appSecret}})
+	require.NoError(t, err)
+	return &env{t: t, pool: pool, svc: webhook.NewService(pool, channels, clk), channel: ch.ID}
+}
+
+// receive stores a signed delivery of body.
+func (e *env) receive(body []byte) {
+	e.t.Helper()
+	_, err := e.svc.Receive(context.Background(), webhook.Delivery{Family: webhook.FamilyWhatsApp, ChannelID: e.channel,
+		Header: http.Header{"X-Hub-Signature-256": {whatsapptest.Sign(appSecret, body)}}, Body: body})
+	require.NoError(e.t, err)
+}
+
+// message is an inbound text delivery with message id wamid.<n>.
+func message(n int) []byte {
+	return whatsapptest.InboundTextPayload(whatsapptest.Inbound{WABAID: "1", PhoneNumberID: "2", From: "5511987654321",
+		Name: "Maria", ID: fmt.Sprintf("wamid.%d", n), Text: "Oi", At: time.Unix(1_790_000_000+int64(n), 0)})
+}
+
+func (e *env) count(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	require.NoError(e.t, e.pool.QueryRow(context.Background(), query, args...).Scan(&n))
+	return n
+}
+
+func TestForgedSignatureStoresNothing(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	body := message(1)
+	for name, header := range map[string]http.Header{
+		"forged":  {"X-Hub-Signature-256": {whatsapptest.Sign("other", body)}},
+		"missing": {},
+	} {
+		_, err := e.svc.Receive(context.Background(), webhook.Delivery{Family: webhook.FamilyWhatsApp, ChannelID: e.channel, Header: header, Body: body})
+		var f *fault.Error
+		require.True(t, errors.As(err, &f), name)
+		require.Equal(t, fault.KindUnauthorized, f.Kind, name)
+	}
+	_, err := e.svc.Receive(context.Background(), webhook.Delivery{Family: webhook.FamilyTelegram, ChannelID: e.channel,
+		Header: http.Header{"X-Hub-Signature-256": {whatsapptest.Sign(appSecret, body)}}, Body: body})
+	var f *fault.Error
+	require.True(t, errors.As(err, &f))
+	require.Equal(t, fault.KindNotFound, f.Kind, "a channel of another type")
+	require.Zero(t, e.count("SELECT count(*) FROM webhook_deliveries"))
+}
+
+// Two (here four) drainers at once over the same backlog, replays included, take each
+// delivery once and record each event once.
+func TestConcurrentDrainersDoubleNothing(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	const unique, replays = 1200, 400
+	for i := range unique {
+		e.receive(message(i))
+	}
+	for i := range replays {
+		e.receive(message(i * 3)) // the provider retries some
+	}
+	var (
+		mu    sync.Mutex
+		total webhook.Drained
+		wg    sync.WaitGroup
+	)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				d, err := e.svc.DrainBatch(context.Background(), 50)
+				if !assertNoError(t, err) || d.Deliveries == 0 {
+					return
+				}
+				mu.Lock()
+				total.Deliveries += d.Deliveries
+				total.Events += d.Events
+				total.Failed += d.Failed
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, webhook.Drained{Deliveries: unique + replays, Events: unique}, total)
+	require.Equal(t, unique, e.count("SELECT count(*) FROM provider_events"))
+	require.Zero(t, e.count("SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL"))
+}
+
+func assertNoError(t *testing.T, err error) bool {
+	t.Helper()
+	if err != nil {
+		t.Errorf("drain: %v", err)
+		return false
+	}
+	return true
+}
+
+func TestUnparseableDeliveryIsKeptWithItsError(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.receive(message(1))
+	e.receive([]byte(`{"object": "whatsapp_business_account", "entry": "not a list"}`)) // signed, but not the webhook JSON
+	e.receive(message(2))
+	d, err := e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, webhook.Drained{Deliveries: 3, Failed: 1, Events: 2}, d, "the failure does not hold up the rest")
+	var msg string
+	require.NoError(t, e.pool.QueryRow(context.Background(), "SELECT error FROM webhook_deliveries WHERE error IS NOT NULL").Scan(&msg))
+	require.Contains(t, msg, "decode envelope")
+	d, err = e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
+	require.NoError(t, err)
+	require.Zero(t, d.Deliveries, "a failed delivery is not retried forever")
+}
+
+// With real River workers and no NOTIFY at all (as if every notification were lost), the
+// periodic drain still records every delivery.
+func TestPeriodicDrainPicksUpWithoutNotify(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	for i := range 30 {
+		e.receive(message(i))
+	}
+	client, err := jobs.NewClient(e.pool, jobs.Config{Work: true, TestOnly: true, Webhooks: e.svc})
+	require.NoError(t, err)
+	require.NoError(t, client.Start(context.Background()))
+	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	require.Eventually(t, func() bool { return e.count("SELECT count(*) FROM provider_events") == 30 }, 20*time.Second, 50*time.Millisecond)
+	// More arrive while it runs, still unannounced.
+	for i := 30; i < 40; i++ {
+		e.receive(message(i))
+	}
+	require.Eventually(t, func() bool { return e.count("SELECT count(*) FROM provider_events") == 40 }, 20*time.Second, 50*time.Millisecond)
+	require.Zero(t, e.count("SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL"))
+}
+
+// Receiving NOTIFYs (debounced) and Listen hears it: the wake-up path of the drain.
+func TestNotifyWakesListener(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	woken := make(chan struct{}, 100)
+	listening := make(chan error, 1)
+	go func() { listening <- webhook.Listen(ctx, e.pool, func(context.Context) { woken <- struct{}{} }) }()
+	go e.svc.RunNotifier(ctx)
+	// Listen needs its LISTEN in place before the notification; store until one is heard.
+	require.Eventually(t, func() bool {
+		e.receive(message(len(woken)))
+		select {
+		case <-woken:
+			return true
+		case <-time.After(100 * time.Millisecond):
+			return false
+		}
+	}, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-listening)
+}
+
+// Concurrent requests share INSERTs; each is stored exactly once with its own content, and a
+// channel deleted since it was cached fails only its own request (404).
+func TestConcurrentReceivesAreEachStored(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() { e.receive(message(i)) })
+	}
+	wg.Wait()
+	require.Equal(t, 300, e.count("SELECT count(*) FROM webhook_deliveries"))
+	d, err := e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, webhook.Drained{Deliveries: 300, Events: 300}, d)
+
+	_, err = e.pool.Exec(context.Background(), "DELETE FROM channels WHERE id = $1", e.channel)
+	require.NoError(t, err)
+	body := message(1)
+	_, err = e.svc.Receive(context.Background(), webhook.Delivery{Family: webhook.FamilyWhatsApp, ChannelID: e.channel,
+		Header: http.Header{"X-Hub-Signature-256": {whatsapptest.Sign(appSecret, body)}}, Body: body})
+	var f *fault.Error
+	require.True(t, errors.As(err, &f), "%v", err)
+	require.Equal(t, fault.KindNotFound, f.Kind)
+}
+
+// Two worker processes (two River clients on the same database), each woken as Listen would
+// wake it, drain one backlog with replays: every delivery is processed once, every event
+// recorded once.
+func TestTwoWorkerProcessesDrainOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	const unique = 1500
+	for i := range unique {
+		e.receive(message(i))
+		if i%5 == 0 {
+			e.receive(message(i)) // a provider retry
+		}
+	}
+	ctx := context.Background()
+	for range 2 {
+		client, err := jobs.NewClient(e.pool, jobs.Config{Work: true, TestOnly: true, Webhooks: e.svc})
+		require.NoError(t, err)
+		require.NoError(t, client.Start(ctx))
+		t.Cleanup(func() { _ = client.Stop(context.Background()) })
+		wake := jobs.WakeDrain(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		for range webhook.DrainSlots {
+			wake(ctx)
+		}
+	}
+	require.Eventually(t, func() bool {
+		return e.count("SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL") == 0
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, unique, e.count("SELECT count(*) FROM provider_events"))
+	require.Zero(t, e.count("SELECT count(*) FROM webhook_deliveries WHERE error IS NOT NULL"))
+}
