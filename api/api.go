@@ -25,6 +25,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/tag"
@@ -55,8 +56,10 @@ type Deps struct {
 	Companies    *company.Service
 	Channels     *channel.Service
 	Webhooks     *webhook.Service
-	Clock        clock.Clock
-	Logger       *slog.Logger
+	// Imports runs CSV imports of contacts.
+	Imports *importer.Service
+	Clock   clock.Clock
+	Logger  *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -64,6 +67,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// MaxBodyBytes caps request bodies (413 beyond). Defaults to DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxImportBytes caps an uploaded CSV file (413 beyond). Defaults to DefaultMaxImportBytes.
+	MaxImportBytes int64
 	// TrustedProxies are the load balancers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
 }
@@ -119,6 +124,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerCompanies(grp)
 	s.registerChannels(grp)
 	s.registerWebhooks(grp)
+	s.registerImports(grp)
 	return router, api
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
@@ -46,6 +47,7 @@ type testEnv struct {
 	clock    *clock.Manual
 	auth     *auth.Service
 	webhooks *webhook.Service
+	imports  *importer.Service
 }
 
 // tenant is an account with an admin who has logged in and an integrator API key.
@@ -74,17 +76,19 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	require.NoError(t, err)
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
-	enqueuer, err := jobs.NewClient(pool, jobs.Config{Webhooks: webhooks, Clock: clk})
+	imports := importer.NewService(pool, clk)
+	enqueuer, err := jobs.NewClient(pool, jobs.Config{Webhooks: webhooks, Imports: imports, Clock: clk})
 	require.NoError(t, err)
 	webhooks.Enqueuer = enqueuer
+	imports.Enqueuer = enqueuer
 	handler, _ := api.New(api.Deps{
 		Pool: pool, Auth: authSvc, Contacts: contact.NewService(pool, clk), Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
-		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Clock: clk,
+		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Imports: imports, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, imports: imports}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

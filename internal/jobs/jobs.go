@@ -17,6 +17,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/idempotency"
+	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -34,6 +35,8 @@ type Config struct {
 	TestOnly bool
 	// Webhooks, when set, processes stored webhook deliveries.
 	Webhooks *webhook.Service
+	// Imports, when set, runs CSV imports.
+	Imports *importer.Service
 }
 
 // NewClient returns a River client with every worker registered.
@@ -49,6 +52,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	river.AddWorker(workers, &SegmentTagsWorker{Segments: segment.NewService(pool, cfg.Clock)})
 	if cfg.Webhooks != nil {
 		river.AddWorker(workers, &webhook.Worker{Service: cfg.Webhooks})
+	}
+	if cfg.Imports != nil {
+		river.AddWorker(workers, &importer.Worker{Service: cfg.Imports})
 	}
 	rc := &river.Config{Workers: workers, Logger: cfg.Logger, TestOnly: cfg.TestOnly}
 	if cfg.Work {
