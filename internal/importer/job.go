@@ -112,29 +112,63 @@ func (s *Service) Run(ctx context.Context, accountID, id uuid.UUID, maxBatches i
 	if size <= 0 {
 		size = DefaultBatchSize
 	}
-	for batches := 0; ; batches++ {
-		if maxBatches > 0 && batches == maxBatches {
+	// Reading and judging the next batch (Go) overlaps applying this one (PostgreSQL).
+	rctx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	batches := make(chan readBatch)
+	go func() {
+		defer close(batches)
+		for {
+			var rb readBatch
+			rb.rows, rb.errs, rb.n, rb.eof, rb.err = b.read(cr, size)
+			rb.consumed = src.consumed
+			select {
+			case batches <- rb:
+			case <-rctx.Done():
+				return
+			}
+			if rb.eof || rb.err != nil {
+				return
+			}
+		}
+	}()
+	applied := 0
+	for rb := range batches {
+		if rb.err != nil {
+			return rb.err
+		}
+		if maxBatches > 0 && applied == maxBatches {
 			return nil
 		}
-		rows, errs, n, eof, err := b.read(cr, size)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			read += int64(n)
-			if err := b.apply(ctx, rows, errs, read, src.consumed); err != nil {
+		if rb.n > 0 {
+			read += int64(rb.n)
+			if err := b.apply(ctx, rb.rows, rb.errs, read, rb.consumed); err != nil {
 				if errors.Is(err, errStop) {
 					return nil
 				}
 				return err
 			}
+			applied++
 			// Where the event log (issue 6) exists, "import.progressed" is emitted here.
 		}
-		if eof {
+		if rb.eof {
 			break
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.finish(ctx, accountID, id, StatusDone, "")
+}
+
+// readBatch is one batch read and judged, ready to apply.
+type readBatch struct {
+	rows     []row
+	errs     []lineError
+	n        int
+	eof      bool
+	err      error
+	consumed int64
 }
 
 // finish records the end of an import and deletes its uploaded file; its errors stay.

@@ -275,3 +275,19 @@ func asFault(err error) ([]string, bool) {
 	}
 	return out, true
 }
+
+// BenchmarkConvert is the per-row cost of judging a typical row (parse is separate).
+func BenchmarkConvert(b *testing.B) {
+	header := []string{"Nome", "Código", "CPF", "Celular", "E-mail", "Nascimento", "Aceita"}
+	mapping := map[string]string{"Nome": "name", "Código": "customer_code", "CPF": "cpf", "Celular": "phone", "E-mail": "email", "Nascimento": "birth_date", "Aceita": "accepts_communications"}
+	p, err := makePlan(header, mapping, nil, ModeUpsertByCode, "")
+	require.NoError(b, err)
+	rec := []string{"Maria da Silva Santos", "IMP-000000123", "123.456.789-09", "(11) 98765-4321", "cliente123@example.com", "31/12/1990", "não"}
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, errs := p.convert(rec, now, nil); len(errs) > 0 {
+			b.Fatal(errs)
+		}
+	}
+}
