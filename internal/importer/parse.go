@@ -198,7 +198,9 @@ type plan struct {
 // custom fields. With no mapping, headers that are field names are taken as they are.
 func makePlan(header []string, mapping map[string]string, defs []customfield.Field, mode Mode, defaultDDD string) (*plan, error) {
 	var errs []fault.FieldError
-	bad := func(field, msg string, v any) { errs = append(errs, fault.FieldError{Field: field, Message: msg, Value: v}) }
+	bad := func(field, msg string, v any) {
+		errs = append(errs, fault.FieldError{Field: field, Message: msg, Value: v})
+	}
 	p := &plan{cols: make([]column, len(header)), width: len(header), defaultDDD: defaultDDD}
 	index := map[string]int{}
 	for i, h := range header {
