@@ -249,7 +249,11 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 	if _, err := tx.Exec(ctx, `ANALYZE import_stage`); err != nil {
 		return fmt.Errorf("analyze staging table: %w", err)
 	}
-	for _, stmt := range mergeStatements(mode, b.plan, b.opts.DryRun, b.opts.SegmentID != nil) {
+	noName := false
+	for i, r := range rows {
+		noName = noName || (r.noName && !dropped[i])
+	}
+	for _, stmt := range mergeStatements(mode, b.plan, b.opts.DryRun, b.opts.SegmentID != nil, noName) {
 		args := []any{b.accountID, now, b.opts.SegmentID}
 		switch {
 		case strings.Contains(stmt, "$3"):
@@ -450,32 +454,36 @@ func countRows(errs []lineError) (failed, skipped int64) {
 // mergeStatements are the set-based statements that match the staged rows to contacts, mark
 // the ones that cannot be applied, and (unless dry) apply the rest. Each takes $1 the account,
 // $2 the time, $3 the segment.
-func mergeStatements(mode Mode, p *plan, dry, segment bool) []string {
+func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 	var out []string
 	cols := strings.NewReplacer("'+code+'", lit(p.headerOf(FieldCustomerCode)), "'+phone+'", lit(p.headerOf(FieldPhone)), "'+name+'", lit(p.headerOf(FieldName)))
 	add := func(s string) { out = append(out, cols.Replace(s)) }
-	// Match.
+	// Match: target is the existing contact, or the new id.
 	switch {
 	case mode == ModeUpsertByCode || (mode == ModeUpdateOnly && p.has(FieldCustomerCode)):
-		add(`UPDATE import_stage s SET target = c.id FROM contacts c
-			WHERE c.account_id = $1 AND c.customer_code = s.key AND s.fail IS NULL`)
+		add(`UPDATE import_stage s SET target = coalesce(
+			(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.customer_code = s.key), s.new_id)
+			WHERE s.fail IS NULL`)
 	case mode == ModeCreateOnly:
 		add(`UPDATE import_stage s SET skipped = true, fail = 'a contact with this customer code already exists', fail_column = '+code+'
 			FROM contacts c WHERE c.account_id = $1 AND c.customer_code = s.customer_code AND s.fail IS NULL`)
 		add(`UPDATE import_stage s SET skipped = true, fail = format('a contact with phone %s already exists', p.phone), fail_column = '+phone+'
 			FROM contact_phones p WHERE p.account_id = $1 AND p.phone = s.phones[1] AND s.fail IS NULL`)
+		add(`UPDATE import_stage SET target = new_id WHERE fail IS NULL`)
 	default:
-		add(`UPDATE import_stage s SET target = p.contact_id FROM contact_phones p
-			WHERE p.account_id = $1 AND p.phone = s.key AND s.fail IS NULL`)
+		add(`UPDATE import_stage s SET target = coalesce(
+			(SELECT p.contact_id FROM contact_phones p WHERE p.account_id = $1 AND p.phone = s.key), s.new_id)
+			WHERE s.fail IS NULL`)
 	}
 	if mode == ModeUpdateOnly {
 		add(`UPDATE import_stage SET skipped = true, fail = 'no contact has this ' ||
 			CASE WHEN customer_code = key THEN 'customer code' ELSE 'phone' END
-			WHERE target IS NULL AND fail IS NULL`)
+			WHERE target = new_id AND fail IS NULL`)
 	}
-	add(`UPDATE import_stage SET target = new_id WHERE target IS NULL AND fail IS NULL`)
-	add(`UPDATE import_stage SET fail = 'a name is required to create a contact', fail_column = '+name+'
-		WHERE name IS NULL AND target = new_id AND fail IS NULL`)
+	if noName {
+		add(`UPDATE import_stage SET fail = 'a name is required to create a contact', fail_column = '+name+'
+			WHERE name IS NULL AND target = new_id AND fail IS NULL`)
+	}
 	// Conflicts with other contacts.
 	if mode == ModeUpsertByPhone || (mode == ModeUpdateOnly && !p.has(FieldCustomerCode)) {
 		add(`UPDATE import_stage s SET fail = 'customer code already used by another contact', fail_column = '+code+'
@@ -491,12 +499,14 @@ func mergeStatements(mode Mode, p *plan, dry, segment bool) []string {
 		      WHERE p.account_id = $1 AND p.phone = ph.phone AND p.contact_id <> s2.target AND s2.fail IS NULL
 		      GROUP BY s2.row_no) x
 		WHERE s.row_no = x.row_no`)
-	add(`UPDATE import_stage s SET fail = 'the contact would have more than 10 phones', fail_column = '+phone+'
+	if mode != ModeCreateOnly {
+		add(`UPDATE import_stage s SET fail = 'the contact would have more than 10 phones', fail_column = '+phone+'
 		FROM (SELECT s2.row_no FROM import_stage s2, contact_phones p
 		      WHERE s2.target <> s2.new_id AND s2.fail IS NULL AND cardinality(s2.phones) > 0
 		        AND p.account_id = $1 AND p.contact_id = s2.target AND NOT p.phone = ANY(s2.phones)
 		      GROUP BY s2.row_no, s2.phones HAVING count(*) + cardinality(s2.phones) > 10) x
 		WHERE s.row_no = x.row_no`)
+	}
 	if dry {
 		return out
 	}
@@ -526,13 +536,21 @@ func mergeStatements(mode Mode, p *plan, dry, segment bool) []string {
 		  AND (c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.tags, c.custom)
 		      IS DISTINCT FROM (n.name, n.document, n.document_kind, n.customer_code, n.email, n.birth_date, n.rg, n.tags, n.custom)`)
 	add(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
-		SELECT $1, ph.phone, s.target, (coalesce(m.pos, 0) + ph.ord)::smallint
-		FROM import_stage s
-		CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
-		LEFT JOIN LATERAL (SELECT max(p.position) AS pos FROM contact_phones p
-		                   WHERE s.target <> s.new_id AND p.account_id = $1 AND p.contact_id = s.target) m ON true
-		WHERE s.fail IS NULL
-		ON CONFLICT (account_id, phone) DO NOTHING`)
+		SELECT $1, ph.phone, s.target, ph.ord::smallint
+		FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
+		WHERE s.fail IS NULL AND s.target = s.new_id
+		ORDER BY 2`)
+	if mode != ModeCreateOnly {
+		// Numbers the contact lacks go after its own.
+		add(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
+			SELECT $1, ph.phone, s.target, (coalesce(m.pos, 0) + ph.ord)::smallint
+			FROM import_stage s
+			CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
+			CROSS JOIN LATERAL (SELECT max(p.position) AS pos FROM contact_phones p
+			                    WHERE p.account_id = $1 AND p.contact_id = s.target) m
+			WHERE s.fail IS NULL AND s.target <> s.new_id AND cardinality(s.phones) > 0
+			ON CONFLICT (account_id, phone) DO NOTHING`)
+	}
 	if segment {
 		add(`INSERT INTO segment_members (account_id, segment_id, contact_id, added_at)
 			SELECT $1, $3, s.target, $2 FROM import_stage s WHERE s.fail IS NULL
