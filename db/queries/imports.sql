@@ -31,8 +31,9 @@ ORDER BY id DESC
 LIMIT @max_rows;
 
 -- name: StartImport :exec
+-- A cancel that came first wins.
 UPDATE imports SET status = 'running', started_at = coalesce(started_at, @now), updated_at = @now
-WHERE account_id = @account_id AND id = @id;
+WHERE account_id = @account_id AND id = @id AND status IN ('queued', 'running');
 
 -- name: ImportProgress :exec
 -- Moved in the transaction of the batch whose rows it counts.

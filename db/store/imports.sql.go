@@ -362,7 +362,7 @@ func (q *Queries) SetImportUpload(ctx context.Context, db DBTX, arg SetImportUpl
 
 const startImport = `-- name: StartImport :exec
 UPDATE imports SET status = 'running', started_at = coalesce(started_at, $1), updated_at = $1
-WHERE account_id = $2 AND id = $3
+WHERE account_id = $2 AND id = $3 AND status IN ('queued', 'running')
 `
 
 type StartImportParams struct {
@@ -371,6 +371,7 @@ type StartImportParams struct {
 	ID        uuid.UUID
 }
 
+// A cancel that came first wins.
 func (q *Queries) StartImport(ctx context.Context, db DBTX, arg StartImportParams) error {
 	_, err := db.Exec(ctx, startImport, arg.Now, arg.AccountID, arg.ID)
 	return err
