@@ -224,6 +224,17 @@ func TestImportModes(t *testing.T) {
 			},
 		},
 		{
+			name: "NewPhoneAloneIsAChange", mode: importer.ModeUpdateOnly,
+			data:    "name;customer_code;phone;tags\n" + ";B1;11 97777-7777;\n" + ";A1;;antiga\n",
+			updated: 2,
+			check: func(t *testing.T, e *env) {
+				b := e.contactByCode("B1")
+				require.Equal(t, []string{"+5511922222222", "+5511977777777"}, []string{b.Phones[0].Number, b.Phones[1].Number})
+				require.Equal(t, 2, b.Version, "a new phone is a new version")
+				require.Equal(t, 1, e.contactByCode("A1").Version, "a tag it has already changes nothing")
+			},
+		},
+		{
 			name: "UpsertByPhoneRefusesAnotherContactsPhone", mode: importer.ModeUpsertByCode,
 			data:   "name;customer_code;phone;tags\n" + "Eva;E1;11 91111-1111;\n",
 			failed: 1,

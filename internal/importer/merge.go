@@ -517,38 +517,44 @@ func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 		       s.tags, coalesce(s.custom, '{}'), $2, $2
 		FROM import_stage s WHERE s.target = s.new_id AND s.fail IS NULL
 		ORDER BY s.customer_code`)
-	// Empty cells keep what the contact has; tags and custom values are added to its own.
-	add(`UPDATE contacts c SET name = n.name, document = n.document, document_kind = n.document_kind,
-		    customer_code = n.customer_code, email = n.email, birth_date = n.birth_date, rg = n.rg, tags = n.tags,
-		    custom = n.custom, version = c.version + 1, updated_at = $2
-		FROM (SELECT s.target, coalesce(s.name, o.name) AS name,
-		             coalesce(s.document, o.document) AS document,
-		             CASE WHEN s.document IS NULL THEN o.document_kind ELSE s.document_kind END AS document_kind,
-		             coalesce(s.customer_code, o.customer_code) AS customer_code, coalesce(s.email, o.email) AS email,
-		             coalesce(s.birth_date, o.birth_date) AS birth_date, coalesce(s.rg, o.rg) AS rg,
-		             CASE WHEN cardinality(s.tags) = 0 THEN o.tags ELSE ARRAY(
-		                 SELECT DISTINCT ON (lower(x.t)) x.t FROM unnest(o.tags || s.tags) WITH ORDINALITY AS x(t, ord)
-		                 ORDER BY lower(x.t), x.ord) END AS tags,
-		             CASE WHEN s.custom IS NULL THEN o.custom ELSE o.custom || s.custom END AS custom
-		      FROM import_stage s JOIN contacts o ON o.account_id = $1 AND o.id = s.target
-		      WHERE s.target <> s.new_id AND s.fail IS NULL) n
-		WHERE c.account_id = $1 AND c.id = n.target
-		  AND (c.name, c.document, c.document_kind, c.customer_code, c.email, c.birth_date, c.rg, c.tags, c.custom)
-		      IS DISTINCT FROM (n.name, n.document, n.document_kind, n.customer_code, n.email, n.birth_date, n.rg, n.tags, n.custom)`)
+	// Empty cells keep what the contact has; tags and custom values are added to its own (both
+	// spelt alike: tags take the catalogue's spelling everywhere), and so are phones (below).
+	// A row that changes nothing writes nothing, so the contact keeps its version.
+	add(`UPDATE contacts c SET name = coalesce(s.name, c.name), document = coalesce(s.document, c.document),
+		    document_kind = CASE WHEN s.document IS NULL THEN c.document_kind ELSE s.document_kind END,
+		    customer_code = coalesce(s.customer_code, c.customer_code), email = coalesce(s.email, c.email),
+		    birth_date = coalesce(s.birth_date, c.birth_date), rg = coalesce(s.rg, c.rg),
+		    tags = CASE WHEN cardinality(s.tags) = 0 THEN c.tags ELSE ARRAY(
+		        SELECT DISTINCT ON (lower(x.t)) x.t FROM unnest(c.tags || s.tags) WITH ORDINALITY AS x(t, ord)
+		        ORDER BY lower(x.t), x.ord) END,
+		    custom = CASE WHEN s.custom IS NULL THEN c.custom ELSE c.custom || s.custom END,
+		    version = c.version + 1, updated_at = $2
+		FROM import_stage s
+		WHERE c.account_id = $1 AND c.id = s.target AND s.target <> s.new_id AND s.fail IS NULL
+		  AND ((s.name IS NOT NULL AND s.name <> c.name)
+		    OR (s.document IS NOT NULL AND (s.document, s.document_kind) IS DISTINCT FROM (c.document, c.document_kind))
+		    OR (s.customer_code IS NOT NULL AND s.customer_code IS DISTINCT FROM c.customer_code)
+		    OR (s.email IS NOT NULL AND s.email IS DISTINCT FROM c.email)
+		    OR (s.birth_date IS NOT NULL AND s.birth_date IS DISTINCT FROM c.birth_date)
+		    OR (s.rg IS NOT NULL AND s.rg IS DISTINCT FROM c.rg)
+		    OR NOT s.tags <@ c.tags
+		    OR (s.custom IS NOT NULL AND NOT c.custom @> s.custom)
+		    OR EXISTS (SELECT 1 FROM unnest(s.phones) AS ph(phone)
+		               WHERE NOT EXISTS (SELECT 1 FROM contact_phones o WHERE o.account_id = $1 AND o.phone = ph.phone)))`)
 	add(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
 		SELECT $1, ph.phone, s.target, ph.ord::smallint
 		FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
 		WHERE s.fail IS NULL AND s.target = s.new_id
 		ORDER BY 2`)
 	if mode != ModeCreateOnly {
-		// Numbers the contact lacks go after its own.
+		// Numbers the contact lacks go after its own (numbers of other contacts failed the row).
 		add(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
-			SELECT $1, ph.phone, s.target, (coalesce(m.pos, 0) + ph.ord)::smallint
-			FROM import_stage s
-			CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
-			CROSS JOIN LATERAL (SELECT max(p.position) AS pos FROM contact_phones p
-			                    WHERE p.account_id = $1 AND p.contact_id = s.target) m
-			WHERE s.fail IS NULL AND s.target <> s.new_id AND cardinality(s.phones) > 0
+			SELECT $1, x.phone, x.target, (coalesce((SELECT max(p.position) FROM contact_phones p
+			                                         WHERE p.account_id = $1 AND p.contact_id = x.target), 0) + x.ord)::smallint
+			FROM (SELECT s.target, ph.phone, ph.ord
+			      FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
+			      WHERE s.fail IS NULL AND s.target <> s.new_id
+			        AND NOT EXISTS (SELECT 1 FROM contact_phones o WHERE o.account_id = $1 AND o.phone = ph.phone)) x
 			ON CONFLICT (account_id, phone) DO NOTHING`)
 	}
 	if segment {
