@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -104,19 +105,9 @@ func (s *Service) RecordImportMany(ctx context.Context, tx pgx.Tx, accountID uui
 	purposes := strs(Purposes)
 	scope := strs(Record{AllChannels: true}.scope())
 	tag, err := tx.Exec(ctx, appendImportGrants, accountID, ids, contacts, occurred, texts, sources, idKinds, idVals, digests,
-		sortedCopy(purposes), now, by.Kind, by.ID, explicit, scope)
+		slices.Sorted(slices.Values(purposes)), now, by.Kind, by.ID, explicit, scope)
 	if err != nil {
 		return 0, fmt.Errorf("append import consents: %w", err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-func sortedCopy(xs []string) []string {
-	out := append([]string(nil), xs...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -257,7 +258,7 @@ func blank(rec []string) bool {
 func trimAll(xs []string) []string {
 	out := make([]string, len(xs))
 	for i, x := range xs {
-		out[i] = trimSpace(x)
+		out[i] = strings.TrimSpace(x)
 	}
 	return out
 }

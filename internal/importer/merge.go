@@ -567,5 +567,3 @@ func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 
 // lit quotes s as an SQL string literal.
 func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func trimSpace(s string) string { return strings.TrimSpace(s) }

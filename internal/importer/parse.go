@@ -291,7 +291,6 @@ type row struct {
 	c       contact.Normalized
 	noName  bool
 	consent bool
-	// phoneIdentifier is the first phone, kept as the consent record's identifier.
 }
 
 // convert turns one record into a contact, judged by contact.Normalize exactly as the API
