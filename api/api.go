@@ -28,6 +28,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/event"
+	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
@@ -71,8 +72,10 @@ type Deps struct {
 	Closing <-chan struct{}
 	// Templates manages message templates.
 	Templates *template.Service
-	Clock     clock.Clock
-	Logger    *slog.Logger
+	// Imports runs CSV imports of contacts.
+	Imports *importer.Service
+	Clock   clock.Clock
+	Logger  *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -80,6 +83,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// MaxBodyBytes caps request bodies (413 beyond). Defaults to DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxImportBytes caps an uploaded CSV file (413 beyond). Defaults to DefaultMaxImportBytes.
+	MaxImportBytes int64
 	// TrustedProxies are the load balancers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
 }
@@ -143,6 +148,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerEvents(grp)
 	s.registerOutbound(grp)
 	s.registerTemplates(grp)
+	s.registerImports(grp)
 	return router, api
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/event"
+	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
@@ -49,6 +50,7 @@ type testEnv struct {
 	clock    *clock.Manual
 	auth     *auth.Service
 	webhooks *webhook.Service
+	imports  *importer.Service
 	// templates is the API's template service, for tests that point its WhatsApp adapter at
 	// a local server.
 	templates *template.Service
@@ -90,8 +92,10 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
 	webhooks.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	enqueuer, err := jobs.NewClient(pool, jobs.Config{Clock: clk})
+	imports := importer.NewService(pool, clk)
+	enqueuer, err := jobs.NewClient(pool, jobs.Config{Imports: imports, Clock: clk})
 	require.NoError(t, err)
+	imports.Enqueuer = enqueuer
 	events := event.NewLog(pool)
 	hub := event.NewHub(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	hubCtx, stopHub := context.WithCancel(context.Background())
@@ -105,11 +109,11 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
-		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Clock: clk,
+		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Imports: imports, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		MaxBodyBytes: 64 << 10,
+		MaxBodyBytes: 64 << 10, MaxImportBytes: 256 << 10,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

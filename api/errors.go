@@ -88,6 +88,9 @@ func problem(err error) error {
 
 // location writes a field path the way huma's own validation errors do ("body.phones[1]").
 func location(field string) string {
+	if field == "body" {
+		return field
+	}
 	for _, p := range []string{"body.", "path.", "query.", "header."} {
 		if len(field) >= len(p) && field[:len(p)] == p {
 			return field

@@ -73,6 +73,9 @@ func TestTenancyWalk(t *testing.T) {
 	var victimKey api.CreatedAPIKeyBody
 	e.do(http.MethodPost, "/v1/api-keys", a.token, map[string]any{"name": "a key", "scopes": []string{"contacts:read"}}).ok(&victimKey)
 
+	var victimImport api.ImportBody
+	e.do(http.MethodPost, "/v1/imports?mode=create_only&file_name=segredo.csv", a.token, "name;customer_code\nSecret;SECRET-2\n", "Content-Type: text/csv").ok(&victimImport)
+
 	// What a path parameter is, by path prefix, pointing at account A's resources.
 	params := map[string]map[string]string{
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
@@ -88,6 +91,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/departments/":       {"id": victimDept.ID, "user_id": a.admin.ID.String()},
 		"/v1/segments/":          {"id": victimSeg.ID},
 		"/v1/templates/":         {"id": victimTemplate.ID},
+		"/v1/imports/":           {"id": victimImport.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -131,7 +135,7 @@ func TestTenancyWalk(t *testing.T) {
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com"}
+	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -204,6 +208,9 @@ func TestTenancyWalk(t *testing.T) {
 	var templateNow api.TemplateBody
 	e.do(http.MethodGet, "/v1/templates/"+victimTemplate.ID, a.token, nil).ok(&templateNow)
 	require.Equal(t, victimTemplate, templateNow)
+	var importNow api.ImportBody
+	e.do(http.MethodGet, "/v1/imports/"+victimImport.ID, a.token, nil).ok(&importNow)
+	require.Equal(t, "queued", importNow.Status, "B could not cancel A's import")
 	var byPhone api.ContactBody
 	e.do(http.MethodGet, "/v1/contacts/by-phone/+5511988881111", a.apiKey, nil).ok(&byPhone)
 	require.Equal(t, victim.ID, byPhone.ID)

@@ -27,6 +27,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/event"
+	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
@@ -81,10 +82,12 @@ func workerCmd() *cobra.Command {
 			}
 			webhooks := webhook.NewService(pool, channel.NewService(pool, clock.System{}, box), clock.System{})
 			out := outbound.NewService(pool, clock.System{}, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
-			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out})
+			imports := importer.NewService(pool, clock.System{})
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports})
 			if err != nil {
 				return err
 			}
+			imports.Enqueuer = client
 			if err := client.Start(ctx); err != nil {
 				return fmt.Errorf("start workers: %w", err)
 			}
@@ -161,7 +164,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
 	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out})
+	imports := importer.NewService(pool, clk)
+	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports})
 	if err != nil {
 		return err
 	}
@@ -169,6 +173,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	contacts := contact.NewService(pool, clk)
 	templates := template.NewService(pool, clk, channels, contacts)
 	templates.Enqueuer = client
+	imports.Enqueuer = client
 	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
 	defer cancelMetrics()
 	if err := jobs.Metrics(metricsCtx, client, reg); err != nil {
@@ -188,7 +193,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates,
+		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, MaxImportBytes: cfg.MaxImportBytes,
 		Clock: clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {

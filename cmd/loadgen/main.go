@@ -8,6 +8,7 @@
 //	go run ./cmd/loadgen -database-url URL [-contacts 1000000] [-duration 10s] [-concurrency 64]
 //	                     [-conversa ./bin/conversa] [-markdown docs/benchmarks.md]
 //	go run ./cmd/loadgen -webhooks [-webhook-backlog 200000] [-duration 10s]   (webhooks alone)
+//	go run ./cmd/loadgen -import [-import-rows 1000000] [-import-consent 10]   (the CSV import alone)
 //
 // URL must be a superuser connection string (the database is dropped and created); when the
 // flag is empty TEST_DATABASE_URL is read, then the PostgreSQL on 127.0.0.1:5432 is tried.
@@ -48,6 +49,10 @@ type config struct {
 	// Webhooks runs the webhook benchmark alone (no contacts are seeded).
 	Webhooks       bool
 	WebhookBacklog int
+	// Import runs only the CSV import scenario (importload.go).
+	Import        bool
+	ImportRows    int
+	ImportConsent int
 }
 
 func main() {
@@ -93,6 +98,9 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Consents, "consents", true, "seed consent records and measure the consent API, count and chain verification")
 	fs.BoolVar(&cfg.Webhooks, "webhooks", false, "run only the webhook benchmark: ingest through the server and draining a stored backlog")
 	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")
+	fs.BoolVar(&cfg.Import, "import", false, "run only the CSV import scenario (POST /v1/imports of new rows, then of updates)")
+	fs.IntVar(&cfg.ImportRows, "import-rows", 1_000_000, "rows of the generated CSV files of -import")
+	fs.IntVar(&cfg.ImportConsent, "import-consent", 10, "percent of -import rows that accept communications (each records a consent grant)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -152,6 +160,9 @@ func logf(format string, args ...any) {
 // run does the whole benchmark: database, seed, server, phases, report, clean-up. failed is
 // true when any request of any phase failed.
 func run(ctx context.Context, cfg config) (failed bool, err error) {
+	if cfg.Import {
+		return runImportBench(ctx, cfg)
+	}
 	started := time.Now()
 	if err := checkPhoneScheme(int64(cfg.Contacts)); err != nil {
 		return false, err

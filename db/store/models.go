@@ -241,6 +241,48 @@ type IdempotencyKey struct {
 	CreatedAt   time.Time
 }
 
+type Import struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Status      string
+	FileName    string
+	Mode        string
+	DryRun      bool
+	Options     []byte
+	SegmentID   *uuid.UUID
+	Delimiter   string
+	Encoding    string
+	BytesTotal  int64
+	BytesRead   int64
+	RowsRead    int64
+	RowsCreated int64
+	RowsUpdated int64
+	RowsFailed  int64
+	RowsSkipped int64
+	Error       *string
+	CreatedBy   string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
+	UpdatedAt   time.Time
+}
+
+type ImportChunk struct {
+	AccountID uuid.UUID
+	ImportID  uuid.UUID
+	Seq       int32
+	Data      []byte
+}
+
+type ImportError struct {
+	AccountID  uuid.UUID
+	ImportID   uuid.UUID
+	Line       int64
+	ColumnName string
+	Reason     string
+	Skipped    bool
+}
+
 type ProviderEvent struct {
 	AccountID   uuid.UUID
 	ChannelID   uuid.UUID

@@ -26,6 +26,7 @@ var Vars = []Var{
 	{"CONVERSA_ACCESS_TTL", "15m", "Access token lifetime."},
 	{"CONVERSA_REFRESH_TTL", "720h", "Refresh token lifetime."},
 	{"CONVERSA_MAX_BODY_BYTES", "1048576", "Largest request body accepted (413 beyond)."},
+	{"CONVERSA_MAX_IMPORT_BYTES", "1073741824", "Largest CSV file POST /v1/imports accepts (413 beyond); the upload is streamed, never held in memory."},
 	{"CONVERSA_DB_MAX_CONNS", "16", "Connections in the database pool."},
 	{"CONVERSA_WORKERS", "100", "River workers in the default queue (serve and worker)."},
 	{"CONVERSA_LOG_LEVEL", "info", "debug, info, warn or error."},
@@ -46,6 +47,7 @@ type Config struct {
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	MaxBodyBytes    int64
+	MaxImportBytes  int64
 	DBMaxConns      int32
 	Workers         int
 	LogLevel        slog.Level
@@ -88,6 +90,7 @@ func Load() (Config, error) {
 		AccessTTL:       dur("CONVERSA_ACCESS_TTL"),
 		RefreshTTL:      dur("CONVERSA_REFRESH_TTL"),
 		MaxBodyBytes:    num("CONVERSA_MAX_BODY_BYTES"),
+		MaxImportBytes:  num("CONVERSA_MAX_IMPORT_BYTES"),
 		DBMaxConns:      int32(num("CONVERSA_DB_MAX_CONNS")),
 		Workers:         int(num("CONVERSA_WORKERS")),
 		LogFormat:       str("CONVERSA_LOG_FORMAT"),

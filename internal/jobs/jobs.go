@@ -18,6 +18,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/idempotency"
+	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/template"
@@ -41,6 +42,8 @@ type Config struct {
 	Outbound *outbound.Service
 	// DrainWorkers is how many webhook batches this process drains at once. Defaults to 2.
 	DrainWorkers int
+	// Imports, when set, runs CSV imports.
+	Imports *importer.Service
 }
 
 // DrainEvery is how often the leader runs a webhook drain whatever the notifications: the
@@ -67,6 +70,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	if cfg.Outbound != nil {
 		river.AddWorker(workers, &OutboundWorker{Outbound: cfg.Outbound})
+	}
+	if cfg.Imports != nil {
+		river.AddWorker(workers, &importer.Worker{Service: cfg.Imports})
 	}
 	rc := &river.Config{Workers: workers, Logger: cfg.Logger, TestOnly: cfg.TestOnly}
 	if cfg.Work {

@@ -72,6 +72,14 @@ func Normalize(raw string) (Number, error) {
 	if err != nil {
 		return Number{}, err
 	}
+	if n, ok := fastBrazilian(digits, international); ok {
+		return n, nil
+	}
+	return slowNormalize(digits, international)
+}
+
+// slowNormalize reads a cleaned number with phonenumbers' parser.
+func slowNormalize(digits string, international bool) (Number, error) {
 	if !international && strings.HasPrefix(digits, "55") && (len(digits) == 12 || len(digits) == 13) {
 		// A Brazilian national number has at most 11 digits, so this must carry the country code.
 		international = true
@@ -132,6 +140,43 @@ func clean(raw string) (digits string, international bool, err error) {
 		return "", false, fmt.Errorf("%w: no digits", ErrInvalid)
 	}
 	return b.String(), international, nil
+}
+
+// fastBrazilian normalises the common case, a Brazilian number with a DDD in use and 8 or 9
+// subscriber digits (with or without 55 in front), without phonenumbers' parser, which costs
+// about 20 µs a number: a CSV import of a million rows spends most of its time there
+// otherwise. Only the validity check is left to phonenumbers (on the number built here). ok
+// is false for anything else, which then takes the full path; the result is the full path's
+// (TestFastPathMatchesParser compares them).
+func fastBrazilian(digits string, international bool) (Number, bool) {
+	nsn := digits
+	switch {
+	case international || (strings.HasPrefix(digits, "55") && (len(digits) == 12 || len(digits) == 13)):
+		if !strings.HasPrefix(digits, "55") {
+			return Number{}, false
+		}
+		nsn = digits[2:]
+	case len(digits) != 10 && len(digits) != 11:
+		return Number{}, false
+	}
+	if len(nsn) != 10 && len(nsn) != 11 || nsn[0] < '1' || nsn[1] < '1' {
+		return Number{}, false
+	}
+	if !validDDD[int(nsn[0]-'0')*10+int(nsn[1]-'0')] {
+		return Number{}, false
+	}
+	if len(nsn) == 10 && nsn[2] >= '6' && nsn[2] <= '9' {
+		nsn = nsn[:2] + "9" + nsn[2:]
+	}
+	var national uint64
+	for i := 0; i < len(nsn); i++ {
+		national = national*10 + uint64(nsn[i]-'0')
+	}
+	cc := int32(brazilCode)
+	if !phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &national}) {
+		return Number{}, false
+	}
+	return Number{E164: "+55" + nsn}, true
 }
 
 // brazilian applies the ninth-digit rule and the DDD check to a number with country code 55.

@@ -1,6 +1,7 @@
 package phone
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -167,4 +168,31 @@ func BenchmarkNormalize(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestFastPathMatchesParser checks the fast path against the full phonenumbers path over every
+// DDD from 00 to 99 and subscriber numbers of each kind, written in the forms imports meet.
+func TestFastPathMatchesParser(t *testing.T) {
+	t.Parallel()
+	subscribers := []string{"987654321", "87654321", "34567890", "23456789", "12345678", "912345678", "812345678",
+		"998765432", "65432109", "55555555", "40041234", "08001234", "999999999", "900000000", "70123456", "123456789"}
+	checked := 0
+	for ddd := 0; ddd < 100; ddd++ {
+		for _, sub := range subscribers {
+			nsn := fmt.Sprintf("%02d%s", ddd, sub)
+			for _, raw := range []string{nsn, "55" + nsn, "+55" + nsn, "+55 (" + nsn[:2] + ") " + nsn[2:], "(" + nsn[:2] + ") " + nsn[2:]} {
+				digits, intl, err := clean(raw)
+				require.NoError(t, err)
+				fast, ok := fastBrazilian(digits, intl)
+				if !ok {
+					continue
+				}
+				checked++
+				slow, err := slowNormalize(digits, intl)
+				require.NoError(t, err, "%s: the fast path accepted what the parser refuses", raw)
+				require.Equal(t, slow, fast, raw)
+			}
+		}
+	}
+	require.Greater(t, checked, 1000)
 }

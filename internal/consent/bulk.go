@@ -1,0 +1,113 @@
+package consent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// ImportGrant is one contact's "accepts communications = yes" in a bulk import. The
+// identifier, when given, must already be canonical (an E.164 phone, a lower-case e-mail, a
+// CPF of digits): the importer has normalised it with the contact.
+type ImportGrant struct {
+	ContactID uuid.UUID
+	Evidence  ImportEvidence
+}
+
+// appendImportGrants appends one record per grant after the tip of each contact's chain and
+// applies it to consent_state, in one statement: the same record, hash and projection
+// append_consent writes, computed for the whole set (consent.Replay is the reference for the
+// projection's rules).
+const appendImportGrants = `
+WITH g AS (
+    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
+        AS g(id, contact_id, occurred_at, text_shown, source, identifier_kind, identifier, digest)
+), tip AS (
+    SELECT g.*, coalesce(t.seq, 0) + 1 AS seq, t.hash AS prev_hash
+    FROM g LEFT JOIN LATERAL (
+        SELECT r.seq, r.hash FROM consent_records r
+        WHERE r.account_id = $1 AND r.contact_id = g.contact_id
+        ORDER BY r.seq DESC LIMIT 1
+    ) t ON true
+), ins AS (
+    INSERT INTO consent_records (
+        account_id, id, contact_id, seq, action, purposes, channels, all_channels, explicit, method,
+        occurred_at, recorded_at, text_shown, source, identifier_kind, identifier, recorder_kind, recorder_id,
+        prev_hash, hash
+    )
+    SELECT $1, tip.id, tip.contact_id, tip.seq, 'grant', $10::text[], '{}', true, $14, 'import',
+           tip.occurred_at, $11, tip.text_shown, tip.source, tip.identifier_kind, tip.identifier, $12, $13,
+           tip.prev_hash,
+           sha256(convert_to(E'conversa-consent-v2\n', 'UTF8') || tip.digest || int8send(tip.seq::bigint) || coalesce(tip.prev_hash, ''::bytea))
+    FROM tip
+    RETURNING id, contact_id
+)
+INSERT INTO consent_state AS s (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
+SELECT $1, ins.contact_id, pu.purpose, ch.channel, 'granted', $14, ins.id, $11
+FROM ins, unnest($10::text[]) AS pu(purpose), unnest($15::text[]) AS ch(channel)
+ON CONFLICT (account_id, contact_id, purpose, channel) DO UPDATE SET
+    status = EXCLUDED.status,
+    explicit = EXCLUDED.explicit OR (EXCLUDED.status = 'granted' AND s.status = 'granted' AND s.explicit),
+    record_id = EXCLUDED.record_id,
+    updated_at = EXCLUDED.updated_at
+WHERE NOT (EXCLUDED.status = 'pending' AND s.status = 'granted')`
+
+// RecordImportMany is RecordImport for many contacts at once, inside the caller's
+// transaction: one set-based statement appends each contact's record after the tip of its
+// chain, sealed exactly as append_consent seals it, and updates consent_state, so Verify and
+// Replay hold as if each had been recorded alone. Contacts must be distinct and exist.
+//
+// It does not take append_consent's per-contact advisory lock (an import of 50 000 contacts
+// would exhaust the lock table); an append racing on the same contact makes one of the two
+// transactions fail on the unique (contact, seq) key, never a forked chain, and the import
+// retries its batch.
+func (s *Service) RecordImportMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, grants []ImportGrant) (int64, error) {
+	if len(grants) == 0 {
+		return 0, nil
+	}
+	now := s.now()
+	n := len(grants)
+	var (
+		ids, contacts   = make([]uuid.UUID, n), make([]uuid.UUID, n)
+		occurred        = make([]time.Time, n)
+		texts, sources  = make([]string, n), make([]string, n)
+		idKinds, idVals = make([]*string, n), make([]*string, n)
+		digests         = make([][]byte, n)
+		explicit        bool
+		by              Recorder
+	)
+	for i, g := range grants {
+		ev := g.Evidence
+		e, expl, err := normalize(Entry{
+			Action: Grant, Purposes: Purposes, AllChannels: true, Method: Import, OccurredAt: ev.At,
+			Text:   fmt.Sprintf("Imported: column %q = yes", ev.Column),
+			Source: fmt.Sprintf("import %s, row %d", ev.File, ev.Row),
+		}, now)
+		if err != nil {
+			return 0, fmt.Errorf("import consent of %s: %w", g.ContactID, err)
+		}
+		e.IdentifierKind, e.Identifier = ev.IdentifierKind, ev.Identifier
+		explicit, by = expl, ev.By
+		rec := Record{
+			AccountID: accountID, ID: uuid.Must(uuid.NewV7()), ContactID: g.ContactID,
+			Action: e.Action, Purposes: e.Purposes, Channels: e.Channels, AllChannels: e.AllChannels, Explicit: expl,
+			Method: e.Method, OccurredAt: e.OccurredAt, RecordedAt: now, Text: e.Text, Source: e.Source,
+			IdentifierKind: e.IdentifierKind, Identifier: e.Identifier, Recorder: ev.By,
+		}
+		ids[i], contacts[i], occurred[i], texts[i], sources[i] = rec.ID, rec.ContactID, rec.OccurredAt, rec.Text, rec.Source
+		idKinds[i], idVals[i] = opt(rec.IdentifierKind), opt(rec.Identifier)
+		digests[i] = contentDigest(rec)
+	}
+	purposes := strs(Purposes)
+	scope := strs(Record{AllChannels: true}.scope())
+	tag, err := tx.Exec(ctx, appendImportGrants, accountID, ids, contacts, occurred, texts, sources, idKinds, idVals, digests,
+		slices.Sorted(slices.Values(purposes)), now, by.Kind, by.ID, explicit, scope)
+	if err != nil {
+		return 0, fmt.Errorf("append import consents: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
