@@ -22,6 +22,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/customfield"
@@ -99,6 +100,16 @@ type Import struct {
 type Enqueuer interface {
 	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 }
+
+// The events an import emits, each with the import as subject: queued with the upload,
+// started, progressed with every batch applied (in the batch's transaction), finished (done,
+// failed or cancelled).
+const (
+	EventQueued     = "import.queued"
+	EventStarted    = "import.started"
+	EventProgressed = "import.progressed"
+	EventFinished   = "import.finished"
+)
 
 // Service uploads, runs and reports imports. Every method is scoped to one account.
 type Service struct {
@@ -194,12 +205,12 @@ func (s *Service) Upload(ctx context.Context, accountID uuid.UUID, by consent.Re
 		if _, err := s.Enqueuer.InsertTx(ctx, tx, Args{AccountID: accountID, ImportID: id}, nil); err != nil {
 			return fmt.Errorf("enqueue import %s: %w", id, err)
 		}
-		return nil
+		return event.Emit(ctx, tx, accountID, s.clock.Now(), event.New{Type: EventQueued, SubjectID: &id,
+			Data: map[string]any{"bytes": total, "encoding": encoding}})
 	})
 	if err != nil {
 		return Import{}, err
 	}
-	// Where the event log (issue 6) exists, "import.queued" is emitted here.
 	return s.Get(ctx, accountID, id)
 }
 
@@ -309,7 +320,12 @@ func (s *Service) List(ctx context.Context, accountID uuid.UUID, after *uuid.UUI
 // stays. Cancelling a finished import is a conflict.
 func (s *Service) Cancel(ctx context.Context, accountID, id uuid.UUID) (Import, error) {
 	now := s.clock.Now()
-	_, err := s.q.CancelImport(ctx, s.pool, store.CancelImportParams{AccountID: accountID, ID: id, Now: now})
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.q.CancelImport(ctx, tx, store.CancelImportParams{AccountID: accountID, ID: id, Now: now}); err != nil {
+			return err
+		}
+		return event.Emit(ctx, tx, accountID, now, event.New{Type: EventFinished, SubjectID: &id, Data: map[string]any{"status": StatusCancelled}})
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		imp, gerr := s.Get(ctx, accountID, id)
 		if gerr != nil {

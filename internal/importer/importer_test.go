@@ -19,6 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
@@ -161,6 +162,20 @@ func TestImportMessyCSV(t *testing.T) {
 	require.Equal(t, 2, e.count("SELECT count(*) FROM tags WHERE account_id = $1", e.account))
 	// The upload is gone, the errors stay.
 	require.Zero(t, e.count("SELECT count(*) FROM import_chunks"))
+	require.Equal(t, contact.OriginImport, c2.Origin, "segments can select imported contacts")
+
+	// The import told the event log as it went, every event about it.
+	_, err := event.NewLog(e.pool).Publish(e.ctx)
+	require.NoError(t, err)
+	evs, err := event.NewLog(e.pool).List(e.ctx, e.account, 0, nil, 100)
+	require.NoError(t, err)
+	var types []string
+	for _, ev := range evs {
+		require.Equal(t, imp.ID, *ev.SubjectID)
+		types = append(types, ev.Type)
+	}
+	require.Equal(t, []string{importer.EventQueued, importer.EventStarted, importer.EventProgressed, importer.EventFinished}, types)
+	require.JSONEq(t, `{"status":"done"}`, string(evs[3].Data))
 }
 
 func TestImportWindows1252AndComma(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/customfield"
 )
@@ -73,10 +74,14 @@ func (s *Service) Run(ctx context.Context, accountID, id uuid.UUID, maxBatches i
 	if err := json.Unmarshal(row.Options, &opts); err != nil {
 		return fmt.Errorf("decode options of import %s: %w", id, err)
 	}
-	if err := s.q.StartImport(ctx, s.pool, store.StartImportParams{AccountID: accountID, ID: id, Now: s.clock.Now()}); err != nil {
-		return fmt.Errorf("start import %s: %w", id, err)
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.StartImport(ctx, tx, store.StartImportParams{AccountID: accountID, ID: id, Now: s.clock.Now()}); err != nil {
+			return fmt.Errorf("start import %s: %w", id, err)
+		}
+		return event.Emit(ctx, tx, accountID, s.clock.Now(), event.New{Type: EventStarted, SubjectID: &id})
+	}); err != nil {
+		return err
 	}
-	// Where the event log (issue 6) exists, "import.started" is emitted here.
 	src := &chunkReader{ctx: ctx, s: s, accountID: accountID, id: id}
 	cr := newCSVReader(src, row.Encoding, []rune(row.Delimiter)[0])
 	header, err := cr.Read()
@@ -150,7 +155,6 @@ func (s *Service) Run(ctx context.Context, accountID, id uuid.UUID, maxBatches i
 				return err
 			}
 			applied++
-			// Where the event log (issue 6) exists, "import.progressed" is emitted here.
 		}
 		if rb.eof {
 			break
@@ -195,8 +199,14 @@ func (s *Service) finish(ctx context.Context, accountID, id uuid.UUID, status, w
 					return fmt.Errorf("finish import %s: %w", id, err)
 				}
 			}
+			data := map[string]any{"status": status}
+			if why != "" {
+				data["error"] = why
+			}
+			if err := event.Emit(ctx, tx, accountID, s.clock.Now(), event.New{Type: EventFinished, SubjectID: &id, Data: data}); err != nil {
+				return err
+			}
 		}
-		// Where the event log (issue 6) exists, "import.finished" is emitted here.
 		if err := s.q.DeleteImportChunks(ctx, tx, store.DeleteImportChunksParams{AccountID: accountID, ImportID: id}); err != nil {
 			return fmt.Errorf("delete upload of import %s: %w", id, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/pgdb"
@@ -311,7 +312,11 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 	}); err != nil {
 		return fmt.Errorf("record progress of import %s: %w", b.id, err)
 	}
-	return nil
+	// The progress event commits with the batch it reports; its data are the batch's own
+	// counts and the rows read so far (GET /v1/imports/{id} has the totals).
+	return event.Emit(ctx, tx, b.accountID, now, event.New{Type: EventProgressed, SubjectID: &b.id, Data: map[string]any{
+		"rows_read": read, "bytes_read": bytesRead, "batch": map[string]int64{"created": created, "updated": updated, "failed": failed, "skipped": skipped},
+	}})
 }
 
 // failTx ends the import as failed from inside a batch.
@@ -512,9 +517,9 @@ func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 	}
 	// Apply.
 	add(`INSERT INTO contacts (account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
-	                           tags, custom, created_at, updated_at)
+	                           tags, custom, origin, created_at, updated_at)
 		SELECT $1, s.new_id, s.name, s.document, s.document_kind, s.customer_code, s.email, s.birth_date, s.rg,
-		       s.tags, coalesce(s.custom, '{}'), $2, $2
+		       s.tags, coalesce(s.custom, '{}'), 'import', $2, $2
 		FROM import_stage s WHERE s.target = s.new_id AND s.fail IS NULL
 		ORDER BY s.customer_code`)
 	// Empty cells keep what the contact has; tags and custom values are added to its own (both
