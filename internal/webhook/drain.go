@@ -79,6 +79,13 @@ func (s *Service) DrainBatch(ctx context.Context, limit int) (Drained, error) {
 	var out Drained
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = Drained{}
+		// The batch's commit need not wait for its WAL to reach disk: if the server loses it,
+		// the deliveries are still unprocessed and the next drain records them again (events
+		// are keyed), and nothing else has seen it. Not waiting keeps the drain's flushes out
+		// of the way of the ingest commits, which must wait.
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			return fmt.Errorf("drain: %w", err)
+		}
 		now := s.clock.Now()
 		rows, err := s.q.ClaimWebhookDeliveries(ctx, tx, store.ClaimWebhookDeliveriesParams{At: &now, Batch: int32(limit)})
 		if err != nil {
