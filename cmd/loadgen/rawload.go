@@ -62,7 +62,7 @@ func (r *rawTarget) createContact(numbers *counter) op {
 		code := postCode(n)
 		_, err = r.q.CreateContactWithPhones(ctx, r.pool, store.CreateContactWithPhonesParams{
 			AccountID: r.accountID, ID: uuid.Must(uuid.NewV7()), Name: contactName(int(n)),
-			CustomerCode: &code, Tags: []string{}, Priority: "medium", Broadcast: true,
+			CustomerCode: &code, Tags: []string{}, Priority: "medium", Broadcast: true, Origin: "api",
 			Now: time.Now().UTC(), Phones: []string{canonicalMobile(n)}, Custom: []byte("{}"),
 		})
 		if err != nil {
