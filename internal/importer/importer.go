@@ -22,10 +22,10 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/conversa-hq/conversa/db/store"
-	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/customfield"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/tag"
 )

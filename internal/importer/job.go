@@ -16,9 +16,9 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/conversa-hq/conversa/db/store"
-	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/customfield"
+	"github.com/conversa-hq/conversa/internal/event"
 )
 
 // Args asks for an uploaded import to be run (or resumed).

@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/db/store"
-	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/customfield"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/tag"
 )
