@@ -74,7 +74,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	if cfg.Imports != nil {
 		river.AddWorker(workers, &importer.Worker{Service: cfg.Imports})
 	}
-	rc := &river.Config{Workers: workers, Logger: cfg.Logger, TestOnly: cfg.TestOnly}
+	rc := &river.Config{Workers: workers, Logger: riverLogger(cfg.Logger), TestOnly: cfg.TestOnly}
 	if cfg.Work {
 		rc.Queues = map[string]river.QueueConfig{
 			// A short fetch cooldown: with River's default of 100 ms a queue tops out at
