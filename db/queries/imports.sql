@@ -44,7 +44,9 @@ UPDATE imports SET
 WHERE account_id = @account_id AND id = @id;
 
 -- name: FinishImport :exec
-UPDATE imports SET status = @status, error = sqlc.narg('error'), finished_at = @now::timestamptz, updated_at = @now
+-- A done import has read its whole upload.
+UPDATE imports SET status = @status, error = sqlc.narg('error'), finished_at = @now::timestamptz, updated_at = @now,
+    bytes_read = CASE WHEN @status = 'done' THEN bytes_total ELSE bytes_read END
 WHERE account_id = @account_id AND id = @id;
 
 -- name: CancelImport :one

@@ -108,7 +108,8 @@ func (q *Queries) DeleteImportChunks(ctx context.Context, db DBTX, arg DeleteImp
 }
 
 const finishImport = `-- name: FinishImport :exec
-UPDATE imports SET status = $1, error = $2, finished_at = $3::timestamptz, updated_at = $3
+UPDATE imports SET status = $1, error = $2, finished_at = $3::timestamptz, updated_at = $3,
+    bytes_read = CASE WHEN $1 = 'done' THEN bytes_total ELSE bytes_read END
 WHERE account_id = $4 AND id = $5
 `
 
@@ -120,6 +121,7 @@ type FinishImportParams struct {
 	ID        uuid.UUID
 }
 
+// A done import has read its whole upload.
 func (q *Queries) FinishImport(ctx context.Context, db DBTX, arg FinishImportParams) error {
 	_, err := db.Exec(ctx, finishImport,
 		arg.Status,

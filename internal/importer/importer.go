@@ -342,6 +342,7 @@ func (s *Service) Cancel(ctx context.Context, accountID, id uuid.UUID) (Import, 
 // WriteErrors streams the import's failed and skipped rows to w as CSV (line, column, reason,
 // skipped) in line order, in constant memory.
 func (s *Service) WriteErrors(ctx context.Context, accountID, id uuid.UUID, w io.Writer) error {
+	// Read row by row (sqlc's :many would hold every error in memory).
 	rows, err := s.pool.Query(ctx, `SELECT line, column_name, reason, skipped FROM import_errors
 		WHERE account_id = $1 AND import_id = $2 ORDER BY line`, accountID, id)
 	if err != nil {

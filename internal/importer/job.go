@@ -194,11 +194,6 @@ func (s *Service) finish(ctx context.Context, accountID, id uuid.UUID, status, w
 			if err := s.q.FinishImport(ctx, tx, store.FinishImportParams{AccountID: accountID, ID: id, Status: status, Error: e, Now: s.clock.Now()}); err != nil {
 				return fmt.Errorf("finish import %s: %w", id, err)
 			}
-			if status == StatusDone {
-				if _, err := tx.Exec(ctx, `UPDATE imports SET bytes_read = bytes_total WHERE account_id = $1 AND id = $2`, accountID, id); err != nil {
-					return fmt.Errorf("finish import %s: %w", id, err)
-				}
-			}
 			data := map[string]any{"status": status}
 			if why != "" {
 				data["error"] = why
