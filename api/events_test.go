@@ -99,7 +99,7 @@ func TestEventLogAndStream(t *testing.T) {
 	srv := httptest.NewServer(e.handler)
 	defer srv.Close()
 
-	merge := func() string {
+	merge := func(e *testEnv) string {
 		var k, d api.ContactBody
 		e.do(http.MethodPost, "/v1/contacts", a.token, map[string]any{"name": "K", "customer_code": uuid.NewString()}).ok(&k)
 		e.do(http.MethodPost, "/v1/contacts", a.token, map[string]any{"name": "D", "customer_code": uuid.NewString()}).ok(&d)
@@ -107,7 +107,7 @@ func TestEventLogAndStream(t *testing.T) {
 		e.publish()
 		return k.ID
 	}
-	first := merge()
+	first := merge(e)
 
 	var page api.EventListBody
 	e.do(http.MethodGet, "/v1/events?after=0", a.token, nil).ok(&page)
@@ -128,13 +128,13 @@ func TestEventLogAndStream(t *testing.T) {
 		stream := openStream(t, srv, a.token, "0")
 		other := openStream(t, srv, b.token, "")
 		require.Equal(t, firstSeq, next(t, stream).Seq, "history first")
-		second := merge()
+		second := merge(e)
 		got := next(t, stream)
 		require.Equal(t, second, got.SubjectID, "then live")
 		// Resuming after the first event gives the second, and nothing twice.
 		resumed := openStream(t, srv, a.token, strconv.FormatInt(firstSeq, 10))
 		require.Equal(t, got.Seq, next(t, resumed).Seq)
-		third := merge()
+		third := merge(e)
 		require.Equal(t, third, next(t, resumed).SubjectID)
 		require.Equal(t, third, next(t, stream).SubjectID)
 		// The other account's stream saw only heartbeats.
@@ -147,7 +147,6 @@ func TestEventLogAndStream(t *testing.T) {
 				done = true
 			}
 		}
-		_ = e
 	})
 
 	t.Run("AgentsSeeTheirDepartments", func(t *testing.T) {

@@ -47,7 +47,8 @@ func TestMergeContacts(t *testing.T) {
 
 	t.Run("BadRequests", func(t *testing.T) {
 		e := e.as(t)
-		e.do(http.MethodPost, "/v1/contacts/"+keep.ID+"/merge", a.token, map[string]any{"contact_id": keep.ID}).problem(422)
+		p := e.do(http.MethodPost, "/v1/contacts/"+keep.ID+"/merge", a.token, map[string]any{"contact_id": keep.ID}).problem(422)
+		require.Equal(t, []string{"body.contact_id"}, p.locations())
 		e.do(http.MethodPost, "/v1/contacts/"+keep.ID+"/merge", a.token, map[string]any{"contact_id": "nope"}).problem(422)
 		e.do(http.MethodPost, "/v1/contacts/"+keep.ID+"/merge", a.token, `{"contact_id": `).problem(400)
 		e.do(http.MethodPost, "/v1/contacts/"+keep.ID+"/merge", a.token, map[string]any{"contact_id": "0190e4a0-0000-7000-8000-000000000000"}).problem(404)

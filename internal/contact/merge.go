@@ -42,7 +42,7 @@ type MergeResult struct {
 func (s *Service) Merge(ctx context.Context, accountID, keepID, dupID uuid.UUID, by consent.Recorder) (MergeResult, error) {
 	if keepID == dupID {
 		return MergeResult{}, fault.Invalid("a contact cannot be merged into itself",
-			fault.FieldError{Field: "body.contact_id", Message: "must differ from the contact in the path", Value: dupID.String()})
+			fault.FieldError{Field: "contact_id", Message: "must differ from the contact in the path", Value: dupID.String()})
 	}
 	var res MergeResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
