@@ -108,7 +108,7 @@ func (s *server) registerChannels(api huma.API) {
 		OperationID: "get-channel", Method: http.MethodGet, Path: "/v1/channels/{id}", Tags: []string{channelsTag},
 		Summary: "Get a channel", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *ChannelIDParam) (*struct{ Body ChannelBody }, error) {
-		p, id, err := channelCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +125,7 @@ func (s *server) registerChannels(api huma.API) {
 		ChannelIDParam
 		Body ChannelInput
 	}) (*struct{ Body ChannelBody }, error) {
-		p, id, err := channelCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +143,7 @@ func (s *server) registerChannels(api huma.API) {
 		OperationID: "delete-channel", Method: http.MethodDelete, Path: "/v1/channels/{id}", Tags: []string{channelsTag},
 		Summary: "Delete a channel", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, auth.SettingsManage), handle(func(ctx context.Context, in *ChannelIDParam) (*struct{}, error) {
-		p, id, err := channelCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -176,15 +176,6 @@ func (s *server) registerChannels(api huma.API) {
 		}
 		return nil, s.Channels.SetPriorities(ctx, p.AccountID, table)
 	}))
-}
-
-func channelCaller(ctx context.Context, id string) (auth.Principal, uuid.UUID, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	cid, err := parseUUID("path.id", id)
-	return p, cid, err
 }
 
 func toChannelInput(in ChannelInput) (channel.Input, error) {

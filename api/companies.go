@@ -69,7 +69,7 @@ func (s *server) registerCompanies(api huma.API) {
 		OperationID: "get-company", Method: http.MethodGet, Path: "/v1/companies/{id}", Tags: []string{contactsTag},
 		Summary: "Get a company", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *CompanyIDParam) (*struct{ Body CompanyBody }, error) {
-		p, id, err := companyCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +104,7 @@ func (s *server) registerCompanies(api huma.API) {
 			Name string `json:"name" minLength:"1" maxLength:"200"`
 		}
 	}) (*struct{ Body CompanyBody }, error) {
-		p, id, err := companyCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -118,21 +118,12 @@ func (s *server) registerCompanies(api huma.API) {
 		OperationID: "delete-company", Method: http.MethodDelete, Path: "/v1/companies/{id}", Tags: []string{contactsTag},
 		Summary: "Delete a company (its contacts stay, without it)", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, auth.ContactsWrite), handle(func(ctx context.Context, in *CompanyIDParam) (*struct{}, error) {
-		p, id, err := companyCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
 		return nil, s.Companies.Delete(ctx, p.AccountID, id)
 	}))
-}
-
-func companyCaller(ctx context.Context, id string) (auth.Principal, uuid.UUID, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	cid, err := parseUUID("path.id", id)
-	return p, cid, err
 }
 
 func toCompanyBody(c company.Company) CompanyBody {

@@ -77,7 +77,7 @@ func (s *server) registerDepartments(api huma.API) {
 		OperationID: "get-department", Method: http.MethodGet, Path: "/v1/departments/{id}", Tags: []string{teamsTag},
 		Summary: "Get a department", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *DepartmentIDParam) (*struct{ Body DepartmentBody }, error) {
-		p, id, err := deptCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +94,7 @@ func (s *server) registerDepartments(api huma.API) {
 		DepartmentIDParam
 		Body departmentName
 	}) (*struct{ Body DepartmentBody }, error) {
-		p, id, err := deptCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,7 @@ func (s *server) registerDepartments(api huma.API) {
 		OperationID: "delete-department", Method: http.MethodDelete, Path: "/v1/departments/{id}", Tags: []string{teamsTag},
 		Summary: "Delete a department", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, auth.SettingsManage), handle(func(ctx context.Context, in *DepartmentIDParam) (*struct{}, error) {
-		p, id, err := deptCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +118,7 @@ func (s *server) registerDepartments(api huma.API) {
 		OperationID: "list-department-members", Method: http.MethodGet, Path: "/v1/departments/{id}/members", Tags: []string{teamsTag},
 		Summary: "A department's users", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *DepartmentIDParam) (*struct{ Body listBody[MemberBody] }, error) {
-		p, id, err := deptCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +141,7 @@ func (s *server) registerDepartments(api huma.API) {
 			UserIDs []string `json:"user_ids" minItems:"1" maxItems:"1000"`
 		}
 	}) (*struct{ Body TagContactsResult }, error) {
-		p, id, err := deptCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +164,7 @@ func (s *server) registerDepartments(api huma.API) {
 		DepartmentIDParam
 		UserID string `path:"user_id" format:"uuid"`
 	}) (*struct{}, error) {
-		p, id, err := deptCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -174,15 +174,6 @@ func (s *server) registerDepartments(api huma.API) {
 		}
 		return nil, s.Departments.RemoveMember(ctx, p.AccountID, id, userID)
 	}))
-}
-
-func deptCaller(ctx context.Context, id string) (auth.Principal, uuid.UUID, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	deptID, err := parseUUID("path.id", id)
-	return p, deptID, err
 }
 
 func toDepartmentBody(d department.Department) DepartmentBody {

@@ -101,7 +101,7 @@ func (s *server) registerOutbound(api huma.API) {
 		OperationID: "get-webhook-subscription", Method: http.MethodGet, Path: "/v1/webhooks/{id}", Tags: []string{outboundTag},
 		Summary: "Get a webhook subscription", Errors: []int{http.StatusNotFound},
 	}, auth.WebhooksManage), handle(func(ctx context.Context, in *WebhookIDParam) (*struct{ Body WebhookSubscriptionBody }, error) {
-		p, id, err := subscriptionCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +119,7 @@ func (s *server) registerOutbound(api huma.API) {
 		WebhookIDParam
 		Body WebhookSubscriptionInput
 	}) (*struct{ Body WebhookSubscriptionBody }, error) {
-		p, id, err := subscriptionCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +134,7 @@ func (s *server) registerOutbound(api huma.API) {
 		OperationID: "delete-webhook-subscription", Method: http.MethodDelete, Path: "/v1/webhooks/{id}", Tags: []string{outboundTag},
 		Summary: "Delete a webhook subscription and its delivery log", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, auth.WebhooksManage), handle(func(ctx context.Context, in *WebhookIDParam) (*struct{}, error) {
-		p, id, err := subscriptionCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +149,7 @@ func (s *server) registerOutbound(api huma.API) {
 		Before int64 `query:"before" minimum:"0" doc:"Only deliveries of events before this seq (the last event_seq of the previous page)."`
 		Limit  int   `query:"limit" minimum:"1" maximum:"200" default:"50"`
 	}) (*struct{ Body listBody[WebhookSendBody] }, error) {
-		p, id, err := subscriptionCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func (s *server) registerOutbound(api huma.API) {
 		WebhookIDParam
 		DeliveryID string `path:"delivery_id" format:"uuid"`
 	}) (*struct{}, error) {
-		p, id, err := subscriptionCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -187,15 +187,6 @@ func (s *server) registerOutbound(api huma.API) {
 		}
 		return nil, s.Outbound.Redeliver(ctx, p.AccountID, id, sendID)
 	}))
-}
-
-func subscriptionCaller(ctx context.Context, raw string) (auth.Principal, uuid.UUID, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	id, err := parseUUID("path.id", raw)
-	return p, id, err
 }
 
 func toOutboundInput(in WebhookSubscriptionInput) outbound.Input {

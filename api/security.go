@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/fault"
@@ -94,6 +95,17 @@ func writeProblem(api huma.API, ctx huma.Context, err error) {
 }
 
 // principal returns the caller the middleware authenticated.
+// pathCaller is the caller and the {id} of the operation's path, for operations on one
+// resource.
+func pathCaller(ctx context.Context, id string) (auth.Principal, uuid.UUID, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return p, uuid.Nil, err
+	}
+	rid, err := parseUUID("path.id", id)
+	return p, rid, err
+}
+
 func principal(ctx context.Context) (auth.Principal, error) {
 	p, ok := auth.FromContext(ctx)
 	if !ok {

@@ -144,7 +144,7 @@ func (s *server) registerSegments(api huma.API) {
 		OperationID: "get-segment", Method: http.MethodGet, Path: "/v1/segments/{id}", Tags: []string{segmentsTag},
 		Summary: "Get a segment", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *SegmentIDParam) (*struct{ Body SegmentBody }, error) {
-		p, id, err := segCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +158,7 @@ func (s *server) registerSegments(api huma.API) {
 		OperationID: "delete-segment", Method: http.MethodDelete, Path: "/v1/segments/{id}", Tags: []string{segmentsTag},
 		Summary: "Delete a segment (its contacts stay)", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, auth.SettingsManage), handle(func(ctx context.Context, in *SegmentIDParam) (*struct{}, error) {
-		p, id, err := segCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +168,7 @@ func (s *server) registerSegments(api huma.API) {
 		OperationID: "count-segment", Method: http.MethodGet, Path: "/v1/segments/{id}/count", Tags: []string{segmentsTag},
 		Summary: "Count a segment's members", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *SegmentIDParam) (*struct{ Body CountBody }, error) {
-		p, id, err := segCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +185,7 @@ func (s *server) registerSegments(api huma.API) {
 		SegmentIDParam
 		PageParams
 	}) (*struct{ Body listBody[SegmentMemberBody] }, error) {
-		p, id, err := segCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +215,7 @@ func (s *server) registerSegments(api huma.API) {
 			SegmentIDParam
 			Body TagContactsBody
 		}) (*struct{ Body TagContactsResult }, error) {
-			p, id, err := segCaller(ctx, in.ID)
+			p, id, err := pathCaller(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -239,7 +239,7 @@ func (s *server) registerSegments(api huma.API) {
 		OperationID: "list-contact-segments", Method: http.MethodGet, Path: "/v1/contacts/{id}/segments", Tags: []string{contactsTag},
 		Summary: "The segments a contact is in, highest priority first", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *ContactIDParam) (*struct{ Body listBody[SegmentRefBody] }, error) {
-		p, id, err := segCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -256,15 +256,6 @@ func (s *server) registerSegments(api huma.API) {
 		}
 		return &struct{ Body listBody[SegmentRefBody] }{Body: listBody[SegmentRefBody]{Items: items}}, nil
 	}))
-}
-
-func segCaller(ctx context.Context, id string) (auth.Principal, uuid.UUID, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	segID, err := parseUUID("path.id", id)
-	return p, segID, err
 }
 
 func parseUUIDs(field string, raw []string) ([]uuid.UUID, error) {

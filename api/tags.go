@@ -88,7 +88,7 @@ func (s *server) registerTags(api huma.API) {
 		OperationID: "get-tag", Method: http.MethodGet, Path: "/v1/tags/{id}", Tags: []string{tagsTag},
 		Summary: "Get a tag", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *TagIDParam) (*struct{ Body TagBody }, error) {
-		p, id, err := tagCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func (s *server) registerTags(api huma.API) {
 		TagIDParam
 		Body TagInput
 	}) (*struct{ Body TagBody }, error) {
-		p, id, err := tagCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +121,7 @@ func (s *server) registerTags(api huma.API) {
 		OperationID: "delete-tag", Method: http.MethodDelete, Path: "/v1/tags/{id}", Tags: []string{tagsTag},
 		Summary: "Delete a tag and remove it from every contact", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, auth.SettingsManage), handle(func(ctx context.Context, in *TagIDParam) (*struct{}, error) {
-		p, id, err := tagCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +141,7 @@ func (s *server) registerTags(api huma.API) {
 			TagIDParam
 			Body TagContactsBody
 		}) (*struct{ Body TagContactsResult }, error) {
-			p, id, err := tagCaller(ctx, in.ID)
+			p, id, err := pathCaller(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -164,15 +164,6 @@ func (s *server) registerTags(api huma.API) {
 			return &struct{ Body TagContactsResult }{Body: TagContactsResult{Changed: n}}, nil
 		}))
 	}
-}
-
-func tagCaller(ctx context.Context, id string) (auth.Principal, uuid.UUID, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	tagID, err := parseUUID("path.id", id)
-	return p, tagID, err
 }
 
 func toTagBody(t tag.Tag) TagBody {

@@ -196,7 +196,7 @@ func (s *server) registerTemplates(api huma.API) {
 		OperationID: "get-template", Method: http.MethodGet, Path: "/v1/templates/{id}", Tags: []string{templatesTag},
 		Summary: "Get a template with its status on each library channel", Errors: []int{http.StatusNotFound},
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *TemplateIDParam) (*templateOutput, error) {
-		p, id, err := templateCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +216,7 @@ func (s *server) registerTemplates(api huma.API) {
 		IfMatch string `header:"If-Match" doc:"The ETag the change was based on; 412 if the template changed since."`
 		Body    TemplateInput
 	}) (*templateOutput, error) {
-		p, id, err := templateCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -240,7 +240,7 @@ func (s *server) registerTemplates(api huma.API) {
 		Description:   "A draft never submitted is deleted; a template that was submitted is marked deleted (gone from the API, its name and language free again) so messages sent with it keep their reference. Nothing is deleted at the provider.",
 		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *TemplateIDParam) (*struct{}, error) {
-		p, id, err := templateCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +252,7 @@ func (s *server) registerTemplates(api huma.API) {
 		Description: "Numbers of one WhatsApp business account share one submission. Each channel gets the provider's template id and first status (usually pending); the verdict arrives later by webhook. A channel whose submission failed keeps status draft with the provider's error, and can be submitted again. 409 when every library channel was already submitted.",
 		Errors:      []int{http.StatusNotFound, http.StatusConflict},
 	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *TemplateIDParam) (*struct{ Body TemplateBody }, error) {
-		p, id, err := templateCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +271,7 @@ func (s *server) registerTemplates(api huma.API) {
 		TemplateIDParam
 		Body TemplatePreviewInput
 	}) (*struct{ Body TemplatePreviewBody }, error) {
-		p, id, err := templateCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -294,15 +294,6 @@ func (s *server) registerTemplates(api huma.API) {
 		}
 		return &struct{ Body TemplatePreviewBody }{Body: toPreviewBody(r)}, nil
 	}))
-}
-
-func templateCaller(ctx context.Context, id string) (auth.Principal, uuid.UUID, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return p, uuid.Nil, err
-	}
-	tid, err := parseUUID("path.id", id)
-	return p, tid, err
 }
 
 func toTemplateInput(in TemplateInput) (template.Input, error) {

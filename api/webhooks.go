@@ -121,7 +121,7 @@ func (s *server) registerWebhooks(api huma.API) {
 		ChannelIDParam
 		PageParams
 	}) (*struct{ Body listBody[WebhookFailure] }, error) {
-		p, id, err := channelCaller(ctx, in.ID)
+		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
