@@ -150,6 +150,12 @@ type response struct {
 // headers are "Name: value" pairs.
 func (e *testEnv) do(method, path, token string, body any, headers ...string) *response {
 	e.t.Helper()
+	return e.doCtx(context.Background(), method, path, token, body, headers...)
+}
+
+// doCtx is do with the request's context: a stream ends when it is done.
+func (e *testEnv) doCtx(ctx context.Context, method, path, token string, body any, headers ...string) *response {
+	e.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -162,7 +168,7 @@ func (e *testEnv) do(method, path, token string, body any, headers ...string) *r
 		require.NoError(e.t, err)
 		r = bytes.NewReader(enc)
 	}
-	req := httptest.NewRequest(method, path, r)
+	req := httptest.NewRequestWithContext(ctx, method, path, r)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
