@@ -100,8 +100,19 @@ const createStage = `CREATE TEMP TABLE IF NOT EXISTS import_stage (
     target        uuid,
     fail          text,
     fail_column   text,
-    skipped       boolean NOT NULL DEFAULT false
-) ON COMMIT DELETE ROWS`
+    skipped       boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (row_no)
+) ON COMMIT DELETE ROWS;
+CREATE INDEX IF NOT EXISTS import_stage_customer_code ON import_stage (customer_code)`
+
+// indexedPlans makes the batch's statements find contacts and phones through their unique
+// indexes. A batch is at most a few tens of thousands of rows, but the account may hold
+// millions of contacts, and the tables' statistics lag behind an import that is adding them:
+// left to itself the planner hashes every contact (or phone) of the account for each batch,
+// which makes each batch slower than the last (measured: 1.9 s per 25 000 updates at 100 000
+// contacts, 6.5 s at 1 000 000). Index lookups keep a batch's cost flat whatever the size of
+// the account.
+const indexedPlans = `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`
 
 // apply stages one batch and merges it in one transaction with the import's progress; read
 // is the number of records consumed up to the end of this batch.
@@ -217,6 +228,9 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 
 	if _, err := tx.Exec(ctx, createStage); err != nil {
 		return fmt.Errorf("create staging table: %w", err)
+	}
+	if _, err := tx.Exec(ctx, indexedPlans); err != nil {
+		return fmt.Errorf("plan the batch by index: %w", err)
 	}
 	staged := 0
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"import_stage"}, stageColumns, pgx.CopyFromFunc(func() ([]any, error) {

@@ -39,6 +39,9 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	}
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	// A bulk import stages each batch (tens of thousands of rows) in a temporary table; past
+	// the 8 MB default it spills to disk and the merge reads it back from there.
+	cfg.ConnConfig.RuntimeParams["temp_buffers"] = "128MB"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
