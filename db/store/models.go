@@ -35,6 +35,28 @@ type ApiKey struct {
 	CreatedAt time.Time
 }
 
+type Attendance struct {
+	AccountID      uuid.UUID
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+	Protocol       string
+	OpenedBy       string
+	OpenedAt       time.Time
+	ClosedAt       *time.Time
+	DepartmentID   *uuid.UUID
+	AgentID        *uuid.UUID
+}
+
+type BlockedMessage struct {
+	AccountID         uuid.UUID
+	ID                uuid.UUID
+	ChannelID         uuid.UUID
+	ContactID         uuid.UUID
+	ProviderMessageID string
+	Payload           []byte
+	ReceivedAt        time.Time
+}
+
 type Channel struct {
 	AccountID               uuid.UUID
 	ID                      uuid.UUID
@@ -152,6 +174,14 @@ type Contact struct {
 	OriginChannelID   *uuid.UUID
 }
 
+type ContactIdentity struct {
+	AccountID uuid.UUID
+	ChannelID uuid.UUID
+	Address   string
+	ContactID uuid.UUID
+	CreatedAt time.Time
+}
+
 type ContactMerge struct {
 	AccountID  uuid.UUID
 	MergedID   uuid.UUID
@@ -177,6 +207,26 @@ type ContactPhone struct {
 	Phone     string
 	ContactID uuid.UUID
 	Position  int16
+}
+
+type Conversation struct {
+	AccountID        uuid.UUID
+	ID               uuid.UUID
+	ContactID        uuid.UUID
+	ChannelID        uuid.UUID
+	Address          string
+	Status           string
+	AttendanceID     *uuid.UUID
+	DepartmentID     *uuid.UUID
+	AgentID          *uuid.UUID
+	ServiceExpiresAt *time.Time
+	CategorySessions []byte
+	LastMessageAt    *time.Time
+	LastInboundAt    *time.Time
+	UnansweredSince  *time.Time
+	LastCampaignID   *uuid.UUID
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 type CustomField struct {
@@ -281,6 +331,44 @@ type ImportError struct {
 	ColumnName string
 	Reason     string
 	Skipped    bool
+}
+
+type Message struct {
+	AccountID         uuid.UUID
+	ID                uuid.UUID
+	ConversationID    uuid.UUID
+	ChannelID         uuid.UUID
+	AttendanceID      *uuid.UUID
+	Direction         string
+	Kind              string
+	Text              string
+	Payload           []byte
+	TemplateID        *uuid.UUID
+	TemplateCategory  *string
+	ProviderMessageID *string
+	ReplyToProviderID *string
+	Status            *string
+	StatusAt          *time.Time
+	ErrorCode         *string
+	ErrorReason       *string
+	Attempts          int32
+	SendAfter         *time.Time
+	SentByUserID      *uuid.UUID
+	ApiKeyID          *uuid.UUID
+	CampaignID        *uuid.UUID
+	CreatedAt         time.Time
+}
+
+type ProtocolCounter struct {
+	AccountID uuid.UUID
+	Period    string
+	Last      int64
+}
+
+type ProtocolSetting struct {
+	AccountID uuid.UUID
+	Format    string
+	UpdatedAt time.Time
 }
 
 type ProviderEvent struct {
