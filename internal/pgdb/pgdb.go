@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -17,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 
 	"github.com/conversa-hq/conversa/db"
 )
@@ -42,6 +44,13 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	// A bulk import stages each batch (tens of thousands of rows) in a temporary table; past
 	// the 8 MB default it spills to disk and the merge reads it back from there.
 	cfg.ConnConfig.RuntimeParams["temp_buffers"] = "128MB"
+	// google/uuid's UUID is a driver.Valuer, so pgx would send and read every id as text (36
+	// characters, formatted and parsed); registered, it goes in pgx's 16-byte binary form. The
+	// webhook drain and the imports pass arrays of thousands of ids per statement.
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
