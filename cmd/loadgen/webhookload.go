@@ -188,6 +188,11 @@ func measureProcessing(ctx context.Context, pool *pgxpool.Pool, w webhookBench, 
 	return res, nil
 }
 
+// sseRate is the steady rate of the inbound-to-SSE measurement: a busy account's inbound
+// traffic, well below the ingest ceiling, so the figure is the pipeline's latency and not a
+// queue's.
+const sseRate = 500
+
 // runWebhooks is the webhook benchmark alone (-webhooks): ingest through the real server,
 // flat out and at 3 000/s, next to the raw INSERT and the INSERT with a NOTIFY; then the
 // server's workers draining a stored backlog.
@@ -327,6 +332,15 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	}
 	logf("  COPY %s, drained in %s: %.0f deliveries/s, %d events (%.0f events/s)", proc.Copy.Round(time.Millisecond),
 		proc.Drain.Round(time.Millisecond), float64(proc.Deliveries)/proc.Drain.Seconds(), proc.Events, float64(proc.Events)/proc.Drain.Seconds())
+	if err := settle(); err != nil {
+		return failed, err
+	}
+	logf("inbound to SSE: posting %d deliveries/s for %s with an event stream open", sseRate, cfg.Duration)
+	sse, err := measureInboundToSSE(ctx, srv.Base, ten.APIKey, wh, sseRate, cfg.Duration)
+	if err != nil {
+		return failed, err
+	}
+	logf("  %d of %d seen on the stream, p50 %s, p99 %s", sse.Seen, sse.Sent, formatMs(sse.Percentile(50)), formatMs(sse.Percentile(99)))
 	if err := srv.Stop(); err != nil {
 		logf("%v", err)
 	}
@@ -356,6 +370,9 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "| backlog drained by the server's workers | %d | %s | %s | %.0f | %d | %.0f | %s | ≥ 5000 events/s | %s |\n",
 		proc.Deliveries, formatMs(proc.Copy), formatMs(proc.Drain), float64(proc.Deliveries)/proc.Drain.Seconds(), proc.Events, evps,
 		formatMB(proc.PeakRSS), yesNo(evps >= 5000 && proc.Events == int64(proc.Deliveries)))
+	fmt.Fprintf(&b, "\nInbound to SSE: one client holds GET /v1/events/stream open (API key) while deliveries are posted at a steady "+
+		"%d/s; each is timed from just before its POST to the stream event that carries its message id.\n\n", sseRate)
+	b.WriteString(sseMarkdown(sse))
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
 		fh, err := os.OpenFile(cfg.Markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sseResult is how long inbound messages took from their webhook POST to the SSE stream.
+type sseResult struct {
+	Rate      int
+	Sent      int
+	Seen      int
+	Latencies []time.Duration
+}
+
+// Percentile is the nearest-rank p-th percentile of the latencies.
+func (r sseResult) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
+	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
+}
+
+// wamid finds a bench delivery's message id in an event's data, whatever field carries it.
+var wamid = regexp.MustCompile(`wamid\.bench\.[0-9]+`)
+
+// measureInboundToSSE holds an SSE stream open with the API key, posts signed WhatsApp
+// inbound deliveries at rate per second for d, and times each from just before its POST to
+// the stream event that carries its message id: the agent console's view of a contact's
+// message (ingest, drain, conversation, event outbox, publisher, NOTIFY, fan-out).
+func measureInboundToSSE(ctx context.Context, base, apiKey string, w webhookBench, rate int, d time.Duration) (sseResult, error) {
+	res := sseResult{Rate: rate}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, base+"/v1/events/stream", nil)
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return res, fmt.Errorf("open the event stream: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return res, fmt.Errorf("open the event stream: %s", resp.Status)
+	}
+
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{}
+	seen := map[string]bool{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if !bytes.HasPrefix(line, []byte("data:")) {
+				continue
+			}
+			at := time.Now()
+			id := string(wamid.Find(line))
+			if id == "" {
+				continue
+			}
+			mu.Lock()
+			if t, ok := sentAt[id]; ok && !seen[id] {
+				seen[id] = true
+				res.Latencies = append(res.Latencies, at.Sub(t))
+			}
+			mu.Unlock()
+		}
+	}()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for n := 0; ; n++ {
+		due := start.Add(time.Duration(n) * time.Second / time.Duration(rate))
+		if due.Sub(start) >= d {
+			break
+		}
+		time.Sleep(time.Until(due))
+		body, sig := w.delivery()
+		id := string(wamid.Find(body))
+		mu.Lock()
+		sentAt[id] = time.Now()
+		mu.Unlock()
+		res.Sent++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/webhooks/whatsapp/"+w.channelID.String(), bytes.NewReader(body))
+			if err != nil {
+				return
+			}
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("X-Hub-Signature-256", sig)
+			if resp, err := client.Do(r); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	// Give the last deliveries time to come through, then stop reading.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == res.Sent {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	res.Seen = len(seen)
+	slices.Sort(res.Latencies)
+	return res, nil
+}
+
+// sseMarkdown is the inbound-to-SSE table.
+func sseMarkdown(r sseResult) string {
+	var b strings.Builder
+	b.WriteString("| Inbound to SSE | Rate | Delivered | Seen on the stream | p50 | p90 | p99 | max | Target | Met |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	maxLat := time.Duration(0)
+	if len(r.Latencies) > 0 {
+		maxLat = r.Latencies[len(r.Latencies)-1]
+	}
+	met := r.Seen == r.Sent && r.Percentile(99) < 100*time.Millisecond
+	fmt.Fprintf(&b, "| webhook POST → `message.received` on GET /v1/events/stream | %d/s | %d | %d | %s | %s | %s | %s | p99 < 100 ms, none missing | %s |\n",
+		r.Rate, r.Sent, r.Seen, formatMs(r.Percentile(50)), formatMs(r.Percentile(90)), formatMs(r.Percentile(99)), formatMs(maxLat), metWord(met))
+	return b.String()
+}
