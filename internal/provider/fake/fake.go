@@ -95,7 +95,7 @@ type Config struct {
 // Provider is the fake provider. It implements provider.Sender, provider.TemplateSubmitter and
 // provider.InboundParser, and is safe for concurrent use.
 type Provider struct {
-	cfg      Config
+	cfg        Config
 	attempts   atomic.Int64
 	accepted   atomic.Int64
 	duplicates atomic.Int64
