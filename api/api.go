@@ -76,9 +76,9 @@ type Deps struct {
 	// Imports runs CSV imports of contacts.
 	Imports *importer.Service
 	// Send queues messages (the Send Message API and agents' messages).
-	Send  *send.Service
-	Clock clock.Clock
-	Logger  *slog.Logger
+	Send   *send.Service
+	Clock  clock.Clock
+	Logger *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
