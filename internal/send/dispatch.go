@@ -306,14 +306,16 @@ func toProvider(m store.ClaimDueMessagesRow) (provider.Message, error) {
 	return out, nil
 }
 
-// decision is what the dispatcher does with an outcome.
-type decision int
+// Decision is what the dispatcher does with an outcome.
+type Decision int
 
+// The decisions.
 const (
-	decideSent decision = iota
-	decideFail
-	decideRetry
-	decideHold // stays queued, not claimed while paid sends are stopped
+	DecideSent Decision = iota
+	DecideFail
+	DecideRetry
+	// DecideHold keeps a template message queued; it is not claimed while paid sends are stopped.
+	DecideHold
 )
 
 // Decide classifies an outcome: retry (when) or fail, by the provider's code (DESIGN §4,
@@ -321,35 +323,35 @@ const (
 // limit backs off 4^n seconds; the line's throughput limit backs the whole line off;
 // 131042 holds template messages while paid sends are stopped; everything else retryable is
 // retried with exponential back-off up to MaxAttempts.
-func Decide(e *provider.Error, kind string, attempts int, engagementRetried bool, now time.Time) (decision, time.Time) {
+func Decide(e *provider.Error, kind string, attempts int, engagementRetried bool, now time.Time) (Decision, time.Time) {
 	if e == nil {
-		return decideSent, time.Time{}
+		return DecideSent, time.Time{}
 	}
 	switch e.Code {
 	case CodeEngagement:
 		if engagementRetried {
-			return decideFail, time.Time{}
+			return DecideFail, time.Time{}
 		}
 		wait := max(EngagementWait, e.RetryAfter)
-		return decideRetry, now.Add(wait)
+		return DecideRetry, now.Add(wait)
 	case CodePairRateLimit:
 		if attempts >= MaxAttempts {
-			return decideFail, time.Time{}
+			return DecideFail, time.Time{}
 		}
-		return decideRetry, now.Add(time.Duration(math.Pow(4, float64(attempts-1))) * time.Second)
+		return DecideRetry, now.Add(time.Duration(math.Pow(4, float64(attempts-1))) * time.Second)
 	case CodePayment:
 		if kind == "template" {
-			return decideHold, now
+			return DecideHold, now
 		}
-		return decideFail, time.Time{}
+		return DecideFail, time.Time{}
 	case CodeExperiment, CodeTemplateNotFound, CodeTemplateGone:
-		return decideFail, time.Time{}
+		return DecideFail, time.Time{}
 	}
 	if !e.Retryable || attempts >= MaxAttempts {
-		return decideFail, time.Time{}
+		return DecideFail, time.Time{}
 	}
 	wait := time.Duration(math.Pow(2, float64(attempts))) * time.Second
-	return decideRetry, now.Add(max(wait, e.RetryAfter))
+	return DecideRetry, now.Add(max(wait, e.RetryAfter))
 }
 
 // record stores a batch's outcomes in one transaction: sent ones with their provider ids
@@ -371,10 +373,10 @@ func (d *Dispatcher) record(ctx context.Context, channelID uuid.UUID, msgs []cla
 		}
 		dec, when := Decide(m.out.err, m.Kind, int(m.Attempts), m.EngagementRetried, at)
 		switch dec {
-		case decideSent:
+		case DecideSent:
 			sent.AccountIds, sent.Ids = append(sent.AccountIds, m.AccountID), append(sent.Ids, m.ID)
 			sent.ProviderIds, sent.Ats = append(sent.ProviderIds, m.out.providerID), append(sent.Ats, at)
-		case decideFail:
+		case DecideFail:
 			failed.AccountIds, failed.Ids = append(failed.AccountIds, m.AccountID), append(failed.Ids, m.ID)
 			failed.Codes, failed.Reasons, failed.Ats = append(failed.Codes, m.out.err.Code), append(failed.Reasons, m.out.err.Reason), append(failed.Ats, at)
 			if m.out.err.Code == CodeTemplateGone || m.out.err.Code == CodeTemplateNotFound {
@@ -382,11 +384,11 @@ func (d *Dispatcher) record(ctx context.Context, channelID uuid.UUID, msgs []cla
 				notes.NoteIds = append(notes.NoteIds, uuid.Must(uuid.NewV7()))
 				notes.Texts = append(notes.Texts, "Template message not sent: the template no longer exists ("+m.out.err.Reason+").")
 			}
-		case decideRetry, decideHold:
+		case DecideRetry, DecideHold:
 			if m.out.err.Code == CodeThroughput {
 				throttled = true
 			}
-			if dec == decideHold && stop == nil {
+			if dec == DecideHold && stop == nil {
 				stop = m
 			}
 			retry.AccountIds, retry.Ids = append(retry.AccountIds, m.AccountID), append(retry.Ids, m.ID)
