@@ -32,18 +32,17 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 // env is an account with one WhatsApp line and one contact, and a dispatcher on a manual
 // clock sending through sender.
 type env struct {
-	t         *testing.T
-	ctx       context.Context
-	pool      *pgxpool.Pool
-	clock     *clock.Manual
-	account   uuid.UUID
-	line      uuid.UUID
-	contact   uuid.UUID
-	sender    provider.Sender
-	d         *send.Dispatcher
-	q         *store.Queries
-	convID    uuid.UUID
-	addresses int
+	t       *testing.T
+	ctx     context.Context
+	pool    *pgxpool.Pool
+	clock   *clock.Manual
+	account uuid.UUID
+	line    uuid.UUID
+	contact uuid.UUID
+	sender  provider.Sender
+	d       *send.Dispatcher
+	q       *store.Queries
+	convID  uuid.UUID
 }
 
 func newEnv(t *testing.T, throughput int, sender provider.Sender) *env {
