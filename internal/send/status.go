@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/db/store"
-	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/message"
 	"github.com/conversa-hq/conversa/internal/provider"
 )
@@ -168,15 +167,24 @@ type StatusData struct {
 	RetryAt        *time.Time `json:"retry_at,omitempty"`
 }
 
+// emitStatuses writes the message.status events of a batch in one statement, in the
+// caller's transaction (as event.Emit would, one by one).
 func emitStatuses(ctx context.Context, tx pgx.Tx, evs []statusEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	p := store.EmitMessageStatusesParams{}
 	for _, e := range evs {
-		id := e.conversationID
-		if err := event.Emit(ctx, tx, e.accountID, e.at, event.New{Type: EventMessageStatus, SubjectID: &id, Data: StatusData{
-			MessageID: e.id, ConversationID: e.conversationID, ChannelID: e.channelID, Status: e.status,
-			ErrorCode: e.code, ErrorReason: e.reason, RetryAt: e.retryAt,
-		}}); err != nil {
-			return err
+		b, err := json.Marshal(StatusData{MessageID: e.id, ConversationID: e.conversationID, ChannelID: e.channelID, Status: e.status,
+			ErrorCode: e.code, ErrorReason: e.reason, RetryAt: e.retryAt})
+		if err != nil {
+			return fmt.Errorf("encode message.status event: %w", err)
 		}
+		p.AccountIds, p.EventIds, p.SubjectIds = append(p.AccountIds, e.accountID), append(p.EventIds, uuid.Must(uuid.NewV7())), append(p.SubjectIds, e.conversationID)
+		p.Datas, p.OccurredAts = append(p.Datas, b), append(p.OccurredAts, e.at)
+	}
+	if err := store.New().EmitMessageStatuses(ctx, tx, p); err != nil {
+		return fmt.Errorf("emit message.status events: %w", err)
 	}
 	return nil
 }
