@@ -57,7 +57,7 @@ FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@message_ids::uu
 JOIN messages m ON m.account_id = u.account_id AND m.id = u.message_id;
 
 -- name: EnsureSendSlots :exec
--- A line's bucket starts full: one second's worth of sends.
+-- A line's bucket, created when its first message is dispatched.
 INSERT INTO channel_send_slots (account_id, channel_id, tokens, refilled_at)
 SELECT ch.account_id, ch.id, @tokens, @now FROM channels ch WHERE ch.id = @channel_id
 ON CONFLICT (channel_id) DO NOTHING;

@@ -379,7 +379,7 @@ type EnsureSendSlotsParams struct {
 	ChannelID uuid.UUID
 }
 
-// A line's bucket starts full: one second's worth of sends.
+// A line's bucket, created when its first message is dispatched.
 func (q *Queries) EnsureSendSlots(ctx context.Context, db DBTX, arg EnsureSendSlotsParams) error {
 	_, err := db.Exec(ctx, ensureSendSlots, arg.Tokens, arg.Now, arg.ChannelID)
 	return err

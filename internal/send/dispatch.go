@@ -30,6 +30,11 @@ const (
 	DefaultThroughput = 80
 	// MaxBatch is the most messages one claim takes.
 	MaxBatch = 500
+	// BurstFraction is how much of a second's worth of sends a line's bucket holds: a tenth,
+	// so a line never sends more than 1.1 times its rate in any second (a full second's
+	// bucket would allow twice the rate across a second's boundary), in claims of at most a
+	// tenth of its rate.
+	BurstFraction = 0.1
 	// Lease is how long a claimed message is held: a dispatcher that dies mid-batch leaves
 	// its messages to be claimed again after it. Longer than SendTimeout.
 	Lease = time.Minute
@@ -165,7 +170,8 @@ func (d *Dispatcher) DispatchBatch(ctx context.Context, channelID uuid.UUID) (Ba
 		var err error
 		line, err = d.q.LockSendSlots(ctx, tx, channelID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			if err := d.q.EnsureSendSlots(ctx, tx, store.EnsureSendSlotsParams{ChannelID: channelID, Now: now, Tokens: DefaultThroughput}); err != nil {
+			// A new line's bucket starts full (the claim caps it at the burst).
+			if err := d.q.EnsureSendSlots(ctx, tx, store.EnsureSendSlotsParams{ChannelID: channelID, Now: now, Tokens: math.MaxFloat32}); err != nil {
 				return fmt.Errorf("create send slots: %w", err)
 			}
 			line, err = d.q.LockSendSlots(ctx, tx, channelID)
@@ -187,7 +193,7 @@ func (d *Dispatcher) DispatchBatch(ctx context.Context, channelID uuid.UUID) (Ba
 		if line.ThroughputMps != nil {
 			rate = float64(*line.ThroughputMps)
 		}
-		avail := math.Min(rate, line.Tokens+now.Sub(line.RefilledAt).Seconds()*rate)
+		avail := math.Min(math.Max(1, rate*BurstFraction), line.Tokens+now.Sub(line.RefilledAt).Seconds()*rate)
 		n := int(math.Min(math.Floor(avail), MaxBatch))
 		if n < 1 {
 			b.Wait = time.Duration((1 - avail) / rate * float64(time.Second))

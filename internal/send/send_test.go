@@ -338,7 +338,7 @@ func TestStatusBeforeProviderID(t *testing.T) {
 func TestLineLimitAcrossDispatchers(t *testing.T) {
 	t.Parallel()
 	f := fake.New(fake.Config{})
-	e := newEnv(t, 10, f)
+	e := newEnv(t, 100, f)
 	e.queue(50, "text", nil)
 	d1, d2 := e.dispatcher(), e.dispatcher()
 	var wg sync.WaitGroup
@@ -355,14 +355,14 @@ func TestLineLimitAcrossDispatchers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.EqualValues(t, 10, claimed.Load(), "one second's worth, whatever the number of dispatchers")
+	require.EqualValues(t, 10, claimed.Load(), "the bucket's worth, whatever the number of dispatchers")
 	require.EqualValues(t, 10, f.Count())
-	e.clock.Advance(500 * time.Millisecond)
+	e.clock.Advance(50 * time.Millisecond)
 	b1, err := d1.DispatchBatch(e.ctx, e.line)
 	require.NoError(t, err)
 	b2, err := d2.DispatchBatch(e.ctx, e.line)
 	require.NoError(t, err)
-	require.Equal(t, 5, b1.Claimed+b2.Claimed, "half a second later, half the rate")
+	require.Equal(t, 5, b1.Claimed+b2.Claimed, "50 ms later, 50 ms worth at 100/s")
 	require.Positive(t, b2.Wait)
 }
 
