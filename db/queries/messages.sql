@@ -211,3 +211,33 @@ SELECT u.account_id, u.event_id, 'message.status', u.subject_id, u.data, u.occur
 FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@event_ids::uuid[]) AS event_id,
              unnest(@subject_ids::uuid[]) AS subject_id, unnest(@datas::jsonb[]) AS data,
              unnest(@occurred_ats::timestamptz[]) AS occurred_at) AS u;
+
+-- name: QueueFreeForm :one
+-- The Send Message API's fast path, one round trip: a free-form message to a contact (by id,
+-- customer code or phone) that already has a conversation on the channel is stored only when
+-- internal/send's rules let it go (contact not blocked, channel active, a WhatsApp service
+-- session open). No row when they do not, or there is no conversation yet: the caller then
+-- takes the full path, which says why.
+WITH ok AS (
+    SELECT cv.id, cv.address FROM contacts c
+    JOIN channels ch ON ch.account_id = c.account_id AND ch.id = @channel_id
+    JOIN conversations cv ON cv.account_id = c.account_id AND cv.contact_id = c.id AND cv.channel_id = ch.id
+    WHERE c.account_id = @account_id
+      AND c.id = coalesce(sqlc.narg(contact_id)::uuid,
+                          (SELECT x.id FROM contacts x WHERE x.account_id = @account_id AND x.customer_code = sqlc.narg(customer_code)::text),
+                          (SELECT p.contact_id FROM contact_phones p WHERE p.account_id = @account_id AND p.phone = sqlc.narg(phone)::text))
+      AND NOT c.blocked AND ch.active
+      AND (ch.type <> 'whatsapp' OR cv.service_expires_at > @created_at)
+), cv AS (
+    UPDATE conversations c SET last_message_at = greatest(c.last_message_at, @created_at), updated_at = @created_at, unanswered_since = NULL
+    FROM ok WHERE c.account_id = @account_id AND c.id = ok.id
+    RETURNING c.id, c.address
+), m AS (
+    INSERT INTO messages (account_id, id, conversation_id, channel_id, direction, kind, text, payload, status, status_at,
+                          send_after, sent_by_user_id, api_key_id, created_at, to_address)
+    SELECT @account_id, @id, cv.id, @channel_id, 'outbound', @kind, @text, @payload, 'queued', @created_at,
+           @created_at, sqlc.narg(sent_by_user_id), sqlc.narg(api_key_id), @created_at, cv.address
+    FROM cv
+    RETURNING conversation_id
+)
+SELECT m.conversation_id FROM m;

@@ -500,6 +500,72 @@ func (q *Queries) OpenCategorySessions(ctx context.Context, db DBTX, arg OpenCat
 	return err
 }
 
+const queueFreeForm = `-- name: QueueFreeForm :one
+WITH ok AS (
+    SELECT cv.id, cv.address FROM contacts c
+    JOIN channels ch ON ch.account_id = c.account_id AND ch.id = $1
+    JOIN conversations cv ON cv.account_id = c.account_id AND cv.contact_id = c.id AND cv.channel_id = ch.id
+    WHERE c.account_id = $2
+      AND c.id = coalesce($3::uuid,
+                          (SELECT x.id FROM contacts x WHERE x.account_id = $2 AND x.customer_code = $4::text),
+                          (SELECT p.contact_id FROM contact_phones p WHERE p.account_id = $2 AND p.phone = $5::text))
+      AND NOT c.blocked AND ch.active
+      AND (ch.type <> 'whatsapp' OR cv.service_expires_at > $6)
+), cv AS (
+    UPDATE conversations c SET last_message_at = greatest(c.last_message_at, $6), updated_at = $6, unanswered_since = NULL
+    FROM ok WHERE c.account_id = $2 AND c.id = ok.id
+    RETURNING c.id, c.address
+), m AS (
+    INSERT INTO messages (account_id, id, conversation_id, channel_id, direction, kind, text, payload, status, status_at,
+                          send_after, sent_by_user_id, api_key_id, created_at, to_address)
+    SELECT $2, $7, cv.id, $1, 'outbound', $8, $9, $10, 'queued', $6,
+           $6, $11, $12, $6, cv.address
+    FROM cv
+    RETURNING conversation_id
+)
+SELECT m.conversation_id FROM m
+`
+
+type QueueFreeFormParams struct {
+	ChannelID    uuid.UUID
+	AccountID    uuid.UUID
+	ContactID    *uuid.UUID
+	CustomerCode *string
+	Phone        *string
+	CreatedAt    *time.Time
+	ID           uuid.UUID
+	Kind         string
+	Text         string
+	Payload      []byte
+	SentByUserID *uuid.UUID
+	ApiKeyID     *uuid.UUID
+}
+
+// The Send Message API's fast path, one round trip: a free-form message to a contact (by id,
+// customer code or phone) that already has a conversation on the channel is stored only when
+// internal/send's rules let it go (contact not blocked, channel active, a WhatsApp service
+// session open). No row when they do not, or there is no conversation yet: the caller then
+// takes the full path, which says why.
+func (q *Queries) QueueFreeForm(ctx context.Context, db DBTX, arg QueueFreeFormParams) (uuid.UUID, error) {
+	row := db.QueryRow(ctx, queueFreeForm,
+		arg.ChannelID,
+		arg.AccountID,
+		arg.ContactID,
+		arg.CustomerCode,
+		arg.Phone,
+		arg.CreatedAt,
+		arg.ID,
+		arg.Kind,
+		arg.Text,
+		arg.Payload,
+		arg.SentByUserID,
+		arg.ApiKeyID,
+	)
+	var conversation_id uuid.UUID
+	err := row.Scan(&conversation_id)
+	return conversation_id, err
+}
+
 const queueMessage = `-- name: QueueMessage :one
 WITH cv AS (
     INSERT INTO conversations (account_id, id, contact_id, channel_id, address, created_at, updated_at, last_message_at)

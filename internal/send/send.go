@@ -116,6 +116,9 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 	if err := checkContent(text, req, internal); err != nil {
 		return Queued{}, err
 	}
+	if q, ok, err := s.fastFreeForm(ctx, db, req, text, internal, now); err != nil || ok {
+		return q, err
+	}
 	t, err := s.target(ctx, db, req)
 	if err != nil {
 		return Queued{}, err
@@ -183,6 +186,41 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 		return Queued{}, fault.Invalid("the contact has no address on this channel (no phone, or no e-mail for an e-mail channel)")
 	}
 	return s.queue(ctx, db, p, t.channelID)
+}
+
+// fastFreeForm stores a free-form message in one statement when the contact already has a
+// conversation on the channel and the rules Send checks all hold (the statement checks the
+// same: not blocked, channel active, service session open on WhatsApp); ok is false when the
+// full path must run, to queue the message or to say why not.
+func (s *Service) fastFreeForm(ctx context.Context, db store.DBTX, req Request, text string, internal bool, now time.Time) (Queued, bool, error) {
+	if internal || req.TemplateID != nil || req.ConversationID != nil {
+		return Queued{}, false, nil
+	}
+	p := store.QueueFreeFormParams{AccountID: req.AccountID, ChannelID: req.ChannelID, ContactID: req.ContactID, CreatedAt: &now,
+		ID: uuid.Must(uuid.NewV7()), Kind: "text", Text: text, Payload: []byte("{}"), SentByUserID: req.UserID, ApiKeyID: req.APIKeyID}
+	switch {
+	case req.ContactID != nil:
+	case strings.TrimSpace(req.CustomerCode) != "":
+		code := strings.TrimSpace(req.CustomerCode)
+		p.CustomerCode = &code
+	default:
+		return Queued{}, false, nil // by phone: the full path normalises it
+	}
+	if req.Media != nil {
+		b, err := json.Marshal(payload{Media: req.Media})
+		if err != nil {
+			return Queued{}, false, fmt.Errorf("encode message payload: %w", err)
+		}
+		p.Kind, p.Text, p.Payload = "media", req.Media.Caption, b
+	}
+	conv, err := s.q.QueueFreeForm(ctx, db, p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Queued{}, false, nil
+	}
+	if err != nil {
+		return Queued{}, false, fmt.Errorf("store message: %w", err)
+	}
+	return Queued{ID: p.ID, ConversationID: conv, ChannelID: req.ChannelID, Kind: p.Kind, Status: "queued"}, true, nil
 }
 
 func (s *Service) queue(ctx context.Context, db store.DBTX, p store.QueueMessageParams, channelID uuid.UUID) (Queued, error) {
