@@ -30,11 +30,11 @@ const (
 	DefaultThroughput = 80
 	// MaxBatch is the most messages one claim takes.
 	MaxBatch = 500
-	// BurstFraction is how much of a second's worth of sends a line's bucket holds: a tenth,
-	// so a line never sends more than 1.1 times its rate in any second (a full second's
-	// bucket would allow twice the rate across a second's boundary), in claims of at most a
-	// tenth of its rate.
-	BurstFraction = 0.1
+	// BurstFraction is how much of a second's worth of sends a line's bucket holds: a fifth,
+	// so a line never claims more than 1.2 times its rate in any second (a full second's
+	// bucket would allow twice the rate across a second's boundary). A claim waits until at
+	// least half the bucket is there, so a busy line sends in batches, not one by one.
+	BurstFraction = 0.2
 	// Lease is how long a claimed message is held: a dispatcher that dies mid-batch leaves
 	// its messages to be claimed again after it. Longer than SendTimeout.
 	Lease = time.Minute
@@ -193,10 +193,11 @@ func (d *Dispatcher) DispatchBatch(ctx context.Context, channelID uuid.UUID) (Ba
 		if line.ThroughputMps != nil {
 			rate = float64(*line.ThroughputMps)
 		}
-		avail := math.Min(math.Max(1, rate*BurstFraction), line.Tokens+now.Sub(line.RefilledAt).Seconds()*rate)
+		burst := math.Max(1, math.Floor(rate*BurstFraction))
+		avail := math.Min(burst, line.Tokens+now.Sub(line.RefilledAt).Seconds()*rate)
 		n := int(math.Min(math.Floor(avail), MaxBatch))
-		if n < 1 {
-			b.Wait = time.Duration((1 - avail) / rate * float64(time.Second))
+		if least := math.Max(1, math.Floor(burst/2)); float64(n) < least {
+			b.Wait = time.Duration((least - avail) / rate * float64(time.Second))
 			return nil
 		}
 		lease := now.Add(Lease)

@@ -107,7 +107,7 @@ type Inserter interface {
 
 // WakeEvery is the least time between two wakes of one line from one process: a running
 // dispatcher goes on while messages are due, so more wakes only cost inserts.
-const WakeEvery = 20 * time.Millisecond
+const WakeEvery = 100 * time.Millisecond
 
 // Waker returns what Service.Wake calls: enqueue the line's dispatcher, at most every
 // WakeEvery per line. A failed wake is logged; the sweep comes within SweepEvery.

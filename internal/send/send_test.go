@@ -355,14 +355,19 @@ func TestLineLimitAcrossDispatchers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.EqualValues(t, 10, claimed.Load(), "the bucket's worth, whatever the number of dispatchers")
-	require.EqualValues(t, 10, f.Count())
+	require.EqualValues(t, 20, claimed.Load(), "the bucket's worth, whatever the number of dispatchers")
+	require.EqualValues(t, 20, f.Count())
 	e.clock.Advance(50 * time.Millisecond)
 	b1, err := d1.DispatchBatch(e.ctx, e.line)
 	require.NoError(t, err)
+	require.Zero(t, b1.Claimed, "50 ms later, 5 slots: not yet half the bucket")
+	require.Equal(t, 50*time.Millisecond, b1.Wait)
+	e.clock.Advance(50 * time.Millisecond)
+	b1, err = d1.DispatchBatch(e.ctx, e.line)
+	require.NoError(t, err)
 	b2, err := d2.DispatchBatch(e.ctx, e.line)
 	require.NoError(t, err)
-	require.Equal(t, 5, b1.Claimed+b2.Claimed, "50 ms later, 50 ms worth at 100/s")
+	require.Equal(t, 10, b1.Claimed+b2.Claimed, "100 ms worth at 100/s")
 	require.Positive(t, b2.Wait)
 }
 
