@@ -19,6 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
+	"github.com/conversa-hq/conversa/internal/send"
 )
 
 // Send benchmark settings.
@@ -116,7 +117,9 @@ type dispatchResult struct {
 	// leaving out each line's first and last second (the bucket starts full; the last second
 	// is partial).
 	MaxLineSecond int
-	Failed        int
+	// MaxLineRate is the highest average rate of one line over its whole sending.
+	MaxLineRate float64
+	Failed      int
 }
 
 func (d dispatchResult) rate() float64 { return float64(d.Messages) / d.Took.Seconds() }
@@ -149,6 +152,12 @@ func measureDispatch(ctx context.Context, pool *pgxpool.Pool, b sendBench) (disp
 		ranked AS (SELECT *, rank() OVER (PARTITION BY channel_id ORDER BY s) AS first,
 		                     rank() OVER (PARTITION BY channel_id ORDER BY s DESC) AS last FROM per)
 		SELECT coalesce(max(n), 0) FROM ranked WHERE first > 1 AND last > 1`, since).Scan(&out.MaxLineSecond); err != nil {
+		return out, err
+	}
+	if err := pool.QueryRow(ctx, `
+		SELECT coalesce(max(n / greatest(extract(epoch FROM last - first), 0.001)), 0)::float8 FROM (
+			SELECT channel_id, count(*) AS n, min(status_at) AS first, max(status_at) AS last FROM messages
+			WHERE status_at >= $1 AND status = 'sent' GROUP BY 1) l`, since).Scan(&out.MaxLineRate); err != nil {
 		return out, err
 	}
 	err = pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE status = 'failed'").Scan(&out.Failed)
@@ -311,7 +320,8 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	if err != nil {
 		return failed, err
 	}
-	logf("  %d messages in %s: %.0f msg/s; busiest line-second %d; %d failed", disp.Messages, disp.Took.Round(time.Millisecond), disp.rate(), disp.MaxLineSecond, disp.Failed)
+	logf("  %d messages in %s: %.0f msg/s; busiest line-second %d, fastest line average %.0f/s; %d failed", disp.Messages, disp.Took.Round(time.Millisecond),
+		disp.rate(), disp.MaxLineSecond, disp.MaxLineRate, disp.Failed)
 	logf("raw River: %d no-op jobs", riverNoopJobs)
 	riverRate, err := measureRawRiver(ctx, pool)
 	if err != nil {
@@ -338,11 +348,12 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 		res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(90)), formatMs(res.HTTP.Percentile(99)),
 		formatMs(res.HTTP.Max()), res.HTTP.Errors, res.Raw.RPS(), formatMs(res.Raw.Percentile(99)), sc.Target, yesNo(res.Met()))
 	fmt.Fprintf(&b, "\nThe messages accepted in the API phase were all dispatched %s after it ended.\n\n", apiDrain.Round(time.Millisecond))
-	b.WriteString("| Dispatch | Messages | Took | msg/s | Busiest line, one second | Failed | Raw River no-op jobs/s (same run) | Dispatch / River | Target | Met |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	fmt.Fprintf(&b, "| backlog queued in one statement, %d lines × %d, sent to the fake provider | %d | %s | %.0f | %d (limit %d) | %d | %.0f | %.2f | ≥ 8000 msg/s, per-line limit held | %s |\n",
-		sendLines, sendBacklogPer, disp.Messages, formatMs(disp.Took), disp.rate(), disp.MaxLineSecond, sendLineRate, disp.Failed, riverRate,
-		disp.rate()/riverRate, yesNo(disp.rate() >= 8000 && disp.MaxLineSecond <= sendLineRate && disp.Failed == 0))
+	b.WriteString("| Dispatch | Messages | Took | msg/s | Fastest line, average | Busiest line, one calendar second | Failed | Raw River no-op jobs/s (same run) | Dispatch / River | Target | Met |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&b, "| backlog queued in one statement, %d lines × %d, sent to the fake provider | %d | %s | %.0f | %.0f/s (limit %d/s) | %d (bucket allows %.0f) | %d | %.0f | %.2f | ≥ 8000 msg/s, per-line limit held | %s |\n",
+		sendLines, sendBacklogPer, disp.Messages, formatMs(disp.Took), disp.rate(), disp.MaxLineRate, sendLineRate, disp.MaxLineSecond,
+		sendLineRate*(1+send.BurstFraction), disp.Failed, riverRate, disp.rate()/riverRate,
+		yesNo(disp.rate() >= 8000 && disp.MaxLineRate <= sendLineRate*1.01 && float64(disp.MaxLineSecond) <= sendLineRate*(1+send.BurstFraction) && disp.Failed == 0))
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
 		fh, err := os.OpenFile(cfg.Markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
