@@ -24,7 +24,9 @@ import (
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 	"github.com/conversa-hq/conversa/internal/provider"
 	"github.com/conversa-hq/conversa/internal/provider/fake"
+	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/send"
+	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
@@ -43,7 +45,11 @@ type env struct {
 	d       *send.Dispatcher
 	q       *store.Queries
 	convID  uuid.UUID
+	// channels opens the line's credentials (the webhook secret) for the drain.
+	channels *channel.Service
 }
+
+const webhookSecret = "wh-secret"
 
 func newEnv(t *testing.T, throughput int, sender provider.Sender) *env {
 	t.Helper()
@@ -53,15 +59,18 @@ func newEnv(t *testing.T, throughput int, sender provider.Sender) *env {
 	acct, err := account.Create(ctx, pool, "Acme")
 	require.NoError(t, err)
 	name, prov, phone := "Linha", "fake", "+551140000100"
-	in := channel.Input{Type: channel.WhatsApp, Name: &name, Provider: &prov, PhoneNumber: &phone}
+	in := channel.Input{Type: channel.WhatsApp, Name: &name, Provider: &prov, PhoneNumber: &phone, Credentials: map[string]string{"webhook_secret": webhookSecret}}
 	if throughput > 0 {
 		in.ThroughputMPS = &throughput
 	}
-	ch, err := channel.NewService(pool, clk, nil).Create(ctx, acct.ID, in)
+	box, err := secretbox.New(secretbox.GenerateKey())
+	require.NoError(t, err)
+	channels := channel.NewService(pool, clk, box)
+	ch, err := channels.Create(ctx, acct.ID, in)
 	require.NoError(t, err)
 	c, err := contact.NewService(pool, clk).Create(ctx, acct.ID, contact.Fields{Name: "Maria", Phones: []string{"+5511988880001"}})
 	require.NoError(t, err)
-	e := &env{t: t, ctx: ctx, pool: pool, clock: clk, account: acct.ID, line: ch.ID, contact: c.ID, sender: sender, q: store.New()}
+	e := &env{t: t, ctx: ctx, pool: pool, clock: clk, account: acct.ID, line: ch.ID, contact: c.ID, sender: sender, q: store.New(), channels: channels}
 	e.d = e.dispatcher()
 	return e
 }
@@ -480,4 +489,54 @@ func TestDispatchOnRiverWorkers(t *testing.T) {
 			t.Fatal("outcomes not recorded")
 		}
 	}
+}
+
+// TestStatusWebhooksThroughTheDrain posts signed fake-provider status webhooks and drains them
+// as the server does: a status that came before its message was sent is kept and applied when
+// the provider id is stored; later ones, out of order within and across deliveries, only move
+// the status forward; each change is a message.status event.
+func TestStatusWebhooksThroughTheDrain(t *testing.T) {
+	t.Parallel()
+	s := &scripted{answers: []error{nil}}
+	e := newEnv(t, 0, s)
+	wh := webhook.NewService(e.pool, e.channels, e.clock)
+	ids := e.queue(2, "text", nil)
+	deliver := func(statuses ...string) {
+		t.Helper()
+		body, err := json.Marshal(map[string]any{"statuses": statusesJSON(statuses...)})
+		require.NoError(t, err)
+		_, err = wh.Receive(e.ctx, webhook.Delivery{Family: webhook.FamilyFake, ChannelID: e.line,
+			Header: map[string][]string{fake.SignatureHeader: {fake.Sign(webhookSecret, body)}}, Body: body})
+		require.NoError(t, err)
+		_, err = wh.DrainBatch(e.ctx, 100)
+		require.NoError(t, err)
+	}
+	pid := func(i int) string { return "wamid." + ids[i].String() }
+	deliver(pid(0), "delivered")
+	require.Equal(t, "queued", e.msg(ids[0]).Status, "not sent yet: the status waits in provider_events")
+	e.dispatch()
+	require.Equal(t, "delivered", e.msg(ids[0]).Status)
+	deliver(pid(1), "read", pid(1), "delivered")
+	deliver(pid(1), "sent", pid(0), "sent")
+	require.Equal(t, "read", e.msg(ids[1]).Status)
+	require.Equal(t, "delivered", e.msg(ids[0]).Status)
+	deliver(pid(1), "read") // a retried delivery: recorded once, applied once
+	var statuses []string
+	rows, err := e.pool.Query(e.ctx, "SELECT data->>'status' FROM event_outbox WHERE type = 'message.status' AND data->>'message_id' = $1 ORDER BY id", ids[1])
+	require.NoError(t, err)
+	for rows.Next() {
+		var st string
+		require.NoError(t, rows.Scan(&st))
+		statuses = append(statuses, st)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"sent", "read"}, statuses)
+}
+
+func statusesJSON(pairs ...string) []map[string]string {
+	var out []map[string]string
+	for i := 0; i < len(pairs); i += 2 {
+		out = append(out, map[string]string{"message_id": pairs[i], "status": pairs[i+1]})
+	}
+	return out
 }
