@@ -24,6 +24,8 @@ import (
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 	"github.com/conversa-hq/conversa/internal/provider"
 	"github.com/conversa-hq/conversa/internal/provider/fake"
+	"github.com/conversa-hq/conversa/internal/provider/whatsapp"
+	"github.com/conversa-hq/conversa/internal/provider/whatsapp/whatsapptest"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -539,4 +541,41 @@ func statusesJSON(pairs ...string) []map[string]string {
 		out = append(out, map[string]string{"message_id": pairs[i], "status": pairs[i+1]})
 	}
 	return out
+}
+
+// TestDispatchToWhatsAppCloudAPI sends through the real WhatsApp adapter to a local fake of
+// the Cloud API: our message id travels as biz_opaque_callback_data, Meta's 131049 is retried
+// a day later, and a 130472 (marketing experiment) fails at once with Meta's code and reason.
+func TestDispatchToWhatsAppCloudAPI(t *testing.T) {
+	t.Parallel()
+	srv := whatsapptest.New(t, whatsapptest.Config{PhoneNumberID: "111"})
+	e := newEnv(t, 0, whatsapp.New(whatsapp.Config{BaseURL: srv.URL, PhoneNumberID: "111", AccessToken: whatsapptest.DefaultAccessToken}))
+	ids := e.queue(1, "text", nil)
+	e.dispatch()
+	m := e.msg(ids[0])
+	require.Equal(t, "sent", m.Status)
+	sent := srv.Messages()
+	require.Len(t, sent, 1)
+	require.Equal(t, m.ProviderID, sent[0].ID)
+	var body struct {
+		Ref string `json:"biz_opaque_callback_data"`
+	}
+	require.NoError(t, json.Unmarshal(sent[0].Body, &body))
+	require.Equal(t, ids[0].String(), body.Ref)
+
+	srv.FailNext(1, 131049, 0)
+	ids = e.queue(1, "text", nil)
+	e.dispatch()
+	m = e.msg(ids[0])
+	require.Equal(t, "queued", m.Status)
+	require.Equal(t, "131049", m.Code)
+	require.Equal(t, e.clock.Now().Add(24*time.Hour), m.SendAfter.UTC())
+
+	srv.FailNext(1, 130472, 0)
+	ids = e.queue(1, "text", nil)
+	e.dispatch()
+	m = e.msg(ids[0])
+	require.Equal(t, "failed", m.Status)
+	require.Equal(t, "130472", m.Code)
+	require.NotEmpty(t, m.Reason)
 }
