@@ -252,10 +252,13 @@ func (s *Service) applyEvents(ctx context.Context, tx pgx.Tx, evs []Event) error
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.applyChannelNotifications(ctx, tx, evs); err != nil {
+	// Statuses first, before anything that locks conversations: send.ApplyStatuses waits on a
+	// per-line lock that a dispatcher holds while it may lock conversations (template sends
+	// open sessions), so taking it later could deadlock.
+	if err := applyMessageStatuses(ctx, tx, evs); err != nil {
 		return err
 	}
-	if err := applyMessageStatuses(ctx, tx, evs); err != nil {
+	if err := s.applyChannelNotifications(ctx, tx, evs); err != nil {
 		return err
 	}
 	return applyTemplateStatuses(ctx, tx, evs, s.clock.Now())
