@@ -98,6 +98,13 @@ func TestSendMessageRefusals(t *testing.T) {
 	require.NoError(t, err)
 	post(map[string]any{"contact_id": f.contact.ID, "text": "Oi"}).status(202)
 	post(map[string]any{"contact_id": f.contact.ID, "media": map[string]any{"kind": "image", "url": "https://cdn.example.com/a.jpg", "caption": "foto"}}).status(202)
+	// Inside the session a blocked contact still gets nothing (the one-statement path checks it too).
+	_, err = e.pool.Exec(ctx, "UPDATE contacts SET blocked = true WHERE id = $1", f.contact.ID)
+	require.NoError(t, err)
+	p = post(map[string]any{"contact_id": f.contact.ID, "text": "Oi"}).problem(409)
+	require.Contains(t, p.Detail, "blocked")
+	_, err = e.pool.Exec(ctx, "UPDATE contacts SET blocked = false WHERE id = $1", f.contact.ID)
+	require.NoError(t, err)
 	e.clock.Advance(2 * time.Hour)
 	post(map[string]any{"contact_id": f.contact.ID, "text": "Oi"}).problem(409)
 
