@@ -32,6 +32,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
+	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -74,8 +75,10 @@ type Deps struct {
 	Templates *template.Service
 	// Imports runs CSV imports of contacts.
 	Imports *importer.Service
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	// Send queues messages (the Send Message API and agents' messages).
+	Send   *send.Service
+	Clock  clock.Clock
+	Logger *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -149,6 +152,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerOutbound(grp)
 	s.registerTemplates(grp)
 	s.registerImports(grp)
+	s.registerMessages(grp)
 	return router, api
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
+	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -105,9 +106,12 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	contacts := contact.NewService(pool, clk)
 	templates := template.NewService(pool, clk, channels, contacts)
 	templates.Enqueuer = enqueuer
+	consents := consent.NewService(pool, clk)
+	sender := send.NewService(pool, clk, contacts, templates, consents)
 	handler, _ := api.New(api.Deps{
+		Send:   sender,
 		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
-		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
+		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Imports: imports, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -68,6 +68,10 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/templates", a.token, map[string]any{"name": "segredo", "language": "pt_BR", "category": "utility",
 		"components": map[string]any{"body": map[string]any{"text": "Oi {{1}}"}}, "examples": map[string]string{"body:1": "Ana"},
 		"channel_ids": []string{victimLine.ID}}).ok(&victimTemplate)
+	// A conversation, opened by an internal note (nothing to send).
+	var victimNoteMsg api.QueuedMessageBody
+	e.do(http.MethodPost, "/v1/messages", a.token, map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID,
+		"text": "mensagem secreta", "internal": true}).ok(&victimNoteMsg)
 	var victimSettings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&victimSettings)
 	var victimKey api.CreatedAPIKeyBody
@@ -92,6 +96,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/segments/":          {"id": victimSeg.ID},
 		"/v1/templates/":         {"id": victimTemplate.ID},
 		"/v1/imports/":           {"id": victimImport.ID},
+		"/v1/conversations/":     {"id": victimNoteMsg.ConversationID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -132,10 +137,13 @@ func TestTenancyWalk(t *testing.T) {
 			"channel_ids": []string{victimLine.ID}},
 		"update-template":  map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
 		"preview-template": map[string]any{"contact_id": victim.ID},
+		// A's contact on A's line: B's call finds neither.
+		"send-message":              map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID, "text": "/interna intruso"},
+		"send-conversation-message": map[string]any{"text": "/interna intruso"},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv"}
+	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimNoteMsg.ConversationID, victimNoteMsg.ID}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -210,6 +218,9 @@ func TestTenancyWalk(t *testing.T) {
 	var importNow api.ImportBody
 	e.do(http.MethodGet, "/v1/imports/"+victimImport.ID, a.token, nil).ok(&importNow)
 	require.Equal(t, "queued", importNow.Status, "B could not cancel A's import")
+	var msgs int
+	require.NoError(t, e.pool.QueryRow(context.Background(), "SELECT count(*) FROM messages").Scan(&msgs))
+	require.Equal(t, 1, msgs, "B added no message to A's conversations")
 	var byPhone api.ContactBody
 	e.do(http.MethodGet, "/v1/contacts/by-phone/+5511988881111", a.apiKey, nil).ok(&byPhone)
 	require.Equal(t, victim.ID, byPhone.ID)

@@ -34,6 +34,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
+	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -83,7 +84,8 @@ func workerCmd() *cobra.Command {
 			webhooks := webhook.NewService(pool, channel.NewService(pool, clock.System{}, box), clock.System{})
 			out := outbound.NewService(pool, clock.System{}, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 			imports := importer.NewService(pool, clock.System{})
-			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports})
+			dispatcher := send.NewDispatcher(pool, clock.System{}, send.NewSenders(channel.NewService(pool, clock.System{}, box), ""))
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher})
 			if err != nil {
 				return err
 			}
@@ -165,7 +167,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	webhooks := webhook.NewService(pool, channels, clk)
 	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 	imports := importer.NewService(pool, clk)
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports})
+	dispatcher := send.NewDispatcher(pool, clk, send.NewSenders(channels, ""))
+	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher})
 	if err != nil {
 		return err
 	}
@@ -174,6 +177,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	templates := template.NewService(pool, clk, channels, contacts)
 	templates.Enqueuer = client
 	imports.Enqueuer = client
+	consents := consent.NewService(pool, clk)
+	sender := send.NewService(pool, clk, contacts, templates, consents)
+	sender.Wake = send.Waker(client, logger)
 	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
 	defer cancelMetrics()
 	if err := jobs.Metrics(metricsCtx, client, reg); err != nil {
@@ -190,10 +196,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	go func() { _ = hub.Run(eventsCtx) }()
 	closing := make(chan struct{})
 	handler, _ := api.New(api.Deps{
-		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consent.NewService(pool, clk), Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
+		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, MaxImportBytes: cfg.MaxImportBytes,
+		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, MaxImportBytes: cfg.MaxImportBytes,
 		Clock: clk, Logger: logger,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {

@@ -89,6 +89,15 @@ type ChannelSegment struct {
 	SegmentID uuid.UUID
 }
 
+type ChannelSendSlot struct {
+	AccountID    uuid.UUID
+	ChannelID    uuid.UUID
+	Tokens       float64
+	RefilledAt   time.Time
+	BackoffUntil *time.Time
+	Backoffs     int32
+}
+
 type Company struct {
 	AccountID uuid.UUID
 	ID        uuid.UUID
@@ -357,6 +366,16 @@ type Message struct {
 	ApiKeyID          *uuid.UUID
 	CampaignID        *uuid.UUID
 	CreatedAt         time.Time
+	ToAddress         *string
+	EngagementRetried bool
+}
+
+type PaidSendStop struct {
+	AccountID uuid.UUID
+	ChannelID uuid.UUID
+	Code      string
+	Reason    string
+	StoppedAt time.Time
 }
 
 type ProtocolCounter struct {

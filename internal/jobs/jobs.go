@@ -21,6 +21,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/segment"
+	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -44,6 +45,10 @@ type Config struct {
 	DrainWorkers int
 	// Imports, when set, runs CSV imports.
 	Imports *importer.Service
+	// Send, when set, dispatches queued messages to providers, a line at a time.
+	Send *send.Dispatcher
+	// DispatchWorkers is how many lines this process dispatches at once. Defaults to 16.
+	DispatchWorkers int
 }
 
 // DrainEvery is how often the leader runs a webhook drain whatever the notifications: the
@@ -61,6 +66,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	if cfg.DrainWorkers == 0 {
 		cfg.DrainWorkers = 2
 	}
+	if cfg.DispatchWorkers == 0 {
+		cfg.DispatchWorkers = 16
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
 	river.AddWorker(workers, &SegmentTagsWorker{Segments: segment.NewService(pool, cfg.Clock)})
@@ -74,6 +82,10 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	if cfg.Imports != nil {
 		river.AddWorker(workers, &importer.Worker{Service: cfg.Imports})
 	}
+	if cfg.Send != nil {
+		river.AddWorker(workers, &send.DispatchWorker{Dispatcher: cfg.Send})
+		river.AddWorker(workers, &send.SweepWorker{Dispatcher: cfg.Send})
+	}
 	rc := &river.Config{Workers: workers, Logger: riverLogger(cfg.Logger), TestOnly: cfg.TestOnly}
 	if cfg.Work {
 		rc.Queues = map[string]river.QueueConfig{
@@ -84,14 +96,20 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 		if cfg.Webhooks != nil {
 			rc.Queues[webhook.DrainQueue] = river.QueueConfig{MaxWorkers: cfg.DrainWorkers, FetchCooldown: 5 * time.Millisecond}
 		}
-		rc.PeriodicJobs = []*river.PeriodicJob{
+		if cfg.Send != nil {
+			rc.Queues[send.DispatchQueue] = river.QueueConfig{MaxWorkers: cfg.DispatchWorkers, FetchCooldown: 5 * time.Millisecond}
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(send.SweepEvery), func() (river.JobArgs, *river.InsertOpts) {
+				return send.SweepArgs{}, nil
+			}, &river.PeriodicJobOpts{ID: "send_sweep", RunOnStart: true}))
+		}
+		rc.PeriodicJobs = append(rc.PeriodicJobs,
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return PruneArgs{}, nil
 			}, &river.PeriodicJobOpts{ID: "prune", RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(SegmentTagsEvery), func() (river.JobArgs, *river.InsertOpts) {
 				return SegmentTagsArgs{}, nil
 			}, &river.PeriodicJobOpts{ID: "segment_tags", RunOnStart: true}),
-		}
+		)
 		if cfg.Webhooks != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(DrainEvery), func() (river.JobArgs, *river.InsertOpts) {
 				return webhook.NextDrain(), nil

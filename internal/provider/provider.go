@@ -52,6 +52,10 @@ type Message struct {
 	Contact  *ContactCard
 	// ReplyTo is the provider message id this message answers, when the provider threads.
 	ReplyTo string
+	// Ref is Conversa's own id of the message. Adapters pass it where the provider carries a
+	// client reference (WhatsApp's biz_opaque_callback_data), and a provider that dedupes by
+	// it (the fake) accepts a re-send after a crash as the same message.
+	Ref string
 }
 
 // Template is an approved template with its parameters, in order.

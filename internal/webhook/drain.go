@@ -15,6 +15,7 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/provider"
+	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/template"
 )
 
@@ -251,10 +252,31 @@ func (s *Service) applyEvents(ctx context.Context, tx pgx.Tx, evs []Event) error
 	if len(evs) == 0 {
 		return nil
 	}
+	// Statuses first, before anything that locks conversations: send.ApplyStatuses waits on a
+	// per-line lock that a dispatcher holds while it may lock conversations (template sends
+	// open sessions), so taking it later could deadlock.
+	if err := applyMessageStatuses(ctx, tx, evs); err != nil {
+		return err
+	}
 	if err := s.applyChannelNotifications(ctx, tx, evs); err != nil {
 		return err
 	}
 	return applyTemplateStatuses(ctx, tx, evs, s.clock.Now())
+}
+
+// applyMessageStatuses hands the batch's delivery status updates to the send path, which
+// moves its messages forward set-based.
+func applyMessageStatuses(ctx context.Context, tx pgx.Tx, evs []Event) error {
+	var sts []send.Status
+	for _, e := range evs {
+		if e.Kind == "status" && e.Status != nil {
+			sts = append(sts, send.FromUpdate(e.AccountID, e.ChannelID, *e.Status))
+		}
+	}
+	if err := send.ApplyStatuses(ctx, tx, sts); err != nil {
+		return fmt.Errorf("apply message statuses: %w", err)
+	}
+	return nil
 }
 
 // applyTemplateStatuses hands each account's notifications to the templates, which act on

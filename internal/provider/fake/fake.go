@@ -95,14 +95,18 @@ type Config struct {
 // Provider is the fake provider. It implements provider.Sender, provider.TemplateSubmitter and
 // provider.InboundParser, and is safe for concurrent use.
 type Provider struct {
-	cfg      Config
-	attempts atomic.Int64
-	accepted atomic.Int64
+	cfg        Config
+	attempts   atomic.Int64
+	accepted   atomic.Int64
+	duplicates atomic.Int64
 
 	mu        sync.Mutex
 	sent      []provider.Message // ring buffer of at most SentLimit
 	next      int                // where the next message goes once sent is full
 	templates map[string]time.Time
+	// refs maps each accepted message's Ref to the id it was given: a re-send is the same
+	// message, not a second one.
+	refs map[string]string
 }
 
 var (
@@ -122,7 +126,7 @@ func New(cfg Config) *Provider {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System{}
 	}
-	return &Provider{cfg: cfg, templates: map[string]time.Time{}}
+	return &Provider{cfg: cfg, templates: map[string]time.Time{}, refs: map[string]string{}}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -139,7 +143,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // Send waits Config.Latency (returning ctx's error, wrapped, if ctx ends first; such a send
 // is not counted), then accepts m with an id "fake-<uuid>" or, on every FailEvery-th attempt,
 // refuses it with *provider.Error{Code: FailCode, Retryable: Config.Retryable}. A message no
-// real provider could send is refused with CodeInvalidMessage before any waiting.
+// real provider could send is refused with CodeInvalidMessage before any waiting. A message
+// whose Ref was accepted before gets the same id again and is not counted twice (Duplicates
+// counts these), as an idempotent provider API would.
 func (p *Provider) Send(ctx context.Context, m provider.Message) (provider.Sent, error) {
 	if err := validate(m); err != nil {
 		return provider.Sent{}, err
@@ -160,10 +166,27 @@ func (p *Provider) Send(ctx context.Context, m provider.Message) (provider.Sent,
 			Retryable: p.cfg.Retryable,
 		}
 	}
+	id := "fake-" + uuid.NewString()
+	if m.Ref != "" {
+		p.mu.Lock()
+		prev, seen := p.refs[m.Ref]
+		if !seen {
+			p.refs[m.Ref] = id
+		}
+		p.mu.Unlock()
+		if seen {
+			p.duplicates.Add(1)
+			return provider.Sent{ID: prev}, nil
+		}
+	}
 	p.record(m)
 	p.accepted.Add(1)
-	return provider.Sent{ID: "fake-" + uuid.NewString()}, nil
+	return provider.Sent{ID: id}, nil
 }
+
+// Duplicates returns how many sends repeated the Ref of an accepted message (answered with
+// the first id, not counted by Count).
+func (p *Provider) Duplicates() int64 { return p.duplicates.Load() }
 
 func validate(m provider.Message) error {
 	bad := func(reason string) error {

@@ -451,3 +451,29 @@ func TestParseBody(t *testing.T) {
 		})
 	}
 }
+
+// TestSendDedupesByRef: a re-send of an accepted message (same Ref, as after a worker crash)
+// gets the first id back and is counted once; messages without a Ref are never deduped.
+func TestSendDedupesByRef(t *testing.T) {
+	t.Parallel()
+	p := New(Config{})
+	ctx := context.Background()
+	m := text("+5511987654321", "oi")
+	m.Ref = "msg-1"
+	first, err := p.Send(ctx, m)
+	require.NoError(t, err)
+	again, err := p.Send(ctx, m)
+	require.NoError(t, err)
+	require.Equal(t, first.ID, again.ID)
+	m.Ref = "msg-2"
+	other, err := p.Send(ctx, m)
+	require.NoError(t, err)
+	require.NotEqual(t, first.ID, other.ID)
+	for range 2 {
+		_, err := p.Send(ctx, text("+5511987654321", "sem ref"))
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 4, p.Count())
+	require.EqualValues(t, 1, p.Duplicates())
+	require.Len(t, p.Sent(), 4)
+}

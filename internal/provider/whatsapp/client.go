@@ -183,6 +183,8 @@ type (
 		Sticker          *wireMedia    `json:"sticker,omitempty"`
 		Reaction         *wireReaction `json:"reaction,omitempty"`
 		Contacts         []wireContact `json:"contacts,omitempty"`
+		// BizOpaqueCallbackData comes back in the message's status webhooks (Message.Ref).
+		BizOpaqueCallbackData string `json:"biz_opaque_callback_data,omitempty"`
 	}
 	wireContext struct {
 		MessageID string `json:"message_id"`
@@ -289,6 +291,7 @@ func buildMessage(m provider.Message) (*wireMessage, error) {
 	if m.ReplyTo != "" && m.Kind != provider.KindReaction {
 		w.Context = &wireContext{MessageID: m.ReplyTo}
 	}
+	w.BizOpaqueCallbackData = m.Ref
 	switch m.Kind {
 	case provider.KindText:
 		if m.Text == "" {
