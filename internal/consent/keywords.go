@@ -111,6 +111,22 @@ type ReplyResult struct {
 	Reply  string
 }
 
+// Keyword says what HandleReply would do with text under these settings, without touching
+// the database: the inbound pipeline reads the settings once per batch and calls HandleReply
+// only for the messages that are keywords.
+func (set Settings) Keyword(text string) ReplyAction {
+	word := foldKeyword(text)
+	switch {
+	case word == "" || utf8.RuneCountInString(word) > 30:
+		return NoAction
+	case containsFold(set.OptOutKeywords, word):
+		return OptedOut
+	case containsFold(set.OptInKeywords, word):
+		return Confirmed
+	}
+	return NoAction
+}
+
 // HandleReply is called by the inbound message pipeline with each message a contact sends. A
 // message that is only an opt-out keyword ("SAIR", "pare!", "Stop") revokes the contact's
 // marketing consent on every channel at once; one that is only an opt-in keyword confirms the
