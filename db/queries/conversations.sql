@@ -130,20 +130,47 @@ UPDATE conversations v SET status = 'open', attendance_id = a.id, updated_at = @
 FROM a WHERE v.account_id = a.account_id AND v.id = a.conversation_id;
 
 -- name: InsertInboundMessages :many
--- Appends a batch's messages; a provider id already stored (a message both echoed and
--- received, or a replay past the provider-event record) is skipped. Returns what was new.
-INSERT INTO messages (account_id, id, conversation_id, channel_id, attendance_id, direction, kind, text, payload,
-                      provider_message_id, reply_to_provider_id, created_at)
-SELECT m.account_id, m.id, m.conversation_id, m.channel_id, nullif(m.attendance_id, '00000000-0000-0000-0000-000000000000'::uuid), m.direction, m.kind, m.text, m.payload,
-       m.provider_message_id, nullif(m.reply_to, ''), m.created_at
-FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id,
-             unnest(@conversation_ids::uuid[]) AS conversation_id, unnest(@channel_ids::uuid[]) AS channel_id,
-             unnest(@attendance_ids::uuid[]) AS attendance_id, unnest(@directions::text[]) AS direction,
-             unnest(@kinds::text[]) AS kind, unnest(@texts::text[]) AS text, unnest(@payloads::jsonb[]) AS payload,
-             unnest(@provider_message_ids::text[]) AS provider_message_id, unnest(@reply_tos::text[]) AS reply_to,
-             unnest(@created_ats::timestamptz[]) AS created_at) AS m
-ON CONFLICT (account_id, channel_id, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
-RETURNING id;
+-- Appends a batch's messages and emits message.received for each, in one statement: the
+-- outbox rows are the ones event.Emit writes, their data built here rather than encoded per
+-- message in Go (the drain's rate depends on it). A provider id already stored (say an echo
+-- of a message the send path stored) is skipped. The drain records each provider message
+-- once, so two drains never insert the same id at once: a plain probe of the unique index
+-- does, cheaper than ON CONFLICT's speculative insertion. The payload is built by kind: the
+-- provider's own kind, the media (as given, '' when none), a reaction's emoji and target.
+-- Returns the ids stored.
+WITH m AS (
+    SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id,
+           unnest(@event_ids::uuid[]) AS event_id, unnest(@contact_ids::uuid[]) AS contact_id,
+           unnest(@conversation_ids::uuid[]) AS conversation_id, unnest(@channel_ids::uuid[]) AS channel_id,
+           unnest(@attendance_ids::uuid[]) AS attendance_id, unnest(@directions::text[]) AS direction,
+           unnest(@kinds::text[]) AS kind, unnest(@provider_kinds::text[]) AS provider_kind,
+           unnest(@texts::text[]) AS text, unnest(@medias::text[]) AS media,
+           unnest(@provider_message_ids::text[]) AS provider_message_id, unnest(@reply_tos::text[]) AS reply_to,
+           unnest(@created_ats::timestamptz[]) AS created_at
+), ins AS (
+    INSERT INTO messages (account_id, id, conversation_id, channel_id, attendance_id, direction, kind, text, payload,
+                          provider_message_id, reply_to_provider_id, created_at)
+    SELECT m.account_id, m.id, m.conversation_id, m.channel_id, nullif(m.attendance_id, '00000000-0000-0000-0000-000000000000'::uuid),
+           m.direction, m.kind, m.text,
+           jsonb_build_object('provider_kind', m.provider_kind)
+               || CASE WHEN m.media = '' THEN '{}'::jsonb ELSE jsonb_build_object('media', m.media::jsonb) END
+               || CASE WHEN m.kind = 'reaction' THEN jsonb_build_object('emoji', m.text, 'message_id', m.reply_to) ELSE '{}'::jsonb END,
+           m.provider_message_id, nullif(m.reply_to, ''), m.created_at
+    FROM m
+    WHERE NOT EXISTS (SELECT 1 FROM messages x
+                      WHERE x.account_id = m.account_id AND x.channel_id = m.channel_id AND x.provider_message_id = m.provider_message_id)
+    RETURNING id
+), ev AS (
+    INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
+    SELECT m.account_id, m.event_id, 'message.received', m.conversation_id,
+           jsonb_build_object('message_id', m.id, 'conversation_id', m.conversation_id, 'contact_id', m.contact_id,
+                              'channel_id', m.channel_id, 'direction', m.direction, 'kind', m.kind, 'text', m.text,
+                              'created_at', m.created_at),
+           @now
+    FROM m JOIN ins ON ins.id = m.id
+    ORDER BY m.created_at, m.id
+)
+SELECT ins.id FROM ins;
 
 -- name: InsertBlockedMessages :exec
 -- Records messages from blocked contacts, which change no conversation.

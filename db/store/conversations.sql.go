@@ -245,51 +245,86 @@ func (q *Queries) InsertBlockedMessages(ctx context.Context, db DBTX, arg Insert
 }
 
 const insertInboundMessages = `-- name: InsertInboundMessages :many
-INSERT INTO messages (account_id, id, conversation_id, channel_id, attendance_id, direction, kind, text, payload,
-                      provider_message_id, reply_to_provider_id, created_at)
-SELECT m.account_id, m.id, m.conversation_id, m.channel_id, nullif(m.attendance_id, '00000000-0000-0000-0000-000000000000'::uuid), m.direction, m.kind, m.text, m.payload,
-       m.provider_message_id, nullif(m.reply_to, ''), m.created_at
-FROM (SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS id,
-             unnest($3::uuid[]) AS conversation_id, unnest($4::uuid[]) AS channel_id,
-             unnest($5::uuid[]) AS attendance_id, unnest($6::text[]) AS direction,
-             unnest($7::text[]) AS kind, unnest($8::text[]) AS text, unnest($9::jsonb[]) AS payload,
-             unnest($10::text[]) AS provider_message_id, unnest($11::text[]) AS reply_to,
-             unnest($12::timestamptz[]) AS created_at) AS m
-ON CONFLICT (account_id, channel_id, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
-RETURNING id
+WITH m AS (
+    SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS id,
+           unnest($3::uuid[]) AS event_id, unnest($4::uuid[]) AS contact_id,
+           unnest($5::uuid[]) AS conversation_id, unnest($6::uuid[]) AS channel_id,
+           unnest($7::uuid[]) AS attendance_id, unnest($8::text[]) AS direction,
+           unnest($9::text[]) AS kind, unnest($10::text[]) AS provider_kind,
+           unnest($11::text[]) AS text, unnest($12::text[]) AS media,
+           unnest($13::text[]) AS provider_message_id, unnest($14::text[]) AS reply_to,
+           unnest($15::timestamptz[]) AS created_at
+), ins AS (
+    INSERT INTO messages (account_id, id, conversation_id, channel_id, attendance_id, direction, kind, text, payload,
+                          provider_message_id, reply_to_provider_id, created_at)
+    SELECT m.account_id, m.id, m.conversation_id, m.channel_id, nullif(m.attendance_id, '00000000-0000-0000-0000-000000000000'::uuid),
+           m.direction, m.kind, m.text,
+           jsonb_build_object('provider_kind', m.provider_kind)
+               || CASE WHEN m.media = '' THEN '{}'::jsonb ELSE jsonb_build_object('media', m.media::jsonb) END
+               || CASE WHEN m.kind = 'reaction' THEN jsonb_build_object('emoji', m.text, 'message_id', m.reply_to) ELSE '{}'::jsonb END,
+           m.provider_message_id, nullif(m.reply_to, ''), m.created_at
+    FROM m
+    WHERE NOT EXISTS (SELECT 1 FROM messages x
+                      WHERE x.account_id = m.account_id AND x.channel_id = m.channel_id AND x.provider_message_id = m.provider_message_id)
+    RETURNING id
+), ev AS (
+    INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
+    SELECT m.account_id, m.event_id, 'message.received', m.conversation_id,
+           jsonb_build_object('message_id', m.id, 'conversation_id', m.conversation_id, 'contact_id', m.contact_id,
+                              'channel_id', m.channel_id, 'direction', m.direction, 'kind', m.kind, 'text', m.text,
+                              'created_at', m.created_at),
+           $16
+    FROM m JOIN ins ON ins.id = m.id
+    ORDER BY m.created_at, m.id
+)
+SELECT ins.id FROM ins
 `
 
 type InsertInboundMessagesParams struct {
 	AccountIds         []uuid.UUID
 	Ids                []uuid.UUID
+	EventIds           []uuid.UUID
+	ContactIds         []uuid.UUID
 	ConversationIds    []uuid.UUID
 	ChannelIds         []uuid.UUID
 	AttendanceIds      []uuid.UUID
 	Directions         []string
 	Kinds              []string
+	ProviderKinds      []string
 	Texts              []string
-	Payloads           [][]byte
+	Medias             []string
 	ProviderMessageIds []string
 	ReplyTos           []string
 	CreatedAts         []time.Time
+	Now                time.Time
 }
 
-// Appends a batch's messages; a provider id already stored (a message both echoed and
-// received, or a replay past the provider-event record) is skipped. Returns what was new.
+// Appends a batch's messages and emits message.received for each, in one statement: the
+// outbox rows are the ones event.Emit writes, their data built here rather than encoded per
+// message in Go (the drain's rate depends on it). A provider id already stored (say an echo
+// of a message the send path stored) is skipped. The drain records each provider message
+// once, so two drains never insert the same id at once: a plain probe of the unique index
+// does, cheaper than ON CONFLICT's speculative insertion. The payload is built by kind: the
+// provider's own kind, the media (as given, ” when none), a reaction's emoji and target.
+// Returns the ids stored.
 func (q *Queries) InsertInboundMessages(ctx context.Context, db DBTX, arg InsertInboundMessagesParams) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, insertInboundMessages,
 		arg.AccountIds,
 		arg.Ids,
+		arg.EventIds,
+		arg.ContactIds,
 		arg.ConversationIds,
 		arg.ChannelIds,
 		arg.AttendanceIds,
 		arg.Directions,
 		arg.Kinds,
+		arg.ProviderKinds,
 		arg.Texts,
-		arg.Payloads,
+		arg.Medias,
 		arg.ProviderMessageIds,
 		arg.ReplyTos,
 		arg.CreatedAts,
+		arg.Now,
 	)
 	if err != nil {
 		return nil, err

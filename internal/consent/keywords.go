@@ -223,12 +223,26 @@ func (s *Service) RecordImport(ctx context.Context, tx pgx.Tx, accountID, contac
 // punctuation removed, accents removed, upper case.
 func foldKeyword(s string) string {
 	s = strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) })
+	if ascii(s) {
+		// Nothing to strip: the common case, and the inbound pipeline folds every short
+		// message it drains.
+		return strings.ToUpper(s)
+	}
 	// A transformer keeps state, so each call makes its own.
 	out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
 	if err != nil {
 		return ""
 	}
 	return strings.ToUpper(out)
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func containsFold(list []string, word string) bool {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,8 @@ type Service struct {
 	q       *store.Queries
 	clock   clock.Clock
 	consent *consent.Service
+	// types caches channel types by id (they never change).
+	types sync.Map
 	// Linker links a contact's reply to the campaign that reached it; the campaigns work
 	// sets it, and until then replies are linked to nothing.
 	Linker CampaignLinker

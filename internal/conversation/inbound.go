@@ -81,7 +81,7 @@ func (s *Service) ApplyInbound(ctx context.Context, tx pgx.Tx, in []Inbound) err
 	}
 	now := s.clock.Now()
 	b := &batch{s: s, tx: tx, now: now, in: in}
-	steps := []func(context.Context) error{b.resolve, b.conversations, b.attendances, b.messages, b.consents, b.link, b.emit}
+	steps := []func(context.Context) error{b.resolve, b.conversations, b.attendances, b.messages, b.consents, b.link}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -135,6 +135,32 @@ func (b *batch) sender(i int) senderKey {
 	return senderKey{e.AccountID, e.ChannelID, e.Message.From}
 }
 
+// channelTypes returns the type of each channel, from the cache when it has them all: a
+// channel's type never changes, and the drain should not ask for it every batch.
+func (s *Service) channelTypes(ctx context.Context, db store.DBTX, ids []uuid.UUID) (map[uuid.UUID]channel.Type, error) {
+	out := make(map[uuid.UUID]channel.Type, len(ids))
+	var missing []uuid.UUID
+	for _, id := range ids {
+		if t, ok := s.types.Load(id); ok {
+			out[id] = t.(channel.Type)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, err := s.q.InboundChannelTypes(ctx, db, missing)
+	if err != nil {
+		return nil, fmt.Errorf("read channel types: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = channel.Type(r.Type)
+		s.types.Store(r.ID, channel.Type(r.Type))
+	}
+	return out, nil
+}
+
 // resolve finds or creates the contact of every distinct sender in one statement.
 func (b *batch) resolve(ctx context.Context) error {
 	var chIDs []uuid.UUID
@@ -145,14 +171,11 @@ func (b *batch) resolve(ctx context.Context) error {
 			chIDs = append(chIDs, e.ChannelID)
 		}
 	}
-	rows, err := b.s.q.InboundChannelTypes(ctx, b.tx, chIDs)
+	types, err := b.s.channelTypes(ctx, b.tx, chIDs)
 	if err != nil {
-		return fmt.Errorf("read channel types: %w", err)
+		return err
 	}
-	b.types = make(map[uuid.UUID]channel.Type, len(rows))
-	for _, r := range rows {
-		b.types[r.ID] = channel.Type(r.Type)
-	}
+	b.types = types
 	p := store.ResolveInboundSendersParams{Now: b.now}
 	seen := map[senderKey]bool{}
 	person := map[string]uuid.UUID{}
@@ -389,12 +412,13 @@ func (b *batch) attendances(ctx context.Context) error {
 	if err := b.s.q.OpenAttendances(ctx, b.tx, op); err != nil {
 		return fmt.Errorf("open attendances: %w", err)
 	}
-	return nil
+	return b.emitOpened(ctx, opening)
 }
 
-// messages appends the batch's messages to their conversations.
+// messages appends the batch's messages to their conversations and emits message.received
+// for each one stored, in one statement.
 func (b *batch) messages(ctx context.Context) error {
-	p := store.InsertInboundMessagesParams{}
+	p := store.InsertInboundMessagesParams{Now: b.now}
 	ids := map[uuid.UUID]int{}
 	for _, k := range b.order {
 		c := b.convs[k]
@@ -411,10 +435,22 @@ func (b *batch) messages(ctx context.Context) error {
 			if m.Echo {
 				direction = "echo"
 			}
-			kind, payload := describe(m)
-			p.AccountIds, p.Ids, p.ConversationIds, p.ChannelIds = append(p.AccountIds, k.account), append(p.Ids, id), append(p.ConversationIds, c.row.ID), append(p.ChannelIds, k.channel)
-			p.AttendanceIds, p.Directions, p.Kinds, p.Texts = append(p.AttendanceIds, att), append(p.Directions, direction), append(p.Kinds, kind), append(p.Texts, m.Text)
-			p.Payloads, p.ProviderMessageIds, p.ReplyTos, p.CreatedAts = append(p.Payloads, payload), append(p.ProviderMessageIds, m.ID), append(p.ReplyTos, m.ReplyTo), append(p.CreatedAts, e.At)
+			kind, ok := msgKinds[m.Kind]
+			if !ok {
+				kind = "unsupported"
+			}
+			var media string
+			if m.Media != nil {
+				j, err := json.Marshal(m.Media)
+				if err != nil {
+					return fmt.Errorf("encode media of message %s: %w", m.ID, err)
+				}
+				media = string(j)
+			}
+			p.AccountIds, p.Ids, p.EventIds, p.ContactIds = append(p.AccountIds, k.account), append(p.Ids, id), append(p.EventIds, uuid.Must(uuid.NewV7())), append(p.ContactIds, k.contact)
+			p.ConversationIds, p.ChannelIds, p.AttendanceIds = append(p.ConversationIds, c.row.ID), append(p.ChannelIds, k.channel), append(p.AttendanceIds, att)
+			p.Directions, p.Kinds, p.ProviderKinds, p.Texts = append(p.Directions, direction), append(p.Kinds, kind), append(p.ProviderKinds, m.Kind), append(p.Texts, m.Text)
+			p.Medias, p.ProviderMessageIds, p.ReplyTos, p.CreatedAts = append(p.Medias, media), append(p.ProviderMessageIds, m.ID), append(p.ReplyTos, m.ReplyTo), append(p.CreatedAts, e.At)
 		}
 	}
 	if len(p.Ids) == 0 {
@@ -429,27 +465,6 @@ func (b *batch) messages(ctx context.Context) error {
 		b.inserted[ids[id]] = id
 	}
 	return nil
-}
-
-// describe maps a provider message to the stored kind and its payload: the provider's own
-// kind, the media, the reaction's emoji and target.
-func describe(m *provider.InboundMessage) (string, []byte) {
-	kind, ok := msgKinds[m.Kind]
-	if !ok {
-		kind = "unsupported"
-	}
-	payload := map[string]any{"provider_kind": m.Kind}
-	if m.Media != nil {
-		payload["media"] = m.Media
-	}
-	if kind == "reaction" {
-		payload["emoji"], payload["message_id"] = m.Text, m.ReplyTo
-	}
-	out, err := json.Marshal(payload)
-	if err != nil {
-		return kind, []byte("{}")
-	}
-	return kind, out
 }
 
 // idAt is a UUIDv7 stamped with t rather than with now: message ids sort by when messages
@@ -559,38 +574,15 @@ func (b *batch) link(ctx context.Context) error {
 	return nil
 }
 
-// emit writes conversation.opened for each attendance opened and message.received for each
-// message stored, one statement per account.
-func (b *batch) emit(ctx context.Context) error {
+// emitOpened writes conversation.opened for each attendance opened, one statement per
+// account, before the messages' events.
+func (b *batch) emitOpened(ctx context.Context, opening []*conv) error {
 	evs := map[uuid.UUID][]event.New{}
-	for _, k := range b.order {
-		c := b.convs[k]
-		convID := c.row.ID
-		if a := c.opened; a != nil {
-			evs[k.account] = append(evs[k.account], event.New{Type: EventConversationOpened, SubjectID: &convID, Data: map[string]any{
-				"conversation_id": convID, "attendance_id": a.ID, "protocol": a.Protocol, "contact_id": k.contact, "channel_id": k.channel,
-			}})
-		}
-		for _, i := range c.msgs {
-			id, ok := b.inserted[i]
-			if !ok {
-				continue
-			}
-			e := b.in[i]
-			direction, kind := "inbound", "text"
-			if e.Message.Echo {
-				direction = "echo"
-			}
-			if k, ok := msgKinds[e.Message.Kind]; ok {
-				kind = k
-			} else {
-				kind = "unsupported"
-			}
-			evs[k.account] = append(evs[k.account], event.New{Type: EventMessageReceived, SubjectID: &convID, Data: map[string]any{
-				"message_id": id, "conversation_id": convID, "contact_id": k.contact, "channel_id": k.channel,
-				"direction": direction, "kind": kind, "text": e.Message.Text, "created_at": e.At,
-			}})
-		}
+	for _, c := range opening {
+		a, convID := c.opened, c.row.ID
+		evs[c.key.account] = append(evs[c.key.account], event.New{Type: EventConversationOpened, SubjectID: &convID, Data: map[string]any{
+			"conversation_id": convID, "attendance_id": a.ID, "protocol": a.Protocol, "contact_id": c.key.contact, "channel_id": c.key.channel,
+		}})
 	}
 	for _, acct := range sortedKeys(evs) {
 		if err := event.Emit(ctx, b.tx, acct, b.now, evs[acct]...); err != nil {
