@@ -10,7 +10,9 @@ FROM (SELECT DISTINCT k FROM unnest(@keys::bigint[]) AS k ORDER BY k) AS s;
 -- channel identity first, then by phone (phone is '' on channels not addressed by phone).
 -- Senders sharing new_id are one person (one phone written to on two channels) and make one
 -- contact. Every sender's identity is recorded so the next message finds it directly.
--- LockInboundSenders first keeps concurrent drains from creating the same contact twice.
+-- Without create, nothing is created and a missing sender comes back with created set and
+-- its new_id: the caller then takes LockInboundSenders for those only (which keeps
+-- concurrent drains from creating one contact twice) and asks again with create.
 WITH s AS (
     SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@channel_ids::uuid[]) AS channel_id,
            unnest(@addresses::text[]) AS address, unnest(@phones::text[]) AS phone,
@@ -23,7 +25,7 @@ WITH s AS (
     LEFT JOIN contact_phones cp ON s.phone <> '' AND cp.account_id = s.account_id AND cp.phone = s.phone
 ), fresh AS (
     SELECT DISTINCT ON (f.account_id, f.new_id) f.account_id, f.new_id, f.channel_id, f.phone, f.name
-    FROM found f WHERE f.contact_id IS NULL
+    FROM found f WHERE f.contact_id IS NULL AND @create_missing::boolean
     ORDER BY f.account_id, f.new_id, f.channel_id, f.address
 ), new_contacts AS (
     INSERT INTO contacts (account_id, id, name, origin, origin_channel_id, created_at, updated_at)

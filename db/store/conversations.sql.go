@@ -641,11 +641,11 @@ WITH s AS (
     LEFT JOIN contact_phones cp ON s.phone <> '' AND cp.account_id = s.account_id AND cp.phone = s.phone
 ), fresh AS (
     SELECT DISTINCT ON (f.account_id, f.new_id) f.account_id, f.new_id, f.channel_id, f.phone, f.name
-    FROM found f WHERE f.contact_id IS NULL
+    FROM found f WHERE f.contact_id IS NULL AND $7::boolean
     ORDER BY f.account_id, f.new_id, f.channel_id, f.address
 ), new_contacts AS (
     INSERT INTO contacts (account_id, id, name, origin, origin_channel_id, created_at, updated_at)
-    SELECT fresh.account_id, fresh.new_id, fresh.name, 'inbound', fresh.channel_id, $7, $7 FROM fresh
+    SELECT fresh.account_id, fresh.new_id, fresh.name, 'inbound', fresh.channel_id, $8, $8 FROM fresh
     RETURNING account_id, id
 ), new_phones AS (
     INSERT INTO contact_phones (account_id, phone, contact_id, position)
@@ -654,12 +654,12 @@ WITH s AS (
     WHERE fresh.phone <> ''
 ), new_identities AS (
     INSERT INTO contact_identities (account_id, channel_id, address, contact_id, created_at)
-    SELECT f.account_id, f.channel_id, f.address, n.id, $7
+    SELECT f.account_id, f.channel_id, f.address, n.id, $8
     FROM found f JOIN new_contacts n ON n.account_id = f.account_id AND n.id = f.new_id
     WHERE f.contact_id IS NULL
 ), known_identities AS (
     INSERT INTO contact_identities (account_id, channel_id, address, contact_id, created_at)
-    SELECT f.account_id, f.channel_id, f.address, f.contact_id, $7
+    SELECT f.account_id, f.channel_id, f.address, f.contact_id, $8
     FROM found f WHERE f.contact_id IS NOT NULL AND NOT f.has_identity
     ON CONFLICT DO NOTHING
 )
@@ -670,13 +670,14 @@ FROM found f LEFT JOIN contacts c ON c.account_id = f.account_id AND c.id = f.co
 `
 
 type ResolveInboundSendersParams struct {
-	AccountIds []uuid.UUID
-	ChannelIds []uuid.UUID
-	Addresses  []string
-	Phones     []string
-	Names      []string
-	NewIds     []uuid.UUID
-	Now        time.Time
+	AccountIds    []uuid.UUID
+	ChannelIds    []uuid.UUID
+	Addresses     []string
+	Phones        []string
+	Names         []string
+	NewIds        []uuid.UUID
+	CreateMissing bool
+	Now           time.Time
 }
 
 type ResolveInboundSendersRow struct {
@@ -692,7 +693,9 @@ type ResolveInboundSendersRow struct {
 // channel identity first, then by phone (phone is ” on channels not addressed by phone).
 // Senders sharing new_id are one person (one phone written to on two channels) and make one
 // contact. Every sender's identity is recorded so the next message finds it directly.
-// LockInboundSenders first keeps concurrent drains from creating the same contact twice.
+// Without create, nothing is created and a missing sender comes back with created set and
+// its new_id: the caller then takes LockInboundSenders for those only (which keeps
+// concurrent drains from creating one contact twice) and asks again with create.
 func (q *Queries) ResolveInboundSenders(ctx context.Context, db DBTX, arg ResolveInboundSendersParams) ([]ResolveInboundSendersRow, error) {
 	rows, err := db.Query(ctx, resolveInboundSenders,
 		arg.AccountIds,
@@ -701,6 +704,7 @@ func (q *Queries) ResolveInboundSenders(ctx context.Context, db DBTX, arg Resolv
 		arg.Phones,
 		arg.Names,
 		arg.NewIds,
+		arg.CreateMissing,
 		arg.Now,
 	)
 	if err != nil {

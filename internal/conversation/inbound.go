@@ -102,7 +102,6 @@ type convKey struct {
 type sender struct {
 	contactID uuid.UUID
 	blocked   bool
-	created   bool
 }
 
 // conv is one conversation's share of the batch.
@@ -179,7 +178,7 @@ func (b *batch) resolve(ctx context.Context) error {
 	p := store.ResolveInboundSendersParams{Now: b.now}
 	seen := map[senderKey]bool{}
 	person := map[string]uuid.UUID{}
-	var locks []int64
+	lockOf, pos := map[senderKey]int64{}, map[senderKey]int{}
 	for i, e := range b.in {
 		k := b.sender(i)
 		if seen[k] {
@@ -205,25 +204,49 @@ func (b *batch) resolve(ctx context.Context) error {
 		}
 		id, ok := person[who]
 		if !ok {
-			h := fnv.New64a()
-			h.Write([]byte(who))
-			locks = append(locks, int64(h.Sum64()))
 			id = uuid.Must(uuid.NewV7())
 			person[who] = id
 		}
+		h := fnv.New64a()
+		h.Write([]byte(who))
+		lockOf[k], pos[k] = int64(h.Sum64()), len(p.AccountIds)
 		p.AccountIds, p.ChannelIds, p.Addresses = append(p.AccountIds, e.AccountID), append(p.ChannelIds, e.ChannelID), append(p.Addresses, e.Message.From)
 		p.Phones, p.Names, p.NewIds = append(p.Phones, e164), append(p.Names, name), append(p.NewIds, id)
 	}
-	if err := b.s.q.LockInboundSenders(ctx, b.tx, locks); err != nil {
-		return fmt.Errorf("lock the senders: %w", err)
-	}
+	// Known senders (the steady state) take one statement; new ones are created under a
+	// lock, and asked for again in case a concurrent drain created them meanwhile.
 	res, err := b.s.q.ResolveInboundSenders(ctx, b.tx, p)
 	if err != nil {
-		return fmt.Errorf("find or create the senders' contacts: %w", err)
+		return fmt.Errorf("find the senders' contacts: %w", err)
 	}
 	b.senders = make(map[senderKey]sender, len(res))
+	missing := store.ResolveInboundSendersParams{Now: b.now, CreateMissing: true}
+	var locks []int64
 	for _, r := range res {
-		b.senders[senderKey{r.AccountID, r.ChannelID, r.Address}] = sender{contactID: r.ContactID, blocked: r.Blocked, created: r.Created}
+		k := senderKey{r.AccountID, r.ChannelID, r.Address}
+		if !r.Created {
+			b.senders[k] = sender{contactID: r.ContactID, blocked: r.Blocked}
+			continue
+		}
+		i, ok := pos[k]
+		if !ok {
+			return fmt.Errorf("sender %s came back unasked", r.Address)
+		}
+		missing.AccountIds, missing.ChannelIds, missing.Addresses = append(missing.AccountIds, r.AccountID), append(missing.ChannelIds, r.ChannelID), append(missing.Addresses, r.Address)
+		missing.Phones, missing.Names, missing.NewIds = append(missing.Phones, p.Phones[i]), append(missing.Names, p.Names[i]), append(missing.NewIds, p.NewIds[i])
+		locks = append(locks, lockOf[k])
+	}
+	if len(locks) == 0 {
+		return nil
+	}
+	if err := b.s.q.LockInboundSenders(ctx, b.tx, locks); err != nil {
+		return fmt.Errorf("lock the new senders: %w", err)
+	}
+	if res, err = b.s.q.ResolveInboundSenders(ctx, b.tx, missing); err != nil {
+		return fmt.Errorf("create the senders' contacts: %w", err)
+	}
+	for _, r := range res {
+		b.senders[senderKey{r.AccountID, r.ChannelID, r.Address}] = sender{contactID: r.ContactID, blocked: r.Blocked}
 	}
 	return nil
 }
