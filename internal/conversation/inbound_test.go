@@ -227,6 +227,23 @@ func TestFirstWhatsAppMessageRecordsImplicitConsentAndOptOutRevokes(t *testing.T
 	require.Equal(t, 2, e.count("SELECT count(*) FROM consent_records"))
 }
 
+func TestOptInKeywordConfirmsPendingDoubleOptIn(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	// A Telegram contact (no implicit WhatsApp consent) with a pending double opt-in.
+	e.apply(e.msg(e.telegram, "chat-1", 1, "oi"))
+	c := e.only()
+	_, err := e.consent.Record(ctx, e.account, c.ContactID, consent.Entry{Action: consent.Pending, Purposes: []consent.Purpose{consent.PurposeMarketing},
+		Channels: []channel.Type{channel.Telegram}, Method: consent.FormMethod, Text: "Quer receber ofertas? Responda SIM."}, consent.Recorder{Kind: "user", ID: "test"})
+	require.NoError(t, err)
+	e.clock.Advance(time.Hour)
+	e.apply(e.msg(e.telegram, "chat-1", 30, "sim"))
+	ok, err := e.consent.Allowed(ctx, e.pool, e.account, c.ContactID, consent.PurposeMarketing, channel.Telegram, true)
+	require.NoError(t, err)
+	require.True(t, ok, "the reply confirmed the double opt-in (explicit)")
+}
+
 func TestBlockedContactsMessageIsDroppedAndRecorded(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
