@@ -264,8 +264,9 @@ WITH m AS (
                || CASE WHEN m.kind = 'reaction' THEN jsonb_build_object('emoji', m.text, 'message_id', m.reply_to) ELSE '{}'::jsonb END,
            m.provider_message_id, nullif(m.reply_to, ''), m.created_at
     FROM m
-    WHERE NOT EXISTS (SELECT 1 FROM messages x
-                      WHERE x.account_id = m.account_id AND x.channel_id = m.channel_id AND x.provider_message_id = m.provider_message_id)
+    WHERE (SELECT 1 FROM messages x
+           WHERE x.account_id = m.account_id AND x.channel_id = m.channel_id AND x.provider_message_id = m.provider_message_id
+           LIMIT 1) IS NULL
     RETURNING id
 ), ev AS (
     INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
@@ -274,7 +275,12 @@ WITH m AS (
                               'channel_id', m.channel_id, 'direction', m.direction, 'kind', m.kind, 'text', m.text,
                               'created_at', m.created_at),
            $16
-    FROM m JOIN ins ON ins.id = m.id
+    FROM m
+    -- The same filter as ins, on the same snapshot: the rows ins inserts, without joining
+    -- two CTEs (which the planner would nest-loop, 500 x 500 rows).
+    WHERE (SELECT 1 FROM messages x
+           WHERE x.account_id = m.account_id AND x.channel_id = m.channel_id AND x.provider_message_id = m.provider_message_id
+           LIMIT 1) IS NULL
     ORDER BY m.created_at, m.id
 )
 SELECT ins.id FROM ins
@@ -304,7 +310,9 @@ type InsertInboundMessagesParams struct {
 // message in Go (the drain's rate depends on it). A provider id already stored (say an echo
 // of a message the send path stored) is skipped. The drain records each provider message
 // once, so two drains never insert the same id at once: a plain probe of the unique index
-// does, cheaper than ON CONFLICT's speculative insertion. The payload is built by kind: the
+// does, cheaper than ON CONFLICT's speculative insertion. Probes are scalar subqueries with
+// LIMIT, which the planner keeps as index probes (a NOT EXISTS may become a hash anti-join
+// that reads every message of every conversation, per batch). The payload is built by kind: the
 // provider's own kind, the media (as given, ” when none), a reaction's emoji and target.
 // Returns the ids stored.
 func (q *Queries) InsertInboundMessages(ctx context.Context, db DBTX, arg InsertInboundMessagesParams) ([]uuid.UUID, error) {
@@ -633,12 +641,19 @@ WITH s AS (
     SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS channel_id,
            unnest($3::text[]) AS address, unnest($4::text[]) AS phone,
            unnest($5::text[]) AS name, unnest($6::uuid[]) AS new_id
-), found AS (
+), looked AS (
+    -- Scalar subqueries: one primary-key probe per sender whatever the planner thinks of
+    -- the tables' sizes (a hash join would read the whole table for each batch).
     SELECT s.account_id, s.channel_id, s.address, s.phone, s.name, s.new_id,
-           coalesce(ci.contact_id, cp.contact_id) AS contact_id, ci.contact_id IS NOT NULL AS has_identity
+           (SELECT ci.contact_id FROM contact_identities ci
+            WHERE ci.account_id = s.account_id AND ci.channel_id = s.channel_id AND ci.address = s.address) AS identity_contact,
+           (SELECT cp.contact_id FROM contact_phones cp
+            WHERE s.phone <> '' AND cp.account_id = s.account_id AND cp.phone = s.phone) AS phone_contact
     FROM s
-    LEFT JOIN contact_identities ci ON ci.account_id = s.account_id AND ci.channel_id = s.channel_id AND ci.address = s.address
-    LEFT JOIN contact_phones cp ON s.phone <> '' AND cp.account_id = s.account_id AND cp.phone = s.phone
+), found AS (
+    SELECT l.account_id, l.channel_id, l.address, l.phone, l.name, l.new_id,
+           coalesce(l.identity_contact, l.phone_contact) AS contact_id, l.identity_contact IS NOT NULL AS has_identity
+    FROM looked l
 ), fresh AS (
     SELECT DISTINCT ON (f.account_id, f.new_id) f.account_id, f.new_id, f.channel_id, f.phone, f.name
     FROM found f WHERE f.contact_id IS NULL AND $7::boolean
@@ -646,17 +661,14 @@ WITH s AS (
 ), new_contacts AS (
     INSERT INTO contacts (account_id, id, name, origin, origin_channel_id, created_at, updated_at)
     SELECT fresh.account_id, fresh.new_id, fresh.name, 'inbound', fresh.channel_id, $8, $8 FROM fresh
-    RETURNING account_id, id
 ), new_phones AS (
+    -- The contacts above exist by the time the foreign keys are checked (end of statement).
     INSERT INTO contact_phones (account_id, phone, contact_id, position)
-    SELECT n.account_id, fresh.phone, n.id, 1
-    FROM new_contacts n JOIN fresh ON fresh.account_id = n.account_id AND fresh.new_id = n.id
-    WHERE fresh.phone <> ''
+    SELECT fresh.account_id, fresh.phone, fresh.new_id, 1 FROM fresh WHERE fresh.phone <> ''
 ), new_identities AS (
     INSERT INTO contact_identities (account_id, channel_id, address, contact_id, created_at)
-    SELECT f.account_id, f.channel_id, f.address, n.id, $8
-    FROM found f JOIN new_contacts n ON n.account_id = f.account_id AND n.id = f.new_id
-    WHERE f.contact_id IS NULL
+    SELECT f.account_id, f.channel_id, f.address, f.new_id, $8
+    FROM found f WHERE f.contact_id IS NULL AND $7::boolean
 ), known_identities AS (
     INSERT INTO contact_identities (account_id, channel_id, address, contact_id, created_at)
     SELECT f.account_id, f.channel_id, f.address, f.contact_id, $8
@@ -664,9 +676,9 @@ WITH s AS (
     ON CONFLICT DO NOTHING
 )
 SELECT f.account_id::uuid AS account_id, f.channel_id::uuid AS channel_id, f.address::text AS address,
-       coalesce(f.contact_id, f.new_id)::uuid AS contact_id,
-       (f.contact_id IS NULL)::boolean AS created, coalesce(c.blocked, false)::boolean AS blocked
-FROM found f LEFT JOIN contacts c ON c.account_id = f.account_id AND c.id = f.contact_id
+       coalesce(f.contact_id, f.new_id)::uuid AS contact_id, (f.contact_id IS NULL)::boolean AS created,
+       coalesce((SELECT c.blocked FROM contacts c WHERE c.account_id = f.account_id AND c.id = f.contact_id), false)::boolean AS blocked
+FROM found f
 `
 
 type ResolveInboundSendersParams struct {
@@ -791,8 +803,8 @@ WITH r AS (
            c.last_message_at, c.last_inbound_at, CASE WHEN c.unanswered_mode IN ('set', 'coalesce') THEN c.unanswered_at END,
            $11, $11
     FROM c
-    WHERE NOT EXISTS (SELECT 1 FROM conversations v
-                      WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id AND v.channel_id = c.channel_id)
+    WHERE (SELECT 1 FROM conversations v
+           WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id AND v.channel_id = c.channel_id LIMIT 1) IS NULL
     RETURNING account_id, id, contact_id, channel_id, status, attendance_id,
               (last_inbound_at IS NOT NULL) AS first_inbound, true AS created
 )

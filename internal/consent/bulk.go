@@ -30,9 +30,10 @@ const appendGrants = `
 WITH g AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
         AS g(id, contact_id, occurred_at, text_shown, source, identifier_kind, identifier, digest)
-    WHERE $19::text = '' OR NOT EXISTS (
+    WHERE $19::text = '' OR (
         SELECT 1 FROM consent_records r
-        WHERE r.account_id = $1 AND r.contact_id = g.contact_id AND (r.all_channels OR $19::text = ANY(r.channels)))
+        WHERE r.account_id = $1 AND r.contact_id = g.contact_id AND (r.all_channels OR $19::text = ANY(r.channels))
+        LIMIT 1) IS NULL
 ), tip AS (
     SELECT g.*, coalesce(t.seq, 0) + 1 AS seq, t.hash AS prev_hash
     FROM g LEFT JOIN LATERAL (
