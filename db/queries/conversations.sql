@@ -251,6 +251,3 @@ SELECT coalesce((SELECT format FROM protocol_settings WHERE protocol_settings.ac
 INSERT INTO protocol_settings (account_id, format, updated_at) VALUES (@account_id, @format, @now)
 ON CONFLICT (account_id) DO UPDATE SET format = EXCLUDED.format, updated_at = EXCLUDED.updated_at
 RETURNING format, updated_at;
-
--- name: ContactBlocked :one
-SELECT blocked FROM contacts WHERE account_id = @account_id AND id = @id;

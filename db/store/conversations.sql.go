@@ -12,22 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const contactBlocked = `-- name: ContactBlocked :one
-SELECT blocked FROM contacts WHERE account_id = $1 AND id = $2
-`
-
-type ContactBlockedParams struct {
-	AccountID uuid.UUID
-	ID        uuid.UUID
-}
-
-func (q *Queries) ContactBlocked(ctx context.Context, db DBTX, arg ContactBlockedParams) (bool, error) {
-	row := db.QueryRow(ctx, contactBlocked, arg.AccountID, arg.ID)
-	var blocked bool
-	err := row.Scan(&blocked)
-	return blocked, err
-}
-
 const currentProtocol = `-- name: CurrentProtocol :one
 SELECT coalesce(a.protocol, '')::text AS protocol
 FROM conversations v
