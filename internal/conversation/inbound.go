@@ -346,6 +346,14 @@ func (b *batch) conversations(ctx context.Context) error {
 			c.attending = nil
 		}
 	}
+	for _, k := range b.order {
+		if b.convs[k].row.ID == uuid.Nil {
+			// Deleted while this batch waited for its row (a merge folded it away): fail
+			// the batch, whose retry finds the contact the identity now names. Messages
+			// are never written to a conversation that is gone.
+			return fmt.Errorf("conversation of contact %s on channel %s went away meanwhile; retry the batch", k.contact, k.channel)
+		}
+	}
 	return nil
 }
 

@@ -361,3 +361,20 @@ func requireTime(t *testing.T, want, got time.Time) {
 	t.Helper()
 	require.True(t, want.Equal(got), "want %s, got %s", want, got)
 }
+
+// Messages have no foreign key to their conversation (the drain's rate); deleting a
+// conversation still takes its messages (00017's trigger), and no message is left orphaned.
+func TestDeletingConversationDeletesItsMessages(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	e.apply(e.msg(e.whatsapp, "5511987654321", 1, "oi"), e.msg(e.telegram, "chat-1", 2, "oi"), e.msg(e.telegram, "chat-2", 3, "oi"))
+	_, err := e.pool.Exec(ctx, "DELETE FROM conversations WHERE address = 'chat-1'")
+	require.NoError(t, err)
+	require.Equal(t, 2, e.count("SELECT count(*) FROM messages"))
+	// A contact's deletion cascades to its conversations, and on to their messages.
+	_, err = e.pool.Exec(ctx, "DELETE FROM contacts WHERE id = (SELECT contact_id FROM contact_identities WHERE address = 'chat-2')")
+	require.NoError(t, err)
+	require.Equal(t, 1, e.count("SELECT count(*) FROM messages"))
+	require.Zero(t, e.count("SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM conversations v WHERE v.id = m.conversation_id)"))
+}
