@@ -25,6 +25,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/company"
 	"github.com/conversa-hq/conversa/internal/consent"
 	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/event"
@@ -73,6 +74,8 @@ type Deps struct {
 	Closing <-chan struct{}
 	// Templates manages message templates.
 	Templates *template.Service
+	// Conversations reads conversations, their messages and attendances.
+	Conversations *conversation.Service
 	// Imports runs CSV imports of contacts.
 	Imports *importer.Service
 	// Send queues messages (the Send Message API and agents' messages).
@@ -153,6 +156,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerTemplates(grp)
 	s.registerImports(grp)
 	s.registerMessages(grp)
+	s.registerConversations(grp)
 	return router, api
 }
 

@@ -115,7 +115,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Imports: imports, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		MaxBodyBytes: 64 << 10, MaxImportBytes: 256 << 10,
+		MaxBodyBytes: 64 << 10, MaxImportBytes: 256 << 10, Conversations: webhooks.Conversations,
 	})
 	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports}
 }

@@ -64,6 +64,7 @@ func TestTenancyWalk(t *testing.T) {
 	var victimLine api.ChannelBody
 	e.do(http.MethodPost, "/v1/channels", a.token, map[string]any{"type": "whatsapp", "name": "Linha secreta", "provider": "fake",
 		"phone_number": "+55 11 4000-9999"}).ok(&victimLine)
+	victimConv := e.inbound(a, victimLine.ID, "5511977776666", "segredo da conversa")
 	var victimTemplate api.TemplateBody
 	e.do(http.MethodPost, "/v1/templates", a.token, map[string]any{"name": "segredo", "language": "pt_BR", "category": "utility",
 		"components": map[string]any{"body": map[string]any{"text": "Oi {{1}}"}}, "examples": map[string]string{"body:1": "Ana"},
@@ -96,7 +97,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/segments/":          {"id": victimSeg.ID},
 		"/v1/templates/":         {"id": victimTemplate.ID},
 		"/v1/imports/":           {"id": victimImport.ID},
-		"/v1/conversations/":     {"id": victimNoteMsg.ConversationID},
+		"/v1/conversations/":     {"id": victimConv.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -135,15 +136,16 @@ func TestTenancyWalk(t *testing.T) {
 		"create-template": map[string]any{"name": "segredo", "language": "pt_BR", "category": "utility",
 			"components": map[string]any{"body": map[string]any{"text": "Oi {{1}}"}}, "examples": map[string]string{"body:1": "Ana"},
 			"channel_ids": []string{victimLine.ID}},
-		"update-template":  map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
-		"preview-template": map[string]any{"contact_id": victim.ID},
+		"update-template":          map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
+		"preview-template":         map[string]any{"contact_id": victim.ID},
+		"update-protocol-settings": map[string]any{"format": "{seq:4}"},
 		// A's contact on A's line: B's call finds neither.
 		"send-message":              map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID, "text": "/interna intruso"},
 		"send-conversation-message": map[string]any{"text": "/interna intruso"},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimNoteMsg.ConversationID, victimNoteMsg.ID}
+	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -194,6 +196,12 @@ func TestTenancyWalk(t *testing.T) {
 	var settings api.ConsentSettingsBody
 	e.do(http.MethodGet, "/v1/consent-settings", a.token, nil).ok(&settings)
 	require.Equal(t, victimSettings, settings)
+	var protocol api.ProtocolSettingsBody
+	e.do(http.MethodGet, "/v1/protocol-settings", a.token, nil).ok(&protocol)
+	require.Equal(t, "{yyyy}{mm}{dd}{seq:6}", protocol.Format, "B's format is B's")
+	var convNow api.ConversationBody
+	e.do(http.MethodGet, "/v1/conversations/"+victimConv.ID, a.token, nil).ok(&convNow)
+	require.Equal(t, victimConv.ID, convNow.ID)
 	var members struct{ Items []api.MemberBody }
 	e.do(http.MethodGet, "/v1/departments/"+victimDept.ID+"/members", a.token, nil).ok(&members)
 	require.Len(t, members.Items, 1)

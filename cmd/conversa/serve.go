@@ -200,7 +200,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
 		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, MaxImportBytes: cfg.MaxImportBytes,
-		Clock: clk, Logger: logger,
+		Clock: clk, Logger: logger, Conversations: webhooks.Conversations,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			st, err := pgdb.GetStatus(ctx, pool)

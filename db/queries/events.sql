@@ -3,6 +3,16 @@
 INSERT INTO event_outbox (account_id, event_id, type, subject_id, department_id, user_id, data, occurred_at)
 VALUES (@account_id, @event_id, @type, @subject_id, @department_id, @user_id, @data, @occurred_at);
 
+-- name: EmitEvents :exec
+-- Writes many events to the outbox in one round trip (the webhook drain emits one per message
+-- of a 500-delivery batch). Optional ids come as text, '' for none, so one array holds them.
+INSERT INTO event_outbox (account_id, event_id, type, subject_id, department_id, user_id, data, occurred_at)
+SELECT @account_id, e.event_id, e.type, nullif(e.subject_id, '')::uuid, nullif(e.department_id, '')::uuid,
+       nullif(e.user_id, '')::uuid, e.data, @occurred_at
+FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@types::text[]) AS type, unnest(@subject_ids::text[]) AS subject_id,
+             unnest(@department_ids::text[]) AS department_id, unnest(@user_ids::text[]) AS user_id,
+             unnest(@datas::jsonb[]) AS data) AS e;
+
 -- name: PublishEvents :one
 SELECT coalesce(publish_events(@max_rows::integer), 0)::bigint AS max_seq;
 

@@ -65,3 +65,57 @@ UPDATE contacts SET
     updated_at = @now
 WHERE account_id = @account_id AND id = @survivor_id
 RETURNING *;
+
+-- name: FoldMergedConversations :execrows
+-- Where both contacts of a merge have a conversation on the same channel, the duplicate's is
+-- folded into the survivor's: its messages and attendances move over, the session state takes
+-- the later of each time, and an attendance the survivor had open stays current (the
+-- duplicate's, if both were open, is closed). The emptied conversations are then deleted by
+-- DeleteFoldedConversations.
+WITH pairs AS (
+    SELECT d.id AS dup_id, k.id AS keep_id, d.status AS dup_status, d.attendance_id AS dup_attendance,
+           k.status AS keep_status
+    FROM conversations d
+    JOIN conversations k ON k.account_id = d.account_id AND k.contact_id = @survivor_id AND k.channel_id = d.channel_id
+    WHERE d.account_id = @account_id AND d.contact_id = @merged_id
+), msgs AS (
+    UPDATE messages m SET conversation_id = p.keep_id
+    FROM pairs p WHERE m.account_id = @account_id AND m.conversation_id = p.dup_id
+), atts AS (
+    UPDATE attendances a SET conversation_id = p.keep_id,
+        closed_at = CASE WHEN p.keep_status = 'open' AND p.dup_status = 'open' AND a.id = p.dup_attendance
+                         THEN coalesce(a.closed_at, @now) ELSE a.closed_at END
+    FROM pairs p WHERE a.account_id = @account_id AND a.conversation_id = p.dup_id
+)
+UPDATE conversations k SET
+    status = CASE WHEN k.status = 'open' OR d.status = 'open' THEN 'open' ELSE 'closed' END,
+    attendance_id = CASE WHEN k.status = 'open' THEN k.attendance_id WHEN d.status = 'open' THEN d.attendance_id ELSE k.attendance_id END,
+    service_expires_at = greatest(k.service_expires_at, d.service_expires_at),
+    category_sessions = d.category_sessions || k.category_sessions,
+    last_message_at = greatest(k.last_message_at, d.last_message_at),
+    last_inbound_at = greatest(k.last_inbound_at, d.last_inbound_at),
+    unanswered_since = least(k.unanswered_since, d.unanswered_since),
+    last_campaign_id = coalesce(k.last_campaign_id, d.last_campaign_id),
+    updated_at = @now
+FROM pairs p JOIN conversations d ON d.account_id = @account_id AND d.id = p.dup_id
+WHERE k.account_id = @account_id AND k.id = p.keep_id;
+
+-- name: DeleteFoldedConversations :exec
+-- Deletes the duplicate's conversations that FoldMergedConversations emptied.
+DELETE FROM conversations d
+WHERE d.account_id = @account_id AND d.contact_id = @merged_id
+  AND EXISTS (SELECT 1 FROM conversations k
+              WHERE k.account_id = d.account_id AND k.contact_id = @survivor_id AND k.channel_id = d.channel_id);
+
+-- name: MoveContactConversations :execrows
+-- The duplicate's conversations on channels the survivor had none on become the survivor's.
+UPDATE conversations SET contact_id = @survivor_id, updated_at = @now
+WHERE account_id = @account_id AND contact_id = @merged_id;
+
+-- name: MoveContactIdentities :execrows
+UPDATE contact_identities SET contact_id = @survivor_id
+WHERE account_id = @account_id AND contact_id = @merged_id;
+
+-- name: MoveBlockedMessages :execrows
+UPDATE blocked_messages SET contact_id = @survivor_id
+WHERE account_id = @account_id AND contact_id = @merged_id;

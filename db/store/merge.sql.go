@@ -33,6 +33,25 @@ func (q *Queries) CopySegmentMemberships(ctx context.Context, db DBTX, arg CopyS
 	return result.RowsAffected(), nil
 }
 
+const deleteFoldedConversations = `-- name: DeleteFoldedConversations :exec
+DELETE FROM conversations d
+WHERE d.account_id = $1 AND d.contact_id = $2
+  AND EXISTS (SELECT 1 FROM conversations k
+              WHERE k.account_id = d.account_id AND k.contact_id = $3 AND k.channel_id = d.channel_id)
+`
+
+type DeleteFoldedConversationsParams struct {
+	AccountID  uuid.UUID
+	MergedID   uuid.UUID
+	SurvivorID uuid.UUID
+}
+
+// Deletes the duplicate's conversations that FoldMergedConversations emptied.
+func (q *Queries) DeleteFoldedConversations(ctx context.Context, db DBTX, arg DeleteFoldedConversationsParams) error {
+	_, err := db.Exec(ctx, deleteFoldedConversations, arg.AccountID, arg.MergedID, arg.SurvivorID)
+	return err
+}
+
 const deleteMergedContact = `-- name: DeleteMergedContact :exec
 DELETE FROM contacts WHERE account_id = $1 AND id = $2
 `
@@ -45,6 +64,61 @@ type DeleteMergedContactParams struct {
 func (q *Queries) DeleteMergedContact(ctx context.Context, db DBTX, arg DeleteMergedContactParams) error {
 	_, err := db.Exec(ctx, deleteMergedContact, arg.AccountID, arg.MergedID)
 	return err
+}
+
+const foldMergedConversations = `-- name: FoldMergedConversations :execrows
+WITH pairs AS (
+    SELECT d.id AS dup_id, k.id AS keep_id, d.status AS dup_status, d.attendance_id AS dup_attendance,
+           k.status AS keep_status
+    FROM conversations d
+    JOIN conversations k ON k.account_id = d.account_id AND k.contact_id = $3 AND k.channel_id = d.channel_id
+    WHERE d.account_id = $2 AND d.contact_id = $4
+), msgs AS (
+    UPDATE messages m SET conversation_id = p.keep_id
+    FROM pairs p WHERE m.account_id = $2 AND m.conversation_id = p.dup_id
+), atts AS (
+    UPDATE attendances a SET conversation_id = p.keep_id,
+        closed_at = CASE WHEN p.keep_status = 'open' AND p.dup_status = 'open' AND a.id = p.dup_attendance
+                         THEN coalesce(a.closed_at, $1) ELSE a.closed_at END
+    FROM pairs p WHERE a.account_id = $2 AND a.conversation_id = p.dup_id
+)
+UPDATE conversations k SET
+    status = CASE WHEN k.status = 'open' OR d.status = 'open' THEN 'open' ELSE 'closed' END,
+    attendance_id = CASE WHEN k.status = 'open' THEN k.attendance_id WHEN d.status = 'open' THEN d.attendance_id ELSE k.attendance_id END,
+    service_expires_at = greatest(k.service_expires_at, d.service_expires_at),
+    category_sessions = d.category_sessions || k.category_sessions,
+    last_message_at = greatest(k.last_message_at, d.last_message_at),
+    last_inbound_at = greatest(k.last_inbound_at, d.last_inbound_at),
+    unanswered_since = least(k.unanswered_since, d.unanswered_since),
+    last_campaign_id = coalesce(k.last_campaign_id, d.last_campaign_id),
+    updated_at = $1
+FROM pairs p JOIN conversations d ON d.account_id = $2 AND d.id = p.dup_id
+WHERE k.account_id = $2 AND k.id = p.keep_id
+`
+
+type FoldMergedConversationsParams struct {
+	Now        time.Time
+	AccountID  uuid.UUID
+	SurvivorID uuid.UUID
+	MergedID   uuid.UUID
+}
+
+// Where both contacts of a merge have a conversation on the same channel, the duplicate's is
+// folded into the survivor's: its messages and attendances move over, the session state takes
+// the later of each time, and an attendance the survivor had open stays current (the
+// duplicate's, if both were open, is closed). The emptied conversations are then deleted by
+// DeleteFoldedConversations.
+func (q *Queries) FoldMergedConversations(ctx context.Context, db DBTX, arg FoldMergedConversationsParams) (int64, error) {
+	result, err := db.Exec(ctx, foldMergedConversations,
+		arg.Now,
+		arg.AccountID,
+		arg.SurvivorID,
+		arg.MergedID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const getContactMerge = `-- name: GetContactMerge :one
@@ -222,6 +296,70 @@ func (q *Queries) MergeContactFields(ctx context.Context, db DBTX, arg MergeCont
 		&i.OriginChannelID,
 	)
 	return i, err
+}
+
+const moveBlockedMessages = `-- name: MoveBlockedMessages :execrows
+UPDATE blocked_messages SET contact_id = $1
+WHERE account_id = $2 AND contact_id = $3
+`
+
+type MoveBlockedMessagesParams struct {
+	SurvivorID uuid.UUID
+	AccountID  uuid.UUID
+	MergedID   uuid.UUID
+}
+
+func (q *Queries) MoveBlockedMessages(ctx context.Context, db DBTX, arg MoveBlockedMessagesParams) (int64, error) {
+	result, err := db.Exec(ctx, moveBlockedMessages, arg.SurvivorID, arg.AccountID, arg.MergedID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const moveContactConversations = `-- name: MoveContactConversations :execrows
+UPDATE conversations SET contact_id = $1, updated_at = $2
+WHERE account_id = $3 AND contact_id = $4
+`
+
+type MoveContactConversationsParams struct {
+	SurvivorID uuid.UUID
+	Now        time.Time
+	AccountID  uuid.UUID
+	MergedID   uuid.UUID
+}
+
+// The duplicate's conversations on channels the survivor had none on become the survivor's.
+func (q *Queries) MoveContactConversations(ctx context.Context, db DBTX, arg MoveContactConversationsParams) (int64, error) {
+	result, err := db.Exec(ctx, moveContactConversations,
+		arg.SurvivorID,
+		arg.Now,
+		arg.AccountID,
+		arg.MergedID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const moveContactIdentities = `-- name: MoveContactIdentities :execrows
+UPDATE contact_identities SET contact_id = $1
+WHERE account_id = $2 AND contact_id = $3
+`
+
+type MoveContactIdentitiesParams struct {
+	SurvivorID uuid.UUID
+	AccountID  uuid.UUID
+	MergedID   uuid.UUID
+}
+
+func (q *Queries) MoveContactIdentities(ctx context.Context, db DBTX, arg MoveContactIdentitiesParams) (int64, error) {
+	result, err := db.Exec(ctx, moveContactIdentities, arg.SurvivorID, arg.AccountID, arg.MergedID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const moveContactNotes = `-- name: MoveContactNotes :execrows

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/conversa-hq/conversa/internal/channel"
 )
 
 // ImportGrant is one contact's "accepts communications = yes" in a bulk import. The
@@ -18,14 +20,20 @@ type ImportGrant struct {
 	Evidence  ImportEvidence
 }
 
-// appendImportGrants appends one record per grant after the tip of each contact's chain and
-// applies it to consent_state, in one statement: the same record, hash and projection
-// append_consent writes, computed for the whole set (consent.Replay is the reference for the
-// projection's rules).
-const appendImportGrants = `
+// appendGrants appends one grant record per contact after the tip of its chain and applies
+// it to consent_state, in one statement: the same record, hash and projection append_consent
+// writes, computed for the whole set (consent.Replay is the reference for the projection's
+// rules). Every record of a call shares purposes, channels, method and recorder. When $19 names
+// a channel, contacts that any record ever covered on it are skipped (a first inbound message
+// never opts back in a contact who opted out).
+const appendGrants = `
 WITH g AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
         AS g(id, contact_id, occurred_at, text_shown, source, identifier_kind, identifier, digest)
+    WHERE $19::text = '' OR (
+        SELECT 1 FROM consent_records r
+        WHERE r.account_id = $1 AND r.contact_id = g.contact_id AND (r.all_channels OR $19::text = ANY(r.channels))
+        LIMIT 1) IS NULL
 ), tip AS (
     SELECT g.*, coalesce(t.seq, 0) + 1 AS seq, t.hash AS prev_hash
     FROM g LEFT JOIN LATERAL (
@@ -39,7 +47,7 @@ WITH g AS (
         occurred_at, recorded_at, text_shown, source, identifier_kind, identifier, recorder_kind, recorder_id,
         prev_hash, hash
     )
-    SELECT $1, tip.id, tip.contact_id, tip.seq, 'grant', $10::text[], '{}', true, $14, 'import',
+    SELECT $1, tip.id, tip.contact_id, tip.seq, 'grant', $10::text[], $16::text[], $17::boolean, $14, $18::text,
            tip.occurred_at, $11, tip.text_shown, tip.source, tip.identifier_kind, tip.identifier, $12, $13,
            tip.prev_hash,
            sha256(convert_to(E'conversa-consent-v2\n', 'UTF8') || tip.digest || int8send(tip.seq::bigint) || coalesce(tip.prev_hash, ''::bytea))
@@ -66,11 +74,70 @@ WHERE NOT (EXCLUDED.status = 'pending' AND s.status = 'granted')`
 // transactions fail on the unique (contact, seq) key, never a forked chain, and the import
 // retries its batch.
 func (s *Service) RecordImportMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, grants []ImportGrant) (int64, error) {
-	if len(grants) == 0 {
+	entries := make([]manyEntry, len(grants))
+	var by Recorder
+	for i, g := range grants {
+		ev := g.Evidence
+		by = ev.By
+		entries[i] = manyEntry{contactID: g.ContactID, identifierKind: ev.IdentifierKind, identifier: ev.Identifier, entry: Entry{
+			Action: Grant, Purposes: Purposes, AllChannels: true, Method: Import, OccurredAt: ev.At,
+			Text:   fmt.Sprintf("Imported: column %q = yes", ev.Column),
+			Source: fmt.Sprintf("import %s, row %d", ev.File, ev.Row),
+		}}
+	}
+	n, err := s.appendMany(ctx, tx, accountID, entries, by, "")
+	if err != nil {
+		return 0, fmt.Errorf("append import consents: %w", err)
+	}
+	return n, nil
+}
+
+// FirstInbound is one contact's first message on a channel, for RecordFirstInboundMany.
+type FirstInbound struct {
+	ContactID uuid.UUID
+	At        time.Time
+	// MessageRef names the message (the provider's id), as evidence.
+	MessageRef string
+}
+
+// RecordFirstInboundMany is RecordFirstInbound for a batch of contacts writing on channel
+// type ch (the inbound pipeline drains up to 500 messages at a time and cannot afford a round
+// trip each): one statement records the implicit consent of every contact that no record
+// ever covered on ch, and skips the others, so a contact who opted out is never opted back
+// in by writing again. Contacts must be distinct and exist. Like RecordImportMany it takes no
+// advisory lock: a racing append fails the transaction on the unique (contact, seq) key and
+// the drain retries the batch.
+func (s *Service) RecordFirstInboundMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, ch channel.Type, firsts []FirstInbound) (int64, error) {
+	entries := make([]manyEntry, len(firsts))
+	for i, f := range firsts {
+		entries[i] = manyEntry{contactID: f.ContactID, entry: Entry{
+			Action: Grant, Purposes: Purposes, Channels: []channel.Type{ch}, Method: FirstInboundMessage, OccurredAt: f.At,
+			Text:   fmt.Sprintf("The contact started a conversation on %s.", ch),
+			Source: fmt.Sprintf("inbound %s message %s", ch, f.MessageRef),
+		}}
+	}
+	n, err := s.appendMany(ctx, tx, accountID, entries, system, string(ch))
+	if err != nil {
+		return 0, fmt.Errorf("record implicit consents on %s: %w", ch, err)
+	}
+	return n, nil
+}
+
+// manyEntry is one contact's grant for appendMany.
+type manyEntry struct {
+	contactID                  uuid.UUID
+	entry                      Entry
+	identifierKind, identifier string
+}
+
+// appendMany runs appendGrants for entries that share action, purposes, channels and method
+// (only the evidence differs), skipping contacts seen on skipSeenOn when it is set.
+func (s *Service) appendMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, entries []manyEntry, by Recorder, skipSeenOn string) (int64, error) {
+	if len(entries) == 0 {
 		return 0, nil
 	}
 	now := s.now()
-	n := len(grants)
+	n := len(entries)
 	var (
 		ids, contacts   = make([]uuid.UUID, n), make([]uuid.UUID, n)
 		occurred        = make([]time.Time, n)
@@ -78,36 +145,31 @@ func (s *Service) RecordImportMany(ctx context.Context, tx pgx.Tx, accountID uui
 		idKinds, idVals = make([]*string, n), make([]*string, n)
 		digests         = make([][]byte, n)
 		explicit        bool
-		by              Recorder
+		first           Entry
 	)
-	for i, g := range grants {
-		ev := g.Evidence
-		e, expl, err := normalize(Entry{
-			Action: Grant, Purposes: Purposes, AllChannels: true, Method: Import, OccurredAt: ev.At,
-			Text:   fmt.Sprintf("Imported: column %q = yes", ev.Column),
-			Source: fmt.Sprintf("import %s, row %d", ev.File, ev.Row),
-		}, now)
+	for i, m := range entries {
+		e, expl, err := normalize(m.entry, now)
 		if err != nil {
-			return 0, fmt.Errorf("import consent of %s: %w", g.ContactID, err)
+			return 0, fmt.Errorf("consent of %s: %w", m.contactID, err)
 		}
-		e.IdentifierKind, e.Identifier = ev.IdentifierKind, ev.Identifier
-		explicit, by = expl, ev.By
+		e.IdentifierKind, e.Identifier = m.identifierKind, m.identifier
+		explicit, first = expl, e
 		rec := Record{
-			AccountID: accountID, ID: uuid.Must(uuid.NewV7()), ContactID: g.ContactID,
+			AccountID: accountID, ID: uuid.Must(uuid.NewV7()), ContactID: m.contactID,
 			Action: e.Action, Purposes: e.Purposes, Channels: e.Channels, AllChannels: e.AllChannels, Explicit: expl,
 			Method: e.Method, OccurredAt: e.OccurredAt, RecordedAt: now, Text: e.Text, Source: e.Source,
-			IdentifierKind: e.IdentifierKind, Identifier: e.Identifier, Recorder: ev.By,
+			IdentifierKind: e.IdentifierKind, Identifier: e.Identifier, Recorder: by,
 		}
 		ids[i], contacts[i], occurred[i], texts[i], sources[i] = rec.ID, rec.ContactID, rec.OccurredAt, rec.Text, rec.Source
 		idKinds[i], idVals[i] = opt(rec.IdentifierKind), opt(rec.Identifier)
 		digests[i] = contentDigest(rec)
 	}
-	purposes := strs(Purposes)
-	scope := strs(Record{AllChannels: true}.scope())
-	tag, err := tx.Exec(ctx, appendImportGrants, accountID, ids, contacts, occurred, texts, sources, idKinds, idVals, digests,
-		slices.Sorted(slices.Values(purposes)), now, by.Kind, by.ID, explicit, scope)
+	rec := Record{Channels: first.Channels, AllChannels: first.AllChannels}
+	tag, err := tx.Exec(ctx, appendGrants, accountID, ids, contacts, occurred, texts, sources, idKinds, idVals, digests,
+		slices.Sorted(slices.Values(strs(first.Purposes))), now, by.Kind, by.ID, explicit, strs(rec.scope()),
+		strs(first.Channels), first.AllChannels, string(first.Method), skipSeenOn)
 	if err != nil {
-		return 0, fmt.Errorf("append import consents: %w", err)
+		return 0, err
 	}
 	return tag.RowsAffected(), nil
 }

@@ -111,6 +111,22 @@ type ReplyResult struct {
 	Reply  string
 }
 
+// Keyword says what HandleReply would do with text under these settings, without touching
+// the database: the inbound pipeline reads the settings once per batch and calls HandleReply
+// only for the messages that are keywords.
+func (set Settings) Keyword(text string) ReplyAction {
+	word := foldKeyword(text)
+	switch {
+	case word == "" || utf8.RuneCountInString(word) > 30:
+		return NoAction
+	case containsFold(set.OptOutKeywords, word):
+		return OptedOut
+	case containsFold(set.OptInKeywords, word):
+		return Confirmed
+	}
+	return NoAction
+}
+
 // HandleReply is called by the inbound message pipeline with each message a contact sends. A
 // message that is only an opt-out keyword ("SAIR", "pare!", "Stop") revokes the contact's
 // marketing consent on every channel at once; one that is only an opt-in keyword confirms the
@@ -207,12 +223,26 @@ func (s *Service) RecordImport(ctx context.Context, tx pgx.Tx, accountID, contac
 // punctuation removed, accents removed, upper case.
 func foldKeyword(s string) string {
 	s = strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) })
+	if ascii(s) {
+		// Nothing to strip: the common case, and the inbound pipeline folds every short
+		// message it drains.
+		return strings.ToUpper(s)
+	}
 	// A transformer keeps state, so each call makes its own.
 	out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
 	if err != nil {
 		return ""
 	}
 	return strings.ToUpper(out)
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func containsFold(list []string, word string) bool {

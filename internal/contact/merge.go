@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,9 @@ type MergeResult struct {
 	// Segments counts the static memberships the survivor gained.
 	Segments int64
 	Phones   int64
+	// Conversations counts the duplicate's conversations that moved to the survivor, folded
+	// into the survivor's own on the same channel or taken over whole.
+	Conversations int64
 	// Replayed is true when the duplicate had already been merged into this survivor: a
 	// retried call answers as the first did, and nothing changes.
 	Replayed bool
@@ -96,6 +100,9 @@ func (s *Service) merge(ctx context.Context, tx pgx.Tx, accountID, keepID, dupID
 	if res.Phones, err = s.q.MoveContactPhones(ctx, tx, store.MoveContactPhonesParams(ids)); err != nil {
 		return MergeResult{}, fmt.Errorf("move phones of %s: %w", dupID, err)
 	}
+	if res.Conversations, err = s.moveConversations(ctx, tx, accountID, keepID, dupID, now); err != nil {
+		return MergeResult{}, err
+	}
 	// The duplicate goes before the survivor takes its customer code (unique in the account).
 	if err := s.q.DeleteMergedContact(ctx, tx, store.DeleteMergedContactParams{AccountID: accountID, MergedID: dupID}); err != nil {
 		return MergeResult{}, fmt.Errorf("delete merged contact %s: %w", dupID, err)
@@ -142,4 +149,30 @@ func (s *Service) mergedAlready(ctx context.Context, tx pgx.Tx, accountID, keepI
 		return MergeResult{}, fmt.Errorf("read survivor %s: %w", keepID, err)
 	}
 	return MergeResult{Contact: fromRow(row.Contact, row.Phones), Replayed: true}, nil
+}
+
+// moveConversations gives the survivor the duplicate's conversations (before the duplicate's
+// deletion would cascade them away): one on a channel where the survivor has one too is
+// folded into it, so there stays one conversation per contact and channel; the others move
+// whole. The duplicate's channel identities and blocked messages follow, so its next message
+// reaches the survivor.
+func (s *Service) moveConversations(ctx context.Context, tx pgx.Tx, accountID, keepID, dupID uuid.UUID, now time.Time) (int64, error) {
+	folded, err := s.q.FoldMergedConversations(ctx, tx, store.FoldMergedConversationsParams{AccountID: accountID, SurvivorID: keepID, MergedID: dupID, Now: now})
+	if err != nil {
+		return 0, fmt.Errorf("fold conversations of %s: %w", dupID, err)
+	}
+	if err := s.q.DeleteFoldedConversations(ctx, tx, store.DeleteFoldedConversationsParams{AccountID: accountID, SurvivorID: keepID, MergedID: dupID}); err != nil {
+		return 0, fmt.Errorf("delete folded conversations of %s: %w", dupID, err)
+	}
+	moved, err := s.q.MoveContactConversations(ctx, tx, store.MoveContactConversationsParams{AccountID: accountID, SurvivorID: keepID, MergedID: dupID, Now: now})
+	if err != nil {
+		return 0, fmt.Errorf("move conversations of %s: %w", dupID, err)
+	}
+	if _, err := s.q.MoveContactIdentities(ctx, tx, store.MoveContactIdentitiesParams{AccountID: accountID, SurvivorID: keepID, MergedID: dupID}); err != nil {
+		return 0, fmt.Errorf("move channel identities of %s: %w", dupID, err)
+	}
+	if _, err := s.q.MoveBlockedMessages(ctx, tx, store.MoveBlockedMessagesParams{AccountID: accountID, SurvivorID: keepID, MergedID: dupID}); err != nil {
+		return 0, fmt.Errorf("move blocked messages of %s: %w", dupID, err)
+	}
+	return folded + moved, nil
 }

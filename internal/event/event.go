@@ -51,16 +51,18 @@ type New struct {
 	Data any
 }
 
-// Emit writes events to the outbox in the caller's transaction (or alone, given a pool).
+// Emit writes events to the outbox in the caller's transaction (or alone, given a pool): one
+// event in one statement, many in one statement too, in the order given.
 func Emit(ctx context.Context, db store.DBTX, accountID uuid.UUID, at time.Time, events ...New) error {
+	if len(events) == 0 {
+		return nil
+	}
 	q := store.New()
-	for _, e := range events {
-		data, err := json.Marshal(e.Data)
+	if len(events) == 1 {
+		e := events[0]
+		data, err := encode(e)
 		if err != nil {
-			return fmt.Errorf("encode %s event: %w", e.Type, err)
-		}
-		if e.Data == nil {
-			data = []byte("{}")
+			return err
 		}
 		if err := q.EmitEvent(ctx, db, store.EmitEventParams{
 			AccountID: accountID, EventID: uuid.Must(uuid.NewV7()), Type: e.Type, SubjectID: e.SubjectID,
@@ -68,8 +70,38 @@ func Emit(ctx context.Context, db store.DBTX, accountID uuid.UUID, at time.Time,
 		}); err != nil {
 			return fmt.Errorf("emit %s event: %w", e.Type, err)
 		}
+		return nil
+	}
+	p := store.EmitEventsParams{AccountID: accountID, OccurredAt: at}
+	idText := func(id *uuid.UUID) string {
+		if id == nil {
+			return ""
+		}
+		return id.String()
+	}
+	for _, e := range events {
+		data, err := encode(e)
+		if err != nil {
+			return err
+		}
+		p.EventIds, p.Types, p.Datas = append(p.EventIds, uuid.Must(uuid.NewV7())), append(p.Types, e.Type), append(p.Datas, data)
+		p.SubjectIds, p.DepartmentIds, p.UserIds = append(p.SubjectIds, idText(e.SubjectID)), append(p.DepartmentIds, idText(e.DepartmentID)), append(p.UserIds, idText(e.UserID))
+	}
+	if err := q.EmitEvents(ctx, db, p); err != nil {
+		return fmt.Errorf("emit %d events: %w", len(events), err)
 	}
 	return nil
+}
+
+func encode(e New) ([]byte, error) {
+	if e.Data == nil {
+		return []byte("{}"), nil
+	}
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s event: %w", e.Type, err)
+	}
+	return data, nil
 }
 
 // Log reads and publishes the event log.

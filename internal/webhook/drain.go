@@ -14,6 +14,7 @@ import (
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
+	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/provider"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/template"
@@ -244,10 +245,9 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, evs []Event, now time.T
 
 // applyEvents is where a drained batch's newly recorded events take effect, inside the
 // batch's transaction (so a failure here leaves the whole batch to the next drain). Each
-// event comes here once, in provider-key order. Until the messaging work wires messages and
-// statuses into conversations, only provider notifications about channels are applied; each
-// domain that reacts to provider events (template statuses, conversations) adds its call here,
-// taking tx and the events it cares about.
+// event comes here once, in provider-key order. Statuses go to the send path, messages to the
+// conversations, notifications to the channels and templates; each domain that reacts to
+// provider events adds its call here, taking tx and the events it cares about.
 func (s *Service) applyEvents(ctx context.Context, tx pgx.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -259,6 +259,9 @@ func (s *Service) applyEvents(ctx context.Context, tx pgx.Tx, evs []Event) error
 		return err
 	}
 	if err := s.applyChannelNotifications(ctx, tx, evs); err != nil {
+		return err
+	}
+	if err := s.applyMessages(ctx, tx, evs); err != nil {
 		return err
 	}
 	return applyTemplateStatuses(ctx, tx, evs, s.clock.Now())
@@ -275,6 +278,21 @@ func applyMessageStatuses(ctx context.Context, tx pgx.Tx, evs []Event) error {
 	}
 	if err := send.ApplyStatuses(ctx, tx, sts); err != nil {
 		return fmt.Errorf("apply message statuses: %w", err)
+	}
+	return nil
+}
+
+// applyMessages hands the batch's new messages (contacts' messages and echoes) to the
+// conversations, all at once: the inbound pipeline is set-based per batch.
+func (s *Service) applyMessages(ctx context.Context, tx pgx.Tx, evs []Event) error {
+	var in []conversation.Inbound
+	for _, e := range evs {
+		if e.Kind == "message" && e.Message != nil {
+			in = append(in, conversation.Inbound{AccountID: e.AccountID, ChannelID: e.ChannelID, Message: e.Message, At: e.OccurredAt})
+		}
+	}
+	if err := s.Conversations.ApplyInbound(ctx, tx, in); err != nil {
+		return fmt.Errorf("apply inbound messages: %w", err)
 	}
 	return nil
 }

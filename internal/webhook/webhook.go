@@ -25,6 +25,7 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/provider"
@@ -57,6 +58,9 @@ type Service struct {
 	clock    clock.Clock
 	// Logger reports deliveries that failed to parse; slog.Default when nil.
 	Logger *slog.Logger
+	// Conversations take the drained messages (ApplyInbound); exported so the server can
+	// share its instance (and its CampaignLinker).
+	Conversations *conversation.Service
 
 	mu    sync.Mutex
 	cache map[uuid.UUID]cachedEndpoint
@@ -72,7 +76,8 @@ type cachedEndpoint struct {
 
 // NewService returns a Service.
 func NewService(pool *pgxpool.Pool, channels *channel.Service, clk clock.Clock) *Service {
-	return &Service{pool: pool, q: store.New(), channels: channels, clock: clk, cache: map[uuid.UUID]cachedEndpoint{}}
+	return &Service{pool: pool, q: store.New(), channels: channels, clock: clk, cache: map[uuid.UUID]cachedEndpoint{},
+		Conversations: conversation.NewService(pool, clk)}
 }
 
 func (s *Service) logger() *slog.Logger {

@@ -260,3 +260,34 @@ func TestTwoWorkerProcessesDrainOnce(t *testing.T) {
 	require.Equal(t, unique, e.count("SELECT count(*) FROM provider_events"))
 	require.Zero(t, e.count("SELECT count(*) FROM webhook_deliveries WHERE error IS NOT NULL"))
 }
+
+// A contact's message drained, then replayed by the provider and drained again, lands once:
+// one contact, one conversation, one attendance, one message, one message.received event.
+func TestInboundMessageAppliedOnceThroughReplays(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.receive(message(1))
+	e.receive(message(1))
+	_, err := e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
+	require.NoError(t, err)
+	e.receive(message(1))
+	_, err = e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
+	require.NoError(t, err)
+	for query, want := range map[string]int{
+		"SELECT count(*) FROM contacts WHERE origin = 'inbound' AND name = 'Maria'": 1,
+		"SELECT count(*) FROM conversations WHERE status = 'open'":                  1,
+		"SELECT count(*) FROM attendances":                                          1,
+		"SELECT count(*) FROM messages WHERE provider_message_id = 'wamid.1'":       1,
+		"SELECT count(*) FROM event_outbox WHERE type = 'message.received'":         1,
+	} {
+		require.Equal(t, want, e.count(query), query)
+	}
+	// A sender known only by its business-scoped id (no phone) is a contact by identity.
+	e.receive(whatsapptest.InboundTextPayload(whatsapptest.Inbound{WABAID: "1", PhoneNumberID: "2", UserID: "BR.1234567890",
+		Name: "Sem Telefone", ID: "wamid.bsuid", Text: "oi", At: time.Unix(1_790_000_100, 0)}))
+	_, err = e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 1, e.count("SELECT count(*) FROM contact_identities i JOIN contacts c ON c.id = i.contact_id WHERE c.name = 'Sem Telefone'"))
+	require.Equal(t, 2, e.count("SELECT count(*) FROM conversations"))
+	require.Equal(t, 1, e.count("SELECT count(*) FROM contact_phones"), "a business-scoped id is not a phone")
+}

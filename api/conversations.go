@@ -1,0 +1,258 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
+
+	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/conversation"
+)
+
+const conversationsTag = "Conversations"
+
+// ConversationBody is a conversation as the API shows it, with the session state an agent
+// console needs to know whether free text may be sent or only a template.
+type ConversationBody struct {
+	ID        string `json:"id" format:"uuid"`
+	ContactID string `json:"contact_id" format:"uuid"`
+	ChannelID string `json:"channel_id" format:"uuid"`
+	Address   string `json:"address" doc:"Where replies go on the channel: a phone, a business-scoped id, a chat id."`
+	Status    string `json:"status" enum:"open,closed" doc:"open while an attendance is."`
+	// Attendance is the open attendance, absent when the conversation is closed.
+	Attendance      *AttendanceBody `json:"attendance,omitempty" doc:"The open attendance with its protocol; absent when closed."`
+	FreeFormAllowed bool            `json:"free_form_allowed" doc:"Whether a free-form message may be sent now: on WhatsApp only inside the 24-hour service session the contact's messages open; otherwise only an approved template."`
+	// ServiceExpiresAt is when the service session ends.
+	ServiceExpiresAt *time.Time           `json:"service_expires_at,omitempty" doc:"When the service session opened by the contact's latest message ends (WhatsApp)."`
+	Sessions         map[string]time.Time `json:"sessions" doc:"Template-category sessions open now (marketing, utility, authentication), with when each ends."`
+	LastMessageAt    *time.Time           `json:"last_message_at,omitempty"`
+	LastInboundAt    *time.Time           `json:"last_inbound_at,omitempty"`
+	UnansweredSince  *time.Time           `json:"unanswered_since,omitempty" doc:"The first of the contact's messages not yet answered."`
+	DepartmentID     string               `json:"department_id,omitempty" format:"uuid"`
+	AgentID          string               `json:"agent_id,omitempty" format:"uuid"`
+	LastCampaignID   string               `json:"last_campaign_id,omitempty" format:"uuid"`
+	CreatedAt        time.Time            `json:"created_at"`
+	UpdatedAt        time.Time            `json:"updated_at"`
+}
+
+// AttendanceBody is one opening of a conversation for service.
+type AttendanceBody struct {
+	ID             string     `json:"id" format:"uuid"`
+	ConversationID string     `json:"conversation_id" format:"uuid"`
+	ContactID      string     `json:"contact_id,omitempty" format:"uuid"`
+	ChannelID      string     `json:"channel_id,omitempty" format:"uuid"`
+	Protocol       string     `json:"protocol" doc:"The number the contact quotes; {{protocolo}} in messages."`
+	OpenedBy       string     `json:"opened_by,omitempty" enum:"inbound,agent,api,campaign"`
+	OpenedAt       time.Time  `json:"opened_at"`
+	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+}
+
+// MessageBody is a message in a conversation.
+type MessageBody struct {
+	ID                string          `json:"id" format:"uuid"`
+	ConversationID    string          `json:"conversation_id" format:"uuid"`
+	ChannelID         string          `json:"channel_id" format:"uuid"`
+	AttendanceID      string          `json:"attendance_id,omitempty" format:"uuid"`
+	Direction         string          `json:"direction" enum:"inbound,outbound,echo,internal" doc:"echo: sent by the business from the provider's own app."`
+	Kind              string          `json:"kind" enum:"text,media,template,reaction,contact,location,interactive,unsupported,note,system"`
+	Text              string          `json:"text"`
+	Payload           json.RawMessage `json:"payload" doc:"By kind: media, template, reaction target and emoji, contact card."`
+	ProviderMessageID string          `json:"provider_message_id,omitempty"`
+	ReplyTo           string          `json:"reply_to_provider_id,omitempty" doc:"The provider id of the message this one answers or reacts to."`
+	Status            string          `json:"status,omitempty" enum:"queued,sent,delivered,read,failed"`
+	CreatedAt         time.Time       `json:"created_at" doc:"When it happened (the provider's time for inbound messages)."`
+}
+
+// ProtocolSettingsBody is the account's protocol format.
+type ProtocolSettingsBody struct {
+	Format string `json:"format" minLength:"1" maxLength:"40" example:"{yyyy}{mm}{dd}{seq:6}" doc:"Literal text (letters, digits, - _ . / #) and the tokens {yyyy} {yy} {mm} {dd} and exactly one {seq:N} (N from 1 to 12 digits). The sequence restarts with the finest date the format names, in Brazil's time."`
+}
+
+func (s *server) registerConversations(api huma.API) {
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "list-conversations", Method: http.MethodGet, Path: "/v1/conversations", Tags: []string{conversationsTag},
+		Summary: "List conversations, oldest first",
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		PageParams
+		ContactID string `query:"contact_id" format:"uuid"`
+		ChannelID string `query:"channel_id" format:"uuid"`
+		Status    string `query:"status" enum:"open,closed"`
+	}) (*struct{ Body listBody[ConversationBody] }, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		after, err := in.after()
+		if err != nil {
+			return nil, err
+		}
+		var f conversation.Filter
+		if f.ContactID, err = parseOptUUID("query.contact_id", &in.ContactID); err != nil {
+			return nil, err
+		}
+		if f.ChannelID, err = parseOptUUID("query.channel_id", &in.ChannelID); err != nil {
+			return nil, err
+		}
+		if in.Status != "" {
+			f.Status = &in.Status
+		}
+		list, err := s.Conversations.List(ctx, p.AccountID, f, after, in.Limit+1)
+		if err != nil {
+			return nil, err
+		}
+		now := s.Conversations.Now()
+		return listPage(list, in.Limit, func(c conversation.Conversation) uuid.UUID { return c.ID },
+			func(c conversation.Conversation) ConversationBody { return toConversationBody(c, now) }), nil
+	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "get-conversation", Method: http.MethodGet, Path: "/v1/conversations/{id}", Tags: []string{conversationsTag},
+		Summary: "A conversation with its session state and current attendance", Errors: []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		ID string `path:"id" format:"uuid"`
+	}) (*struct{ Body ConversationBody }, error) {
+		p, id, err := pathCaller(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.Conversations.Get(ctx, p.AccountID, id)
+		if err != nil {
+			return nil, err
+		}
+		return &struct{ Body ConversationBody }{Body: toConversationBody(c, s.Conversations.Now())}, nil
+	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "list-conversation-messages", Method: http.MethodGet, Path: "/v1/conversations/{id}/messages", Tags: []string{conversationsTag},
+		Summary:     "A conversation's messages, newest first, optionally searched",
+		Description: "q searches the conversation's message text in Portuguese (stemmed, accents and case ignored; web-search syntax: quotes, or, -word).",
+		Errors:      []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		ID string `path:"id" format:"uuid"`
+		PageParams
+		Q string `query:"q" maxLength:"200" doc:"Words to find in the messages' text."`
+	}) (*struct{ Body listBody[MessageBody] }, error) {
+		p, id, err := pathCaller(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		before, err := in.after()
+		if err != nil {
+			return nil, err
+		}
+		msgs, err := s.Conversations.Messages(ctx, p.AccountID, id, in.Q, before, in.Limit+1)
+		if err != nil {
+			return nil, err
+		}
+		return listPage(msgs, in.Limit, func(m conversation.Message) uuid.UUID { return m.ID }, toMessageBody), nil
+	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "find-attendances", Method: http.MethodGet, Path: "/v1/attendances", Tags: []string{conversationsTag},
+		Summary: "Find the active attendance with a protocol", Description: "Only open attendances are found, as a contact quotes the protocol of the service in progress.",
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		Protocol string `query:"protocol" required:"true" minLength:"1" maxLength:"64"`
+	}) (*struct{ Body listBody[AttendanceBody] }, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		found, err := s.Conversations.FindByProtocol(ctx, p.AccountID, in.Protocol)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]AttendanceBody, len(found))
+		for i, a := range found {
+			out[i] = toAttendanceBody(a)
+		}
+		return &struct{ Body listBody[AttendanceBody] }{Body: listBody[AttendanceBody]{Items: out}}, nil
+	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "get-protocol-settings", Method: http.MethodGet, Path: "/v1/protocol-settings", Tags: []string{conversationsTag},
+		Summary: "The account's protocol format",
+	}, auth.SettingsManage), handle(func(ctx context.Context, _ *struct{}) (*struct{ Body ProtocolSettingsBody }, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		st, err := s.Conversations.GetProtocolSettings(ctx, p.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		return &struct{ Body ProtocolSettingsBody }{Body: ProtocolSettingsBody{Format: st.Format}}, nil
+	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "update-protocol-settings", Method: http.MethodPut, Path: "/v1/protocol-settings", Tags: []string{conversationsTag},
+		Summary: "Set the account's protocol format", Description: "Attendances opened from now on are numbered by it.",
+	}, auth.SettingsManage), handle(func(ctx context.Context, in *struct{ Body ProtocolSettingsBody }) (*struct{ Body ProtocolSettingsBody }, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		st, err := s.Conversations.SetProtocolFormat(ctx, p.AccountID, in.Body.Format)
+		if err != nil {
+			return nil, err
+		}
+		return &struct{ Body ProtocolSettingsBody }{Body: ProtocolSettingsBody{Format: st.Format}}, nil
+	}))
+}
+
+func toConversationBody(c conversation.Conversation, now time.Time) ConversationBody {
+	b := ConversationBody{
+		ID: c.ID.String(), ContactID: c.ContactID.String(), ChannelID: c.ChannelID.String(), Address: c.Address, Status: c.Status,
+		FreeFormAllowed: c.FreeFormAllowed(now), Sessions: map[string]time.Time{},
+		LastMessageAt: c.LastMessageAt, LastInboundAt: c.LastInboundAt, UnansweredSince: c.UnansweredSince,
+		DepartmentID: optID(c.DepartmentID), AgentID: optID(c.AgentID), LastCampaignID: optID(c.LastCampaignID),
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	if !c.Session.ServiceExpiresAt.IsZero() {
+		t := c.Session.ServiceExpiresAt
+		b.ServiceExpiresAt = &t
+	}
+	for cat, end := range c.OpenSessions(now) {
+		b.Sessions[string(cat)] = end
+	}
+	if c.Attendance != nil {
+		a := toAttendanceBody(*c.Attendance)
+		b.Attendance = &a
+	}
+	return b
+}
+
+func toAttendanceBody(a conversation.Attendance) AttendanceBody {
+	b := AttendanceBody{ID: a.ID.String(), ConversationID: a.ConversationID.String(), Protocol: a.Protocol, OpenedBy: a.OpenedBy,
+		OpenedAt: a.OpenedAt, ClosedAt: a.ClosedAt}
+	if a.ContactID != uuid.Nil {
+		b.ContactID = a.ContactID.String()
+	}
+	if a.ChannelID != uuid.Nil {
+		b.ChannelID = a.ChannelID.String()
+	}
+	return b
+}
+
+func toMessageBody(m conversation.Message) MessageBody {
+	b := MessageBody{
+		ID: m.ID.String(), ConversationID: m.ConversationID.String(), ChannelID: m.ChannelID.String(), AttendanceID: optID(m.AttendanceID),
+		Direction: m.Direction, Kind: m.Kind, Text: m.Text, Payload: m.Payload, CreatedAt: m.CreatedAt,
+	}
+	if m.ProviderMessageID != nil {
+		b.ProviderMessageID = *m.ProviderMessageID
+	}
+	if m.ReplyToProviderID != nil {
+		b.ReplyTo = *m.ReplyToProviderID
+	}
+	if m.Status != nil {
+		b.Status = *m.Status
+	}
+	return b
+}
+
+// optID is an optional id as the API writes it: "" (omitted) when absent.
+func optID(id *uuid.UUID) string {
+	if id == nil {
+		return ""
+	}
+	return id.String()
+}
