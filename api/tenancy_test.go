@@ -228,7 +228,7 @@ func TestTenancyWalk(t *testing.T) {
 	require.Equal(t, "queued", importNow.Status, "B could not cancel A's import")
 	var msgs int
 	require.NoError(t, e.pool.QueryRow(context.Background(), "SELECT count(*) FROM messages").Scan(&msgs))
-	require.Equal(t, 1, msgs, "B added no message to A's conversations")
+	require.Equal(t, 2, msgs, "B added no message to A's conversations (A has its note and the contact's inbound message)")
 	var byPhone api.ContactBody
 	e.do(http.MethodGet, "/v1/contacts/by-phone/+5511988881111", a.apiKey, nil).ok(&byPhone)
 	require.Equal(t, victim.ID, byPhone.ID)
