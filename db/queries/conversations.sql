@@ -173,8 +173,8 @@ WITH m AS (
     INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
     SELECT m.account_id, m.event_id, 'message.received', m.conversation_id,
            jsonb_build_object('message_id', m.id, 'conversation_id', m.conversation_id, 'contact_id', m.contact_id,
-                              'channel_id', m.channel_id, 'direction', m.direction, 'kind', m.kind, 'text', m.text,
-                              'created_at', m.created_at),
+                              'channel_id', m.channel_id, 'provider_message_id', m.provider_message_id, 'direction', m.direction,
+                              'kind', m.kind, 'text', m.text, 'created_at', m.created_at),
            @now
     FROM m
     -- The same filter as ins, on the same snapshot: the rows ins inserts, without joining
