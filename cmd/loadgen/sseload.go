@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -11,6 +12,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/conversa-hq/conversa/internal/event"
 )
 
 // sseResult is how long inbound messages took from their webhook POST to the SSE stream.
@@ -19,6 +25,9 @@ type sseResult struct {
 	Sent      int
 	Seen      int
 	Latencies []time.Duration
+	// AfterWrite is, for each event, the part of its latency after the drain wrote it (from
+	// the event's occurred_at to its arrival): publisher, NOTIFY, hub and stream.
+	AfterWrite []time.Duration
 }
 
 // Percentile is the nearest-rank p-th percentile of the latencies.
@@ -28,6 +37,67 @@ func (r sseResult) Percentile(p float64) time.Duration {
 	}
 	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
 	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
+}
+
+// measureOutboxToSSE emits n events straight into the outbox at rate per second, with an SSE
+// stream open, and times each from its emit to its arrival: the publisher, NOTIFY, hub and
+// stream part of the inbound-to-SSE path, without the webhook and the drain.
+func measureOutboxToSSE(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, base, apiKey string, rate, n int) ([]time.Duration, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, base+"/v1/events/stream", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("open the event stream: %w", err)
+	}
+	defer resp.Body.Close()
+	var mu sync.Mutex
+	var lat []time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if !bytes.HasPrefix(line, []byte("data:")) || !bytes.Contains(line, []byte("bench.probe")) {
+				continue
+			}
+			var ev struct {
+				Data struct {
+					Sent int64 `json:"sent"`
+				} `json:"data"`
+			}
+			if json.Unmarshal(bytes.TrimSpace(line[len("data:"):]), &ev) == nil {
+				mu.Lock()
+				lat = append(lat, time.Since(time.Unix(0, ev.Data.Sent)))
+				mu.Unlock()
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	for i := range n {
+		time.Sleep(time.Second / time.Duration(rate))
+		if err := event.Emit(ctx, pool, accountID, time.Now(), event.New{Type: "bench.probe", Data: map[string]any{"sent": time.Now().UnixNano(), "i": i}}); err != nil {
+			return nil, err
+		}
+	}
+	for range 100 {
+		mu.Lock()
+		got := len(lat)
+		mu.Unlock()
+		if got == n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	slices.Sort(lat)
+	return lat, nil
 }
 
 // wamid finds a bench delivery's message id in an event's data, whatever field carries it.
@@ -74,10 +144,17 @@ func measureInboundToSSE(ctx context.Context, base, apiKey string, w webhookBenc
 			if id == "" {
 				continue
 			}
+			var ev struct {
+				OccurredAt time.Time `json:"occurred_at"`
+			}
+			_ = json.Unmarshal(bytes.TrimSpace(line[len("data:"):]), &ev)
 			mu.Lock()
 			if t, ok := sentAt[id]; ok && !seen[id] {
 				seen[id] = true
 				res.Latencies = append(res.Latencies, at.Sub(t))
+				if !ev.OccurredAt.IsZero() {
+					res.AfterWrite = append(res.AfterWrite, at.Sub(ev.OccurredAt))
+				}
 			}
 			mu.Unlock()
 		}
@@ -130,6 +207,7 @@ func measureInboundToSSE(ctx context.Context, base, apiKey string, w webhookBenc
 	defer mu.Unlock()
 	res.Seen = len(seen)
 	slices.Sort(res.Latencies)
+	slices.Sort(res.AfterWrite)
 	return res, nil
 }
 

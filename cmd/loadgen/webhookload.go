@@ -335,12 +335,22 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	if err := settle(); err != nil {
 		return failed, err
 	}
+	probe, err := measureOutboxToSSE(ctx, pool, ten.AccountID, srv.Base, ten.APIKey, 100, 300)
+	if err != nil {
+		return failed, err
+	}
+	if len(probe) > 0 {
+		logf("outbox to SSE: %d events, p50 %s, p99 %s", len(probe), formatMs(probe[len(probe)/2]), formatMs(probe[len(probe)*99/100]))
+	}
 	logf("inbound to SSE: posting %d deliveries/s for %s with an event stream open", sseRate, cfg.Duration)
 	sse, err := measureInboundToSSE(ctx, srv.Base, ten.APIKey, wh, sseRate, cfg.Duration)
 	if err != nil {
 		return failed, err
 	}
 	logf("  %d of %d seen on the stream, p50 %s, p99 %s", sse.Seen, sse.Sent, formatMs(sse.Percentile(50)), formatMs(sse.Percentile(99)))
+	if n := len(sse.AfterWrite); n > 0 {
+		logf("  after the drain wrote the event: p50 %s, p99 %s", formatMs(sse.AfterWrite[n/2]), formatMs(sse.AfterWrite[min(n-1, n*99/100)]))
+	}
 	if err := srv.Stop(); err != nil {
 		logf("%v", err)
 	}
@@ -373,6 +383,14 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "\nInbound to SSE: one client holds GET /v1/events/stream open (API key) while deliveries are posted at a steady "+
 		"%d/s; each is timed from just before its POST to the stream event that carries its message id.\n\n", sseRate)
 	b.WriteString(sseMarkdown(sse))
+	if n := len(sse.AfterWrite); n > 0 {
+		fmt.Fprintf(&b, "| of which after the drain wrote the event (its occurred_at to arrival) | | | | %s | | %s | | | |\n",
+			formatMs(sse.AfterWrite[n/2]), formatMs(sse.AfterWrite[min(n-1, n*99/100)]))
+	}
+	if n := len(probe); n > 0 {
+		fmt.Fprintf(&b, "| event emitted straight into the outbox → stream (no webhook, no drain) | 100/s | 300 | %d | %s | | %s | %s | | |\n",
+			n, formatMs(probe[n/2]), formatMs(probe[min(n-1, n*99/100)]), formatMs(probe[n-1]))
+	}
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
 		fh, err := os.OpenFile(cfg.Markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
