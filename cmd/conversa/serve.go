@@ -94,7 +94,7 @@ func workerCmd() *cobra.Command {
 				return fmt.Errorf("start workers: %w", err)
 			}
 			webhooks.Logger = logger
-			go func() { _ = webhook.Listen(ctx, pool, jobs.WakeDrain(client, logger)) }()
+			go func() { _ = webhook.Listen(ctx, pool, jobs.WakeDrain(client, webhooks, logger)) }()
 			go event.NewLog(pool).RunPublisher(ctx, PublishEvery, logger)
 			logger.Info("workers started", "max_workers", cfg.Workers)
 			<-ctx.Done()
@@ -221,7 +221,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	wakeCtx, stopWake := context.WithCancel(context.Background())
 	defer stopWake()
 	go webhooks.RunNotifier(wakeCtx)
-	go func() { _ = webhook.Listen(wakeCtx, pool, jobs.WakeDrain(client, logger)) }()
+	go func() { _ = webhook.Listen(wakeCtx, pool, jobs.WakeDrain(client, webhooks, logger)) }()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = stopWorkers(client, cfg.ShutdownTimeout, logger)

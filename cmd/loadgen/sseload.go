@@ -45,7 +45,11 @@ func (r sseResult) Percentile(p float64) time.Duration {
 func measureOutboxToSSE(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, base, apiKey string, rate, n int) ([]time.Duration, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(sctx, http.MethodGet, base+"/v1/events/stream", nil)
+	after, err := lastSeq(ctx, pool, accountID)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, fmt.Sprintf("%s/v1/events/stream?after=%d", base, after), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +104,17 @@ func measureOutboxToSSE(ctx context.Context, pool *pgxpool.Pool, accountID uuid.
 	return lat, nil
 }
 
+// lastSeq is the account's last published event: a stream opened after it starts live, as a
+// console that has already loaded its state does (without a position a stream replays the
+// whole log first).
+func lastSeq(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID) (int64, error) {
+	var seq int64
+	if err := pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events WHERE account_id = $1`, accountID).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the last event: %w", err)
+	}
+	return seq, nil
+}
+
 // wamid finds a bench delivery's message id in an event's data, whatever field carries it.
 var wamid = regexp.MustCompile(`wamid\.bench\.[0-9]+`)
 
@@ -107,11 +122,15 @@ var wamid = regexp.MustCompile(`wamid\.bench\.[0-9]+`)
 // inbound deliveries at rate per second for d, and times each from just before its POST to
 // the stream event that carries its message id: the agent console's view of a contact's
 // message (ingest, drain, conversation, event outbox, publisher, NOTIFY, fan-out).
-func measureInboundToSSE(ctx context.Context, base, apiKey string, w webhookBench, rate int, d time.Duration) (sseResult, error) {
+func measureInboundToSSE(ctx context.Context, pool *pgxpool.Pool, base, apiKey string, w webhookBench, rate int, d time.Duration) (sseResult, error) {
 	res := sseResult{Rate: rate}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(sctx, http.MethodGet, base+"/v1/events/stream", nil)
+	after, err := lastSeq(ctx, pool, w.accountID)
+	if err != nil {
+		return res, err
+	}
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, fmt.Sprintf("%s/v1/events/stream?after=%d", base, after), nil)
 	if err != nil {
 		return res, err
 	}

@@ -343,7 +343,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		logf("outbox to SSE: %d events, p50 %s, p99 %s", len(probe), formatMs(probe[len(probe)/2]), formatMs(probe[len(probe)*99/100]))
 	}
 	logf("inbound to SSE: posting %d deliveries/s for %s with an event stream open", sseRate, cfg.Duration)
-	sse, err := measureInboundToSSE(ctx, srv.Base, ten.APIKey, wh, sseRate, cfg.Duration)
+	sse, err := measureInboundToSSE(ctx, pool, srv.Base, ten.APIKey, wh, sseRate, cfg.Duration)
 	if err != nil {
 		return failed, err
 	}
@@ -380,7 +380,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "| backlog drained by the server's workers | %d | %s | %s | %.0f | %d | %.0f | %s | ≥ 5000 events/s | %s |\n",
 		proc.Deliveries, formatMs(proc.Copy), formatMs(proc.Drain), float64(proc.Deliveries)/proc.Drain.Seconds(), proc.Events, evps,
 		formatMB(proc.PeakRSS), yesNo(evps >= 5000 && proc.Events == int64(proc.Deliveries)))
-	fmt.Fprintf(&b, "\nInbound to SSE: one client holds GET /v1/events/stream open (API key) while deliveries are posted at a steady "+
+	fmt.Fprintf(&b, "\nInbound to SSE: one client holds GET /v1/events/stream?after=<last seq> open (API key; live from now, as a console that has loaded its state) while deliveries are posted at a steady "+
 		"%d/s; each is timed from just before its POST to the stream event that carries its message id.\n\n", sseRate)
 	b.WriteString(sseMarkdown(sse))
 	if n := len(sse.AfterWrite); n > 0 {

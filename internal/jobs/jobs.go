@@ -129,9 +129,13 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 }
 
 // WakeDrain returns what webhook.Listen calls on each notification: enqueue a drain in the
-// next slot (a slot already waiting or running skips it, see webhook.DrainArgs).
-func WakeDrain(client *river.Client[pgx.Tx], logger *slog.Logger) func(context.Context) {
+// next slot (a slot already waiting or running skips it, see webhook.DrainArgs), unless a drain
+// job of this process is running and takes the wake itself (webhook.Service.WakeRunning).
+func WakeDrain(client *river.Client[pgx.Tx], webhooks *webhook.Service, logger *slog.Logger) func(context.Context) {
 	return func(ctx context.Context) {
+		if webhooks.WakeRunning() {
+			return
+		}
 		if _, err := client.Insert(ctx, webhook.NextDrain(), nil); err != nil && ctx.Err() == nil {
 			logger.Warn("enqueue webhook drain failed; the periodic drain will run it", "error", err)
 		}

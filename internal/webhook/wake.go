@@ -116,10 +116,61 @@ type DrainWorker struct {
 	Service *Service
 }
 
-// Work drains until the backlog is empty or DrainBudget has passed.
+// DrainLinger is how long a drain job that emptied the backlog stays, waiting for a wake from
+// its own process, before it ends.
+const DrainLinger = time.Second
+
+// Work drains until the backlog is empty, then lingers for DrainLinger: a wake that arrives
+// meanwhile (WakeRunning) makes it drain again at once, so a steady trickle of deliveries is
+// drained within a NotifyEvery of being stored instead of waiting for a new River job to be
+// inserted, fetched and started (and for River to record the last one complete, which it does
+// in batches up to a few hundred milliseconds late, and which until then holds its unique slot).
+// It ends after DrainBudget in all.
 func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
-	_, err := w.Service.Drain(ctx, BatchSize, DrainBudget)
-	return err
+	s := w.Service
+	s.draining.Add(1)
+	deadline := time.Now().Add(DrainBudget)
+	for {
+		if _, err := s.Drain(ctx, BatchSize, time.Until(deadline)); err != nil {
+			s.draining.Add(-1)
+			return err
+		}
+		linger := time.NewTimer(min(DrainLinger, max(time.Until(deadline), 0)))
+		select {
+		case <-s.rewake:
+			linger.Stop()
+			continue
+		case <-linger.C:
+		case <-ctx.Done():
+			linger.Stop()
+		}
+		s.draining.Add(-1)
+		// A wake that raced the exit: take it and drain again.
+		select {
+		case <-s.rewake:
+			if ctx.Err() == nil && time.Now().Before(deadline) {
+				s.draining.Add(1)
+				continue
+			}
+		default:
+		}
+		return nil
+	}
+}
+
+// WakeRunning hands a wake to one of this process's drain jobs that is draining or lingering,
+// and reports whether there was one; when there was none the caller enqueues a drain job. A
+// wake handed over in the instant a job ends may wait for the next wake or the periodic drain
+// (a second at most): it costs latency, never a delivery.
+func (s *Service) WakeRunning() bool {
+	if s.draining.Load() == 0 {
+		return false
+	}
+	select {
+	case s.rewake <- struct{}{}:
+	default: // one is pending already
+	}
+	return true
 }
 
 // Timeout leaves room for the budget plus the last batch.

@@ -67,6 +67,10 @@ type Service struct {
 	// stored says a delivery was stored since the last NOTIFY (see RunNotifier).
 	stored atomic.Bool
 	writer writer
+	// draining counts this process's drain jobs between their first batch and their exit;
+	// rewake hands one of them a wake (see DrainWorker.Work and WakeRunning).
+	draining atomic.Int32
+	rewake   chan struct{}
 }
 
 type cachedEndpoint struct {
@@ -77,7 +81,7 @@ type cachedEndpoint struct {
 // NewService returns a Service.
 func NewService(pool *pgxpool.Pool, channels *channel.Service, clk clock.Clock) *Service {
 	return &Service{pool: pool, q: store.New(), channels: channels, clock: clk, cache: map[uuid.UUID]cachedEndpoint{},
-		Conversations: conversation.NewService(pool, clk)}
+		Conversations: conversation.NewService(pool, clk), rewake: make(chan struct{}, 1)}
 }
 
 func (s *Service) logger() *slog.Logger {

@@ -249,7 +249,7 @@ func TestTwoWorkerProcessesDrainOnce(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, client.Start(ctx))
 		t.Cleanup(func() { _ = client.Stop(context.Background()) })
-		wake := jobs.WakeDrain(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		wake := jobs.WakeDrain(client, e.svc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		for range webhook.DrainSlots {
 			wake(ctx)
 		}
