@@ -551,12 +551,33 @@ func (b *batch) consents(ctx context.Context) error {
 			if set.Keyword(e.Message.Text) == consent.NoAction {
 				continue
 			}
-			if _, err := b.s.consent.HandleReply(ctx, b.tx, k.account, k.contact, b.types[k.channel], e.Message.Text, b.notAfterNow(e.At)); err != nil {
+			res, err := b.s.consent.HandleReply(ctx, b.tx, k.account, k.contact, b.types[k.channel], e.Message.Text, b.notAfterNow(e.At))
+			if err != nil {
 				return fmt.Errorf("act on keyword of message %s: %w", e.Message.ID, err)
+			}
+			if err := b.confirm(ctx, k, e.Message.From, res.Reply); err != nil {
+				return fmt.Errorf("confirm keyword of message %s: %w", e.Message.ID, err)
 			}
 		}
 	}
 	return nil
+}
+
+// confirm queues the account's confirmation of an opt-out or opt-in keyword (the consent
+// settings' reply; nothing when it is empty) as an ordinary outbound text in the contact's
+// conversation: the line's dispatcher sends it like any other message, inside the service
+// session the keyword itself just opened.
+func (b *batch) confirm(ctx context.Context, k convKey, address, reply string) error {
+	if strings.TrimSpace(reply) == "" {
+		return nil
+	}
+	queued := "queued"
+	_, err := b.s.q.QueueMessage(ctx, b.tx, store.QueueMessageParams{
+		AccountID: k.account, ID: uuid.Must(uuid.NewV7()), ChannelID: k.channel, Direction: "outbound", Kind: "text",
+		Text: reply, Payload: []byte("{}"), Status: &queued, StatusAt: &b.now, SendAfter: &b.now, CreatedAt: b.now,
+		NewConversationID: uuid.Must(uuid.NewV7()), ContactID: k.contact, Address: address,
+	})
+	return err
 }
 
 // notAfterNow clamps a provider's timestamp to now for consent evidence, which may not be

@@ -221,6 +221,10 @@ func TestFirstWhatsAppMessageRecordsImplicitConsentAndOptOutRevokes(t *testing.T
 	v, err := e.consent.Verify(ctx, e.account)
 	require.NoError(t, err)
 	require.Nil(t, v.Problem, "the chain still verifies")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM messages WHERE conversation_id = $1 AND direction = 'outbound' AND status = 'queued'
+		AND text LIKE 'Pronto: você não receberá mais mensagens de marketing%'`, c.ID), "the opt-out is confirmed to the contact, once")
+	require.Equal(t, 0, e.count(`SELECT count(*) FROM conversations WHERE id = $1 AND unanswered_since IS NOT NULL`, c.ID),
+		"the confirmation answers the contact")
 
 	// Telegram messages record no implicit WhatsApp consent.
 	e.apply(e.msg(e.telegram, "chat-9", 4, "oi"))
@@ -242,6 +246,8 @@ func TestOptInKeywordConfirmsPendingDoubleOptIn(t *testing.T) {
 	ok, err := e.consent.Allowed(ctx, e.pool, e.account, c.ContactID, consent.PurposeMarketing, channel.Telegram, true)
 	require.NoError(t, err)
 	require.True(t, ok, "the reply confirmed the double opt-in (explicit)")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM messages WHERE conversation_id = $1 AND direction = 'outbound' AND status = 'queued'
+		AND text = 'Obrigado! Sua inscrição está confirmada.'`, c.ID), "the confirmation is queued for the contact")
 }
 
 func TestBlockedContactsMessageIsDroppedAndRecorded(t *testing.T) {
