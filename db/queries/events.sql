@@ -4,14 +4,16 @@ INSERT INTO event_outbox (account_id, event_id, type, subject_id, department_id,
 VALUES (@account_id, @event_id, @type, @subject_id, @department_id, @user_id, @data, @occurred_at);
 
 -- name: EmitEvents :exec
--- Writes many events to the outbox in one round trip (the webhook drain emits one per message
--- of a 500-delivery batch). Optional ids come as text, '' for none, so one array holds them.
+-- Writes many events, of any accounts and times, to the outbox in one round trip (a drained or
+-- dispatched batch emits one per message). Optional ids come as text, '' for none, so one array
+-- holds them.
 INSERT INTO event_outbox (account_id, event_id, type, subject_id, department_id, user_id, data, occurred_at)
-SELECT @account_id, e.event_id, e.type, nullif(e.subject_id, '')::uuid, nullif(e.department_id, '')::uuid,
-       nullif(e.user_id, '')::uuid, e.data, @occurred_at
-FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@types::text[]) AS type, unnest(@subject_ids::text[]) AS subject_id,
-             unnest(@department_ids::text[]) AS department_id, unnest(@user_ids::text[]) AS user_id,
-             unnest(@datas::jsonb[]) AS data) AS e;
+SELECT e.account_id, e.event_id, e.type, nullif(e.subject_id, '')::uuid, nullif(e.department_id, '')::uuid,
+       nullif(e.user_id, '')::uuid, e.data, e.occurred_at
+FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@event_ids::uuid[]) AS event_id, unnest(@types::text[]) AS type,
+             unnest(@subject_ids::text[]) AS subject_id, unnest(@department_ids::text[]) AS department_id,
+             unnest(@user_ids::text[]) AS user_id, unnest(@datas::jsonb[]) AS data,
+             unnest(@occurred_ats::timestamptz[]) AS occurred_at) AS e;
 
 -- name: PublishEvents :one
 SELECT coalesce(publish_events(@max_rows::integer), 0)::bigint AS max_seq;

@@ -204,14 +204,6 @@ SELECT l.channel_id::uuid AS channel_id FROM lines l
 WHERE l.channel_id IS NOT NULL
   AND EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued' AND m.channel_id = l.channel_id AND m.send_after <= @now);
 
--- name: EmitMessageStatuses :exec
--- A batch's message.status events in one statement (what event.Emit writes one at a time).
-INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
-SELECT u.account_id, u.event_id, 'message.status', u.subject_id, u.data, u.occurred_at
-FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@event_ids::uuid[]) AS event_id,
-             unnest(@subject_ids::uuid[]) AS subject_id, unnest(@datas::jsonb[]) AS data,
-             unnest(@occurred_ats::timestamptz[]) AS occurred_at) AS u;
-
 -- name: QueueFreeForm :one
 -- The Send Message API's fast path, one round trip: a free-form message to a contact (by id,
 -- customer code or phone) that already has a conversation on the channel is stored only when

@@ -181,36 +181,38 @@ func (q *Queries) EmitEvent(ctx context.Context, db DBTX, arg EmitEventParams) e
 
 const emitEvents = `-- name: EmitEvents :exec
 INSERT INTO event_outbox (account_id, event_id, type, subject_id, department_id, user_id, data, occurred_at)
-SELECT $1, e.event_id, e.type, nullif(e.subject_id, '')::uuid, nullif(e.department_id, '')::uuid,
-       nullif(e.user_id, '')::uuid, e.data, $2
-FROM (SELECT unnest($3::uuid[]) AS event_id, unnest($4::text[]) AS type, unnest($5::text[]) AS subject_id,
-             unnest($6::text[]) AS department_id, unnest($7::text[]) AS user_id,
-             unnest($8::jsonb[]) AS data) AS e
+SELECT e.account_id, e.event_id, e.type, nullif(e.subject_id, '')::uuid, nullif(e.department_id, '')::uuid,
+       nullif(e.user_id, '')::uuid, e.data, e.occurred_at
+FROM (SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS event_id, unnest($3::text[]) AS type,
+             unnest($4::text[]) AS subject_id, unnest($5::text[]) AS department_id,
+             unnest($6::text[]) AS user_id, unnest($7::jsonb[]) AS data,
+             unnest($8::timestamptz[]) AS occurred_at) AS e
 `
 
 type EmitEventsParams struct {
-	AccountID     uuid.UUID
-	OccurredAt    time.Time
+	AccountIds    []uuid.UUID
 	EventIds      []uuid.UUID
 	Types         []string
 	SubjectIds    []string
 	DepartmentIds []string
 	UserIds       []string
 	Datas         [][]byte
+	OccurredAts   []time.Time
 }
 
-// Writes many events to the outbox in one round trip (the webhook drain emits one per message
-// of a 500-delivery batch). Optional ids come as text, ” for none, so one array holds them.
+// Writes many events, of any accounts and times, to the outbox in one round trip (a drained or
+// dispatched batch emits one per message). Optional ids come as text, ” for none, so one array
+// holds them.
 func (q *Queries) EmitEvents(ctx context.Context, db DBTX, arg EmitEventsParams) error {
 	_, err := db.Exec(ctx, emitEvents,
-		arg.AccountID,
-		arg.OccurredAt,
+		arg.AccountIds,
 		arg.EventIds,
 		arg.Types,
 		arg.SubjectIds,
 		arg.DepartmentIds,
 		arg.UserIds,
 		arg.Datas,
+		arg.OccurredAts,
 	)
 	return err
 }

@@ -339,34 +339,6 @@ func (q *Queries) DueLines(ctx context.Context, db DBTX, now *time.Time) ([]uuid
 	return items, nil
 }
 
-const emitMessageStatuses = `-- name: EmitMessageStatuses :exec
-INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
-SELECT u.account_id, u.event_id, 'message.status', u.subject_id, u.data, u.occurred_at
-FROM (SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS event_id,
-             unnest($3::uuid[]) AS subject_id, unnest($4::jsonb[]) AS data,
-             unnest($5::timestamptz[]) AS occurred_at) AS u
-`
-
-type EmitMessageStatusesParams struct {
-	AccountIds  []uuid.UUID
-	EventIds    []uuid.UUID
-	SubjectIds  []uuid.UUID
-	Datas       [][]byte
-	OccurredAts []time.Time
-}
-
-// A batch's message.status events in one statement (what event.Emit writes one at a time).
-func (q *Queries) EmitMessageStatuses(ctx context.Context, db DBTX, arg EmitMessageStatusesParams) error {
-	_, err := db.Exec(ctx, emitMessageStatuses,
-		arg.AccountIds,
-		arg.EventIds,
-		arg.SubjectIds,
-		arg.Datas,
-		arg.OccurredAts,
-	)
-	return err
-}
-
 const ensureSendSlots = `-- name: EnsureSendSlots :exec
 INSERT INTO channel_send_slots (account_id, channel_id, tokens, refilled_at)
 SELECT ch.account_id, ch.id, $1, $2 FROM channels ch WHERE ch.id = $3

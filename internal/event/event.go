@@ -54,25 +54,43 @@ type New struct {
 // Emit writes events to the outbox in the caller's transaction (or alone, given a pool): one
 // event in one statement, many in one statement too, in the order given.
 func Emit(ctx context.Context, db store.DBTX, accountID uuid.UUID, at time.Time, events ...New) error {
+	all := make([]Stamped, len(events))
+	for i, e := range events {
+		all[i] = Stamped{AccountID: accountID, At: at, New: e}
+	}
+	return EmitAll(ctx, db, all)
+}
+
+// Stamped is an event with its account and time, for EmitAll.
+type Stamped struct {
+	AccountID uuid.UUID
+	At        time.Time
+	New
+}
+
+// EmitAll writes events of any accounts and times to the outbox in one statement, in the order
+// given: what a batch that touches many accounts' messages (the dispatcher, the status
+// webhooks) emits at once.
+func EmitAll(ctx context.Context, db store.DBTX, events []Stamped) error {
 	if len(events) == 0 {
 		return nil
 	}
 	q := store.New()
 	if len(events) == 1 {
 		e := events[0]
-		data, err := encode(e)
+		data, err := encode(e.New)
 		if err != nil {
 			return err
 		}
 		if err := q.EmitEvent(ctx, db, store.EmitEventParams{
-			AccountID: accountID, EventID: uuid.Must(uuid.NewV7()), Type: e.Type, SubjectID: e.SubjectID,
-			DepartmentID: e.DepartmentID, UserID: e.UserID, Data: data, OccurredAt: at,
+			AccountID: e.AccountID, EventID: uuid.Must(uuid.NewV7()), Type: e.Type, SubjectID: e.SubjectID,
+			DepartmentID: e.DepartmentID, UserID: e.UserID, Data: data, OccurredAt: e.At,
 		}); err != nil {
 			return fmt.Errorf("emit %s event: %w", e.Type, err)
 		}
 		return nil
 	}
-	p := store.EmitEventsParams{AccountID: accountID, OccurredAt: at}
+	var p store.EmitEventsParams
 	idText := func(id *uuid.UUID) string {
 		if id == nil {
 			return ""
@@ -80,10 +98,11 @@ func Emit(ctx context.Context, db store.DBTX, accountID uuid.UUID, at time.Time,
 		return id.String()
 	}
 	for _, e := range events {
-		data, err := encode(e)
+		data, err := encode(e.New)
 		if err != nil {
 			return err
 		}
+		p.AccountIds, p.OccurredAts = append(p.AccountIds, e.AccountID), append(p.OccurredAts, e.At)
 		p.EventIds, p.Types, p.Datas = append(p.EventIds, uuid.Must(uuid.NewV7())), append(p.Types, e.Type), append(p.Datas, data)
 		p.SubjectIds, p.DepartmentIds, p.UserIds = append(p.SubjectIds, idText(e.SubjectID)), append(p.DepartmentIds, idText(e.DepartmentID)), append(p.UserIds, idText(e.UserID))
 	}

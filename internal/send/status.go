@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/message"
 	"github.com/conversa-hq/conversa/internal/provider"
 )
@@ -168,22 +169,15 @@ type StatusData struct {
 }
 
 // emitStatuses writes the message.status events of a batch in one statement, in the
-// caller's transaction (as event.Emit would, one by one).
+// caller's transaction.
 func emitStatuses(ctx context.Context, tx pgx.Tx, evs []statusEvent) error {
-	if len(evs) == 0 {
-		return nil
+	all := make([]event.Stamped, len(evs))
+	for i, e := range evs {
+		all[i] = event.Stamped{AccountID: e.accountID, At: e.at, New: event.New{Type: EventMessageStatus, SubjectID: &e.conversationID,
+			Data: StatusData{MessageID: e.id, ConversationID: e.conversationID, ChannelID: e.channelID, Status: e.status,
+				ErrorCode: e.code, ErrorReason: e.reason, RetryAt: e.retryAt}}}
 	}
-	p := store.EmitMessageStatusesParams{}
-	for _, e := range evs {
-		b, err := json.Marshal(StatusData{MessageID: e.id, ConversationID: e.conversationID, ChannelID: e.channelID, Status: e.status,
-			ErrorCode: e.code, ErrorReason: e.reason, RetryAt: e.retryAt})
-		if err != nil {
-			return fmt.Errorf("encode message.status event: %w", err)
-		}
-		p.AccountIds, p.EventIds, p.SubjectIds = append(p.AccountIds, e.accountID), append(p.EventIds, uuid.Must(uuid.NewV7())), append(p.SubjectIds, e.conversationID)
-		p.Datas, p.OccurredAts = append(p.Datas, b), append(p.OccurredAts, e.at)
-	}
-	if err := store.New().EmitMessageStatuses(ctx, tx, p); err != nil {
+	if err := event.EmitAll(ctx, tx, all); err != nil {
 		return fmt.Errorf("emit message.status events: %w", err)
 	}
 	return nil
