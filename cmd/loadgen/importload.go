@@ -16,8 +16,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/conversa-hq/conversa/internal/pgdb"
 )
 
 // The import scenario (-import): a CSV as Brazilian Excel exports it is generated to a file,
@@ -302,31 +300,11 @@ func rawCopyReal(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, r
 // runImportBench is the whole -import run.
 func runImportBench(ctx context.Context, cfg config) (bool, error) {
 	started := time.Now()
-	benchURL, err := databaseURL(cfg.DatabaseURL, importBenchDB)
+	pool, benchURL, dropDB, err := scenarioDatabase(ctx, cfg, importBenchDB)
 	if err != nil {
 		return false, err
 	}
-	logf("creating database %s", importBenchDB)
-	if err := recreateDatabase(ctx, cfg.DatabaseURL, importBenchDB); err != nil {
-		return false, err
-	}
-	if !cfg.KeepDB {
-		defer func() {
-			dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if derr := dropDatabase(dropCtx, cfg.DatabaseURL, importBenchDB); derr != nil {
-				logf("%v", derr)
-			}
-		}()
-	}
-	pool, err := pgdb.Open(ctx, benchURL, int32(cfg.DBMaxConns))
-	if err != nil {
-		return false, fmt.Errorf("open %s: %w", importBenchDB, err)
-	}
-	defer pool.Close()
-	if err := pgdb.Migrate(ctx, pool, nil); err != nil {
-		return false, fmt.Errorf("migrate %s: %w", importBenchDB, err)
-	}
+	defer dropDB()
 	ten, err := setupTenant(ctx, pool)
 	if err != nil {
 		return false, err
@@ -340,13 +318,11 @@ func runImportBench(ctx context.Context, cfg config) (bool, error) {
 		return false, err
 	}
 	defer os.RemoveAll(dir)
-	bin := cfg.Conversa
-	if bin == "" {
-		logf("building conversa")
-		if bin, err = buildConversa(ctx, dir); err != nil {
-			return false, err
-		}
+	bin, removeBin, err := conversaBinary(ctx, cfg)
+	if err != nil {
+		return false, err
 	}
+	defer removeBin()
 	logf("writing two CSV files of %d rows", cfg.ImportRows)
 	newPath, newSize, err := writeImportFile(dir, cfg.ImportRows, false, cfg.ImportConsent)
 	if err != nil {

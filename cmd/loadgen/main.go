@@ -247,18 +247,11 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 		return false, err
 	}
 
-	bin := cfg.Conversa
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "loadgen-")
-		if err != nil {
-			return false, fmt.Errorf("temporary directory: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		logf("building conversa")
-		if bin, err = buildConversa(ctx, dir); err != nil {
-			return false, err
-		}
+	bin, removeBin, err := conversaBinary(ctx, cfg)
+	if err != nil {
+		return false, err
 	}
+	defer removeBin()
 	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
 	if err != nil {
 		return false, err

@@ -306,3 +306,39 @@ func (c *counter) Next() (int64, error) {
 	}
 	return n, nil
 }
+
+// scenarioDatabase recreates the database name on cfg's server for one scenario (each runs in
+// its own, so another engineer's run of a different scenario does not collide with it), opens
+// a pool of cfg.DBMaxConns on it exactly as the server does, and migrates it. done closes the
+// pool and, unless -keep-db, drops the database, even after Ctrl-C.
+func scenarioDatabase(ctx context.Context, cfg config, name string) (pool *pgxpool.Pool, url string, done func(), err error) {
+	url, err = databaseURL(cfg.DatabaseURL, name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	logf("creating database %s", name)
+	if err := recreateDatabase(ctx, cfg.DatabaseURL, name); err != nil {
+		return nil, "", nil, err
+	}
+	drop := func() {
+		if cfg.KeepDB {
+			return
+		}
+		dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if derr := dropDatabase(dropCtx, cfg.DatabaseURL, name); derr != nil {
+			logf("%v", derr)
+		}
+	}
+	pool, err = pgdb.Open(ctx, url, int32(cfg.DBMaxConns))
+	if err != nil {
+		drop()
+		return nil, "", nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if err := pgdb.Migrate(ctx, pool, nil); err != nil {
+		pool.Close()
+		drop()
+		return nil, "", nil, fmt.Errorf("migrate %s: %w", name, err)
+	}
+	return pool, url, func() { pool.Close(); drop() }, nil
+}

@@ -17,7 +17,6 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
-	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/send"
 )
@@ -220,31 +219,11 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	started := time.Now()
 	loadAtStart := loadAverage()
 	const sendDB = benchDB + "_send"
-	benchURL, err := databaseURL(cfg.DatabaseURL, sendDB)
+	pool, benchURL, dropDB, err := scenarioDatabase(ctx, cfg, sendDB)
 	if err != nil {
 		return false, err
 	}
-	logf("creating database %s", sendDB)
-	if err := recreateDatabase(ctx, cfg.DatabaseURL, sendDB); err != nil {
-		return false, err
-	}
-	if !cfg.KeepDB {
-		defer func() {
-			dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if derr := dropDatabase(dropCtx, cfg.DatabaseURL, sendDB); derr != nil {
-				logf("%v", derr)
-			}
-		}()
-	}
-	pool, err := pgdb.Open(ctx, benchURL, int32(cfg.DBMaxConns))
-	if err != nil {
-		return false, fmt.Errorf("open %s: %w", sendDB, err)
-	}
-	defer pool.Close()
-	if err := pgdb.Migrate(ctx, pool, nil); err != nil {
-		return false, fmt.Errorf("migrate %s: %w", sendDB, err)
-	}
+	defer dropDB()
 	ten, err := setupTenant(ctx, pool)
 	if err != nil {
 		return false, err
@@ -262,18 +241,11 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	bin := cfg.Conversa
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "loadgen-")
-		if err != nil {
-			return false, fmt.Errorf("temporary directory: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		logf("building conversa")
-		if bin, err = buildConversa(ctx, dir); err != nil {
-			return false, err
-		}
+	bin, removeBin, err := conversaBinary(ctx, cfg)
+	if err != nil {
+		return false, err
 	}
+	defer removeBin()
 	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
 	if err != nil {
 		return false, err

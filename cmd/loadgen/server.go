@@ -253,3 +253,20 @@ func readRSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d (a zombie?)", pid)
 }
+
+// conversaBinary is -conversa, or conversa built into a temporary directory that done removes.
+func conversaBinary(ctx context.Context, cfg config) (bin string, done func(), err error) {
+	if cfg.Conversa != "" {
+		return cfg.Conversa, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return "", nil, fmt.Errorf("temporary directory: %w", err)
+	}
+	logf("building conversa")
+	if bin, err = buildConversa(ctx, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return bin, func() { os.RemoveAll(dir) }, nil
+}

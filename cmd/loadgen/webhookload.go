@@ -19,7 +19,6 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
-	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/provider/whatsapp/whatsapptest"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -201,31 +200,11 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	loadAtStart := loadAverage()
 	// Its own database: another engineer's full run recreates benchDB.
 	const webhookDB = benchDB + "_webhooks"
-	benchURL, err := databaseURL(cfg.DatabaseURL, webhookDB)
+	pool, benchURL, dropDB, err := scenarioDatabase(ctx, cfg, webhookDB)
 	if err != nil {
 		return false, err
 	}
-	logf("creating database %s", webhookDB)
-	if err := recreateDatabase(ctx, cfg.DatabaseURL, webhookDB); err != nil {
-		return false, err
-	}
-	if !cfg.KeepDB {
-		defer func() {
-			dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if derr := dropDatabase(dropCtx, cfg.DatabaseURL, webhookDB); derr != nil {
-				logf("%v", derr)
-			}
-		}()
-	}
-	pool, err := pgdb.Open(ctx, benchURL, int32(cfg.DBMaxConns))
-	if err != nil {
-		return false, fmt.Errorf("open %s: %w", webhookDB, err)
-	}
-	defer pool.Close()
-	if err := pgdb.Migrate(ctx, pool, nil); err != nil {
-		return false, fmt.Errorf("migrate %s: %w", webhookDB, err)
-	}
+	defer dropDB()
 	ten, err := setupTenant(ctx, pool)
 	if err != nil {
 		return false, err
@@ -238,18 +217,11 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	bin := cfg.Conversa
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "loadgen-")
-		if err != nil {
-			return false, fmt.Errorf("temporary directory: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		logf("building conversa")
-		if bin, err = buildConversa(ctx, dir); err != nil {
-			return false, err
-		}
+	bin, removeBin, err := conversaBinary(ctx, cfg)
+	if err != nil {
+		return false, err
 	}
+	defer removeBin()
 	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
 	if err != nil {
 		return false, err
