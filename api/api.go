@@ -156,6 +156,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerTemplates(grp)
 	s.registerImports(grp)
 	s.registerMessages(grp)
+	s.registerPaidSends(grp)
 	s.registerConversations(grp)
 	return router, api
 }

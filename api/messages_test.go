@@ -22,9 +22,12 @@ type sendFixture struct {
 	draft     api.TemplateBody
 }
 
-func (e *testEnv) sendFixture() sendFixture {
+func (e *testEnv) sendFixture() sendFixture { return e.sendFixtureNamed("Sender") }
+
+// sendFixtureNamed is sendFixture for an account of that name (two accounts in a test).
+func (e *testEnv) sendFixtureNamed(name string) sendFixture {
 	e.t.Helper()
-	f := sendFixture{a: e.newTenant("Sender")}
+	f := sendFixture{a: e.newTenant(name)}
 	f.line = e.fakeWhatsApp(f.a, "+55 11 4000-0100", nil)
 	e.do(http.MethodPost, "/v1/contacts", f.a.apiKey, map[string]any{"name": "Maria Souza", "customer_code": "C-1",
 		"phones": []string{"+55 11 98888-0001"}}).ok(&f.contact)
@@ -193,4 +196,43 @@ func (r *response) status(want int) *response {
 	r.t.Helper()
 	require.Equal(r.t, want, r.Status, string(r.Body))
 	return r
+}
+
+// TestPaidSendStop: after a payment problem the API refuses templates and says why, still
+// takes free-form messages, and an admin's clear lets templates go again; another account is
+// not affected.
+func TestPaidSendStop(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.sendFixture()
+	other := e.sendFixtureNamed("Other sender")
+	ctx := context.Background()
+	vars := map[string]string{"body:3": "05/12/2026"}
+	template := func(f sendFixture) *response {
+		return e.do(http.MethodPost, "/v1/messages", f.a.apiKey, map[string]any{"channel_id": f.line.ID, "contact_id": f.contact.ID,
+			"template_id": f.utility.ID, "variables": vars})
+	}
+	var st api.PaidSendsBody
+	e.do(http.MethodGet, "/v1/paid-sends", f.a.apiKey, nil).ok(&st)
+	require.False(t, st.Stopped)
+
+	_, err := e.pool.Exec(ctx, `INSERT INTO paid_send_stops (account_id, channel_id, code, reason, stopped_at) VALUES ($1, $2, '131042', 'Business eligibility payment issue', $3)`,
+		f.a.account.ID, f.line.ID, e.clock.Now())
+	require.NoError(t, err)
+	e.do(http.MethodGet, "/v1/paid-sends", f.a.apiKey, nil).ok(&st)
+	require.True(t, st.Stopped)
+	require.Equal(t, "131042", st.Code)
+	require.Equal(t, f.line.ID, st.ChannelID)
+	p := template(f).problem(409)
+	require.Contains(t, p.Detail, "payment problem")
+	template(other).status(202) // another account sends on
+
+	// An API key without settings:manage cannot clear it; the admin can, twice without harm.
+	e.do(http.MethodDelete, "/v1/paid-sends/stop", f.a.apiKey, nil).problem(403)
+	e.do(http.MethodDelete, "/v1/paid-sends/stop", f.a.token, nil).status(204)
+	e.do(http.MethodDelete, "/v1/paid-sends/stop", f.a.token, nil).status(204)
+	template(f).status(202)
+	var resumed int
+	require.NoError(t, e.pool.QueryRow(ctx, "SELECT count(*) FROM event_outbox WHERE account_id = $1 AND type = 'account.paid_sends_resumed'", f.a.account.ID).Scan(&resumed))
+	require.Equal(t, 1, resumed, "one event for the one clear that changed something")
 }

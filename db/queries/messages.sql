@@ -191,6 +191,9 @@ RETURNING account_id;
 -- name: ClearPaidSendStop :execrows
 DELETE FROM paid_send_stops WHERE account_id = @account_id;
 
+-- name: GetPaidSendStop :one
+SELECT * FROM paid_send_stops WHERE account_id = @account_id;
+
 -- name: DueLines :many
 -- The lines with due messages: a loose index scan of messages_due, one probe per line.
 WITH RECURSIVE lines AS (

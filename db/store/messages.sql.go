@@ -357,6 +357,23 @@ func (q *Queries) EnsureSendSlots(ctx context.Context, db DBTX, arg EnsureSendSl
 	return err
 }
 
+const getPaidSendStop = `-- name: GetPaidSendStop :one
+SELECT account_id, channel_id, code, reason, stopped_at FROM paid_send_stops WHERE account_id = $1
+`
+
+func (q *Queries) GetPaidSendStop(ctx context.Context, db DBTX, accountID uuid.UUID) (PaidSendStop, error) {
+	row := db.QueryRow(ctx, getPaidSendStop, accountID)
+	var i PaidSendStop
+	err := row.Scan(
+		&i.AccountID,
+		&i.ChannelID,
+		&i.Code,
+		&i.Reason,
+		&i.StoppedAt,
+	)
+	return i, err
+}
+
 const insertSystemNotes = `-- name: InsertSystemNotes :exec
 INSERT INTO messages (account_id, id, conversation_id, channel_id, direction, kind, text, created_at)
 SELECT m.account_id, u.note_id, m.conversation_id, m.channel_id, 'internal', 'system', u.text, $1

@@ -507,15 +507,6 @@ func stopPaidSends(ctx context.Context, tx pgx.Tx, q *store.Queries, accountID, 
 // EventPaidSendsStopped is the alert raised when the provider stops the account's paid sends.
 const EventPaidSendsStopped = "account.paid_sends_stopped"
 
-// ClearPaidSendStop lets template sends go again after the payment problem was fixed; it
-// reports whether they were stopped.
-func ClearPaidSendStop(ctx context.Context, db store.DBTX, accountID uuid.UUID) (bool, error) {
-	n, err := store.New().ClearPaidSendStop(ctx, db, accountID)
-	if err != nil {
-		return false, fmt.Errorf("clear paid send stop: %w", err)
-	}
-	return n > 0, nil
-}
 
 type sessionOpen struct {
 	accountID, conversationID uuid.UUID

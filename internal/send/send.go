@@ -150,6 +150,13 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 		if _, ok := tpl.Sendable(t.channelID); !ok {
 			return Queued{}, errNotApproved
 		}
+		stop, err := paidSendStop(ctx, db, s.q, req.AccountID)
+		if err != nil {
+			return Queued{}, err
+		}
+		if stop != nil {
+			return Queued{}, errPaidStopped(stop)
+		}
 		if tpl.Category == string(session.Marketing) {
 			ok, err := s.consent.Allowed(ctx, db, req.AccountID, t.contactID, consent.PurposeMarketing, t.channelType, false)
 			if err != nil {
