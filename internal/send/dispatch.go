@@ -507,7 +507,6 @@ func stopPaidSends(ctx context.Context, tx pgx.Tx, q *store.Queries, accountID, 
 // EventPaidSendsStopped is the alert raised when the provider stops the account's paid sends.
 const EventPaidSendsStopped = "account.paid_sends_stopped"
 
-
 type sessionOpen struct {
 	accountID, conversationID uuid.UUID
 	category                  session.Category
