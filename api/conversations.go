@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/conversation"
+	"github.com/conversa-hq/conversa/internal/fault"
 )
 
 const conversationsTag = "Conversations"
@@ -32,11 +35,20 @@ type ConversationBody struct {
 	LastMessageAt    *time.Time           `json:"last_message_at,omitempty"`
 	LastInboundAt    *time.Time           `json:"last_inbound_at,omitempty"`
 	UnansweredSince  *time.Time           `json:"unanswered_since,omitempty" doc:"The first of the contact's messages not yet answered."`
+	UnansweredColour string               `json:"unanswered_colour,omitempty" enum:"green,blue,orange,red" doc:"How long the contact has waited: under 15 minutes green, to 30 blue, to 60 orange, beyond red; absent when nothing waits."`
+	OpenedAt         *time.Time           `json:"opened_at,omitempty" doc:"When the current (or last) attendance opened."`
 	DepartmentID     string               `json:"department_id,omitempty" format:"uuid"`
 	AgentID          string               `json:"agent_id,omitempty" format:"uuid"`
 	LastCampaignID   string               `json:"last_campaign_id,omitempty" format:"uuid"`
 	CreatedAt        time.Time            `json:"created_at"`
 	UpdatedAt        time.Time            `json:"updated_at"`
+}
+
+// ConversationListItem is a conversation in a list, with what a console shows beside it.
+type ConversationListItem struct {
+	ConversationBody
+	ContactName string `json:"contact_name"`
+	Unread      *bool  `json:"unread,omitempty" doc:"The calling user's read state: whether the contact wrote after the user last read, or the user marked it unread. Absent for API keys."`
 }
 
 // AttendanceBody is one opening of a conversation for service.
@@ -75,38 +87,87 @@ type ProtocolSettingsBody struct {
 func (s *server) registerConversations(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "list-conversations", Method: http.MethodGet, Path: "/v1/conversations", Tags: []string{conversationsTag},
-		Summary: "List conversations, oldest first",
+		Summary: "The agent console's conversation lists: views, filters, search and orders",
+		Description: "Views: all; open (open, no agent, and no department or one of the caller's departments; an API key sees every department); " +
+			"mine (assigned to the calling user); in_attendance (has an agent). Filters combine. q finds by the contact's name (any part), " +
+			"phone, or the protocol of an open attendance. unread and the items' unread flag are the calling user's read state (API keys have none).",
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
 		PageParams
-		ContactID string `query:"contact_id" format:"uuid"`
-		ChannelID string `query:"channel_id" format:"uuid"`
-		Status    string `query:"status" enum:"open,closed"`
-	}) (*struct{ Body listBody[ConversationBody] }, error) {
+		View         string `query:"view" enum:"all,open,mine,in_attendance" default:"all"`
+		Order        string `query:"order" enum:"latest_message,oldest_message,newest_opening,oldest_opening" default:"latest_message"`
+		ContactID    string `query:"contact_id" format:"uuid"`
+		ChannelID    string `query:"channel_id" format:"uuid"`
+		DepartmentID string `query:"department_id" format:"uuid"`
+		AgentID      string `query:"agent_id" format:"uuid"`
+		CampaignID   string `query:"campaign_id" format:"uuid" doc:"The campaign that last reached the contact on the conversation's channel."`
+		Status       string `query:"status" enum:"open,closed"`
+		Unread       string `query:"unread" enum:"true,false" doc:"Only conversations the calling user has (not) read."`
+		Q            string `query:"q" maxLength:"100" doc:"A name (or part), a phone, or an open attendance's protocol."`
+	}) (*struct {
+		Body listBody[ConversationListItem]
+	}, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		after, err := in.after()
-		if err != nil {
+		q := conversation.ListQuery{AccountID: p.AccountID, UserID: p.UserID, View: conversation.View(in.View),
+			Order: conversation.Order(in.Order), Search: in.Q, Limit: in.Limit + 1}
+		if q.After, err = decodeListCursor(in.Cursor); err != nil {
 			return nil, err
 		}
-		var f conversation.Filter
-		if f.ContactID, err = parseOptUUID("query.contact_id", &in.ContactID); err != nil {
-			return nil, err
-		}
-		if f.ChannelID, err = parseOptUUID("query.channel_id", &in.ChannelID); err != nil {
-			return nil, err
+		for _, f := range []struct {
+			field string
+			value *string
+			to    **uuid.UUID
+		}{{"query.contact_id", &in.ContactID, &q.ContactID}, {"query.channel_id", &in.ChannelID, &q.ChannelID},
+			{"query.department_id", &in.DepartmentID, &q.DepartmentID}, {"query.agent_id", &in.AgentID, &q.AgentID},
+			{"query.campaign_id", &in.CampaignID, &q.CampaignID}} {
+			if *f.to, err = parseOptUUID(f.field, f.value); err != nil {
+				return nil, err
+			}
 		}
 		if in.Status != "" {
-			f.Status = &in.Status
+			q.Status = &in.Status
 		}
-		list, err := s.Conversations.List(ctx, p.AccountID, f, after, in.Limit+1)
+		if in.Unread != "" {
+			unread := in.Unread == "true"
+			q.Unread = &unread
+		}
+		items, err := s.Conversations.List(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		now := s.Conversations.Now()
-		return listPage(list, in.Limit, func(c conversation.Conversation) uuid.UUID { return c.ID },
-			func(c conversation.Conversation) ConversationBody { return toConversationBody(c, now) }), nil
+		out := listBody[ConversationListItem]{Items: make([]ConversationListItem, 0, len(items))}
+		if len(items) > in.Limit {
+			items = items[:in.Limit]
+			out.NextCursor = encodeListCursor(items[len(items)-1].Cursor)
+		}
+		for _, it := range items {
+			out.Items = append(out.Items, ConversationListItem{ConversationBody: toConversationBody(it.Conversation, now),
+				ContactName: it.ContactName, Unread: it.Unread})
+		}
+		return &struct {
+			Body listBody[ConversationListItem]
+		}{Body: out}, nil
+	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "mark-conversation-read", Method: http.MethodPost, Path: "/v1/conversations/{id}/read", Tags: []string{conversationsTag},
+		Summary: "Mark the conversation read by the calling user", Description: "It is unread again when the contact next writes. Users only: an API key has no read state.",
+		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		ID string `path:"id" format:"uuid"`
+	}) (*struct{}, error) {
+		return &struct{}{}, s.markRead(ctx, in.ID, s.Conversations.MarkRead)
+	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "mark-conversation-unread", Method: http.MethodPost, Path: "/v1/conversations/{id}/unread", Tags: []string{conversationsTag},
+		Summary: "Show the conversation unread to the calling user until they read it again", Description: "Users only: an API key has no read state.",
+		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
+		ID string `path:"id" format:"uuid"`
+	}) (*struct{}, error) {
+		return &struct{}{}, s.markRead(ctx, in.ID, s.Conversations.MarkUnread)
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-conversation", Method: http.MethodGet, Path: "/v1/conversations/{id}", Tags: []string{conversationsTag},
@@ -203,6 +264,7 @@ func toConversationBody(c conversation.Conversation, now time.Time) Conversation
 		ID: c.ID.String(), ContactID: c.ContactID.String(), ChannelID: c.ChannelID.String(), Address: c.Address, Status: c.Status,
 		FreeFormAllowed: c.FreeFormAllowed(now), Sessions: map[string]time.Time{},
 		LastMessageAt: c.LastMessageAt, LastInboundAt: c.LastInboundAt, UnansweredSince: c.UnansweredSince,
+		UnansweredColour: conversation.UnansweredColour(c.UnansweredSince, now), OpenedAt: c.OpenedAt,
 		DepartmentID: optID(c.DepartmentID), AgentID: optID(c.AgentID), LastCampaignID: optID(c.LastCampaignID),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
@@ -255,4 +317,37 @@ func optID(id *uuid.UUID) string {
 		return ""
 	}
 	return id.String()
+}
+
+// markRead applies a read-state change of the calling user, who must be a user.
+func (s *server) markRead(ctx context.Context, rawID string, mark func(ctx context.Context, accountID, userID, id uuid.UUID) error) error {
+	p, id, err := pathCaller(ctx, rawID)
+	if err != nil {
+		return err
+	}
+	if p.UserID == nil {
+		return fault.Invalid("read state is a user's: an API key has none")
+	}
+	return mark(ctx, p.AccountID, *p.UserID, id)
+}
+
+// encodeListCursor is a conversation list's cursor: the last item's sort time and id.
+func encodeListCursor(c conversation.Cursor) string {
+	b := make([]byte, 1, 25)
+	b[0] = 'v'
+	b = binary.BigEndian.AppendUint64(b, uint64(c.At.UnixMicro()))
+	b = append(b, c.ID[:]...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeListCursor(s string) (*conversation.Cursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 25 || b[0] != 'v' {
+		return nil, huma.NewError(422, "invalid cursor", &huma.ErrorDetail{Location: "query.cursor", Message: "not a cursor this API returned", Value: s})
+	}
+	id, _ := uuid.FromBytes(b[9:])
+	return &conversation.Cursor{At: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC(), ID: id}, nil
 }

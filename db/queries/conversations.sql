@@ -132,7 +132,7 @@ WITH a AS (
     INSERT INTO attendances (account_id, id, conversation_id, protocol, opened_by, opened_at)
     SELECT a.account_id, a.id, a.conversation_id, a.protocol, @opened_by, a.opened_at FROM a
 )
-UPDATE conversations v SET status = 'open', attendance_id = a.id, updated_at = @now
+UPDATE conversations v SET status = 'open', attendance_id = a.id, opened_at = a.opened_at, updated_at = @now
 FROM a WHERE v.account_id = a.account_id AND v.id = a.conversation_id;
 
 -- name: InsertInboundMessages :many
@@ -204,19 +204,20 @@ JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'
 WHERE v.account_id = @account_id AND v.id = @id;
 
--- name: ListConversations :many
--- Conversations by id (creation order), optionally filtered, for cursor paging.
-SELECT v.*, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
-FROM conversations v
-JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
-LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'
-WHERE v.account_id = @account_id
-  AND (sqlc.narg('after')::uuid IS NULL OR v.id > sqlc.narg('after')::uuid)
-  AND (sqlc.narg('contact_id')::uuid IS NULL OR v.contact_id = sqlc.narg('contact_id')::uuid)
-  AND (sqlc.narg('channel_id')::uuid IS NULL OR v.channel_id = sqlc.narg('channel_id')::uuid)
-  AND (sqlc.narg('status')::text IS NULL OR v.status = sqlc.narg('status')::text)
-ORDER BY v.id
-LIMIT @lim;
+-- name: MarkConversationRead :execrows
+-- The user has read the conversation up to read_at; a "mark unread" is undone.
+INSERT INTO conversation_reads (account_id, user_id, conversation_id, read_at, marked_unread, updated_at)
+SELECT v.account_id, @user_id, v.id, @read_at, false, @read_at FROM conversations v
+WHERE v.account_id = @account_id AND v.id = @id
+ON CONFLICT (account_id, user_id, conversation_id) DO UPDATE
+SET read_at = greatest(conversation_reads.read_at, EXCLUDED.read_at), marked_unread = false, updated_at = EXCLUDED.updated_at;
+
+-- name: MarkConversationUnread :execrows
+-- The user wants the conversation shown unread until they read it again.
+INSERT INTO conversation_reads (account_id, user_id, conversation_id, marked_unread, updated_at)
+SELECT v.account_id, @user_id, v.id, true, @now FROM conversations v
+WHERE v.account_id = @account_id AND v.id = @id
+ON CONFLICT (account_id, user_id, conversation_id) DO UPDATE SET marked_unread = true, updated_at = EXCLUDED.updated_at;
 
 -- name: ListConversationMessages :many
 -- A conversation's messages newest first (ids are time-ordered UUIDv7 stamped with when the

@@ -92,7 +92,7 @@ func (q *Queries) FindActiveAttendances(ctx context.Context, db DBTX, arg FindAc
 }
 
 const getConversation = `-- name: GetConversation :one
-SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
+SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.opened_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
 FROM conversations v
 JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'
@@ -122,6 +122,7 @@ type GetConversationRow struct {
 	LastCampaignID     *uuid.UUID
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	OpenedAt           *time.Time
 	Protocol           *string
 	AttendanceOpenedAt *time.Time
 	ChannelType        string
@@ -149,6 +150,7 @@ func (q *Queries) GetConversation(ctx context.Context, db DBTX, arg GetConversat
 		&i.LastCampaignID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OpenedAt,
 		&i.Protocol,
 		&i.AttendanceOpenedAt,
 		&i.ChannelType,
@@ -409,101 +411,6 @@ func (q *Queries) ListConversationMessages(ctx context.Context, db DBTX, arg Lis
 	return items, nil
 }
 
-const listConversations = `-- name: ListConversations :many
-SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
-FROM conversations v
-JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
-LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'
-WHERE v.account_id = $1
-  AND ($2::uuid IS NULL OR v.id > $2::uuid)
-  AND ($3::uuid IS NULL OR v.contact_id = $3::uuid)
-  AND ($4::uuid IS NULL OR v.channel_id = $4::uuid)
-  AND ($5::text IS NULL OR v.status = $5::text)
-ORDER BY v.id
-LIMIT $6
-`
-
-type ListConversationsParams struct {
-	AccountID uuid.UUID
-	After     *uuid.UUID
-	ContactID *uuid.UUID
-	ChannelID *uuid.UUID
-	Status    *string
-	Lim       int32
-}
-
-type ListConversationsRow struct {
-	AccountID          uuid.UUID
-	ID                 uuid.UUID
-	ContactID          uuid.UUID
-	ChannelID          uuid.UUID
-	Address            string
-	Status             string
-	AttendanceID       *uuid.UUID
-	DepartmentID       *uuid.UUID
-	AgentID            *uuid.UUID
-	ServiceExpiresAt   *time.Time
-	CategorySessions   []byte
-	LastMessageAt      *time.Time
-	LastInboundAt      *time.Time
-	UnansweredSince    *time.Time
-	LastCampaignID     *uuid.UUID
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
-	Protocol           *string
-	AttendanceOpenedAt *time.Time
-	ChannelType        string
-}
-
-// Conversations by id (creation order), optionally filtered, for cursor paging.
-func (q *Queries) ListConversations(ctx context.Context, db DBTX, arg ListConversationsParams) ([]ListConversationsRow, error) {
-	rows, err := db.Query(ctx, listConversations,
-		arg.AccountID,
-		arg.After,
-		arg.ContactID,
-		arg.ChannelID,
-		arg.Status,
-		arg.Lim,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ListConversationsRow{}
-	for rows.Next() {
-		var i ListConversationsRow
-		if err := rows.Scan(
-			&i.AccountID,
-			&i.ID,
-			&i.ContactID,
-			&i.ChannelID,
-			&i.Address,
-			&i.Status,
-			&i.AttendanceID,
-			&i.DepartmentID,
-			&i.AgentID,
-			&i.ServiceExpiresAt,
-			&i.CategorySessions,
-			&i.LastMessageAt,
-			&i.LastInboundAt,
-			&i.UnansweredSince,
-			&i.LastCampaignID,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.Protocol,
-			&i.AttendanceOpenedAt,
-			&i.ChannelType,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const lockInboundSenders = `-- name: LockInboundSenders :exec
 SELECT count(pg_advisory_xact_lock(s.k))
 FROM (SELECT DISTINCT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS s
@@ -517,6 +424,63 @@ func (q *Queries) LockInboundSenders(ctx context.Context, db DBTX, keys []int64)
 	return err
 }
 
+const markConversationRead = `-- name: MarkConversationRead :execrows
+INSERT INTO conversation_reads (account_id, user_id, conversation_id, read_at, marked_unread, updated_at)
+SELECT v.account_id, $1, v.id, $2, false, $2 FROM conversations v
+WHERE v.account_id = $3 AND v.id = $4
+ON CONFLICT (account_id, user_id, conversation_id) DO UPDATE
+SET read_at = greatest(conversation_reads.read_at, EXCLUDED.read_at), marked_unread = false, updated_at = EXCLUDED.updated_at
+`
+
+type MarkConversationReadParams struct {
+	UserID    uuid.UUID
+	ReadAt    *time.Time
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// The user has read the conversation up to read_at; a "mark unread" is undone.
+func (q *Queries) MarkConversationRead(ctx context.Context, db DBTX, arg MarkConversationReadParams) (int64, error) {
+	result, err := db.Exec(ctx, markConversationRead,
+		arg.UserID,
+		arg.ReadAt,
+		arg.AccountID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const markConversationUnread = `-- name: MarkConversationUnread :execrows
+INSERT INTO conversation_reads (account_id, user_id, conversation_id, marked_unread, updated_at)
+SELECT v.account_id, $1, v.id, true, $2 FROM conversations v
+WHERE v.account_id = $3 AND v.id = $4
+ON CONFLICT (account_id, user_id, conversation_id) DO UPDATE SET marked_unread = true, updated_at = EXCLUDED.updated_at
+`
+
+type MarkConversationUnreadParams struct {
+	UserID    uuid.UUID
+	Now       time.Time
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// The user wants the conversation shown unread until they read it again.
+func (q *Queries) MarkConversationUnread(ctx context.Context, db DBTX, arg MarkConversationUnreadParams) (int64, error) {
+	result, err := db.Exec(ctx, markConversationUnread,
+		arg.UserID,
+		arg.Now,
+		arg.AccountID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const openAttendances = `-- name: OpenAttendances :exec
 WITH a AS (
     SELECT unnest($2::uuid[]) AS account_id, unnest($3::uuid[]) AS id,
@@ -526,7 +490,7 @@ WITH a AS (
     INSERT INTO attendances (account_id, id, conversation_id, protocol, opened_by, opened_at)
     SELECT a.account_id, a.id, a.conversation_id, a.protocol, $7, a.opened_at FROM a
 )
-UPDATE conversations v SET status = 'open', attendance_id = a.id, updated_at = $1
+UPDATE conversations v SET status = 'open', attendance_id = a.id, opened_at = a.opened_at, updated_at = $1
 FROM a WHERE v.account_id = a.account_id AND v.id = a.conversation_id
 `
 

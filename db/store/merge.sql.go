@@ -85,6 +85,7 @@ WITH pairs AS (
 UPDATE conversations k SET
     status = CASE WHEN k.status = 'open' OR d.status = 'open' THEN 'open' ELSE 'closed' END,
     attendance_id = CASE WHEN k.status = 'open' THEN k.attendance_id WHEN d.status = 'open' THEN d.attendance_id ELSE k.attendance_id END,
+    opened_at = CASE WHEN k.status = 'open' THEN k.opened_at WHEN d.status = 'open' THEN d.opened_at ELSE greatest(k.opened_at, d.opened_at) END,
     service_expires_at = greatest(k.service_expires_at, d.service_expires_at),
     category_sessions = d.category_sessions || k.category_sessions,
     last_message_at = greatest(k.last_message_at, d.last_message_at),

@@ -236,6 +236,16 @@ type Conversation struct {
 	LastCampaignID   *uuid.UUID
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	OpenedAt         *time.Time
+}
+
+type ConversationRead struct {
+	AccountID      uuid.UUID
+	UserID         uuid.UUID
+	ConversationID uuid.UUID
+	ReadAt         *time.Time
+	MarkedUnread   bool
+	UpdatedAt      time.Time
 }
 
 type CustomField struct {

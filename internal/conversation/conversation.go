@@ -74,8 +74,10 @@ type Conversation struct {
 	LastInboundAt   *time.Time
 	UnansweredSince *time.Time
 	LastCampaignID  *uuid.UUID
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// OpenedAt is when the current or last attendance opened.
+	OpenedAt  *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // FreeFormAllowed says whether a free-form message may go to the contact at t: on WhatsApp
@@ -135,33 +137,7 @@ func (s *Service) Get(ctx context.Context, accountID, id uuid.UUID) (Conversatio
 	if err != nil {
 		return Conversation{}, fmt.Errorf("read conversation %s: %w", id, err)
 	}
-	return fromRow(store.ListConversationsRow(r))
-}
-
-// Filter narrows a list of conversations; nil fields do not filter.
-type Filter struct {
-	ContactID *uuid.UUID
-	ChannelID *uuid.UUID
-	Status    *string
-}
-
-// List returns up to limit conversations after the cursor id, in id order.
-func (s *Service) List(ctx context.Context, accountID uuid.UUID, f Filter, after *uuid.UUID, limit int) ([]Conversation, error) {
-	rows, err := s.q.ListConversations(ctx, s.pool, store.ListConversationsParams{
-		AccountID: accountID, After: after, ContactID: f.ContactID, ChannelID: f.ChannelID, Status: f.Status, Lim: int32(limit),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
-	}
-	out := make([]Conversation, 0, len(rows))
-	for _, r := range rows {
-		c, err := fromRow(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return fromRow(r)
 }
 
 // Messages returns up to limit of a conversation's messages before the cursor id, newest
@@ -252,12 +228,12 @@ func (s *Service) SetProtocolFormat(ctx context.Context, accountID uuid.UUID, fo
 	return ProtocolSettings{Format: r.Format, UpdatedAt: &r.UpdatedAt}, nil
 }
 
-func fromRow(r store.ListConversationsRow) (Conversation, error) {
+func fromRow(r store.GetConversationRow) (Conversation, error) {
 	c := Conversation{
 		AccountID: r.AccountID, ID: r.ID, ContactID: r.ContactID, ChannelID: r.ChannelID, ChannelType: channel.Type(r.ChannelType),
 		Address: r.Address, Status: r.Status, DepartmentID: r.DepartmentID, AgentID: r.AgentID,
 		LastMessageAt: r.LastMessageAt, LastInboundAt: r.LastInboundAt, UnansweredSince: r.UnansweredSince,
-		LastCampaignID: r.LastCampaignID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		LastCampaignID: r.LastCampaignID, OpenedAt: r.OpenedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if r.ServiceExpiresAt != nil {
 		c.Session.ServiceExpiresAt = *r.ServiceExpiresAt

@@ -93,10 +93,10 @@ func (e *env) count(query string, args ...any) int {
 // only returns the account's single conversation.
 func (e *env) only() conversation.Conversation {
 	e.t.Helper()
-	list, err := e.svc.List(context.Background(), e.account, conversation.Filter{}, nil, 10)
+	list, err := e.svc.List(context.Background(), conversation.ListQuery{AccountID: e.account, Limit: 10})
 	require.NoError(e.t, err)
 	require.Len(e.t, list, 1)
-	return list[0]
+	return list[0].Conversation
 }
 
 func TestInboundCreatesContactConversationAttendanceAndMessage(t *testing.T) {

@@ -1,0 +1,188 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/conversa-hq/conversa/api"
+)
+
+type conversationPage struct {
+	Items      []api.ConversationListItem
+	NextCursor string `json:"next_cursor"`
+}
+
+// ids lists a page's conversation ids in order.
+func (p conversationPage) ids() []string {
+	out := make([]string, len(p.Items))
+	for i, c := range p.Items {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func TestConversationListsAPI(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	a := e.newTenant("Lists")
+	line := e.whatsappLine(a, "+55 11 4000-2000")
+	other := e.whatsappLine(a, "+55 11 4000-2001")
+	agentToken := e.newUser(a, "agent")
+	var agentID uuid.UUID
+	require.NoError(t, e.pool.QueryRow(ctx, "SELECT id FROM users WHERE account_id = $1 AND role = 'agent'", a.account.ID).Scan(&agentID))
+
+	// Three conversations opened a minute apart (c1 first), a fourth on the other line.
+	c1 := e.inbound(a, line, "5511911110001", "Oi")
+	e.clock.Advance(time.Minute)
+	c2 := e.inbound(a, line, "5511911110002", "Bom dia")
+	e.clock.Advance(time.Minute)
+	c3 := e.inbound(a, line, "5511911110003", "Olá")
+	e.clock.Advance(time.Minute)
+	c4 := e.inbound(a, other, "5511911110004", "Boa tarde")
+	for id, name := range map[string]string{c1.ContactID: "Ana Beatriz", c2.ContactID: "João Pedro", c3.ContactID: "Maria Clara", c4.ContactID: "José Carlos"} {
+		_, err := e.pool.Exec(ctx, "UPDATE contacts SET name = $1 WHERE id = $2", name, id)
+		require.NoError(t, err)
+	}
+	// c1 now has the latest message; c2 is the agent's; c3 waits in a department the agent is not in.
+	e.clock.Advance(time.Minute)
+	e.inbound(a, line, "5511911110001", "Alguém aí?")
+	var dept api.DepartmentBody
+	e.do(http.MethodPost, "/v1/departments", a.token, map[string]any{"name": "Cobrança"}).ok(&dept)
+	_, err := e.pool.Exec(ctx, "UPDATE conversations SET agent_id = $1 WHERE id = $2", agentID, c2.ID)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, "UPDATE conversations SET department_id = $1 WHERE id = $2", dept.ID, c3.ID)
+	require.NoError(t, err)
+
+	list := func(token, query string) conversationPage {
+		t.Helper()
+		var p conversationPage
+		e.do(http.MethodGet, "/v1/conversations?"+query, token, nil).ok(&p)
+		return p
+	}
+
+	t.Run("orders, paged by cursor", func(t *testing.T) {
+		for _, tc := range []struct {
+			order string
+			want  []string
+		}{
+			{"latest_message", []string{c1.ID, c4.ID, c3.ID, c2.ID}},
+			{"oldest_message", []string{c2.ID, c3.ID, c4.ID, c1.ID}},
+			{"newest_opening", []string{c4.ID, c3.ID, c2.ID, c1.ID}},
+			{"oldest_opening", []string{c1.ID, c2.ID, c3.ID, c4.ID}},
+		} {
+			require.Equal(t, tc.want, list(a.token, "order="+tc.order).ids(), tc.order)
+			// One at a time: every conversation once, in the same order.
+			var got []string
+			cursor := ""
+			for range 10 {
+				p := list(a.token, "limit=1&order="+tc.order+"&cursor="+cursor)
+				got = append(got, p.ids()...)
+				if cursor = p.NextCursor; cursor == "" {
+					break
+				}
+			}
+			require.Equal(t, tc.want, got, tc.order+", paged")
+		}
+		e.do(http.MethodGet, "/v1/conversations?order=alphabetical", a.token, nil).problem(http.StatusUnprocessableEntity)
+		e.do(http.MethodGet, "/v1/conversations?cursor=bm9wZQ", a.token, nil).problem(http.StatusUnprocessableEntity)
+	})
+
+	t.Run("views", func(t *testing.T) {
+		// The admin is in no department: the open view hides c3's department and c2's agent.
+		require.ElementsMatch(t, []string{c1.ID, c4.ID}, list(a.token, "view=open").ids())
+		require.ElementsMatch(t, []string{c1.ID, c3.ID, c4.ID}, list(a.apiKey, "view=open").ids(), "an API key sees every department")
+		_, err := e.pool.Exec(ctx, "INSERT INTO department_members (account_id, department_id, user_id, added_at) VALUES ($1, $2, $3, now())", a.account.ID, dept.ID, agentID)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{c1.ID, c3.ID, c4.ID}, list(agentToken, "view=open").ids(), "the agent's department")
+		require.Equal(t, []string{c2.ID}, list(agentToken, "view=mine").ids())
+		require.Empty(t, list(a.token, "view=mine").Items)
+		require.Equal(t, []string{c2.ID}, list(a.token, "view=in_attendance").ids())
+		require.Len(t, list(a.token, "view=all").Items, 4)
+		p := e.do(http.MethodGet, "/v1/conversations?view=mine", a.apiKey, nil).problem(http.StatusUnprocessableEntity)
+		require.Contains(t, p.Detail, "API key")
+	})
+
+	t.Run("filters", func(t *testing.T) {
+		require.Equal(t, []string{c4.ID}, list(a.token, "channel_id="+other).ids())
+		require.Equal(t, []string{c2.ID}, list(a.token, "agent_id="+agentID.String()).ids())
+		require.Equal(t, []string{c3.ID}, list(a.token, "department_id="+dept.ID).ids())
+		require.Empty(t, list(a.token, "view=open&department_id="+dept.ID).Items, "the admin is not in the department")
+		require.Empty(t, list(a.token, "campaign_id="+uuid.NewString()).Items)
+		require.Empty(t, list(a.token, "status=closed").Items)
+	})
+
+	t.Run("search by name, phone and active protocol", func(t *testing.T) {
+		for q, want := range map[string][]string{
+			"clara":                {c3.ID},
+			"jo":                   {c2.ID, c4.ID}, // João, José
+			"11 91111-0004":        {c4.ID},
+			"+5511911110001":       {c1.ID},
+			c2.Attendance.Protocol: {c2.ID},
+			"100%":                 {},
+		} {
+			require.ElementsMatch(t, want, list(a.token, "q="+url.QueryEscape(q)).ids(), q)
+		}
+		_, err := e.pool.Exec(ctx, "UPDATE attendances SET closed_at = $1 WHERE id = $2", e.clock.Now(), c2.Attendance.ID)
+		require.NoError(t, err)
+		require.Empty(t, list(a.token, "q="+c2.Attendance.Protocol).Items, "a closed protocol is not searched")
+	})
+
+	t.Run("read state per user", func(t *testing.T) {
+		unread := func(token string) map[string]bool {
+			out := map[string]bool{}
+			for _, c := range list(token, "view=all").Items {
+				require.NotNil(t, c.Unread)
+				out[c.ID] = *c.Unread
+			}
+			return out
+		}
+		require.True(t, unread(a.token)[c1.ID], "the contact wrote and nobody read")
+		e.do(http.MethodPost, "/v1/conversations/"+c1.ID+"/read", a.token, nil).status(http.StatusNoContent)
+		require.False(t, unread(a.token)[c1.ID])
+		require.True(t, unread(agentToken)[c1.ID], "another user's read mark is theirs")
+		require.NotContains(t, list(a.token, "unread=true").ids(), c1.ID)
+		require.Contains(t, list(a.token, "unread=false").ids(), c1.ID)
+
+		e.clock.Advance(time.Minute)
+		e.inbound(a, line, "5511911110001", "Ainda estou esperando")
+		require.True(t, unread(a.token)[c1.ID], "the contact wrote again")
+		e.do(http.MethodPost, "/v1/conversations/"+c1.ID+"/read", a.token, nil).status(http.StatusNoContent)
+		e.do(http.MethodPost, "/v1/conversations/"+c1.ID+"/unread", a.token, nil).status(http.StatusNoContent)
+		require.True(t, unread(a.token)[c1.ID], "marked unread")
+		e.do(http.MethodPost, "/v1/conversations/"+c1.ID+"/read", a.token, nil).status(http.StatusNoContent)
+		require.False(t, unread(a.token)[c1.ID])
+
+		for _, c := range list(a.apiKey, "view=all").Items {
+			require.Nil(t, c.Unread, "an API key has no read state")
+		}
+		e.do(http.MethodGet, "/v1/conversations?unread=true", a.apiKey, nil).problem(http.StatusUnprocessableEntity)
+		e.do(http.MethodPost, "/v1/conversations/"+c1.ID+"/read", a.apiKey, nil).problem(http.StatusUnprocessableEntity)
+		b := e.newTenant("Lists other")
+		e.do(http.MethodPost, "/v1/conversations/"+c1.ID+"/read", b.token, nil).problem(http.StatusNotFound)
+		e.do(http.MethodPost, "/v1/conversations/"+c1.ID+"/unread", b.token, nil).problem(http.StatusNotFound)
+		require.Empty(t, list(b.token, "view=all").Items, "another account sees none of them")
+	})
+
+	t.Run("unanswered time and its colour", func(t *testing.T) {
+		// The API key: the advancing clock would expire a user's access token.
+		c := list(a.apiKey, "q=5511911110004").Items[0]
+		require.NotNil(t, c.UnansweredSince)
+		waited := e.clock.Now().Sub(*c.UnansweredSince)
+		for _, tc := range []struct {
+			at     time.Duration
+			colour string
+		}{{14 * time.Minute, "green"}, {15 * time.Minute, "blue"}, {45 * time.Minute, "orange"}, {61 * time.Minute, "red"}} {
+			e.clock.Advance(tc.at - waited)
+			waited = tc.at
+			require.Equal(t, tc.colour, list(a.apiKey, "q=5511911110004").Items[0].UnansweredColour, tc.at)
+		}
+		require.Equal(t, "José Carlos", c.ContactName)
+	})
+}
