@@ -421,13 +421,5 @@ func appendImportMarkdown(cfg config, started time.Time, facts facts, figures []
 			f.Target, metWord(f.rowsPerSecond() >= f.Target), f.Created, f.Updated, f.Failed, formatMB(f.PeakRSS),
 			float64(f.Rows)/f.RawCopy.Seconds(), float64(f.Rows)/f.RawCopyNoIndex.Seconds(), float64(f.Rows)/f.RawCopyReal.Seconds())
 	}
-	fh, err := os.OpenFile(cfg.Markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", cfg.Markdown, err)
-	}
-	if _, err := fh.WriteString(b.String()); err != nil {
-		fh.Close()
-		return fmt.Errorf("write %s: %w", cfg.Markdown, err)
-	}
-	return fh.Close()
+	return appendMarkdown(cfg.Markdown, b.String())
 }

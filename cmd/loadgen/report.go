@@ -215,6 +215,24 @@ func (r report) AppendMarkdown(path string) error {
 	return nil
 }
 
+// appendMarkdown appends a scenario's report section to path (the -markdown flag), creating
+// the file if needed; every scenario writes its section through it.
+func appendMarkdown(path, section string) error {
+	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if _, err := fh.WriteString(section); err != nil {
+		fh.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := fh.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	logf("appended the report to %s", path)
+	return nil
+}
+
 // formatMs shows a latency in milliseconds.
 func formatMs(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))

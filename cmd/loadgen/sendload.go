@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -328,18 +327,9 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 		yesNo(disp.rate() >= 8000 && disp.MaxLineRate <= sendLineRate*1.01 && float64(disp.MaxLineSecond) <= sendLineRate*(1+send.BurstFraction) && disp.Failed == 0))
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
-		fh, err := os.OpenFile(cfg.Markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
+		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {
 			return failed, err
 		}
-		if _, err := fh.WriteString(b.String()); err != nil {
-			fh.Close()
-			return failed, err
-		}
-		if err := fh.Close(); err != nil {
-			return failed, err
-		}
-		logf("appended the report to %s", cfg.Markdown)
 	}
 	return failed, nil
 }

@@ -365,18 +365,9 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	}
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
-		fh, err := os.OpenFile(cfg.Markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
+		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {
 			return failed, err
 		}
-		if _, err := fh.WriteString(b.String()); err != nil {
-			fh.Close()
-			return failed, err
-		}
-		if err := fh.Close(); err != nil {
-			return failed, err
-		}
-		logf("appended the report to %s", cfg.Markdown)
 	}
 	return failed, nil
 }
