@@ -39,20 +39,11 @@ type sendBench struct {
 }
 
 func setupSend(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, contacts []uuid.UUID) (sendBench, error) {
-	box, err := secretbox.New(benchSecretKey)
+	lines, err := createFakeLines(ctx, pool, accountID, sendLines, sendLineRate)
 	if err != nil {
 		return sendBench{}, err
 	}
-	b := sendBench{accountID: accountID, contacts: contacts}
-	svc := channel.NewService(pool, clock.System{}, box)
-	for i := range sendLines {
-		name, prov, number, rate := fmt.Sprintf("Fake line %d", i), "fake", fmt.Sprintf("+55 11 4000-%04d", 1000+i), sendLineRate
-		ch, err := svc.Create(ctx, accountID, channel.Input{Type: channel.WhatsApp, Name: &name, Provider: &prov, PhoneNumber: &number, ThroughputMPS: &rate})
-		if err != nil {
-			return sendBench{}, fmt.Errorf("create fake line: %w", err)
-		}
-		b.lines = append(b.lines, ch.ID)
-	}
+	b := sendBench{accountID: accountID, contacts: contacts, lines: lines}
 	// Contact n talks on line n % 10 and wrote an hour ago.
 	if _, err := pool.Exec(ctx, `
 		INSERT INTO conversations (account_id, id, contact_id, channel_id, address, status, service_expires_at, last_inbound_at, created_at, updated_at)
@@ -121,6 +112,26 @@ type dispatchResult struct {
 }
 
 func (d dispatchResult) rate() float64 { return float64(d.Messages) / d.Took.Seconds() }
+
+// createFakeLines creates n fake WhatsApp lines of the account, each sending up to rate
+// messages per second.
+func createFakeLines(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, n, rate int) ([]uuid.UUID, error) {
+	box, err := secretbox.New(benchSecretKey)
+	if err != nil {
+		return nil, err
+	}
+	svc := channel.NewService(pool, clock.System{}, box)
+	var lines []uuid.UUID
+	for i := range n {
+		name, prov, number := fmt.Sprintf("Fake line %d", i), "fake", fmt.Sprintf("+55 11 4000-%04d", 1000+i)
+		ch, err := svc.Create(ctx, accountID, channel.Input{Type: channel.WhatsApp, Name: &name, Provider: &prov, PhoneNumber: &number, ThroughputMPS: &rate})
+		if err != nil {
+			return nil, fmt.Errorf("create fake line: %w", err)
+		}
+		lines = append(lines, ch.ID)
+	}
+	return lines, nil
+}
 
 // measureDispatch queues sendBacklogPer messages on each line in one statement and times the
 // server's dispatchers until none is queued.

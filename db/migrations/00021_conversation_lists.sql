@@ -11,20 +11,24 @@ FROM attendances a WHERE a.account_id = v.account_id AND a.id = v.attendance_id;
 
 -- The orders use coalesce(x, created_at) so a conversation without messages or openings still
 -- has a place and the keyset cursor never meets a NULL. Latest message first reads these
--- forward, oldest first backward. The partial ones serve the open view, where most lists are
--- read, without walking past the closed conversations.
+-- forward, oldest first backward. The partial ones serve the open view (open, no agent), where
+-- most lists are read, without walking past closed or attended conversations; the line is the
+-- open view's usual filter, so it has its own.
 DROP INDEX conversations_last_message;
 CREATE INDEX conversations_latest ON conversations (account_id, (coalesce(last_message_at, created_at)) DESC, id DESC);
 CREATE INDEX conversations_opening ON conversations (account_id, (coalesce(opened_at, created_at)) DESC, id DESC);
-CREATE INDEX conversations_open_latest ON conversations (account_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
-    WHERE status = 'open';
-CREATE INDEX conversations_open_opening ON conversations (account_id, (coalesce(opened_at, created_at)) DESC, id DESC)
-    WHERE status = 'open';
+CREATE INDEX conversations_waiting_latest ON conversations (account_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
+    WHERE status = 'open' AND agent_id IS NULL;
+CREATE INDEX conversations_waiting_line_latest ON conversations (account_id, channel_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
+    WHERE status = 'open' AND agent_id IS NULL;
+CREATE INDEX conversations_waiting_opening ON conversations (account_id, (coalesce(opened_at, created_at)) DESC, id DESC)
+    WHERE status = 'open' AND agent_id IS NULL;
 -- The "mine" and "in attendance" views and the agent filter.
 CREATE INDEX conversations_agent ON conversations (account_id, agent_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
     WHERE agent_id IS NOT NULL;
--- The department filter and the open view's "in one of my departments".
-CREATE INDEX conversations_department ON conversations (account_id, department_id) WHERE department_id IS NOT NULL;
+-- The department filter, and the open view's "in one of my departments".
+CREATE INDEX conversations_department ON conversations (account_id, department_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
+    WHERE department_id IS NOT NULL;
 -- The campaign filter.
 CREATE INDEX conversations_campaign ON conversations (account_id, last_campaign_id) WHERE last_campaign_id IS NOT NULL;
 
@@ -48,8 +52,9 @@ DROP TABLE conversation_reads;
 DROP INDEX conversations_campaign;
 DROP INDEX conversations_department;
 DROP INDEX conversations_agent;
-DROP INDEX conversations_open_opening;
-DROP INDEX conversations_open_latest;
+DROP INDEX conversations_waiting_opening;
+DROP INDEX conversations_waiting_line_latest;
+DROP INDEX conversations_waiting_latest;
 DROP INDEX conversations_opening;
 DROP INDEX conversations_latest;
 CREATE INDEX conversations_last_message ON conversations (account_id, last_message_at DESC, id);

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/conversation"
+)
+
+// The conversation lists benchmark (issue 7): the agent console's GET /v1/conversations over
+// a million conversations.
+const (
+	listContacts = 100_000
+	listLines    = 10 // every contact has a conversation on every line: 1 000 000 in all
+	// listOpenPercent of the conversations are open; of those a third have an agent.
+	listOpenPercent = 10
+	listDepartments = 20
+)
+
+// listBench is the seeded account's lines and departments.
+type listBench struct {
+	accountID   uuid.UUID
+	lines       []uuid.UUID
+	departments []uuid.UUID
+}
+
+// seedConversations gives every contact a conversation on every line in one statement:
+// message times spread over 30 days, listOpenPercent open (a third of those with an agent, a
+// department on half), waiting since their last message. The spread comes from a hash of the
+// pair, so every run seeds the same data.
+func seedConversations(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, lines []uuid.UUID) (listBench, error) {
+	b := listBench{accountID: accountID, lines: lines}
+	for i := range listDepartments {
+		id := uuid.Must(uuid.NewV7())
+		if _, err := pool.Exec(ctx, "INSERT INTO departments (account_id, id, name, created_at, updated_at) VALUES ($1, $2, $3, now(), now())",
+			accountID, id, fmt.Sprintf("Fila %d", i)); err != nil {
+			return b, fmt.Errorf("create department: %w", err)
+		}
+		b.departments = append(b.departments, id)
+	}
+	var agent uuid.UUID
+	if err := pool.QueryRow(ctx, "SELECT id FROM users WHERE account_id = $1 LIMIT 1", accountID).Scan(&agent); err != nil {
+		return b, fmt.Errorf("find a user: %w", err)
+	}
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO conversations (account_id, id, contact_id, channel_id, address, status, department_id, agent_id,
+		                           service_expires_at, last_message_at, last_inbound_at, unanswered_since, opened_at, created_at, updated_at)
+		SELECT c.account_id, gen_random_uuid(), c.id, l.id, p.phone,
+		       CASE WHEN x.open THEN 'open' ELSE 'closed' END,
+		       CASE WHEN x.open AND x.h % 6 < 3 THEN ($3::uuid[])[1 + (x.h / 100)::int % $4] END,
+		       CASE WHEN x.open AND x.h % 3 = 0 THEN $5::uuid END,
+		       x.at + interval '24 hours', x.at, x.at, CASE WHEN x.open THEN x.at END, x.at - interval '1 hour', x.at - interval '40 days', x.at
+		FROM contacts c
+		JOIN contact_phones p ON p.account_id = c.account_id AND p.contact_id = c.id
+		CROSS JOIN unnest($2::uuid[]) AS l(id)
+		-- A hash of the pair, not random(): the planner evaluates an uncorrelated random() once.
+		CROSS JOIN LATERAL (SELECT (abs(hashtextextended(c.id::text || l.id::text, 0)) % 1000000000) AS h) hx
+		CROSS JOIN LATERAL (SELECT hx.h, (hx.h / 1000) % 100 < $6 AS open,
+		                           now() - (hx.h % 2592000) * interval '1 second' AS at) x
+		WHERE c.account_id = $1`, accountID, lines, b.departments, len(b.departments), agent, listOpenPercent); err != nil {
+		return b, fmt.Errorf("seed conversations: %w", err)
+	}
+	_, err := pool.Exec(ctx, "VACUUM ANALYZE conversations")
+	return b, err
+}
+
+// listQueries are the console lists measured: the open view filtered by a line, newest and
+// oldest first, and the open view of one department.
+func (b listBench) listQueries(rng *rand.Rand) (string, conversation.ListQuery) {
+	q := conversation.ListQuery{AccountID: b.accountID, View: conversation.ViewOpen, Order: conversation.OrderLatestMessage, Limit: 51}
+	path := "/v1/conversations?view=open"
+	switch rng.IntN(3) {
+	case 0, 1:
+		line := b.lines[rng.IntN(len(b.lines))]
+		q.ChannelID = &line
+		path += "&channel_id=" + line.String()
+		if rng.IntN(2) == 0 {
+			q.Order = conversation.OrderOldestMessage
+			path += "&order=oldest_message"
+		}
+	default:
+		dept := b.departments[rng.IntN(len(b.departments))]
+		q.DepartmentID = &dept
+		path += "&department_id=" + dept.String()
+	}
+	return path, q
+}
+
+func (h *httpTarget) listConversations(b listBench) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		path, _ := b.listQueries(rng)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", h.auth)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		defer resp.Body.Close()
+		var page struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		if resp.StatusCode != http.StatusOK || len(page.Items) == 0 {
+			return fmt.Errorf("GET %s: %d with %d items", path, resp.StatusCode, len(page.Items))
+		}
+		return nil
+	}
+}
+
+// listConversationsRaw runs the service's own list statement (conversation.Service.List) on
+// a bare pool: what PostgreSQL costs without HTTP.
+func listConversationsRaw(svc *conversation.Service, b listBench) op {
+	return func(ctx context.Context, rng *rand.Rand) error {
+		_, q := b.listQueries(rng)
+		items, err := svc.List(ctx, q)
+		if err == nil && len(items) == 0 {
+			err = fmt.Errorf("no conversations")
+		}
+		return err
+	}
+}
+
+func runLists(ctx context.Context, cfg config) (failed bool, err error) {
+	started := time.Now()
+	loadAtStart := loadAverage()
+	pool, benchURL, dropDB, err := scenarioDatabase(ctx, cfg, benchDB+"_lists")
+	if err != nil {
+		return false, err
+	}
+	defer dropDB()
+	ten, err := setupTenant(ctx, pool)
+	if err != nil {
+		return false, err
+	}
+	logf("seeding %d contacts and %d conversations", listContacts, listContacts*listLines)
+	if _, _, err := seedContacts(ctx, pool, ten.AccountID, listContacts, cfg.SeedWorkers); err != nil {
+		return false, err
+	}
+	lines, err := createFakeLines(ctx, pool, ten.AccountID, listLines, sendLineRate)
+	if err != nil {
+		return false, err
+	}
+	seedStart := time.Now()
+	lb, err := seedConversations(ctx, pool, ten.AccountID, lines)
+	if err != nil {
+		return false, err
+	}
+	seedTook := time.Since(seedStart)
+	var total, open int
+	if err := pool.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE status = 'open') FROM conversations").Scan(&total, &open); err != nil {
+		return false, err
+	}
+	logf("  %d conversations (%d open) in %s", total, open, seedTook.Round(time.Second))
+	facts, err := machineFacts(ctx, pool)
+	if err != nil {
+		return false, err
+	}
+	bin, removeBin, err := conversaBinary(ctx, cfg)
+	if err != nil {
+		return false, err
+	}
+	defer removeBin()
+	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if serr := srv.Stop(); serr != nil {
+			logf("%v", serr)
+		}
+	}()
+	raw, err := newRawTarget(ctx, benchURL, int32(cfg.DBMaxConns), ten.AccountID, nil)
+	if err != nil {
+		return false, err
+	}
+	defer raw.Close()
+	web := newHTTPTarget(srv.Base, ten.APIKey, cfg.Concurrency, nil)
+	svc := conversation.NewService(raw.pool, clock.System{})
+
+	sc := scenario{Name: "GET /v1/conversations, open view filtered by line (newest or oldest first) or by department, 50 per page",
+		Clients: cfg.Concurrency, Duration: cfg.Duration, HTTP: web.listConversations(lb), Raw: listConversationsRaw(svc, lb),
+		Target: target{MaxP99: 20 * time.Millisecond}}
+	logf("%s: HTTP, %d clients", sc.Name, sc.Clients)
+	from := time.Now()
+	res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.HTTP)}
+	res.PeakRSS = srv.RSS.Peak(from, time.Now())
+	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
+	printErrors(res.HTTP)
+	logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
+	res.Raw = runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.Raw)
+	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
+	printErrors(res.Raw)
+	failed = res.HTTP.Errors > 0 || res.Raw.Errors > 0
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### Run of %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", facts, loadAtStart, loadAverage())
+	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -lists -duration %s -warmup %s -concurrency %d -db-max-conns %d`.\n",
+		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns)
+	fmt.Fprintf(&b, "- Data: %d contacts, each with a conversation on each of %d lines: %d conversations, %d open (a third of those with an agent, "+
+		"half in one of %d departments), last messages spread over 30 days; seeded in one statement in %s, then VACUUM ANALYZE.\n",
+		listContacts, listLines, total, open, listDepartments, seedTook.Round(time.Second))
+	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d, called with an API key (which sees every department). "+
+		"Each request picks at random: the open view of one line newest first, the same oldest first, or of one department; "+
+		"a request that returns no conversation counts as an error. Raw PG runs the service's own statement (conversation.Service.List) "+
+		"on a bare pool of the same size.\n\n", cfg.DBMaxConns)
+	b.WriteString("| " + strings.Join(columns, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat(" --- |", len(columns)) + "\n")
+	for _, row := range (report{Results: []scenarioResult{res}}).rows() {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	fmt.Print(b.String())
+	if cfg.Markdown != "" {
+		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {
+			return failed, err
+		}
+	}
+	return failed, nil
+}
