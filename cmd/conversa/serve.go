@@ -168,7 +168,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 	imports := importer.NewService(pool, clk)
 	dispatcher := send.NewDispatcher(pool, clk, send.NewSenders(channels, ""))
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher})
+	// API-only (CONVERSA_JOBS=false): the client only inserts jobs; worker processes run them.
+	client, err := jobs.NewClient(pool, jobs.Config{Work: !cfg.APIOnly, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher})
 	if err != nil {
 		return err
 	}
@@ -182,8 +183,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	sender.Wake = send.Waker(client, logger)
 	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
 	defer cancelMetrics()
-	if err := jobs.Metrics(metricsCtx, client, reg); err != nil {
-		return err
+	if !cfg.APIOnly { // an API-only process runs no jobs to measure
+		if err := jobs.Metrics(metricsCtx, client, reg); err != nil {
+			return err
+		}
 	}
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL})
 	// The event log: this process publishes (taking turns with the others) and fans out to its
@@ -214,8 +217,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		},
 	})
 
-	if err := client.Start(ctx); err != nil {
-		return fmt.Errorf("start workers: %w", err)
+	if !cfg.APIOnly {
+		if err := client.Start(ctx); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
 	}
 	// Receiving stores deliveries and NOTIFYs (debounced); listening wakes the drain.
 	wakeCtx, stopWake := context.WithCancel(context.Background())
@@ -239,7 +244,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	srv.RegisterOnShutdown(func() { close(closing) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "workers", cfg.Workers)
+	logger.Info("listening", "addr", ln.Addr().String(), "workers", cfg.Workers, "api_only", cfg.APIOnly)
 	if hooks.ready != nil {
 		hooks.ready(ln.Addr().String())
 	}

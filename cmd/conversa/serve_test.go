@@ -98,3 +98,50 @@ func TestServeStopsGracefully(t *testing.T) {
 	_, err = net.Dial("tcp", addr)
 	require.Error(t, err, "the listener is closed")
 }
+
+// TestServeAPIOnly: with CONVERSA_JOBS=false the process answers the API, and enqueues jobs,
+// but starts no River queue: worker processes run them.
+func TestServeAPIOnly(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	acct, err := account.Create(ctx, pool, "API only")
+	require.NoError(t, err)
+	keys, _ := auth.ParseKeys(auth.GenerateSeed())
+	_, key, err := auth.NewService(pool, keys, clock.System{}, auth.Config{}).CreateAPIKey(ctx, acct.ID,
+		auth.NewAPIKey{Name: "t", Scopes: []string{"contacts:write"}})
+	require.NoError(t, err)
+	cfg, err := config.Load()
+	require.NoError(t, err)
+	cfg.APIOnly = true // CONVERSA_JOBS=false (internal/config tests the variable)
+	cfg.DatabaseURL = pool.Config().ConnString()
+	cfg.JWTKeys = auth.GenerateSeed()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 10 * time.Second
+
+	serveCtx, stop := context.WithCancel(ctx)
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(serveCtx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), serveHooks{ready: func(a string) { addrc <- a }})
+	}()
+	addr := <-addrc
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/contacts", strings.NewReader(`{"name": "Ana", "customer_code": "A-1"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	var queues int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM river_queue").Scan(&queues))
+	require.Zero(t, queues, "no River queue was started")
+	stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not return after stop")
+	}
+}

@@ -256,6 +256,30 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 		return false, err
 	}
 	defer removeBin()
+	raw, err := newRawTarget(ctx, benchURL, int32(cfg.DBMaxConns), ten.AccountID, nil)
+	if err != nil {
+		return false, err
+	}
+	defer raw.Close()
+	target := target{MinRPS: 2500, MaxP99: 25 * time.Millisecond}
+
+	// Phase 1a: an API-only process (CONVERSA_JOBS=false), as a deployment that runs its
+	// dispatchers in worker processes; the accepted messages wait for phase 1b's server.
+	api, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns, "CONVERSA_JOBS=false")
+	if err != nil {
+		return false, err
+	}
+	alone := scenario{Name: "POST /v1/messages (text, open session), flat out, API-only process", Clients: cfg.Concurrency, Duration: cfg.Duration,
+		HTTP: newHTTPTarget(api.Base, ten.APIKey, cfg.Concurrency, nil).sendMessage(sb), Raw: raw.sendMessage(sb), Target: target}
+	logf("%s: HTTP, %d clients, %s + %s warm-up", alone.Name, alone.Clients, alone.Duration, cfg.Warmup)
+	resAlone := scenarioResult{Scenario: alone, HTTP: runPhase(ctx, alone.Clients, 0, cfg.Warmup, alone.Duration, alone.HTTP)}
+	logf("  %.0f rps, p50 %s, p99 %s, %d errors", resAlone.HTTP.RPS(), formatMs(resAlone.HTTP.Percentile(50)), formatMs(resAlone.HTTP.Percentile(99)), resAlone.HTTP.Errors)
+	printErrors(resAlone.HTTP)
+	if err := api.Stop(); err != nil {
+		logf("%v", err)
+	}
+
+	// Phase 1b: one process that serves and dispatches, as `conversa serve` runs by default.
 	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
 	if err != nil {
 		return false, err
@@ -265,15 +289,12 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 			logf("%v", serr)
 		}
 	}()
-	raw, err := newRawTarget(ctx, benchURL, int32(cfg.DBMaxConns), ten.AccountID, nil)
-	if err != nil {
+	if _, err := waitQueued(ctx, pool, 5*time.Minute); err != nil {
 		return false, err
 	}
-	defer raw.Close()
 	web := newHTTPTarget(srv.Base, ten.APIKey, cfg.Concurrency, nil)
-
-	sc := scenario{Name: "POST /v1/messages (text, open session), flat out", Clients: cfg.Concurrency, Duration: cfg.Duration,
-		HTTP: web.sendMessage(sb), Raw: raw.sendMessage(sb), Target: target{MinRPS: 2500, MaxP99: 25 * time.Millisecond}}
+	sc := scenario{Name: "POST /v1/messages (text, open session), flat out, while the same process dispatches", Clients: cfg.Concurrency, Duration: cfg.Duration,
+		HTTP: web.sendMessage(sb), Raw: raw.sendMessage(sb), Target: target}
 	logf("%s: HTTP, %d clients, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
 	from := time.Now()
 	res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.HTTP)}
@@ -287,9 +308,10 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	logf("  the accepted messages were all dispatched %s after the phase", apiDrain.Round(time.Millisecond))
 	logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
 	res.Raw = runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.Raw)
+	resAlone.Raw = res.Raw
 	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
 	printErrors(res.Raw)
-	failed = res.HTTP.Errors > 0 || res.Raw.Errors > 0
+	failed = resAlone.HTTP.Errors > 0 || res.HTTP.Errors > 0 || res.Raw.Errors > 0
 	if _, err := waitQueued(ctx, pool, 5*time.Minute); err != nil {
 		return failed, err
 	}
@@ -319,16 +341,19 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", facts, loadAtStart, loadAverage())
 	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -send -duration %s -warmup %s -concurrency %d -db-max-conns %d`.\n",
 		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns)
-	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d, its River workers on (16 line dispatchers). "+
+	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d: first API-only (CONVERSA_JOBS=false: no River workers, "+
+		"the accepted messages wait), then with its River workers on (16 line dispatchers) for the second API row and the dispatch. "+
 		"%d contacts, each with an open service session on one of %d fake WhatsApp lines (throughput_mps %d, fake provider without latency). "+
-		"The API phase posts free-form texts by contact_id without Idempotency-Key while the server dispatches them; raw PG is the service's "+
+		"The API phases post free-form texts by contact_id without Idempotency-Key; raw PG is the service's "+
 		"one statement for such a message (rules checked, conversation touched, message stored) on a bare pool of the same size.\n\n",
 		cfg.DBMaxConns, sendContacts, sendLines, sendLineRate)
 	b.WriteString("| Send | Clients | rps | p50 | p90 | p99 | max | Errors | Raw PG rps | Raw p99 | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %s |\n", sc.Name, sc.Clients,
-		res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(90)), formatMs(res.HTTP.Percentile(99)),
-		formatMs(res.HTTP.Max()), res.HTTP.Errors, res.Raw.RPS(), formatMs(res.Raw.Percentile(99)), sc.Target, yesNo(res.Met()))
+	for _, r := range []scenarioResult{resAlone, res} {
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
+			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
+			formatMs(r.HTTP.Max()), r.HTTP.Errors, r.Raw.RPS(), formatMs(r.Raw.Percentile(99)), r.Scenario.Target, yesNo(r.Met()))
+	}
 	fmt.Fprintf(&b, "\nThe messages accepted in the API phase were all dispatched %s after it ended.\n\n", apiDrain.Round(time.Millisecond))
 	b.WriteString("| Dispatch | Messages | Took | msg/s | Fastest line, average | Busiest line, one calendar second | Failed | Raw River no-op jobs/s (same run) | Dispatch / River | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")

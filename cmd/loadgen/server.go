@@ -50,7 +50,8 @@ type server struct {
 
 // startServer runs bin as `serve` on a free loopback port against dbURL and waits until it is
 // ready. The server logs at warn level to our stderr, so its complaints show up in the run.
-func startServer(ctx context.Context, bin, dbURL string, maxConns int) (*server, error) {
+// extraEnv (NAME=value) is added last, so it overrides the rest.
+func startServer(ctx context.Context, bin, dbURL string, maxConns int, extraEnv ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -66,6 +67,7 @@ func startServer(ctx context.Context, bin, dbURL string, maxConns int) (*server,
 		"CONVERSA_DB_MAX_CONNS="+strconv.Itoa(maxConns),
 		"CONVERSA_SHUTDOWN_TIMEOUT=10s",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	dieWithParent(cmd)
 	start := time.Now()

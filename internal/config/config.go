@@ -29,6 +29,7 @@ var Vars = []Var{
 	{"CONVERSA_MAX_IMPORT_BYTES", "1073741824", "Largest CSV file POST /v1/imports accepts (413 beyond); the upload is streamed, never held in memory."},
 	{"CONVERSA_DB_MAX_CONNS", "16", "Connections in the database pool."},
 	{"CONVERSA_WORKERS", "100", "River workers in the default queue (serve and worker)."},
+	{"CONVERSA_JOBS", "true", "false makes serve an API-only process that runs no River workers (run `conversa worker` processes for them), so request latency does not share a process with the dispatchers and drains."},
 	{"CONVERSA_LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"CONVERSA_LOG_FORMAT", "json", "json or text."},
 	{"CONVERSA_SHUTDOWN_TIMEOUT", "30s", "How long a stop waits for in-flight requests and jobs."},
@@ -57,6 +58,8 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	// WebhooksAllowPrivate lets outbound webhooks reach private addresses.
 	WebhooksAllowPrivate bool
+	// APIOnly makes serve run no River workers (CONVERSA_JOBS=false).
+	APIOnly bool
 }
 
 // Load reads the environment. A malformed value is an error that names the variable.
@@ -97,12 +100,19 @@ func Load() (Config, error) {
 		ShutdownTimeout: dur("CONVERSA_SHUTDOWN_TIMEOUT"),
 		DataDir:         str("CONVERSA_DATA_DIR"),
 	}
-	switch v := str("CONVERSA_WEBHOOKS_ALLOW_PRIVATE"); v {
-	case "true", "1":
-		c.WebhooksAllowPrivate = true
-	case "false", "0":
-	default:
-		errs = append(errs, fmt.Sprintf("CONVERSA_WEBHOOKS_ALLOW_PRIVATE: want true or false, got %q", v))
+	for _, b := range []struct {
+		name string
+		set  *bool
+		when bool
+	}{{"CONVERSA_WEBHOOKS_ALLOW_PRIVATE", &c.WebhooksAllowPrivate, true}, {"CONVERSA_JOBS", &c.APIOnly, false}} {
+		switch v := str(b.name); v {
+		case "true", "1":
+			*b.set = b.when
+		case "false", "0":
+			*b.set = !b.when
+		default:
+			errs = append(errs, fmt.Sprintf("%s: want true or false, got %q", b.name, v))
+		}
 	}
 	for _, cidr := range strings.Split(os.Getenv("CONVERSA_TRUSTED_PROXIES"), ",") {
 		if cidr = strings.TrimSpace(cidr); cidr == "" {
