@@ -236,3 +236,34 @@ func TestPaidSendStop(t *testing.T) {
 	require.NoError(t, e.pool.QueryRow(ctx, "SELECT count(*) FROM event_outbox WHERE account_id = $1 AND type = 'account.paid_sends_resumed'", f.a.account.ID).Scan(&resumed))
 	require.Equal(t, 1, resumed, "one event for the one clear that changed something")
 }
+
+// TestProtocolInMessages: {{protocolo}} in an agent's text, an API text or a template variable
+// becomes the open attendance's protocol; with no attendance open it becomes empty.
+func TestProtocolInMessages(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.sendFixture()
+	ctx := context.Background()
+	c := e.inbound(f.a, f.line.ID, "5511988880001", "Quero a segunda via")
+	require.NotNil(t, c.Attendance)
+	protocol := c.Attendance.Protocol
+	stored := func(id string) string {
+		var text string
+		require.NoError(t, e.pool.QueryRow(ctx, "SELECT text FROM messages WHERE id = $1", id).Scan(&text))
+		return text
+	}
+	var q api.QueuedMessageBody
+	e.do(http.MethodPost, "/v1/conversations/"+c.ID+"/messages", f.a.token, map[string]any{"text": "Seu protocolo é {{protocolo}}."}).status(202).ok(&q)
+	require.Equal(t, "Seu protocolo é "+protocol+".", stored(q.ID))
+	e.do(http.MethodPost, "/v1/messages", f.a.apiKey, map[string]any{"channel_id": f.line.ID, "contact_id": c.ContactID,
+		"text": "Protocolo {{protocolo}}"}).status(202).ok(&q)
+	require.Equal(t, "Protocolo "+protocol, stored(q.ID), "the API's one-statement path steps aside for it")
+	e.do(http.MethodPost, "/v1/messages", f.a.apiKey, map[string]any{"channel_id": f.line.ID, "contact_id": c.ContactID,
+		"template_id": f.utility.ID, "variables": map[string]string{"body:3": "{{protocolo}}"}}).status(202).ok(&q)
+	require.Contains(t, stored(q.ID), "Vencimento: "+protocol+".")
+
+	_, err := e.pool.Exec(ctx, "UPDATE conversations SET status = 'closed' WHERE id = $1", c.ID)
+	require.NoError(t, err)
+	e.do(http.MethodPost, "/v1/conversations/"+c.ID+"/messages", f.a.token, map[string]any{"text": "/interna protocolo [{{protocolo}}]"}).status(202).ok(&q)
+	require.Equal(t, "protocolo []", stored(q.ID), "no attendance open: no protocol")
+}

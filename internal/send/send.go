@@ -123,6 +123,9 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 	if err != nil {
 		return Queued{}, err
 	}
+	if text, req.Variables, err = s.fillProtocol(ctx, db, req.AccountID, t.conversationID, text, req.Variables); err != nil {
+		return Queued{}, err
+	}
 	p := store.QueueMessageParams{
 		AccountID: req.AccountID, ID: uuid.Must(uuid.NewV7()), ChannelID: t.channelID, CreatedAt: now,
 		NewConversationID: uuid.Must(uuid.NewV7()), ContactID: t.contactID, Address: t.address,
@@ -200,7 +203,7 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 // same: not blocked, channel active, service session open on WhatsApp); ok is false when the
 // full path must run, to queue the message or to say why not.
 func (s *Service) fastFreeForm(ctx context.Context, db store.DBTX, req Request, text string, internal bool, now time.Time) (Queued, bool, error) {
-	if internal || req.TemplateID != nil || req.ConversationID != nil {
+	if internal || req.TemplateID != nil || req.ConversationID != nil || strings.Contains(text, ProtocolToken) {
 		return Queued{}, false, nil
 	}
 	p := store.QueueFreeFormParams{AccountID: req.AccountID, ChannelID: req.ChannelID, ContactID: req.ContactID, CreatedAt: &now,
@@ -267,10 +270,12 @@ func checkContent(text string, req Request, internal bool) error {
 // target is what Send checks about the recipient and the channel.
 type target struct {
 	contactID, channelID uuid.UUID
-	channelType          channel.Type
-	blocked, active      bool
-	address              string
-	state                session.State
+	// conversationID is the contact's conversation on the channel, nil before the first message.
+	conversationID  *uuid.UUID
+	channelType     channel.Type
+	blocked, active bool
+	address         string
+	state           session.State
 }
 
 func (s *Service) target(ctx context.Context, db store.DBTX, req Request) (target, error) {
@@ -282,8 +287,8 @@ func (s *Service) target(ctx context.Context, db store.DBTX, req Request) (targe
 		if err != nil {
 			return target{}, fmt.Errorf("find conversation: %w", err)
 		}
-		return target{contactID: r.ContactID, channelID: r.ChannelID, channelType: channel.Type(r.ChannelType), blocked: r.Blocked,
-			active: r.ChannelActive, address: r.ConversationAddress, state: state(r.ServiceExpiresAt, r.CategorySessions)}, nil
+		return target{contactID: r.ContactID, channelID: r.ChannelID, conversationID: &r.ConversationID, channelType: channel.Type(r.ChannelType),
+			blocked: r.Blocked, active: r.ChannelActive, address: r.ConversationAddress, state: state(r.ServiceExpiresAt, r.CategorySessions)}, nil
 	}
 	p := store.SendTargetParams{AccountID: req.AccountID, ChannelID: req.ChannelID}
 	switch {
@@ -311,8 +316,8 @@ func (s *Service) target(ctx context.Context, db store.DBTX, req Request) (targe
 	if r.ChannelID == nil {
 		return target{}, fault.NotFound("channel")
 	}
-	t := target{contactID: r.ContactID, channelID: *r.ChannelID, channelType: channel.Type(*r.ChannelType), blocked: r.Blocked,
-		active: *r.ChannelActive, state: state(r.ServiceExpiresAt, r.CategorySessions)}
+	t := target{contactID: r.ContactID, channelID: *r.ChannelID, conversationID: r.ConversationID, channelType: channel.Type(*r.ChannelType),
+		blocked: r.Blocked, active: *r.ChannelActive, state: state(r.ServiceExpiresAt, r.CategorySessions)}
 	switch {
 	case r.ConversationAddress != nil:
 		t.address = *r.ConversationAddress
@@ -324,6 +329,35 @@ func (s *Service) target(ctx context.Context, db store.DBTX, req Request) (targe
 		t.address = r.FirstPhone
 	}
 	return t, nil
+}
+
+// ProtocolToken in a message's text, or in a template variable's value, becomes the protocol
+// of the conversation's open attendance ("" when none is open), so an agent or an integration
+// can quote the number the contact will refer to.
+const ProtocolToken = "{{protocolo}}"
+
+// fillProtocol replaces ProtocolToken in the text and the variable values; it reads the
+// protocol only when one of them asks for it.
+func (s *Service) fillProtocol(ctx context.Context, db store.DBTX, accountID uuid.UUID, conversationID *uuid.UUID, text string, vars map[string]string) (string, map[string]string, error) {
+	asks := strings.Contains(text, ProtocolToken)
+	for _, v := range vars {
+		asks = asks || strings.Contains(v, ProtocolToken)
+	}
+	if !asks {
+		return text, vars, nil
+	}
+	protocol := ""
+	if conversationID != nil {
+		var err error
+		if protocol, err = s.q.CurrentProtocol(ctx, db, store.CurrentProtocolParams{AccountID: accountID, ConversationID: *conversationID}); err != nil {
+			return "", nil, fmt.Errorf("read protocol: %w", err)
+		}
+	}
+	filled := make(map[string]string, len(vars))
+	for k, v := range vars {
+		filled[k] = strings.ReplaceAll(v, ProtocolToken, protocol)
+	}
+	return strings.ReplaceAll(text, ProtocolToken, protocol), filled, nil
 }
 
 // state reads a conversation's stored session state.
