@@ -229,6 +229,15 @@ func (p problem) locations() []string {
 	return out
 }
 
+// login signs the tenant's admin in again: a fresh access token once the test clock has
+// moved past the old one's lifetime.
+func (e *testEnv) login(a tenant) string {
+	e.t.Helper()
+	var tok api.TokenBody
+	e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": a.admin.Email, "password": testPassword}).ok(&tok)
+	return tok.AccessToken
+}
+
 // newUser creates a user with role in the tenant's account and returns its access token.
 func (e *testEnv) newUser(a tenant, role string) string {
 	e.t.Helper()

@@ -328,8 +328,28 @@ func TestSupportCode(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	// An agent lacks the support_code permission; so does an integrator key.
-	e.do(http.MethodGet, "/v1/support-code", e.newUser(a, "agent"), nil).problem(403)
+	agent := e.newUser(a, "agent")
+	e.do(http.MethodGet, "/v1/support-code", agent, nil).problem(403)
 	e.do(http.MethodGet, "/v1/support-code", a.apiKey, nil).problem(403)
+	e.do(http.MethodPost, "/v1/support-code/verify", agent, map[string]string{"code": sc.Code}).problem(403)
+
+	// Verifying: the current code and, after it changes, the previous one; not older ones, and
+	// not another account's.
+	var v api.SupportCodeVerdict
+	e.do(http.MethodPost, "/v1/support-code/verify", a.token, map[string]string{"code": sc.Code}).ok(&v)
+	require.True(t, v.Valid)
+	b := e.newTenant("Other")
+	e.do(http.MethodPost, "/v1/support-code/verify", b.token, map[string]string{"code": sc.Code}).ok(&v)
+	require.False(t, v.Valid, "another account's code")
+	e.do(http.MethodPost, "/v1/support-code/verify", a.token, map[string]string{"code": "12ab"}).problem(422)
+	e.clock.Advance(account.SupportCodeWindow)
+	a.token = e.login(a)
+	e.do(http.MethodPost, "/v1/support-code/verify", a.token, map[string]string{"code": sc.Code}).ok(&v)
+	require.True(t, v.Valid, "the previous window's code")
+	e.clock.Advance(account.SupportCodeWindow)
+	a.token = e.login(a)
+	e.do(http.MethodPost, "/v1/support-code/verify", a.token, map[string]string{"code": sc.Code}).ok(&v)
+	require.False(t, v.Valid, "two windows old")
 }
 
 func TestOperationsEndpoints(t *testing.T) {
