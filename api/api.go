@@ -32,6 +32,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
+	"github.com/conversa-hq/conversa/internal/quickreply"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
@@ -79,9 +80,11 @@ type Deps struct {
 	// Imports runs CSV imports of contacts.
 	Imports *importer.Service
 	// Send queues messages (the Send Message API and agents' messages).
-	Send   *send.Service
-	Clock  clock.Clock
-	Logger *slog.Logger
+	Send *send.Service
+	// QuickReplies are the account's canned answers.
+	QuickReplies *quickreply.Service
+	Clock        clock.Clock
+	Logger       *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -157,6 +160,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerImports(grp)
 	s.registerMessages(grp)
 	s.registerPaidSends(grp)
+	s.registerQuickReplies(grp)
 	s.registerConversations(grp)
 	return router, api
 }

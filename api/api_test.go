@@ -31,6 +31,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/quickreply"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
@@ -109,7 +110,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	consents := consent.NewService(pool, clk)
 	sender := send.NewService(pool, clk, contacts, templates, consents)
 	handler, _ := api.New(api.Deps{
-		Send:   sender,
+		Send: sender, QuickReplies: quickreply.NewService(pool, clk, contacts),
 		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),

@@ -411,6 +411,16 @@ type ProviderEvent struct {
 	RecordedAt  time.Time
 }
 
+type QuickReply struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	Shortcut  string
+	Title     string
+	Text      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 type RefreshToken struct {
 	AccountID uuid.UUID
 	ID        uuid.UUID

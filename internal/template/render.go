@@ -3,6 +3,7 @@ package template
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,4 +296,23 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// textVariable finds the variables of a free text: {{name}}, {name} and @ChaveCliente.
+var textVariable = regexp.MustCompile(`\{\{[a-zA-Z0-9_]+\}\}|\{[a-zA-Z0-9_]+\}|@ChaveCliente`)
+
+// FillText fills the variables of a free text (a quick reply, a closing message) for contact
+// c: extra first (say {{protocolo}} or {agente}, which the contact does not hold), then the
+// contact's fields and custom fields as template bindings name them, formatted for Brazilian
+// Portuguese. A variable nobody knows stays as written, so a typo shows instead of vanishing.
+func FillText(text string, c contact.Contact, defs []customfield.Field, extra map[string]string) string {
+	return textVariable.ReplaceAllStringFunc(text, func(v string) string {
+		if x, ok := extra[v]; ok {
+			return x
+		}
+		if ValidSource(v, defs) {
+			return resolve(v, c, defs, "pt_BR")
+		}
+		return v
+	})
 }

@@ -146,3 +146,21 @@ func TestRenderHeaderFooterButtons(t *testing.T) {
 	r = Render(media, contact.Contact{Custom: map[string]any{"foto": "https://cdn.example.com/b.jpg"}}, []customfield.Field{{Key: "foto", Type: customfield.ImageURL}})
 	require.Equal(t, "https://cdn.example.com/b.jpg", r.Header.MediaURL)
 }
+
+func TestFillText(t *testing.T) {
+	t.Parallel()
+	c := contact.Contact{Name: "Joana D'Ávila", CustomerCode: ptr("CLI-042"), Custom: map[string]any{"saldo": 1234.5, "vencimento": "2026-12-05"}}
+	defs := []customfield.Field{{Key: "saldo", Type: customfield.Number}, {Key: "vencimento", Type: customfield.Date}}
+	extra := map[string]string{"{{protocolo}}": "20261203000007", "{agente}": "Carlos"}
+	for _, tc := range []struct{ in, want string }{
+		{"Olá {primeiro_nome}!", "Olá Joana!"},
+		{"{nome}, seu código é @ChaveCliente ({{contactcustomcode}})", "Joana D'Ávila, seu código é CLI-042 (CLI-042)"},
+		{"Saldo de R$ {saldo} vence em {vencimento}.", "Saldo de R$ 1.234,5 vence em 05/12/2026."},
+		{"Protocolo {{protocolo}}, atendente {agente}", "Protocolo 20261203000007, atendente Carlos"},
+		{"{desconhecido} e {{outro}} ficam", "{desconhecido} e {{outro}} ficam"},
+		{"sem variáveis", "sem variáveis"},
+		{"{email} vazio", " vazio"},
+	} {
+		require.Equal(t, tc.want, FillText(tc.in, c, defs, extra), tc.in)
+	}
+}
