@@ -165,8 +165,8 @@ CREATE INDEX conversations_queue_appointments ON conversations (account_id, appo
     WHERE status = 'open' AND agent_id IS NULL AND appointment_at IS NOT NULL;
 
 -- Conversations already waiting.
-UPDATE conversations v SET queue_webchat = p.webchat, queue_priority = p.priority, queue_segments = p.segments
-FROM queue_placement(v.account_id, v.contact_id, v.channel_id) p
+UPDATE conversations v SET (queue_webchat, queue_priority, queue_segments) =
+    (SELECT p.webchat, p.priority, p.segments FROM queue_placement(v.account_id, v.contact_id, v.channel_id) p)
 WHERE v.status = 'open' AND v.agent_id IS NULL;
 
 -- +goose Down

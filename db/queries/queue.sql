@@ -19,7 +19,7 @@ WITH me AS (
     SELECT c.account_id, c.id, c.department_id, c.appointment_at FROM conversations c
     WHERE c.account_id = @account_id AND c.status = 'open' AND c.agent_id IS NULL
       AND c.appointment_at IS NOT NULL AND c.appointment_at <= @due_before::timestamptz
-      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me))
+      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me)::uuid[])
                 ELSE cardinality(c.queue_segments) = 0 OR c.queue_segments && (SELECT me.segs FROM me) END)
     ORDER BY c.appointment_at, c.id
     LIMIT 1
@@ -28,7 +28,7 @@ WITH me AS (
     SELECT c.account_id, c.id, c.department_id, c.appointment_at FROM conversations c
     WHERE c.account_id = @account_id AND c.status = 'open' AND c.agent_id IS NULL AND c.appointment_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM due)
-      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me))
+      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me)::uuid[])
                 ELSE cardinality(c.queue_segments) = 0 OR c.queue_segments && (SELECT me.segs FROM me) END)
     ORDER BY c.queue_webchat DESC, c.queue_priority DESC, c.unanswered_since, c.id
     LIMIT 1
@@ -126,15 +126,16 @@ FROM v WHERE a.account_id = @account_id AND a.id = v.attendance_id;
 
 -- name: CloseForFlow :one
 -- Closes the conversation's attendance (forwarded to a flow): the conversation leaves the
--- queue and loses agent and department. Returns the closed attendance's protocol.
+-- queue and loses agent and department; the attendance keeps who served it. Returns the
+-- closed attendance's protocol.
 WITH v AS (
     UPDATE conversations c SET status = 'closed', attendance_id = NULL, agent_id = NULL, department_id = NULL,
                                appointment_at = NULL, updated_at = @now
     WHERE c.account_id = @account_id AND c.id = @id AND c.status = 'open'
-    RETURNING c.attendance_id
+    RETURNING c.id
 ), a AS (
     UPDATE attendances a SET closed_at = @now
-    FROM v WHERE a.account_id = @account_id AND a.id = v.attendance_id
+    WHERE a.account_id = @account_id AND a.id = sqlc.narg(attendance_id) AND EXISTS (SELECT 1 FROM v)
     RETURNING a.protocol
 )
 SELECT coalesce((SELECT a.protocol FROM a), '')::text AS protocol;

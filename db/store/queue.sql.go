@@ -33,25 +33,32 @@ WITH v AS (
     UPDATE conversations c SET status = 'closed', attendance_id = NULL, agent_id = NULL, department_id = NULL,
                                appointment_at = NULL, updated_at = $1
     WHERE c.account_id = $2 AND c.id = $3 AND c.status = 'open'
-    RETURNING c.attendance_id
+    RETURNING c.id
 ), a AS (
     UPDATE attendances a SET closed_at = $1
-    FROM v WHERE a.account_id = $2 AND a.id = v.attendance_id
+    WHERE a.account_id = $2 AND a.id = $4 AND EXISTS (SELECT 1 FROM v)
     RETURNING a.protocol
 )
 SELECT coalesce((SELECT a.protocol FROM a), '')::text AS protocol
 `
 
 type CloseForFlowParams struct {
-	Now       time.Time
-	AccountID uuid.UUID
-	ID        uuid.UUID
+	Now          time.Time
+	AccountID    uuid.UUID
+	ID           uuid.UUID
+	AttendanceID *uuid.UUID
 }
 
 // Closes the conversation's attendance (forwarded to a flow): the conversation leaves the
-// queue and loses agent and department. Returns the closed attendance's protocol.
+// queue and loses agent and department; the attendance keeps who served it. Returns the
+// closed attendance's protocol.
 func (q *Queries) CloseForFlow(ctx context.Context, db DBTX, arg CloseForFlowParams) (string, error) {
-	row := db.QueryRow(ctx, closeForFlow, arg.Now, arg.AccountID, arg.ID)
+	row := db.QueryRow(ctx, closeForFlow,
+		arg.Now,
+		arg.AccountID,
+		arg.ID,
+		arg.AttendanceID,
+	)
 	var protocol string
 	err := row.Scan(&protocol)
 	return protocol, err
@@ -227,7 +234,7 @@ WITH me AS (
     SELECT c.account_id, c.id, c.department_id, c.appointment_at FROM conversations c
     WHERE c.account_id = $1 AND c.status = 'open' AND c.agent_id IS NULL
       AND c.appointment_at IS NOT NULL AND c.appointment_at <= $3::timestamptz
-      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me))
+      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me)::uuid[])
                 ELSE cardinality(c.queue_segments) = 0 OR c.queue_segments && (SELECT me.segs FROM me) END)
     ORDER BY c.appointment_at, c.id
     LIMIT 1
@@ -236,7 +243,7 @@ WITH me AS (
     SELECT c.account_id, c.id, c.department_id, c.appointment_at FROM conversations c
     WHERE c.account_id = $1 AND c.status = 'open' AND c.agent_id IS NULL AND c.appointment_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM due)
-      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me))
+      AND (CASE WHEN c.department_id IS NOT NULL THEN c.department_id = ANY((SELECT me.deps FROM me)::uuid[])
                 ELSE cardinality(c.queue_segments) = 0 OR c.queue_segments && (SELECT me.segs FROM me) END)
     ORDER BY c.queue_webchat DESC, c.queue_priority DESC, c.unanswered_since, c.id
     LIMIT 1

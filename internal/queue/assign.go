@@ -156,7 +156,7 @@ func (s *Service) Assign(ctx context.Context, accountID, conversationID uuid.UUI
 
 func (s *Service) toFlow(ctx context.Context, tx pgx.Tx, accountID, conversationID uuid.UUID, c store.LockConversationForAssignRow,
 	flow string, byUserID *uuid.UUID, now time.Time, out *Assignment) error {
-	protocol, err := s.q.CloseForFlow(ctx, tx, store.CloseForFlowParams{AccountID: accountID, ID: conversationID, Now: now})
+	protocol, err := s.q.CloseForFlow(ctx, tx, store.CloseForFlowParams{AccountID: accountID, ID: conversationID, AttendanceID: c.AttendanceID, Now: now})
 	if err != nil {
 		return fmt.Errorf("close conversation %s for flow: %w", conversationID, err)
 	}

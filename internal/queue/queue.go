@@ -152,11 +152,12 @@ type Summary struct {
 // served from its head, and a console shows its first screens.
 const MaxList = 10_000
 
-// List returns up to limit waiting conversations from position skip, in queue order. Each
-// call sees the queue as it is then: between pages agents take conversations and others
-// arrive, so positions shift.
+// List returns up to limit waiting conversations from position skip, in queue order (reading
+// at most MaxList+1 positions: one past the listed ones tells a caller whether a page
+// follows). Each call sees the queue as it is then: between pages agents take conversations
+// and others arrive, so positions shift.
 func (s *Service) List(ctx context.Context, accountID uuid.UUID, skip, limit int) ([]Entry, error) {
-	if skip < 0 || limit < 1 || skip+limit > MaxList {
+	if skip < 0 || limit < 1 || skip+limit > MaxList+1 {
 		return nil, fault.Invalid(fmt.Sprintf("the queue lists its first %d positions", MaxList))
 	}
 	now := s.now()
