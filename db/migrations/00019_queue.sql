@@ -23,35 +23,40 @@ ALTER TABLE conversations
     ADD COLUMN queue_segments uuid[] NOT NULL DEFAULT '{}';
 
 -- queue_placement computes the stored queue columns of a contact's conversation on a channel.
+-- PL/pgSQL so that its plans are cached (a SQL function's body is planned at every call).
 -- +goose StatementBegin
 CREATE FUNCTION queue_placement(acc uuid, contact uuid, chan uuid,
                                 OUT webchat boolean, OUT priority smallint, OUT segments uuid[])
-LANGUAGE sql STABLE AS $$
-    WITH c AS (
-        SELECT * FROM contacts WHERE account_id = acc AND id = contact
-    ), segs AS (
-        SELECT s.id, s.priority,
-               EXISTS (SELECT 1 FROM segment_users su WHERE su.account_id = s.account_id AND su.segment_id = s.id)
-               OR EXISTS (SELECT 1 FROM segment_departments sd WHERE sd.account_id = s.account_id AND sd.segment_id = s.id) AS served
-        FROM segments s, c
-        WHERE s.account_id = acc AND (
-            EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = acc AND m.segment_id = s.id AND m.contact_id = contact)
-            OR (s.has_rules
-                AND (cardinality(s.tags_any) = 0 OR c.tags && s.tags_any)
-                AND (cardinality(s.tags_all) = 0 OR c.tags @> s.tags_all)
-                AND (cardinality(s.origins) = 0 OR c.origin = ANY(s.origins))
-                AND (cardinality(s.channel_ids) = 0 OR c.origin_channel_id = ANY(s.channel_ids))
-                AND (s.match_path IS NULL OR c.custom @@ s.match_path)))
-    )
-    SELECT coalesce(ch.type = 'webchat', false),
-           coalesce((SELECT CASE WHEN c.priority_score IS NOT NULL THEN c.priority_score
-                                 WHEN c.priority = 'high' THEN 100
-                                 WHEN c.priority = 'low' THEN 10 END FROM c),
-                    (SELECT max(segs.priority) FROM segs),
-                    ch.priority, 50)::smallint,
-           coalesce((SELECT array_agg(segs.id ORDER BY segs.id) FROM segs WHERE segs.served), '{}')
-    FROM (SELECT 1) AS one
-    LEFT JOIN channels ch ON ch.account_id = acc AND ch.id = chan
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c   contacts%ROWTYPE;
+    own smallint;
+    seg smallint;
+    chp smallint;
+BEGIN
+    SELECT ch.type = 'webchat', ch.priority INTO webchat, chp FROM channels ch WHERE ch.account_id = acc AND ch.id = chan;
+    SELECT * INTO c FROM contacts ct WHERE ct.account_id = acc AND ct.id = contact;
+    own := CASE WHEN c.priority_score IS NOT NULL THEN c.priority_score
+                WHEN c.priority = 'high' THEN 100
+                WHEN c.priority = 'low' THEN 10 END;
+    SELECT max(s.priority), array_agg(s.id ORDER BY s.id) FILTER (WHERE s.served)
+    INTO seg, segments
+    FROM (SELECT s.id, s.priority,
+                 EXISTS (SELECT 1 FROM segment_users su WHERE su.account_id = acc AND su.segment_id = s.id)
+                 OR EXISTS (SELECT 1 FROM segment_departments sd WHERE sd.account_id = acc AND sd.segment_id = s.id) AS served
+          FROM segments s
+          WHERE s.account_id = acc AND (
+              EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = acc AND m.segment_id = s.id AND m.contact_id = contact)
+              OR (s.has_rules
+                  AND (cardinality(s.tags_any) = 0 OR c.tags && s.tags_any)
+                  AND (cardinality(s.tags_all) = 0 OR c.tags @> s.tags_all)
+                  AND (cardinality(s.origins) = 0 OR c.origin = ANY(s.origins))
+                  AND (cardinality(s.channel_ids) = 0 OR c.origin_channel_id = ANY(s.channel_ids))
+                  AND (s.match_path IS NULL OR c.custom @@ s.match_path)))) s;
+    webchat := coalesce(webchat, false);
+    priority := coalesce(own, seg, chp, 50);
+    segments := coalesce(segments, '{}');
+END
 $$;
 -- +goose StatementEnd
 

@@ -41,7 +41,7 @@ WITH me AS (
     RETURNING v.id, v.attendance_id, v.contact_id, v.channel_id, v.queue_webchat, v.queue_priority, v.unanswered_since
 ), att AS (
     UPDATE attendances a SET agent_id = @user_id, department_id = NULL
-    FROM upd WHERE a.account_id = @account_id AND a.id = upd.attendance_id
+    WHERE a.account_id = @account_id AND a.id = (SELECT upd.attendance_id FROM upd)
 )
 SELECT upd.id, upd.contact_id, upd.channel_id, upd.attendance_id, upd.queue_webchat, upd.queue_priority, upd.unanswered_since,
        pick.department_id AS from_department_id, pick.appointment_at
@@ -122,7 +122,7 @@ WITH v AS (
     RETURNING c.attendance_id
 )
 UPDATE attendances a SET agent_id = sqlc.narg(agent_id), department_id = sqlc.narg(department_id)
-FROM v WHERE a.account_id = @account_id AND a.id = v.attendance_id;
+WHERE a.account_id = @account_id AND a.id = (SELECT v.attendance_id FROM v);
 
 -- name: CloseForFlow :one
 -- Closes the conversation's attendance (forwarded to a flow): the conversation leaves the
@@ -148,7 +148,7 @@ WITH v AS (
     WHERE c.account_id = @account_id AND c.id = @id AND c.status = 'open' AND c.agent_id IS NULL
     RETURNING c.attendance_id, c.department_id
 ), a AS (
-    UPDATE attendances a SET agent_id = @user_id FROM v WHERE a.account_id = @account_id AND a.id = v.attendance_id
+    UPDATE attendances a SET agent_id = @user_id WHERE a.account_id = @account_id AND a.id = (SELECT v.attendance_id FROM v)
 )
 SELECT v.department_id FROM v;
 

@@ -256,7 +256,7 @@ WITH me AS (
     RETURNING v.id, v.attendance_id, v.contact_id, v.channel_id, v.queue_webchat, v.queue_priority, v.unanswered_since
 ), att AS (
     UPDATE attendances a SET agent_id = $2, department_id = NULL
-    FROM upd WHERE a.account_id = $1 AND a.id = upd.attendance_id
+    WHERE a.account_id = $1 AND a.id = (SELECT upd.attendance_id FROM upd)
 )
 SELECT upd.id, upd.contact_id, upd.channel_id, upd.attendance_id, upd.queue_webchat, upd.queue_priority, upd.unanswered_since,
        pick.department_id AS from_department_id, pick.appointment_at
@@ -411,7 +411,7 @@ WITH v AS (
     RETURNING c.attendance_id
 )
 UPDATE attendances a SET agent_id = $1, department_id = $2
-FROM v WHERE a.account_id = $3 AND a.id = v.attendance_id
+WHERE a.account_id = $3 AND a.id = (SELECT v.attendance_id FROM v)
 `
 
 type SetAssignmentParams struct {
@@ -441,7 +441,7 @@ WITH v AS (
     WHERE c.account_id = $3 AND c.id = $4 AND c.status = 'open' AND c.agent_id IS NULL
     RETURNING c.attendance_id, c.department_id
 ), a AS (
-    UPDATE attendances a SET agent_id = $1 FROM v WHERE a.account_id = $3 AND a.id = v.attendance_id
+    UPDATE attendances a SET agent_id = $1 WHERE a.account_id = $3 AND a.id = (SELECT v.attendance_id FROM v)
 )
 SELECT v.department_id FROM v
 `
