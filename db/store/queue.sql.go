@@ -257,6 +257,14 @@ WITH me AS (
 ), att AS (
     UPDATE attendances a SET agent_id = $2, department_id = NULL
     WHERE a.account_id = $1 AND a.id = (SELECT upd.attendance_id FROM upd)
+), ev AS (
+    -- The conversation.assigned event (internal/event's outbox, as event.Emit writes it), in the
+    -- same statement: Next is one round trip, committed on its own.
+    INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
+    SELECT $1, $5, 'conversation.assigned', upd.id,
+           jsonb_build_object('conversation_id', upd.id, 'agent_id', $2::uuid, 'department_id', NULL,
+                              'from_department_id', pick.department_id, 'by', 'next'), $4
+    FROM upd JOIN pick ON pick.id = upd.id
 )
 SELECT upd.id, upd.contact_id, upd.channel_id, upd.attendance_id, upd.queue_webchat, upd.queue_priority, upd.unanswered_since,
        pick.department_id AS from_department_id, pick.appointment_at
@@ -268,6 +276,7 @@ type NextInQueueParams struct {
 	UserID    uuid.UUID
 	DueBefore time.Time
 	Now       time.Time
+	EventID   uuid.UUID
 }
 
 type NextInQueueRow struct {
@@ -288,13 +297,15 @@ type NextInQueueRow struct {
 // agents never get the same one. The agent may serve a conversation of one of its
 // departments; one without a department when none of its contact's segments names who
 // serves it, or one of them names the agent or one of its departments. Assigning an agent
-// removes the department and serves the appointment. No row: nothing waits for the agent.
+// removes the department and serves the appointment, and conversation.assigned is emitted.
+// No row: nothing waits for the agent.
 func (q *Queries) NextInQueue(ctx context.Context, db DBTX, arg NextInQueueParams) (NextInQueueRow, error) {
 	row := db.QueryRow(ctx, nextInQueue,
 		arg.AccountID,
 		arg.UserID,
 		arg.DueBefore,
 		arg.Now,
+		arg.EventID,
 	)
 	var i NextInQueueRow
 	err := row.Scan(

@@ -252,7 +252,10 @@ func TestQueueOrder(t *testing.T) {
 	}
 	require.Equal(t, []uuid.UUID{appt, w, v, a2, a, b}, got)
 	require.Nil(t, e.conv(appt).appointmentAt)
-	require.Len(t, e.events(queue.EventConversationAssigned), 6)
+	assigned := e.events(queue.EventConversationAssigned)
+	require.Len(t, assigned, 6)
+	require.Equal(t, map[string]any{"conversation_id": appt.String(), "agent_id": agent.String(), "department_id": nil,
+		"from_department_id": nil, "by": "next"}, assigned[0])
 
 	sum, err = e.svc.Summarize(ctx, e.account)
 	require.NoError(t, err)
