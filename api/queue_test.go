@@ -155,6 +155,7 @@ func TestAssignAndReplyAPI(t *testing.T) {
 	e.do(http.MethodPost, msgs, a.token, map[string]any{"text": "/interna vejo isso"}).status(202)
 	agent, d := e.agentState(c.ID)
 	require.Nil(t, agent)
+	require.Equal(t, dept.ID, d.String())
 
 	// The admin replies: he becomes the agent, the department stays.
 	e.do(http.MethodPost, msgs, a.token, map[string]any{"text": "Olá, posso ajudar?"}).status(202)
