@@ -142,6 +142,7 @@ func TestTenancyWalk(t *testing.T) {
 		// A's contact on A's line: B's call finds neither.
 		"send-message":              map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID, "text": "/interna intruso"},
 		"send-conversation-message": map[string]any{"text": "/interna intruso"},
+		"assign-conversation":       map[string]any{"agent_id": b.admin.ID.String()},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
