@@ -80,33 +80,41 @@ CREATE TRIGGER conversations_queue_place BEFORE INSERT OR UPDATE OF status, agen
 
 -- queue_refresh places again the waiting conversations of an account, narrowed to a contact
 -- or a channel when given: what the triggers below call when what placement reads changes.
+-- PL/pgSQL so that its plans are cached.
 -- +goose StatementBegin
 CREATE FUNCTION queue_refresh(acc uuid, contact uuid, chan uuid) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE conversations v SET queue_webchat = p.webchat, queue_priority = p.priority, queue_segments = p.segments
     FROM conversations w, LATERAL queue_placement(w.account_id, w.contact_id, w.channel_id) p
     WHERE w.account_id = acc AND w.status = 'open' AND w.agent_id IS NULL
       AND (contact IS NULL OR w.contact_id = contact) AND (chan IS NULL OR w.channel_id = chan)
       AND v.account_id = w.account_id AND v.id = w.id
-      AND (v.queue_webchat, v.queue_priority, v.queue_segments) IS DISTINCT FROM (p.webchat, p.priority, p.segments)
+      AND (v.queue_webchat, v.queue_priority, v.queue_segments) IS DISTINCT FROM (p.webchat, p.priority, p.segments);
+END
 $$;
 -- +goose StatementEnd
 
--- A contact's own priority, or what its rule-based segments read (tags, custom values, origin).
+-- A contact's own priority, or what its rule-based segments read (tags, custom values,
+-- origin): once per statement, set-based, so that a bulk update of contacts (an import) pays
+-- one join with the waiting conversations rather than a call per row.
 -- +goose StatementBegin
 CREATE FUNCTION contacts_queue_refresh() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM queue_refresh(NEW.account_id, NEW.id, NULL);
+    UPDATE conversations v SET (queue_webchat, queue_priority, queue_segments) =
+        (SELECT p.webchat, p.priority, p.segments FROM queue_placement(v.account_id, v.contact_id, v.channel_id) p)
+    FROM new_contacts n JOIN old_contacts o ON o.account_id = n.account_id AND o.id = n.id
+    WHERE v.account_id = n.account_id AND v.contact_id = n.id AND v.status = 'open' AND v.agent_id IS NULL
+      AND (o.priority, o.priority_score, o.tags, o.custom, o.origin, o.origin_channel_id)
+          IS DISTINCT FROM (n.priority, n.priority_score, n.tags, n.custom, n.origin, n.origin_channel_id);
     RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
-CREATE TRIGGER contacts_queue_refresh AFTER UPDATE ON contacts FOR EACH ROW
-    WHEN (OLD.priority IS DISTINCT FROM NEW.priority OR OLD.priority_score IS DISTINCT FROM NEW.priority_score
-          OR OLD.tags IS DISTINCT FROM NEW.tags OR OLD.custom IS DISTINCT FROM NEW.custom
-          OR OLD.origin IS DISTINCT FROM NEW.origin OR OLD.origin_channel_id IS DISTINCT FROM NEW.origin_channel_id)
-    EXECUTE FUNCTION contacts_queue_refresh();
+CREATE TRIGGER contacts_queue_refresh AFTER UPDATE ON contacts
+    REFERENCING OLD TABLE AS old_contacts NEW TABLE AS new_contacts
+    FOR EACH STATEMENT EXECUTE FUNCTION contacts_queue_refresh();
 
 -- A channel's priority.
 -- +goose StatementBegin
@@ -122,8 +130,8 @@ CREATE TRIGGER channels_queue_refresh AFTER UPDATE ON channels FOR EACH ROW
     WHEN (OLD.priority IS DISTINCT FROM NEW.priority)
     EXECUTE FUNCTION channels_queue_refresh();
 
--- Segments, their members and who serves them: once per statement, for each account (or
--- contact, for static members) the statement touched.
+-- Segments, their members and who serves them: once per statement, for each account touched
+-- (static members: their contacts' waiting conversations, set-based).
 -- +goose StatementBegin
 CREATE FUNCTION segments_queue_refresh() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -131,9 +139,10 @@ DECLARE
     r record;
 BEGIN
     IF TG_TABLE_NAME = 'segment_members' THEN
-        FOR r IN SELECT DISTINCT account_id, contact_id FROM changed LOOP
-            PERFORM queue_refresh(r.account_id, r.contact_id, NULL);
-        END LOOP;
+        UPDATE conversations v SET (queue_webchat, queue_priority, queue_segments) =
+            (SELECT p.webchat, p.priority, p.segments FROM queue_placement(v.account_id, v.contact_id, v.channel_id) p)
+        FROM (SELECT DISTINCT account_id, contact_id FROM changed) m
+        WHERE v.account_id = m.account_id AND v.contact_id = m.contact_id AND v.status = 'open' AND v.agent_id IS NULL;
     ELSE
         FOR r IN SELECT DISTINCT account_id FROM changed LOOP
             PERFORM queue_refresh(r.account_id, NULL, NULL);
