@@ -29,14 +29,14 @@ var start = time.Date(2026, 12, 2, 10, 30, 0, 0, time.UTC)
 func at(hh, mm int) time.Time { return time.Date(2026, 12, 2, hh, mm, 0, 0, time.UTC) }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	pool    *pgxpool.Pool
 	clock   *clock.Manual
 	svc     *queue.Service
 	account uuid.UUID
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	pool := testdb.New(t)
 	clk := clock.NewManual(start)
