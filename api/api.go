@@ -162,6 +162,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerPaidSends(grp)
 	s.registerQuickReplies(grp)
 	s.registerConversations(grp)
+	s.registerQueue(grp)
 	return router, api
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/provider"
+	"github.com/conversa-hq/conversa/internal/queue"
 	"github.com/conversa-hq/conversa/internal/send"
 )
 
@@ -62,9 +63,17 @@ func (s *server) registerMessages(api huma.API) {
 		}
 		req.AccountID, req.UserID, req.APIKeyID = p.AccountID, p.UserID, p.APIKeyID
 		var q send.Queued
+		// An agent's message sent in a conversation applies the reply rule (internal/queue), in
+		// the message's transaction; internal notes do not.
+		agentReply := req.ConversationID != nil && req.UserID != nil
+		sendTx := func(tx pgx.Tx) (err error) {
+			if q, err = s.Send.Send(ctx, tx, req); err != nil || !agentReply || q.Status == "" {
+				return err
+			}
+			return queue.TakeOnReply(ctx, tx, p.AccountID, q.ConversationID, *req.UserID, s.Clock.Now())
+		}
 		run := func(tx pgx.Tx) (idempotency.Response, error) {
-			var err error
-			if q, err = s.Send.Send(ctx, tx, req); err != nil {
+			if err := sendTx(tx); err != nil {
 				return idempotency.Response{}, err
 			}
 			b, err := json.Marshal(toQueuedBody(q))
@@ -84,7 +93,12 @@ func (s *server) registerMessages(api huma.API) {
 			}
 			return out, nil
 		}
-		if q, err = s.Send.Send(ctx, s.Pool, req); err != nil {
+		if agentReply {
+			err = pgx.BeginFunc(ctx, s.Pool, sendTx)
+		} else {
+			q, err = s.Send.Send(ctx, s.Pool, req)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if q.Status != "" && s.Send.Wake != nil {

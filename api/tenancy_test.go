@@ -78,6 +78,9 @@ func TestTenancyWalk(t *testing.T) {
 	var victimKey api.CreatedAPIKeyBody
 	e.do(http.MethodPost, "/v1/api-keys", a.token, map[string]any{"name": "a key", "scopes": []string{"contacts:read"}}).ok(&victimKey)
 
+	var victimQuick api.QuickReplyBody
+	e.do(http.MethodPost, "/v1/quick-replies", a.token, map[string]any{"shortcut": "/segredo", "title": "Segredo", "text": "resposta secreta"}).ok(&victimQuick)
+
 	var victimImport api.ImportBody
 	e.do(http.MethodPost, "/v1/imports?mode=create_only&file_name=segredo.csv", a.token, "name;customer_code\nSecret;SECRET-2\n", "Content-Type: text/csv").ok(&victimImport)
 
@@ -98,6 +101,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/templates/":         {"id": victimTemplate.ID},
 		"/v1/imports/":           {"id": victimImport.ID},
 		"/v1/conversations/":     {"id": victimConv.ID},
+		"/v1/quick-replies/":     {"id": victimQuick.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -138,14 +142,17 @@ func TestTenancyWalk(t *testing.T) {
 			"channel_ids": []string{victimLine.ID}},
 		"update-template":          map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
 		"preview-template":         map[string]any{"contact_id": victim.ID},
+		"update-quick-reply":       map[string]any{"title": "hacked"},
+		"render-quick-reply":       map[string]any{"conversation_id": victimConv.ID},
 		"update-protocol-settings": map[string]any{"format": "{seq:4}"},
 		// A's contact on A's line: B's call finds neither.
 		"send-message":              map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID, "text": "/interna intruso"},
 		"send-conversation-message": map[string]any{"text": "/interna intruso"},
+		"assign-conversation":       map[string]any{"agent_id": b.admin.ID.String()},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID}
+	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID, victimQuick.ID, "resposta secreta"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))

@@ -11,6 +11,7 @@
 //	go run ./cmd/loadgen -import [-import-rows 1000000] [-import-consent 10]   (the CSV import alone)
 //	go run ./cmd/loadgen -send [-duration 10s]                                  (send API and dispatch alone)
 //	go run ./cmd/loadgen -lists [-duration 10s]                                 (conversation lists alone)
+//	go run ./cmd/loadgen -queue [-queue-waiting 100000] [-duration 10s]           (the agents' Next alone)
 //
 // URL must be a superuser connection string (the database is dropped and created); when the
 // flag is empty TEST_DATABASE_URL is read, then the PostgreSQL on 127.0.0.1:5432 is tried.
@@ -59,6 +60,9 @@ type config struct {
 	Import        bool
 	ImportRows    int
 	ImportConsent int
+	// Queue runs the live queue benchmark alone (queueload.go) over QueueWaiting conversations.
+	Queue        bool
+	QueueWaiting int
 }
 
 func main() {
@@ -78,6 +82,9 @@ func main() {
 	}
 	if cfg.Lists {
 		run = runLists
+	}
+	if cfg.Queue {
+		run = runQueue
 	}
 	failed, err := run(ctx, cfg)
 	if err != nil {
@@ -115,6 +122,8 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Import, "import", false, "run only the CSV import scenario (POST /v1/imports of new rows, then of updates)")
 	fs.IntVar(&cfg.ImportRows, "import-rows", 1_000_000, "rows of the generated CSV files of -import")
 	fs.IntVar(&cfg.ImportConsent, "import-consent", 10, "percent of -import rows that accept communications (each records a consent grant)")
+	fs.BoolVar(&cfg.Queue, "queue", false, "run only the live queue benchmark: 50 agents calling POST /v1/queue/next over -queue-waiting conversations")
+	fs.IntVar(&cfg.QueueWaiting, "queue-waiting", 100_000, "waiting conversations seeded for -queue (one contact each)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -92,7 +92,7 @@ func (q *Queries) FindActiveAttendances(ctx context.Context, db DBTX, arg FindAc
 }
 
 const getConversation = `-- name: GetConversation :one
-SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.opened_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
+SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.appointment_at, v.queue_webchat, v.queue_priority, v.queue_segments, v.opened_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
 FROM conversations v
 JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'
@@ -122,6 +122,10 @@ type GetConversationRow struct {
 	LastCampaignID     *uuid.UUID
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	AppointmentAt      *time.Time
+	QueueWebchat       bool
+	QueuePriority      int16
+	QueueSegments      []uuid.UUID
 	OpenedAt           *time.Time
 	Protocol           *string
 	AttendanceOpenedAt *time.Time
@@ -150,6 +154,10 @@ func (q *Queries) GetConversation(ctx context.Context, db DBTX, arg GetConversat
 		&i.LastCampaignID,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AppointmentAt,
+		&i.QueueWebchat,
+		&i.QueuePriority,
+		&i.QueueSegments,
 		&i.OpenedAt,
 		&i.Protocol,
 		&i.AttendanceOpenedAt,

@@ -236,6 +236,10 @@ type Conversation struct {
 	LastCampaignID   *uuid.UUID
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	AppointmentAt    *time.Time
+	QueueWebchat     bool
+	QueuePriority    int16
+	QueueSegments    []uuid.UUID
 	OpenedAt         *time.Time
 }
 
