@@ -236,6 +236,17 @@ type Conversation struct {
 	LastCampaignID   *uuid.UUID
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	SessionTag       int16
+	ClosePendingID   *uuid.UUID
+	CloseAt          *time.Time
+	CloseIfReply     *string
+}
+
+type ConversationTag struct {
+	AccountID      uuid.UUID
+	ConversationID uuid.UUID
+	TagID          uuid.UUID
+	CreatedAt      time.Time
 }
 
 type CustomField struct {
@@ -505,6 +516,13 @@ type User struct {
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type UserProfile struct {
+	AccountID      uuid.UUID
+	UserID         uuid.UUID
+	ClosingMessage string
+	UpdatedAt      time.Time
 }
 
 type WebchatMessage struct {
