@@ -157,6 +157,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerImports(grp)
 	s.registerMessages(grp)
 	s.registerConversations(grp)
+	s.registerClosing(grp)
 	return router, api
 }
 

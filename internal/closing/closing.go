@@ -321,11 +321,8 @@ func (s *Service) messageText(ctx context.Context, tx pgx.Tx, req Request) (stri
 	if req.UserID == nil {
 		return "", nil
 	}
-	m, err := s.q.GetClosingMessage(ctx, tx, store.GetClosingMessageParams{AccountID: req.AccountID, UserID: *req.UserID})
-	if err != nil {
-		return "", fmt.Errorf("read closing message of user %s: %w", *req.UserID, err)
-	}
-	return strings.TrimSpace(m), nil
+	m, err := ClosingMessage(ctx, tx, req.AccountID, *req.UserID)
+	return strings.TrimSpace(m), err
 }
 
 // Plan is what a close does, decided (and checked) when it was asked for: the job of a
