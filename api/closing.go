@@ -17,7 +17,7 @@ import (
 type CloseInput struct {
 	InMinutes *int `json:"in_minutes,omitempty" minimum:"1" maximum:"10080" doc:"Close in this many minutes instead of now (at most 7 days)."`
 	// IfContactReplies only goes with InMinutes.
-	IfContactReplies string `json:"if_contact_replies,omitempty" enum:"keep,cancel" doc:"With in_minutes: what a message of the contact before then does. cancel (the default) cancels the close; keep closes anyway."`
+	IfContactReplies string  `json:"if_contact_replies,omitempty" enum:"keep,cancel" doc:"With in_minutes: what a message of the contact before then does. cancel (the default) cancels the close; keep closes anyway."`
 	Message          *string `json:"message,omitempty" maxLength:"4096" doc:"The closing message. Absent: the closing user's profile message (PATCH /v1/me); \"\": none. Queued like any message when the WhatsApp service session allows free-form text; otherwise recorded as a system note and reported here as not sent."`
 	// CustomFields may hold null values, which clear.
 	CustomFields map[string]any `json:"custom_fields,omitempty" doc:"Values of the account's custom fields asked at closing (on_close optional or required), by key; null clears the contact's current value. Every field required at closing must hold a value after the close."`
