@@ -4,16 +4,40 @@
 -- Tags on conversations (the account's catalogue of 00004, by id): the system tags Expirando
 -- and Expirado the expiry sweep applies, and what list filters read. The tag index answers
 -- "conversations with tag X" for the filters.
+--
+-- No foreign keys: the sweep writes thousands of rows a batch, and the two per-row key checks
+-- cost about as much as the rest of it, to check what the writers guarantee by construction
+-- (the conversation is locked in the writing transaction, the tag found or created in the
+-- same statement). The cascades the keys would give (a conversation merged away, an account
+-- or a tag deleted) are statement-level triggers on the rare delete instead, as 00017 does
+-- for messages.
 CREATE TABLE conversation_tags (
     account_id      uuid NOT NULL,
     conversation_id uuid NOT NULL,
     tag_id          uuid NOT NULL,
     created_at      timestamptz NOT NULL,
-    PRIMARY KEY (account_id, conversation_id, tag_id),
-    FOREIGN KEY (account_id, conversation_id) REFERENCES conversations (account_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (account_id, tag_id) REFERENCES tags (account_id, id) ON DELETE CASCADE
+    PRIMARY KEY (account_id, conversation_id, tag_id)
 );
 CREATE INDEX conversation_tags_tag ON conversation_tags (account_id, tag_id, conversation_id);
+
+-- +goose StatementBegin
+CREATE FUNCTION delete_conversation_tags() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'tags' THEN
+        DELETE FROM conversation_tags ct USING gone g WHERE ct.account_id = g.account_id AND ct.tag_id = g.id;
+    ELSE
+        DELETE FROM conversation_tags ct USING gone g WHERE ct.account_id = g.account_id AND ct.conversation_id = g.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER conversations_delete_tags AFTER DELETE ON conversations
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION delete_conversation_tags();
+CREATE TRIGGER tags_delete_conversation_tags AFTER DELETE ON tags
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION delete_conversation_tags();
 
 ALTER TABLE conversations
     -- Where the session-expiry sweep (internal/expiry) is with this conversation's service
@@ -52,4 +76,7 @@ CREATE TABLE user_profiles (
 DROP TABLE user_profiles;
 DROP INDEX conversations_session_tag_due;
 ALTER TABLE conversations DROP COLUMN close_if_reply, DROP COLUMN close_at, DROP COLUMN close_pending_id, DROP COLUMN session_tag;
+DROP TRIGGER tags_delete_conversation_tags ON tags;
+DROP TRIGGER conversations_delete_tags ON conversations;
+DROP FUNCTION delete_conversation_tags;
 DROP TABLE conversation_tags;

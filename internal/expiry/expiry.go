@@ -5,28 +5,30 @@
 // It is a sweep by index, not a job per message: a periodic River job (inserted by the
 // elected leader only) walks the partial index conversations_session_tag_due in short
 // transactions of at most BatchSize rows locked FOR UPDATE SKIP LOCKED, so no lock is held
-// long and the inbound path never waits behind a whole sweep. Each conversation carries its
-// step in conversations.session_tag (0 nothing applied, 1 Expirando, 2 Expirado, 3 not
-// WhatsApp, 4 renewed while tagged); the inbound pipeline only writes that column (0 or 4
-// when a contact's message renews the session), and this package does the rest. A step
-// moves a row forward once, so running the sweep twice changes nothing.
+// long and the inbound path never waits behind a whole sweep. Each batch is one statement
+// (sweep.sql): advance the rows' state, create the account's tags if missing, write
+// conversation_tags, emit the events. The batch shrinks when a batch holds its locks longer
+// than MaxBatchTime (a loaded machine) and grows back when batches are quick.
+//
+// Each conversation carries its step in conversations.session_tag (0 nothing applied, 1
+// Expirando, 2 Expirado, 3 not WhatsApp, 4 renewed while tagged); the inbound pipeline only
+// writes that column (0 or 4 when a contact's message renews the session), and this package
+// does the rest. A step moves a row forward once, so running the sweep twice changes nothing.
 package expiry
 
 import (
 	"context"
+	_ "embed" // sweep.sql
+	"errors"
 	"fmt"
-	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/clock"
-	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/session"
 )
 
@@ -71,7 +73,6 @@ const (
 // Sweeper runs the sweep.
 type Sweeper struct {
 	pool  *pgxpool.Pool
-	q     *store.Queries
 	clock clock.Clock
 	// BatchSize overrides the default BatchSize when positive.
 	BatchSize int
@@ -79,7 +80,7 @@ type Sweeper struct {
 
 // NewSweeper returns a Sweeper on pool, on clk's time.
 func NewSweeper(pool *pgxpool.Pool, clk clock.Clock) *Sweeper {
-	return &Sweeper{pool: pool, q: store.New(), clock: clk}
+	return &Sweeper{pool: pool, clock: clk}
 }
 
 // Stats is what one sweep did.
@@ -93,13 +94,24 @@ type Stats struct {
 	LongestBatch time.Duration
 }
 
+// MaxBatchTime is how long one batch's transaction should hold its locks at most: when a
+// batch takes longer (a loaded machine), the next ones are smaller, down to minBatch; when
+// batches are quick they grow back to the batch size.
+const MaxBatchTime = 40 * time.Millisecond
+
+const minBatch = 500
+
+//go:embed sweep.sql
+var sweepSQL string
+
 // Sweep applies every step due at the clock's time, a batch per transaction, until none is
 // left or ctx ends.
 func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
-	size := s.BatchSize
-	if size <= 0 {
-		size = BatchSize
+	limit := s.BatchSize
+	if limit <= 0 {
+		limit = BatchSize
 	}
+	size := limit
 	now := s.clock.Now()
 	var st Stats
 	for {
@@ -107,118 +119,57 @@ func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 			return st, err
 		}
 		began := time.Now()
-		n, tagged, untagged, err := s.batch(ctx, now, size)
+		b, err := s.batch(ctx, now, size)
 		if err != nil {
 			return st, err
 		}
-		if n == 0 {
+		took := time.Since(began)
+		if b.moved == 0 {
 			return st, nil
 		}
-		st.LongestBatch = max(st.LongestBatch, time.Since(began))
-		st.Rows, st.Tagged, st.Untagged, st.Batches = st.Rows+n, st.Tagged+tagged, st.Untagged+untagged, st.Batches+1
-		if n < size {
+		st.LongestBatch = max(st.LongestBatch, took)
+		st.Rows, st.Tagged, st.Untagged, st.Batches = st.Rows+b.moved, st.Tagged+b.tagged, st.Untagged+b.untagged, st.Batches+1
+		if b.moved < size {
 			return st, nil
+		}
+		// Keep each transaction's locks short whatever the machine's load.
+		if took > MaxBatchTime {
+			size = max(minBatch, int(float64(size)*float64(MaxBatchTime)/float64(took)))
+		} else if took < MaxBatchTime/2 {
+			size = min(limit, size*2)
 		}
 	}
 }
 
-// batch moves up to size conversations a step in one transaction: claim and advance their
-// state, create the accounts' session tags if missing, put on and take off the tags, emit the
-// events.
-func (s *Sweeper) batch(ctx context.Context, now time.Time, size int) (n, tagged, untagged int, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		soon := now.Add(Warning)
-		rows, err := s.q.ClaimSessionTagSteps(ctx, tx, store.ClaimSessionTagStepsParams{Now: &now, Soon: &soon, Batch: int32(size)})
-		if err != nil {
-			return fmt.Errorf("claim session tag steps: %w", err)
-		}
-		n = len(rows)
-		var accounts []uuid.UUID
-		for _, r := range rows {
-			if r.NewTag != stateNotWA && !slices.Contains(accounts, r.AccountID) {
-				accounts = append(accounts, r.AccountID)
+// batchResult is what one batch did.
+type batchResult struct{ moved, tagged, untagged, missing int }
+
+// batch moves up to size conversations a step in one transaction and one statement (sweep.sql):
+// claim and advance their state, create the accounts' session tags if missing, take off and
+// put on the tags, emit the events. A batch that found an account's tags created by another
+// transaction meanwhile is rolled back and run again.
+func (s *Sweeper) batch(ctx context.Context, now time.Time, size int) (batchResult, error) {
+	for attempt := 0; ; attempt++ {
+		var b batchResult
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, sweepSQL, now, now.Add(Warning), size).Scan(&b.moved, &b.tagged, &b.untagged, &b.missing); err != nil {
+				return fmt.Errorf("sweep session tags: %w", err)
 			}
-		}
-		if len(accounts) == 0 {
+			if b.missing > 0 {
+				return errTagsRaced
+			}
 			return nil
+		})
+		if errors.Is(err, errTagsRaced) && attempt < 3 {
+			continue
 		}
-		ids, err := s.tagIDs(ctx, tx, accounts, now)
-		if err != nil {
-			return err
-		}
-		var p store.ApplySessionTagsParams
-		add := func(r store.ClaimSessionTagStepsRow, on, off uuid.UUID) {
-			p.AccountIds, p.ConversationIds = append(p.AccountIds, r.AccountID), append(p.ConversationIds, r.ID)
-			p.AddTagIds, p.RemoveTagIds = append(p.AddTagIds, on), append(p.RemoveTagIds, off)
-		}
-		events := make([]event.Stamped, 0, len(rows))
-		for _, r := range rows {
-			t := ids[r.AccountID]
-			id := r.ID
-			data := map[string]any{"conversation_id": r.ID, "contact_id": r.ContactID, "channel_id": r.ChannelID, "service_expires_at": r.ServiceExpiresAt}
-			switch r.NewTag {
-			case stateExpiring:
-				add(r, t.expiring, t.expired)
-				data["tag"], data["tag_id"] = TagExpiring, t.expiring
-				events = append(events, event.Stamped{AccountID: r.AccountID, At: now, New: event.New{Type: EventTagged, SubjectID: &id, Data: data}})
-				tagged++
-			case stateExpired:
-				add(r, t.expired, t.expiring)
-				data["tag"], data["tag_id"] = TagExpired, t.expired
-				if r.OldTag == stateExpiring {
-					data["replaced"] = TagExpiring
-				}
-				events = append(events, event.Stamped{AccountID: r.AccountID, At: now, New: event.New{Type: EventTagged, SubjectID: &id, Data: data}})
-				tagged++
-			case stateNone: // renewed while tagged
-				add(r, uuid.Nil, t.expiring)
-				add(r, uuid.Nil, t.expired)
-				data["tags"] = []string{TagExpiring, TagExpired}
-				events = append(events, event.Stamped{AccountID: r.AccountID, At: now, New: event.New{Type: EventUntagged, SubjectID: &id, Data: data}})
-				untagged++
-			}
-		}
-		if len(p.ConversationIds) > 0 {
-			p.Now = now
-			if err := s.q.ApplySessionTags(ctx, tx, p); err != nil {
-				return fmt.Errorf("apply session tags: %w", err)
-			}
-		}
-		return event.EmitAll(ctx, tx, events)
-	})
-	return n, tagged, untagged, err
+		return b, err
+	}
 }
 
-// sessionTags are one account's Expirando and Expirado tag ids.
-type sessionTags struct{ expiring, expired uuid.UUID }
-
-// tagIDs returns each account's session tags, creating those missing (automation-only).
-func (s *Sweeper) tagIDs(ctx context.Context, tx pgx.Tx, accounts []uuid.UUID, now time.Time) (map[uuid.UUID]sessionTags, error) {
-	slices.SortFunc(accounts, func(x, y uuid.UUID) int { return slices.Compare(x[:], y[:]) })
-	if err := s.q.EnsureSessionTags(ctx, tx, store.EnsureSessionTagsParams{AccountIds: accounts, Now: now}); err != nil {
-		return nil, fmt.Errorf("create session tags: %w", err)
-	}
-	rows, err := s.q.SessionTagIDs(ctx, tx, accounts)
-	if err != nil {
-		return nil, fmt.Errorf("read session tags: %w", err)
-	}
-	out := make(map[uuid.UUID]sessionTags, len(accounts))
-	for _, r := range rows {
-		t := out[r.AccountID]
-		if r.Name == "expirando" {
-			t.expiring = r.ID
-		} else {
-			t.expired = r.ID
-		}
-		out[r.AccountID] = t
-	}
-	for _, a := range accounts {
-		if t := out[a]; t.expiring == uuid.Nil || t.expired == uuid.Nil {
-			return nil, fmt.Errorf("session tags of account %s missing after creating them", a)
-		}
-	}
-	return out, nil
-}
+// errTagsRaced rolls back a batch that could not see session tags another transaction
+// created while it ran.
+var errTagsRaced = errors.New("session tags created concurrently; batch rolled back")
 
 // Args asks for one sweep. The leader inserts it every Every (a periodic job); the unique
 // states keep one waiting or running at a time however many processes run.
