@@ -236,6 +236,23 @@ func TestSweepCases(t *testing.T) {
 			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM tags WHERE account_id = $1`, b.id).Scan(&n))
 			require.Zero(t, n, "no tags created in an account with nothing due")
 		}},
+		{name: "deleting a tag or a conversation takes its conversation tags", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			c1, c2 := e.write(a, a.whatsapp, "5511900000001"), e.write(a, a.whatsapp, "5511900000002")
+			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
+			require.Equal(t, 2, e.sweep().Rows)
+			_, err := e.pool.Exec(ctx, `DELETE FROM conversations WHERE id = $1`, c1)
+			require.NoError(t, err)
+			var n int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags`).Scan(&n))
+			require.Equal(t, 1, n)
+			_, err = e.pool.Exec(ctx, `DELETE FROM tags WHERE account_id = $1 AND name = 'Expirando'`, a.id)
+			require.NoError(t, err)
+			require.Equal(t, []string{}, e.tags(c2))
+			e.clock.Set(start.Add(24 * time.Hour))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{"Expirado"}, e.tags(c2), "the sweep goes on without the deleted tag")
+		}},
 		{name: "batches", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
 			var convs []uuid.UUID
