@@ -49,15 +49,6 @@ const (
 	EventUntagged = "conversation.untagged"
 )
 
-// The session_tag states (see the package comment).
-const (
-	stateNone     = 0
-	stateExpiring = 1
-	stateExpired  = 2
-	stateNotWA    = 3
-	stateRenewed  = 4
-)
-
 // Defaults.
 const (
 	// Warning is how long before the session ends Expirando goes on.
