@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -67,6 +68,9 @@ type Sweeper struct {
 	clock clock.Clock
 	// BatchSize overrides the default BatchSize when positive.
 	BatchSize int
+	// MaxBatchTime overrides the default MaxBatchTime when positive; negative keeps every
+	// batch at BatchSize.
+	MaxBatchTime time.Duration
 }
 
 // NewSweeper returns a Sweeper on pool, on clk's time.
@@ -103,14 +107,19 @@ func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 		limit = BatchSize
 	}
 	size := limit
+	maxTime := s.MaxBatchTime
+	if maxTime == 0 {
+		maxTime = MaxBatchTime
+	}
 	now := s.clock.Now()
 	var st Stats
+	var from cursors
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
 		began := time.Now()
-		b, err := s.batch(ctx, now, size)
+		b, err := s.batch(ctx, now, size, from)
 		if err != nil {
 			return st, err
 		}
@@ -118,32 +127,57 @@ func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 		if b.moved == 0 {
 			return st, nil
 		}
+		from.advance(b)
 		st.LongestBatch = max(st.LongestBatch, took)
 		st.Rows, st.Tagged, st.Untagged, st.Batches = st.Rows+b.moved, st.Tagged+b.tagged, st.Untagged+b.untagged, st.Batches+1
 		if b.moved < size {
 			return st, nil
 		}
 		// Keep each transaction's locks short whatever the machine's load.
-		if took > MaxBatchTime {
-			size = max(minBatch, int(float64(size)*float64(MaxBatchTime)/float64(took)))
-		} else if took < MaxBatchTime/2 {
+		if maxTime > 0 && took > maxTime {
+			size = max(minBatch, int(float64(size)*float64(maxTime)/float64(took)))
+		} else if took < maxTime/2 {
 			size = min(limit, size*2)
 		}
 	}
 }
 
+// cursors are where the scans of states 4, 1 and 0 start: the last service_expires_at the
+// previous batch moved in each (rows before it are done in this sweep; a row skipped because
+// another transaction held it is left to the next sweep).
+type cursors struct{ renewed, ended, ending time.Time }
+
+func (c *cursors) advance(b batchResult) {
+	for _, p := range []struct {
+		to   *time.Time
+		upto *time.Time
+	}{{&c.renewed, b.renewedUpto}, {&c.ended, b.endedUpto}, {&c.ending, b.endingUpto}} {
+		if p.upto != nil && p.upto.After(*p.to) {
+			*p.to = *p.upto
+		}
+	}
+}
+
 // batchResult is what one batch did.
-type batchResult struct{ moved, tagged, untagged, missing int }
+type batchResult struct {
+	moved, tagged, untagged, missing   int
+	renewedUpto, endedUpto, endingUpto *time.Time
+}
 
 // batch moves up to size conversations a step in one transaction and one statement (sweep.sql):
 // claim and advance their state, create the accounts' session tags if missing, take off and
 // put on the tags, emit the events. A batch that found an account's tags created by another
 // transaction meanwhile is rolled back and run again.
-func (s *Sweeper) batch(ctx context.Context, now time.Time, size int) (batchResult, error) {
+func (s *Sweeper) batch(ctx context.Context, now time.Time, size int, from cursors) (batchResult, error) {
+	ids := make([]uuid.UUID, size)
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7())
+	}
 	for attempt := 0; ; attempt++ {
 		var b batchResult
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if err := tx.QueryRow(ctx, sweepSQL, now, now.Add(Warning), size).Scan(&b.moved, &b.tagged, &b.untagged, &b.missing); err != nil {
+			if err := tx.QueryRow(ctx, sweepSQL, now, now.Add(Warning), size, from.renewed, from.ended, from.ending, ids).Scan(
+				&b.moved, &b.renewedUpto, &b.endedUpto, &b.endingUpto, &b.tagged, &b.untagged, &b.missing); err != nil {
 				return fmt.Errorf("sweep session tags: %w", err)
 			}
 			if b.missing > 0 {

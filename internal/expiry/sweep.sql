@@ -1,6 +1,9 @@
 -- SweepSessionTags: one batch of the sweep (internal/expiry). It lives here, embedded, rather
 -- than in db/queries because it finds rows again by ctid, a system column sqlc cannot parse.
--- Parameters: $1 now, $2 soon (now plus the warning), $3 batch size.
+-- Parameters: $1 now, $2 soon (now plus the warning), $3 batch size; $4, $5, $6 where the
+-- scans of states 4, 1 and 0 start (the previous batch's last service_expires_at: the index
+-- entries before it are rows already moved, dead until vacuumed, and a scan from the start
+-- would walk them again every batch); $7 the events' ids (UUIDv7, at least $3 of them).
 -- One batch of the session-expiry sweep, in one statement:
 --
 -- 1. Lock up to $3 conversations with a tag step due, skipping rows others hold, by the
@@ -19,24 +22,24 @@
 -- 5. Emit conversation.tagged (or conversation.untagged for 4 to 0) per conversation, the
 --    event data built here rather than encoded per row in Go.
 --
--- Returns the counts; missing counts conversations whose account's tags could not be
--- found (another transaction created them meanwhile): the caller rolls the batch back and
--- runs it again.
+-- Returns the counts, where each scan got to, and missing: the conversations whose account's
+-- tags could not be found (another transaction created them meanwhile), in which case the
+-- caller rolls the batch back and runs it again.
 WITH renewed AS (
     SELECT v.ctid AS tid, v.account_id, v.channel_id, v.session_tag FROM conversations v
-    WHERE v.session_tag = 4 AND v.service_expires_at IS NOT NULL
+    WHERE v.session_tag = 4 AND v.service_expires_at >= $4
     ORDER BY v.service_expires_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), ended AS (
     SELECT v.ctid AS tid, v.account_id, v.channel_id, v.session_tag FROM conversations v
-    WHERE v.session_tag = 1 AND v.service_expires_at IS NOT NULL AND v.service_expires_at <= $1
+    WHERE v.session_tag = 1 AND v.service_expires_at >= $5 AND v.service_expires_at <= $1
     ORDER BY v.service_expires_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), ending AS (
     SELECT v.ctid AS tid, v.account_id, v.channel_id, v.session_tag FROM conversations v
-    WHERE v.session_tag = 0 AND v.service_expires_at IS NOT NULL AND v.service_expires_at <= $2
+    WHERE v.session_tag = 0 AND v.service_expires_at >= $6 AND v.service_expires_at <= $2
     ORDER BY v.service_expires_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -79,7 +82,7 @@ WITH renewed AS (
     FROM found f GROUP BY f.account_id
 ), steps AS (
     SELECT m.account_id, m.id, m.contact_id, m.channel_id, m.service_expires_at, m.old_tag, m.new_tag,
-           st.expiring, st.expired
+           st.expiring, st.expired, row_number() OVER () AS n
     FROM moved m LEFT JOIN session_tags st ON st.account_id = m.account_id
     WHERE m.new_tag <> 3
 ), untag AS (
@@ -93,11 +96,7 @@ WITH renewed AS (
     ON CONFLICT DO NOTHING
 ), events AS (
     INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
-    -- A UUIDv7 (time-ordered, as ids are everywhere else): a random UUID with the clock's
-    -- milliseconds over its first 48 bits and the version nibble set to 7.
-    SELECT s.account_id,
-           encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-               substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid,
+    SELECT s.account_id, ($7::uuid[])[s.n],
            CASE WHEN s.new_tag = 0 THEN 'conversation.untagged' ELSE 'conversation.tagged' END, s.id,
            jsonb_build_object('conversation_id', s.id, 'contact_id', s.contact_id, 'channel_id', s.channel_id,
                               'service_expires_at', s.service_expires_at)
@@ -111,6 +110,9 @@ WITH renewed AS (
     FROM steps s
 )
 SELECT (SELECT count(*) FROM moved)::int AS moved,
+       (SELECT max(m.service_expires_at) FILTER (WHERE m.old_tag = 4) FROM moved m) AS renewed_upto,
+       (SELECT max(m.service_expires_at) FILTER (WHERE m.old_tag = 1) FROM moved m) AS ended_upto,
+       (SELECT max(m.service_expires_at) FILTER (WHERE m.old_tag = 0) FROM moved m) AS ending_upto,
        count(*) FILTER (WHERE s.new_tag IN (1, 2))::int AS tagged,
        count(*) FILTER (WHERE s.new_tag = 0)::int AS untagged,
        count(*) FILTER (WHERE s.expiring IS NULL OR s.expired IS NULL)::int AS missing
