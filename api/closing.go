@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -58,7 +59,10 @@ func (s *server) registerClosing(api huma.API) {
 			s.Send.Wake(ctx, channelID)
 		}
 	}
+	scheduled := api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(CloseBody{}), true, "CloseBody")
 	huma.Register(api, secure(huma.Operation{
+		Responses: map[string]*huma.Response{"202": {Description: "The close is scheduled (in_minutes).",
+			Content: map[string]*huma.MediaType{"application/json": {Schema: scheduled}}}},
 		OperationID: "close-conversation", Method: http.MethodPost, Path: "/v1/conversations/{id}/close", Tags: []string{conversationsTag},
 		Summary: "Close the conversation's attendance, now or in N minutes",
 		Description: "Now (200): the attendance closes, the conversation loses its agent and department, the closing message is queued " +
