@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/internal/account"
@@ -252,6 +253,47 @@ func TestSweepCases(t *testing.T) {
 			e.clock.Set(start.Add(24 * time.Hour))
 			require.Equal(t, 1, e.sweep().Rows)
 			require.Equal(t, []string{"Expirado"}, e.tags(c2), "the sweep goes on without the deleted tag")
+		}},
+		{name: "a row another transaction holds is left to the next sweep", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			held, free := e.write(a, a.whatsapp, "5511900000001"), e.write(a, a.whatsapp, "5511900000002")
+			e.clock.Set(start.Add(24 * time.Hour))
+			tx, err := e.pool.Begin(ctx)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, held)
+			require.NoError(t, err)
+			require.Equal(t, 1, e.sweep().Rows, "the sweep does not wait for the held row")
+			require.Equal(t, []string{"Expirado"}, e.tags(free))
+			require.Equal(t, []string{}, e.tags(held))
+			require.NoError(t, tx.Commit(ctx))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{"Expirado"}, e.tags(held))
+		}},
+		{name: "concurrent sweeps move each row once", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			for i := range 40 {
+				e.write(a, a.whatsapp, fmt.Sprintf("55119000000%02d", i))
+			}
+			e.clock.Set(start.Add(24 * time.Hour))
+			e.sweeper.BatchSize = 5
+			results := make(chan expiry.Stats, 3)
+			for range 3 {
+				go func() {
+					st, err := e.sweeper.Sweep(ctx)
+					assert.NoError(t, err)
+					results <- st
+				}()
+			}
+			total := 0
+			for range 3 {
+				total += (<-results).Rows
+			}
+			total += e.sweep().Rows // whatever a sweep skipped while another held it
+			require.Equal(t, 40, total)
+			require.Len(t, e.events(a.id), 40)
+			var n int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags`).Scan(&n))
+			require.Equal(t, 40, n)
 		}},
 		{name: "batches", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
