@@ -163,6 +163,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerQuickReplies(grp)
 	s.registerConversations(grp)
 	s.registerQueue(grp)
+	s.registerClosing(grp)
 	return router, api
 }
 

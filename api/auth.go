@@ -8,6 +8,7 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/closing"
 )
 
 // TokenBody is a login's or a refresh's answer.
@@ -47,6 +48,8 @@ type MeBody struct {
 	Role        string   `json:"role,omitempty" enum:"admin,supervisor,agent,compliance"`
 	APIKeyID    string   `json:"api_key_id,omitempty" format:"uuid"`
 	Permissions []string `json:"permissions"`
+	// ClosingMessage is a user's only (PATCH /v1/me sets it).
+	ClosingMessage *string `json:"closing_message,omitempty" doc:"Users: the message sent when the user closes an attendance without one (\"\" for none)."`
 }
 
 // JWKSBody is a JSON Web Key Set.
@@ -93,19 +96,9 @@ func (s *server) registerAuth(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		acct, err := account.Get(ctx, s.Pool, p.AccountID)
+		me, err := s.me(ctx, p)
 		if err != nil {
 			return nil, err
-		}
-		me := MeBody{AccountID: acct.ID.String(), AccountName: acct.Name, Permissions: permStrings(p.Permissions)}
-		if p.UserID != nil {
-			u, err := account.GetUser(ctx, s.Pool, p.AccountID, *p.UserID)
-			if err != nil {
-				return nil, err
-			}
-			me.Kind, me.UserID, me.Email, me.Name, me.Role = "user", u.ID.String(), u.Email, u.Name, string(u.Role)
-		} else {
-			me.Kind, me.APIKeyID = "api_key", p.APIKeyID.String()
 		}
 		return &struct{ Body MeBody }{Body: me}, nil
 	}))
@@ -115,6 +108,30 @@ func (s *server) registerAuth(api huma.API) {
 	}, func(ctx context.Context, _ *struct{}) (*struct{ Body JWKSBody }, error) {
 		return &struct{ Body JWKSBody }{Body: JWKSBody{Keys: s.Auth.Keys().JWKS()}}, nil
 	})
+}
+
+// me describes the caller p (GET and PATCH /v1/me).
+func (s *server) me(ctx context.Context, p auth.Principal) (MeBody, error) {
+	acct, err := account.Get(ctx, s.Pool, p.AccountID)
+	if err != nil {
+		return MeBody{}, err
+	}
+	me := MeBody{AccountID: acct.ID.String(), AccountName: acct.Name, Permissions: permStrings(p.Permissions)}
+	if p.UserID != nil {
+		u, err := account.GetUser(ctx, s.Pool, p.AccountID, *p.UserID)
+		if err != nil {
+			return MeBody{}, err
+		}
+		me.Kind, me.UserID, me.Email, me.Name, me.Role = "user", u.ID.String(), u.Email, u.Name, string(u.Role)
+		m, err := closing.ClosingMessage(ctx, s.Pool, p.AccountID, *p.UserID)
+		if err != nil {
+			return MeBody{}, err
+		}
+		me.ClosingMessage = &m
+	} else {
+		me.Kind, me.APIKeyID = "api_key", p.APIKeyID.String()
+	}
+	return me, nil
 }
 
 func tokenResponse(t auth.Tokens) *tokenOutput {

@@ -12,6 +12,7 @@
 //	go run ./cmd/loadgen -send [-duration 10s]                                  (send API and dispatch alone)
 //	go run ./cmd/loadgen -lists [-duration 10s]                                 (conversation lists alone)
 //	go run ./cmd/loadgen -queue [-queue-waiting 100000] [-duration 10s]           (the agents' Next alone)
+//	go run ./cmd/loadgen -sweep                                                 (the session-expiry sweep alone)
 //
 // URL must be a superuser connection string (the database is dropped and created); when the
 // flag is empty TEST_DATABASE_URL is read, then the PostgreSQL on 127.0.0.1:5432 is tried.
@@ -56,6 +57,8 @@ type config struct {
 	Send bool
 	// Lists runs the conversation lists benchmark alone (listload.go).
 	Lists bool
+	// Sweep runs the session-expiry sweep benchmark alone (sweepload.go).
+	Sweep bool
 	// Import runs only the CSV import scenario (importload.go).
 	Import        bool
 	ImportRows    int
@@ -85,6 +88,9 @@ func main() {
 	}
 	if cfg.Queue {
 		run = runQueue
+	}
+	if cfg.Sweep {
+		run = runSweep
 	}
 	failed, err := run(ctx, cfg)
 	if err != nil {
@@ -118,6 +124,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Webhooks, "webhooks", false, "run only the webhook benchmark: ingest through the server and draining a stored backlog")
 	fs.BoolVar(&cfg.Send, "send", false, "run only the send benchmark: POST /v1/messages, then a backlog dispatched to ten fake lines, next to raw River throughput")
 	fs.BoolVar(&cfg.Lists, "lists", false, "run only the conversation lists benchmark: GET /v1/conversations over 1 000 000 conversations")
+	fs.BoolVar(&cfg.Sweep, "sweep", false, "run only the session-expiry sweep over 1 000 000 conversations, half of them due")
 	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")
 	fs.BoolVar(&cfg.Import, "import", false, "run only the CSV import scenario (POST /v1/imports of new rows, then of updates)")
 	fs.IntVar(&cfg.ImportRows, "import-rows", 1_000_000, "rows of the generated CSV files of -import")

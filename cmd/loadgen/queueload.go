@@ -329,10 +329,9 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 		formatMs(pacedRes.HTTP.Max()), pacedRes.HTTP.Errors, paced.Target, yesNo(pacedRes.Met() && pacedRes.HTTP.RPS() >= 0.98*queueRate && !failed))
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
-		if err := appendFile(cfg.Markdown, b.String()); err != nil {
+		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {
 			return failed, err
 		}
-		logf("appended the report to %s", cfg.Markdown)
 	}
 	if !httpCheck.ok() || !rawCheck.ok() {
 		return true, errors.New("a conversation was given twice, or an answer was not stored")
@@ -373,16 +372,4 @@ func (b *queueBench) reset(ctx context.Context, pool *pgxpool.Pool) error {
 	b.served.Store(0)
 	b.dupes.Store(0)
 	return nil
-}
-
-func appendFile(path, text string) error {
-	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.WriteString(text); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
 }

@@ -84,6 +84,12 @@ WITH r AS (
         unanswered_since = CASE c.unanswered_mode
             WHEN 'clear' THEN NULL WHEN 'set' THEN c.unanswered_at
             WHEN 'coalesce' THEN coalesce(v.unanswered_since, c.unanswered_at) ELSE v.unanswered_since END,
+        -- A renewed session starts the expiry tags over (internal/expiry: 4 = tags to remove).
+        session_tag = CASE WHEN c.service_expires_at > coalesce(v.service_expires_at, '-infinity')
+            THEN CASE WHEN v.session_tag IN (1, 2, 4) THEN 4 ELSE 0 END ELSE v.session_tag END,
+        -- A contact's message (not a reaction) cancels a close scheduled "cancel if the contact replies".
+        close_pending_id = CASE WHEN v.close_if_reply = 'cancel' AND c.unanswered_mode IN ('set', 'coalesce')
+            THEN NULL ELSE v.close_pending_id END,
         updated_at = @now
     FROM c JOIN conversations old ON old.account_id = c.account_id AND old.contact_id = c.contact_id AND old.channel_id = c.channel_id
     WHERE v.account_id = old.account_id AND v.id = old.id

@@ -92,7 +92,7 @@ func (q *Queries) FindActiveAttendances(ctx context.Context, db DBTX, arg FindAc
 }
 
 const getConversation = `-- name: GetConversation :one
-SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.appointment_at, v.queue_webchat, v.queue_priority, v.queue_segments, v.opened_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
+SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.appointment_at, v.queue_webchat, v.queue_priority, v.queue_segments, v.session_tag, v.close_pending_id, v.close_at, v.close_if_reply, v.opened_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
 FROM conversations v
 JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'
@@ -126,6 +126,10 @@ type GetConversationRow struct {
 	QueueWebchat       bool
 	QueuePriority      int16
 	QueueSegments      []uuid.UUID
+	SessionTag         int16
+	ClosePendingID     *uuid.UUID
+	CloseAt            *time.Time
+	CloseIfReply       *string
 	OpenedAt           *time.Time
 	Protocol           *string
 	AttendanceOpenedAt *time.Time
@@ -158,6 +162,10 @@ func (q *Queries) GetConversation(ctx context.Context, db DBTX, arg GetConversat
 		&i.QueueWebchat,
 		&i.QueuePriority,
 		&i.QueueSegments,
+		&i.SessionTag,
+		&i.ClosePendingID,
+		&i.CloseAt,
+		&i.CloseIfReply,
 		&i.OpenedAt,
 		&i.Protocol,
 		&i.AttendanceOpenedAt,
@@ -749,6 +757,12 @@ WITH r AS (
         unanswered_since = CASE c.unanswered_mode
             WHEN 'clear' THEN NULL WHEN 'set' THEN c.unanswered_at
             WHEN 'coalesce' THEN coalesce(v.unanswered_since, c.unanswered_at) ELSE v.unanswered_since END,
+        -- A renewed session starts the expiry tags over (internal/expiry: 4 = tags to remove).
+        session_tag = CASE WHEN c.service_expires_at > coalesce(v.service_expires_at, '-infinity')
+            THEN CASE WHEN v.session_tag IN (1, 2, 4) THEN 4 ELSE 0 END ELSE v.session_tag END,
+        -- A contact's message (not a reaction) cancels a close scheduled "cancel if the contact replies".
+        close_pending_id = CASE WHEN v.close_if_reply = 'cancel' AND c.unanswered_mode IN ('set', 'coalesce')
+            THEN NULL ELSE v.close_pending_id END,
         updated_at = $11
     FROM c JOIN conversations old ON old.account_id = c.account_id AND old.contact_id = c.contact_id AND old.channel_id = c.channel_id
     WHERE v.account_id = old.account_id AND v.id = old.id

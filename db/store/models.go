@@ -240,6 +240,10 @@ type Conversation struct {
 	QueueWebchat     bool
 	QueuePriority    int16
 	QueueSegments    []uuid.UUID
+	SessionTag       int16
+	ClosePendingID   *uuid.UUID
+	CloseAt          *time.Time
+	CloseIfReply     *string
 	OpenedAt         *time.Time
 }
 
@@ -250,6 +254,13 @@ type ConversationRead struct {
 	ReadAt         *time.Time
 	MarkedUnread   bool
 	UpdatedAt      time.Time
+}
+
+type ConversationTag struct {
+	AccountID      uuid.UUID
+	ConversationID uuid.UUID
+	TagID          uuid.UUID
+	CreatedAt      time.Time
 }
 
 type CustomField struct {
@@ -529,6 +540,13 @@ type User struct {
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type UserProfile struct {
+	AccountID      uuid.UUID
+	UserID         uuid.UUID
+	ClosingMessage string
+	UpdatedAt      time.Time
 }
 
 type WebchatMessage struct {

@@ -16,7 +16,9 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/closing"
 	"github.com/conversa-hq/conversa/internal/event"
+	"github.com/conversa-hq/conversa/internal/expiry"
 	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/outbound"
@@ -73,6 +75,8 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
 	river.AddWorker(workers, &SegmentTagsWorker{Segments: segment.NewService(pool, cfg.Clock)})
 	river.AddWorker(workers, &template.ReviewWorker{Pool: pool, Clock: cfg.Clock})
+	river.AddWorker(workers, &expiry.Worker{Sweeper: expiry.NewSweeper(pool, cfg.Clock)})
+	river.AddWorker(workers, &closing.Worker{Service: closing.NewService(pool, cfg.Clock)})
 	if cfg.Webhooks != nil {
 		river.AddWorker(workers, &webhook.DrainWorker{Service: cfg.Webhooks})
 	}
@@ -109,6 +113,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 			river.NewPeriodicJob(river.PeriodicInterval(SegmentTagsEvery), func() (river.JobArgs, *river.InsertOpts) {
 				return SegmentTagsArgs{}, nil
 			}, &river.PeriodicJobOpts{ID: "segment_tags", RunOnStart: true}),
+			expiry.PeriodicJob(),
 		)
 		if cfg.Webhooks != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(DrainEvery), func() (river.JobArgs, *river.InsertOpts) {

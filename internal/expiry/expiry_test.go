@@ -1,0 +1,326 @@
+package expiry_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/conversa-hq/conversa/internal/account"
+	"github.com/conversa-hq/conversa/internal/channel"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/conversation"
+	"github.com/conversa-hq/conversa/internal/expiry"
+	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/provider"
+	"github.com/conversa-hq/conversa/internal/secretbox"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+// start is the test clock's start; a contact writing at start has a session until start+24h.
+var start = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+
+type env struct {
+	t       *testing.T
+	pool    *pgxpool.Pool
+	clock   *clock.Manual
+	convs   *conversation.Service
+	sweeper *expiry.Sweeper
+	seq     int
+}
+
+type tenant struct {
+	id       uuid.UUID
+	whatsapp uuid.UUID
+	telegram uuid.UUID
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	pool := testdb.New(t)
+	clk := clock.NewManual(start)
+	return &env{t: t, pool: pool, clock: clk, convs: conversation.NewService(pool, clk), sweeper: expiry.NewSweeper(pool, clk)}
+}
+
+func (e *env) tenant(name string) tenant {
+	e.t.Helper()
+	ctx := context.Background()
+	box, err := secretbox.New(secretbox.GenerateKey())
+	require.NoError(e.t, err)
+	channels := channel.NewService(e.pool, e.clock, box)
+	acct, err := account.Create(ctx, e.pool, name)
+	require.NoError(e.t, err)
+	fake, wa, number, tg := "fake", "Vendas", "+55 11 4000-1234", "Bot"
+	w, err := channels.Create(ctx, acct.ID, channel.Input{Type: channel.WhatsApp, Name: &wa, Provider: &fake, PhoneNumber: &number})
+	require.NoError(e.t, err)
+	g, err := channels.Create(ctx, acct.ID, channel.Input{Type: channel.Telegram, Name: &tg, Provider: &fake})
+	require.NoError(e.t, err)
+	return tenant{id: acct.ID, whatsapp: w.ID, telegram: g.ID}
+}
+
+// write is a contact's text message at the clock's time, through the inbound pipeline; it
+// returns the conversation.
+func (e *env) write(tn tenant, ch uuid.UUID, from string) uuid.UUID {
+	e.t.Helper()
+	e.seq++
+	at := e.clock.Now()
+	in := conversation.Inbound{AccountID: tn.id, ChannelID: ch, At: at, Message: &provider.InboundMessage{
+		ID: fmt.Sprintf("wamid.%d", e.seq), From: from, FromName: "Maria", Timestamp: at, Kind: "text", Text: "Oi",
+	}}
+	require.NoError(e.t, pgx.BeginFunc(context.Background(), e.pool, func(tx pgx.Tx) error {
+		return e.convs.ApplyInbound(context.Background(), tx, []conversation.Inbound{in})
+	}))
+	var id uuid.UUID
+	require.NoError(e.t, e.pool.QueryRow(context.Background(),
+		`SELECT v.id FROM conversations v WHERE v.account_id = $1 AND v.channel_id = $2 AND v.address = $3`, tn.id, ch, from).Scan(&id))
+	return id
+}
+
+func (e *env) sweep() expiry.Stats {
+	e.t.Helper()
+	st, err := e.sweeper.Sweep(context.Background())
+	require.NoError(e.t, err)
+	return st
+}
+
+// tags lists the conversation's tag names, sorted.
+func (e *env) tags(conv uuid.UUID) []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(),
+		`SELECT t.name FROM conversation_tags ct JOIN tags t ON t.account_id = ct.account_id AND t.id = ct.tag_id
+		 WHERE ct.conversation_id = $1 ORDER BY t.name`, conv)
+	require.NoError(e.t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(e.t, err)
+	return names
+}
+
+// events lists the account's events of the sweep, as "type tag", oldest first.
+func (e *env) events(acct uuid.UUID) []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(),
+		`SELECT type || coalesce(' ' || (data->>'tag'), '') || coalesce(' replaced ' || (data->>'replaced'), '')
+		 FROM event_outbox WHERE account_id = $1 AND type IN ('conversation.tagged', 'conversation.untagged') ORDER BY id`, acct)
+	require.NoError(e.t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(e.t, err)
+	return out
+}
+
+func (e *env) state(conv uuid.UUID) int {
+	e.t.Helper()
+	var s int
+	require.NoError(e.t, e.pool.QueryRow(context.Background(), `SELECT session_tag FROM conversations WHERE id = $1`, conv).Scan(&s))
+	return s
+}
+
+// TestSweepTimeline walks one WhatsApp conversation through its session with a fake clock:
+// nothing before the 30-minute mark, Expirando from it, Expirado (replacing it) at the end,
+// every sweep run twice to show the second changes nothing; the contact writing again takes
+// the tags off and the next session is tagged afresh.
+func TestSweepTimeline(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.tenant("Acme")
+	conv := e.write(a, a.whatsapp, "5511987654321")
+	steps := []struct {
+		name   string
+		at     time.Duration // since start
+		write  bool          // the contact writes first
+		rows   int
+		tags   []string
+		events []string // the events this step adds
+	}{
+		{name: "fresh session", at: 0, tags: []string{}},
+		{name: "31 minutes before the end", at: 23*time.Hour + 29*time.Minute, tags: []string{}},
+		{name: "30 minutes before the end", at: 23*time.Hour + 30*time.Minute, rows: 1, tags: []string{"Expirando"},
+			events: []string{"conversation.tagged Expirando"}},
+		{name: "still expiring", at: 23*time.Hour + 59*time.Minute, tags: []string{"Expirando"}},
+		{name: "session ended", at: 24 * time.Hour, rows: 1, tags: []string{"Expirado"},
+			events: []string{"conversation.tagged Expirado replaced Expirando"}},
+		{name: "long after", at: 30 * time.Hour, tags: []string{"Expirado"}},
+		{name: "the contact writes again", at: 31 * time.Hour, write: true, rows: 1, tags: []string{},
+			events: []string{"conversation.untagged"}},
+		{name: "next session expiring", at: 31*time.Hour + 23*time.Hour + 30*time.Minute, rows: 1, tags: []string{"Expirando"},
+			events: []string{"conversation.tagged Expirando"}},
+		{name: "renewed while expiring", at: 31*time.Hour + 23*time.Hour + 40*time.Minute, write: true, rows: 1, tags: []string{},
+			events: []string{"conversation.untagged"}},
+	}
+	want := []string{}
+	for _, s := range steps {
+		e.clock.Set(start.Add(s.at))
+		if s.write {
+			e.write(a, a.whatsapp, "5511987654321")
+		}
+		st := e.sweep()
+		require.Equal(t, s.rows, st.Rows, s.name)
+		require.Equal(t, s.tags, e.tags(conv), s.name)
+		want = append(want, s.events...)
+		require.Equal(t, want, e.events(a.id), s.name)
+		again := e.sweep()
+		require.Zero(t, again.Rows, "%s: a second sweep changes nothing", s.name)
+		require.Equal(t, s.tags, e.tags(conv), s.name)
+		require.Equal(t, want, e.events(a.id), s.name)
+	}
+}
+
+// TestSweepCases covers the rest: a sweep that missed the 30-minute window goes straight to
+// Expirado, non-WhatsApp conversations get no tags, the tags are the account's own and
+// automation-only, a small batch size takes several transactions, and another account's
+// conversation not yet due is untouched.
+func TestSweepCases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, e *env)
+	}{
+		{name: "missed window goes straight to Expirado", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			conv := e.write(a, a.whatsapp, "5511900000001")
+			e.clock.Set(start.Add(25 * time.Hour))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{"Expirado"}, e.tags(conv))
+			require.Equal(t, []string{"conversation.tagged Expirado"}, e.events(a.id))
+		}},
+		{name: "telegram gets no tags", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			conv := e.write(a, a.telegram, "998877")
+			e.clock.Set(start.Add(25 * time.Hour))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{}, e.tags(conv))
+			require.Equal(t, 3, e.state(conv))
+			require.Empty(t, e.events(a.id))
+			require.Zero(t, e.sweep().Rows)
+		}},
+		{name: "tags are the account's, automation-only", run: func(t *testing.T, e *env) {
+			a, b := e.tenant("Acme"), e.tenant("Beta")
+			ca, cb := e.write(a, a.whatsapp, "5511900000001"), e.write(b, b.whatsapp, "5511900000001")
+			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
+			require.Equal(t, 2, e.sweep().Rows)
+			var n int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM tags WHERE name = 'Expirando' AND automation_only`).Scan(&n))
+			require.Equal(t, 2, n, "one Expirando per account")
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags ct JOIN tags t ON t.account_id = ct.account_id AND t.id = ct.tag_id
+				WHERE (ct.conversation_id = $1 AND t.account_id = $2) OR (ct.conversation_id = $3 AND t.account_id = $4)`, ca, a.id, cb, b.id).Scan(&n))
+			require.Equal(t, 2, n)
+		}},
+		{name: "an account's own Expirando tag is used", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			_, err := e.pool.Exec(ctx, `INSERT INTO tags (account_id, id, name, color, created_at, updated_at) VALUES ($1, gen_random_uuid(), 'expirando', '#000000', now(), now())`, a.id)
+			require.NoError(t, err)
+			conv := e.write(a, a.whatsapp, "5511900000001")
+			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{"expirando"}, e.tags(conv))
+		}},
+		{name: "another account not due is untouched", run: func(t *testing.T, e *env) {
+			a, b := e.tenant("Acme"), e.tenant("Beta")
+			ca := e.write(a, a.whatsapp, "5511900000001")
+			e.clock.Set(start.Add(2 * time.Hour))
+			cb := e.write(b, b.whatsapp, "5511900000001")
+			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{"Expirando"}, e.tags(ca))
+			require.Equal(t, []string{}, e.tags(cb))
+			require.Equal(t, 0, e.state(cb))
+			require.Empty(t, e.events(b.id))
+			var n int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM tags WHERE account_id = $1`, b.id).Scan(&n))
+			require.Zero(t, n, "no tags created in an account with nothing due")
+		}},
+		{name: "deleting a tag or a conversation takes its conversation tags", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			c1, c2 := e.write(a, a.whatsapp, "5511900000001"), e.write(a, a.whatsapp, "5511900000002")
+			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
+			require.Equal(t, 2, e.sweep().Rows)
+			_, err := e.pool.Exec(ctx, `DELETE FROM conversations WHERE id = $1`, c1)
+			require.NoError(t, err)
+			var n int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags`).Scan(&n))
+			require.Equal(t, 1, n)
+			_, err = e.pool.Exec(ctx, `DELETE FROM tags WHERE account_id = $1 AND name = 'Expirando'`, a.id)
+			require.NoError(t, err)
+			require.Equal(t, []string{}, e.tags(c2))
+			e.clock.Set(start.Add(24 * time.Hour))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{"Expirado"}, e.tags(c2), "the sweep goes on without the deleted tag")
+		}},
+		{name: "a row another transaction holds is left to the next sweep", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			held, free := e.write(a, a.whatsapp, "5511900000001"), e.write(a, a.whatsapp, "5511900000002")
+			e.clock.Set(start.Add(24 * time.Hour))
+			tx, err := e.pool.Begin(ctx)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, held)
+			require.NoError(t, err)
+			require.Equal(t, 1, e.sweep().Rows, "the sweep does not wait for the held row")
+			require.Equal(t, []string{"Expirado"}, e.tags(free))
+			require.Equal(t, []string{}, e.tags(held))
+			require.NoError(t, tx.Commit(ctx))
+			require.Equal(t, 1, e.sweep().Rows)
+			require.Equal(t, []string{"Expirado"}, e.tags(held))
+		}},
+		{name: "concurrent sweeps move each row once", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			for i := range 40 {
+				e.write(a, a.whatsapp, fmt.Sprintf("55119000000%02d", i))
+			}
+			e.clock.Set(start.Add(24 * time.Hour))
+			e.sweeper.BatchSize = 5
+			results := make(chan expiry.Stats, 3)
+			for range 3 {
+				go func() {
+					st, err := e.sweeper.Sweep(ctx)
+					assert.NoError(t, err)
+					results <- st
+				}()
+			}
+			total := 0
+			for range 3 {
+				total += (<-results).Rows
+			}
+			total += e.sweep().Rows // whatever a sweep skipped while another held it
+			require.Equal(t, 40, total)
+			require.Len(t, e.events(a.id), 40)
+			var n int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags`).Scan(&n))
+			require.Equal(t, 40, n)
+		}},
+		{name: "batches", run: func(t *testing.T, e *env) {
+			a := e.tenant("Acme")
+			var convs []uuid.UUID
+			for i := range 5 {
+				convs = append(convs, e.write(a, a.whatsapp, fmt.Sprintf("551190000000%d", i)))
+			}
+			e.sweeper.BatchSize = 2
+			e.clock.Set(start.Add(24 * time.Hour))
+			st := e.sweep()
+			require.Equal(t, 5, st.Rows)
+			require.Equal(t, 5, st.Tagged)
+			require.Equal(t, 3, st.Batches)
+			require.Positive(t, st.LongestBatch)
+			for _, c := range convs {
+				require.Equal(t, []string{"Expirado"}, e.tags(c))
+			}
+			require.Len(t, e.events(a.id), 5)
+			require.True(t, slices.Equal([]string{"conversation.tagged Expirado"}, slices.Compact(e.events(a.id))))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			e.t = t
+			tc.run(t, e)
+		})
+	}
+}
