@@ -47,8 +47,9 @@ type ConversationBody struct {
 // ConversationListItem is a conversation in a list, with what a console shows beside it.
 type ConversationListItem struct {
 	ConversationBody
-	ContactName string `json:"contact_name"`
-	Unread      *bool  `json:"unread,omitempty" doc:"The calling user's read state: whether the contact wrote after the user last read, or the user marked it unread. Absent for API keys."`
+	ContactName string   `json:"contact_name"`
+	Tags        []string `json:"tags" doc:"The conversation's tags, by name."`
+	Unread      *bool    `json:"unread,omitempty" doc:"The calling user's read state: whether the contact wrote after the user last read, or the user marked it unread. Absent for API keys."`
 }
 
 // AttendanceBody is one opening of a conversation for service.
@@ -100,6 +101,7 @@ func (s *server) registerConversations(api huma.API) {
 		DepartmentID string `query:"department_id" format:"uuid"`
 		AgentID      string `query:"agent_id" format:"uuid"`
 		CampaignID   string `query:"campaign_id" format:"uuid" doc:"The campaign that last reached the contact on the conversation's channel."`
+		TagID        string `query:"tag_id" format:"uuid" doc:"Conversations carrying this tag (conversation tags such as Expirando and Expirado)."`
 		Status       string `query:"status" enum:"open,closed"`
 		Unread       string `query:"unread" enum:"true,false" doc:"Only conversations the calling user has (not) read."`
 		Q            string `query:"q" maxLength:"100" doc:"A name (or part), a phone, or an open attendance's protocol."`
@@ -121,7 +123,7 @@ func (s *server) registerConversations(api huma.API) {
 			to    **uuid.UUID
 		}{{"query.contact_id", &in.ContactID, &q.ContactID}, {"query.channel_id", &in.ChannelID, &q.ChannelID},
 			{"query.department_id", &in.DepartmentID, &q.DepartmentID}, {"query.agent_id", &in.AgentID, &q.AgentID},
-			{"query.campaign_id", &in.CampaignID, &q.CampaignID}} {
+			{"query.campaign_id", &in.CampaignID, &q.CampaignID}, {"query.tag_id", &in.TagID, &q.TagID}} {
 			if *f.to, err = parseOptUUID(f.field, f.value); err != nil {
 				return nil, err
 			}
@@ -145,7 +147,7 @@ func (s *server) registerConversations(api huma.API) {
 		}
 		for _, it := range items {
 			out.Items = append(out.Items, ConversationListItem{ConversationBody: toConversationBody(it.Conversation, now),
-				ContactName: it.ContactName, Unread: it.Unread})
+				ContactName: it.ContactName, Tags: it.Tags, Unread: it.Unread})
 		}
 		return &struct {
 			Body listBody[ConversationListItem]

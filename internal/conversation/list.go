@@ -57,7 +57,9 @@ type ListQuery struct {
 	DepartmentID *uuid.UUID
 	AgentID      *uuid.UUID
 	CampaignID   *uuid.UUID
-	Status       *string
+	// TagID keeps conversations carrying the tag (conversation tags: Expirando, Expirado...).
+	TagID  *uuid.UUID
+	Status *string
 	// Unread keeps conversations unread (true) or read (false) by the caller.
 	Unread *bool
 	// Search finds by the contact's name (any part), phone, or an active protocol.
@@ -76,6 +78,8 @@ type Cursor struct {
 type Item struct {
 	Conversation
 	ContactName string
+	// Tags are the conversation's tag names, sorted.
+	Tags []string
 	// Unread is the caller's read state; nil for an API key, which has none.
 	Unread *bool
 	// Cursor is this item's place in the list's order.
@@ -110,6 +114,10 @@ const listColumns = `v.account_id, v.id, v.contact_id, v.channel_id, v.address, 
 // unreadExpr is the caller's read state: the contact wrote after the caller's read mark, or
 // the caller marked the conversation unread.
 const unreadExpr = `(coalesce(r.marked_unread, false) OR (v.last_inbound_at IS NOT NULL AND (r.read_at IS NULL OR v.last_inbound_at > r.read_at)))`
+
+// tagsExpr is a conversation's tag names, sorted.
+const tagsExpr = `ARRAY(SELECT t.name FROM conversation_tags ct JOIN tags t ON t.account_id = ct.account_id AND t.id = ct.tag_id
+	WHERE ct.account_id = v.account_id AND ct.conversation_id = v.id ORDER BY t.name)`
 
 // List returns a page of the query's view, filtered, searched and ordered. The statement is
 // put together here rather than kept in db/queries: four orders times four views times the
@@ -157,6 +165,9 @@ func (s *Service) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	if q.Status != nil {
 		b.where("v.status = " + b.arg(*q.Status))
 	}
+	if q.TagID != nil {
+		b.where(fmt.Sprintf("EXISTS (SELECT 1 FROM conversation_tags ct WHERE ct.account_id = v.account_id AND ct.conversation_id = v.id AND ct.tag_id = %s)", b.arg(*q.TagID)))
+	}
 	if q.Unread != nil {
 		if q.UserID == nil {
 			return nil, fault.Invalid("read state is a user's: an API key has none", fault.FieldError{Field: "query.unread", Message: "needs a user"})
@@ -185,7 +196,7 @@ func (s *Service) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	sql := fmt.Sprintf(`SELECT %s, %s AS sort_at, %s AS unread
+	sql := fmt.Sprintf(`SELECT %s, %s AS sort_at, %s AS unread, %s AS tags
 FROM conversations v
 JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 JOIN contacts c ON c.account_id = v.account_id AND c.id = v.contact_id
@@ -193,7 +204,7 @@ LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_i
 LEFT JOIN conversation_reads r ON r.account_id = v.account_id AND r.user_id = %s AND r.conversation_id = v.id
 WHERE %s
 ORDER BY %s %s, v.id %s
-LIMIT %d`, listColumns, sortExpr, unreadExpr, user, strings.Join(b.conds, "\n  AND "), sortExpr, dir, dir, limit)
+LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.conds, "\n  AND "), sortExpr, dir, dir, limit)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
@@ -205,7 +216,7 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, user, strings.Join(b.conds, "\n  A
 		if err := row.Scan(&r.AccountID, &r.ID, &r.ContactID, &r.ChannelID, &r.Address, &r.Status, &r.AttendanceID, &r.DepartmentID,
 			&r.AgentID, &r.ServiceExpiresAt, &r.CategorySessions, &r.LastMessageAt, &r.LastInboundAt, &r.UnansweredSince,
 			&r.LastCampaignID, &r.CreatedAt, &r.UpdatedAt, &r.OpenedAt, &r.Protocol, &r.AttendanceOpenedAt, &r.ChannelType,
-			&it.ContactName, &it.Cursor.At, &unread); err != nil {
+			&it.ContactName, &it.Cursor.At, &unread, &it.Tags); err != nil {
 			return Item{}, err
 		}
 		c, err := fromRow(r)
