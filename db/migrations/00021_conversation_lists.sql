@@ -11,17 +11,15 @@ FROM attendances a WHERE a.account_id = v.account_id AND a.id = v.attendance_id;
 
 -- The orders use coalesce(x, created_at) so a conversation without messages or openings still
 -- has a place and the keyset cursor never meets a NULL. Latest message first reads these
--- forward, oldest first backward. The partial ones serve the open view (open, no agent), where
--- most lists are read, without walking past closed or attended conversations; the line is the
--- open view's usual filter, so it has its own.
+-- forward, oldest first backward. The open view (open, no agent) filtered by line, the usual
+-- console list, has a partial index of waiting conversations by line; the unfiltered open view
+-- walks the full index past closed and attended ones. Every index here is written by each
+-- message's conversation update (last_message_at is indexed, so it is never HOT), which is
+-- why there are no more of them.
 DROP INDEX conversations_last_message;
 CREATE INDEX conversations_latest ON conversations (account_id, (coalesce(last_message_at, created_at)) DESC, id DESC);
 CREATE INDEX conversations_opening ON conversations (account_id, (coalesce(opened_at, created_at)) DESC, id DESC);
-CREATE INDEX conversations_waiting_latest ON conversations (account_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
-    WHERE status = 'open' AND agent_id IS NULL;
 CREATE INDEX conversations_waiting_line_latest ON conversations (account_id, channel_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
-    WHERE status = 'open' AND agent_id IS NULL;
-CREATE INDEX conversations_waiting_opening ON conversations (account_id, (coalesce(opened_at, created_at)) DESC, id DESC)
     WHERE status = 'open' AND agent_id IS NULL;
 -- The "mine" and "in attendance" views and the agent filter.
 CREATE INDEX conversations_agent ON conversations (account_id, agent_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
@@ -52,9 +50,7 @@ DROP TABLE conversation_reads;
 DROP INDEX conversations_campaign;
 DROP INDEX conversations_department;
 DROP INDEX conversations_agent;
-DROP INDEX conversations_waiting_opening;
 DROP INDEX conversations_waiting_line_latest;
-DROP INDEX conversations_waiting_latest;
 DROP INDEX conversations_opening;
 DROP INDEX conversations_latest;
 CREATE INDEX conversations_last_message ON conversations (account_id, last_message_at DESC, id);
