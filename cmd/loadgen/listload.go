@@ -192,7 +192,7 @@ func runLists(ctx context.Context, cfg config) (failed bool, err error) {
 	svc := conversation.NewService(raw.pool, clock.System{})
 
 	sc := scenario{Name: "GET /v1/conversations, open view filtered by line (newest or oldest first) or by department, 50 per page",
-		Clients: cfg.Concurrency, Duration: cfg.Duration, HTTP: web.listConversations(lb), Raw: listConversationsRaw(svc, lb),
+		Clients: cfg.ListConcurrency, Duration: cfg.Duration, HTTP: web.listConversations(lb), Raw: listConversationsRaw(svc, lb),
 		Target: target{MaxP99: 20 * time.Millisecond}}
 	logf("%s: HTTP, %d clients", sc.Name, sc.Clients)
 	from := time.Now()
@@ -209,8 +209,8 @@ func runLists(ctx context.Context, cfg config) (failed bool, err error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### Run of %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", facts, loadAtStart, loadAverage())
-	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -lists -duration %s -warmup %s -concurrency %d -db-max-conns %d`.\n",
-		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns)
+	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -lists -duration %s -warmup %s -list-concurrency %d -db-max-conns %d`.\n",
+		cfg.Duration, cfg.Warmup, cfg.ListConcurrency, cfg.DBMaxConns)
 	fmt.Fprintf(&b, "- Data: %d contacts, each with a conversation on each of %d lines: %d conversations, %d open (a third of those with an agent, "+
 		"half in one of %d departments), last messages spread over 30 days; seeded in one statement in %s, then VACUUM ANALYZE.\n",
 		listContacts, listLines, total, open, listDepartments, seedTook.Round(time.Second))
