@@ -9,9 +9,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/phone"
 )
 
@@ -205,29 +207,41 @@ LEFT JOIN conversation_reads r ON r.account_id = v.account_id AND r.user_id = %s
 WHERE %s
 ORDER BY %s %s, v.id %s
 LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.conds, "\n  AND "), sortExpr, dir, dir, limit)
-	rows, err := s.pool.Query(ctx, sql, b.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
+	var out []Item
+	run := pgdb.GenericPlans
+	if strings.TrimSpace(q.Search) != "" {
+		// A generic plan cannot see the search text, which decides between the name's trigram
+		// index and a scan: plan it for the text at hand.
+		run = func(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+			return pgx.BeginFunc(ctx, pool, fn)
+		}
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) {
-		var r store.GetConversationRow
-		var it Item
-		var unread bool
-		if err := row.Scan(&r.AccountID, &r.ID, &r.ContactID, &r.ChannelID, &r.Address, &r.Status, &r.AttendanceID, &r.DepartmentID,
-			&r.AgentID, &r.ServiceExpiresAt, &r.CategorySessions, &r.LastMessageAt, &r.LastInboundAt, &r.UnansweredSince,
-			&r.LastCampaignID, &r.CreatedAt, &r.UpdatedAt, &r.OpenedAt, &r.Protocol, &r.AttendanceOpenedAt, &r.ChannelType,
-			&it.ContactName, &it.Cursor.At, &unread, &it.Tags); err != nil {
-			return Item{}, err
-		}
-		c, err := fromRow(r)
+	err = run(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, b.args...)
 		if err != nil {
-			return Item{}, err
+			return err
 		}
-		it.Conversation, it.Cursor.ID = c, c.ID
-		if q.UserID != nil {
-			it.Unread = &unread
-		}
-		return it, nil
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) {
+			var r store.GetConversationRow
+			var it Item
+			var unread bool
+			if err := row.Scan(&r.AccountID, &r.ID, &r.ContactID, &r.ChannelID, &r.Address, &r.Status, &r.AttendanceID, &r.DepartmentID,
+				&r.AgentID, &r.ServiceExpiresAt, &r.CategorySessions, &r.LastMessageAt, &r.LastInboundAt, &r.UnansweredSince,
+				&r.LastCampaignID, &r.CreatedAt, &r.UpdatedAt, &r.OpenedAt, &r.Protocol, &r.AttendanceOpenedAt, &r.ChannelType,
+				&it.ContactName, &it.Cursor.At, &unread, &it.Tags); err != nil {
+				return Item{}, err
+			}
+			c, err := fromRow(r)
+			if err != nil {
+				return Item{}, err
+			}
+			it.Conversation, it.Cursor.ID = c, c.ID
+			if q.UserID != nil {
+				it.Unread = &unread
+			}
+			return it, nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)

@@ -25,13 +25,12 @@ import (
 
 // Open connects a pool to url. maxConns of 0 keeps pgx's default (4 per core, at least 4).
 //
-// Statements keep PostgreSQL's plan_cache_mode auto: pgx prepares each statement once per
-// connection, and after five runs PostgreSQL reuses a generic plan when it costs no more than
-// planning afresh. Forcing a custom plan every time (this package's setting until December
-// 2026) halved the Send Message API's one statement (3 790 against 1 984 executions/s in
-// pgbench, 32 clients) and spent 2.5 ms planning each conversation list; queries whose
-// optional filters (`$n IS NULL OR ...`) make a generic plan dearer keep custom plans under
-// auto anyway.
+// Every connection plans each statement for its actual parameters (plan_cache_mode
+// force_custom_plan). Under PostgreSQL's default (auto) a connection reuses a generic plan
+// after five runs, and for the set-based statements that join unnest()ed arrays that plan can
+// be ruinous: RecordSent, marking a dispatched batch sent, took 30 s a batch instead of
+// milliseconds. Statements whose planning costs more than their execution, and whose generic
+// plan was checked, opt in with GenericPlans.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -43,6 +42,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	// A bulk import stages each batch (tens of thousands of rows) in a temporary table; past
 	// the 8 MB default it spills to disk and the merge reads it back from there.
@@ -193,4 +193,17 @@ func ForeignKeyViolation(err error) (constraint string, ok bool) {
 func InvalidText(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
+}
+
+// GenericPlans runs fn in a transaction that lets PostgreSQL reuse a generic plan for the
+// statements fn prepares (plan_cache_mode auto, for this transaction only). For statements
+// that take longer to plan than to run and whose generic plan was checked: a conversation
+// list spends 2.5 ms planning and 1 ms running.
+func GenericPlans(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = auto"); err != nil {
+			return fmt.Errorf("allow generic plans: %w", err)
+		}
+		return fn(tx)
+	})
 }
