@@ -205,3 +205,45 @@ func TestConversationListsAPI(t *testing.T) {
 		require.Equal(t, "José Carlos", c.ContactName)
 	})
 }
+
+// TestUnansweredTime: the first unanswered message of the contact counts; more messages of the
+// contact and internal notes do not move it; a reply stops it; closing hides it, but a message
+// left unanswered before the close still counts when the contact writes again.
+func TestUnansweredTime(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.newTenant("Unanswered")
+	line := e.whatsappLine(a, "+55 11 4000-4000")
+	get := func(id string) api.ConversationBody {
+		t.Helper()
+		var c api.ConversationBody
+		e.do(http.MethodGet, "/v1/conversations/"+id, a.apiKey, nil).ok(&c)
+		return c
+	}
+	c := e.inbound(a, line, "5511966660001", "Oi")
+	first := *c.UnansweredSince
+	e.clock.Advance(time.Minute)
+	e.inbound(a, line, "5511966660001", "Alô?")
+	require.Equal(t, first, *get(c.ID).UnansweredSince, "the first unanswered message counts")
+	e.do(http.MethodPost, "/v1/conversations/"+c.ID+"/messages", a.token, map[string]any{"text": "/interna verificar boleto"}).status(202)
+	require.Equal(t, first, *get(c.ID).UnansweredSince, "an internal note is no answer")
+	e.do(http.MethodPost, "/v1/conversations/"+c.ID+"/messages", a.token, map[string]any{"text": "Olá! Já vejo."}).status(202)
+	require.Nil(t, get(c.ID).UnansweredSince, "the reply stops it")
+
+	e.clock.Advance(time.Minute)
+	e.inbound(a, line, "5511966660001", "Mais uma dúvida")
+	again := *get(c.ID).UnansweredSince
+	require.True(t, again.After(first))
+	e.do(http.MethodPost, "/v1/conversations/"+c.ID+"/close", a.token, map[string]any{"message": ""}).ok(nil)
+	closed := get(c.ID)
+	require.Equal(t, "closed", closed.Status)
+	require.Nil(t, closed.UnansweredSince, "closing hides it")
+	require.Empty(t, closed.UnansweredColour)
+	e.clock.Advance(time.Hour)
+	a.token = e.login(a)
+	e.inbound(a, line, "5511966660001", "Voltei")
+	reopened := get(c.ID)
+	require.Equal(t, "open", reopened.Status)
+	require.Equal(t, again, *reopened.UnansweredSince, "the message left unanswered before the close still counts")
+	require.Equal(t, "red", reopened.UnansweredColour)
+}

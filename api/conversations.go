@@ -266,10 +266,16 @@ func toConversationBody(c conversation.Conversation, now time.Time) Conversation
 		ID: c.ID.String(), ContactID: c.ContactID.String(), ChannelID: c.ChannelID.String(), Address: c.Address, Status: c.Status,
 		FreeFormAllowed: c.FreeFormAllowed(now), Sessions: map[string]time.Time{},
 		LastMessageAt: c.LastMessageAt, LastInboundAt: c.LastInboundAt, UnansweredSince: c.UnansweredSince,
-		UnansweredColour: conversation.UnansweredColour(c.UnansweredSince, now), OpenedAt: c.OpenedAt,
+		OpenedAt:     c.OpenedAt,
 		DepartmentID: optID(c.DepartmentID), AgentID: optID(c.AgentID), LastCampaignID: optID(c.LastCampaignID),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
+	// Closing hides the unanswered time; the stored time stays, so a message left unanswered
+	// before the close still counts when the contact writes again (DESIGN.md §4).
+	if c.Status == "closed" {
+		b.UnansweredSince = nil
+	}
+	b.UnansweredColour = conversation.UnansweredColour(b.UnansweredSince, now)
 	if !c.Session.ServiceExpiresAt.IsZero() {
 		t := c.Session.ServiceExpiresAt
 		b.ServiceExpiresAt = &t
