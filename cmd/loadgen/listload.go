@@ -194,16 +194,7 @@ func runLists(ctx context.Context, cfg config) (failed bool, err error) {
 	sc := scenario{Name: "GET /v1/conversations, open view filtered by line (newest or oldest first) or by department, 50 per page",
 		Clients: cfg.ListConcurrency, Duration: cfg.Duration, HTTP: web.listConversations(lb), Raw: listConversationsRaw(svc, lb),
 		Target: target{MaxP99: 20 * time.Millisecond}}
-	logf("%s: HTTP, %d clients", sc.Name, sc.Clients)
-	from := time.Now()
-	res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.HTTP)}
-	res.PeakRSS = srv.RSS.Peak(from, time.Now())
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
-	printErrors(res.HTTP)
-	logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
-	res.Raw = runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.Raw)
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
-	printErrors(res.Raw)
+	res := runScenario(ctx, sc, cfg.Warmup, srv.RSS)
 	failed = res.HTTP.Errors > 0 || res.Raw.Errors > 0
 
 	var b strings.Builder

@@ -396,7 +396,6 @@ func run(ctx context.Context, cfg config) (failed bool, err error) {
 		if err := rep.AppendMarkdown(cfg.Markdown); err != nil {
 			return failed, err
 		}
-		logf("appended the report to %s", cfg.Markdown)
 	}
 	return failed, nil
 }

@@ -160,10 +160,6 @@ func (q queryResult) row() []string {
 // AppendMarkdown appends the report as a Markdown section to path, creating the file if
 // needed.
 func (r report) AppendMarkdown(path string) error {
-	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
 	var b strings.Builder
 	c := r.Config
 	fmt.Fprintf(&b, "\n## Contacts API load test, %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
@@ -205,14 +201,7 @@ func (r report) AppendMarkdown(path string) error {
 			b.WriteString("| " + strings.Join(q.row(), " | ") + " |\n")
 		}
 	}
-	if _, err := fh.WriteString(b.String()); err != nil {
-		fh.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := fh.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	return nil
+	return appendMarkdown(path, b.String())
 }
 
 // appendMarkdown appends a scenario's report section to path (the -markdown flag), creating
