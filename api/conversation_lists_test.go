@@ -121,7 +121,7 @@ func TestConversationListsAPI(t *testing.T) {
 	t.Run("tags", func(t *testing.T) {
 		var vip, late api.TagBody
 		e.do(http.MethodPost, "/v1/tags", a.token, map[string]any{"name": "VIP"}).ok(&vip)
-		e.do(http.MethodPost, "/v1/tags", a.token, map[string]any{"name": "Expirando", "automation_only": true}).ok(&late)
+		e.do(http.MethodPost, "/v1/tags", a.token, map[string]any{"name": "Retorno", "automation_only": true}).ok(&late)
 		for _, ct := range []struct{ conv, tag string }{{c1.ID, vip.ID}, {c1.ID, late.ID}, {c3.ID, late.ID}} {
 			_, err := e.pool.Exec(ctx, "INSERT INTO conversation_tags (account_id, conversation_id, tag_id, created_at) VALUES ($1, $2, $3, now())",
 				a.account.ID, ct.conv, ct.tag)
@@ -133,7 +133,7 @@ func TestConversationListsAPI(t *testing.T) {
 		for _, c := range list(a.token, "view=all").Items {
 			tags[c.ID] = c.Tags
 		}
-		require.Equal(t, map[string][]string{c1.ID: {"Expirando", "VIP"}, c2.ID: {}, c3.ID: {"Expirando"}, c4.ID: {}}, tags)
+		require.Equal(t, map[string][]string{c1.ID: {"Retorno", "VIP"}, c2.ID: {}, c3.ID: {"Retorno"}, c4.ID: {}}, tags)
 		e.do(http.MethodGet, "/v1/conversations?tag_id=nope", a.token, nil).problem(http.StatusUnprocessableEntity)
 	})
 

@@ -31,6 +31,7 @@ type ConversationBody struct {
 	FreeFormAllowed bool            `json:"free_form_allowed" doc:"Whether a free-form message may be sent now: on WhatsApp only inside the 24-hour service session the contact's messages open; otherwise only an approved template."`
 	// ServiceExpiresAt is when the service session ends.
 	ServiceExpiresAt *time.Time           `json:"service_expires_at,omitempty" doc:"When the service session opened by the contact's latest message ends (WhatsApp)."`
+	SessionTag       string               `json:"session_tag,omitempty" enum:"Expirando,Expirado" doc:"The session-expiry tag (WhatsApp): Expirando from 30 minutes before the service session ends, Expirado after it ended, absent otherwise. Computed at the response's time; conversation.tagged events follow within a minute."`
 	Sessions         map[string]time.Time `json:"sessions" doc:"Template-category sessions open now (marketing, utility, authentication), with when each ends."`
 	LastMessageAt    *time.Time           `json:"last_message_at,omitempty"`
 	LastInboundAt    *time.Time           `json:"last_inbound_at,omitempty"`
@@ -101,7 +102,7 @@ func (s *server) registerConversations(api huma.API) {
 		DepartmentID string `query:"department_id" format:"uuid"`
 		AgentID      string `query:"agent_id" format:"uuid"`
 		CampaignID   string `query:"campaign_id" format:"uuid" doc:"The campaign that last reached the contact on the conversation's channel."`
-		TagID        string `query:"tag_id" format:"uuid" doc:"Conversations carrying this tag (conversation tags such as Expirando and Expirado)."`
+		TagID        string `query:"tag_id" format:"uuid" doc:"Conversations carrying this tag, including the session tags Expirando and Expirado (their ids are in GET /v1/tags once an account's first session reached them)."`
 		Status       string `query:"status" enum:"open,closed"`
 		Unread       string `query:"unread" enum:"true,false" doc:"Only conversations the calling user has (not) read."`
 		Q            string `query:"q" maxLength:"100" doc:"A name (or part), a phone, or an open attendance's protocol."`
@@ -264,7 +265,7 @@ func (s *server) registerConversations(api huma.API) {
 func toConversationBody(c conversation.Conversation, now time.Time) ConversationBody {
 	b := ConversationBody{
 		ID: c.ID.String(), ContactID: c.ContactID.String(), ChannelID: c.ChannelID.String(), Address: c.Address, Status: c.Status,
-		FreeFormAllowed: c.FreeFormAllowed(now), Sessions: map[string]time.Time{},
+		FreeFormAllowed: c.FreeFormAllowed(now), SessionTag: c.SessionTag(now), Sessions: map[string]time.Time{},
 		LastMessageAt: c.LastMessageAt, LastInboundAt: c.LastInboundAt, UnansweredSince: c.UnansweredSince,
 		OpenedAt:     c.OpenedAt,
 		DepartmentID: optID(c.DepartmentID), AgentID: optID(c.AgentID), LastCampaignID: optID(c.LastCampaignID),

@@ -61,7 +61,7 @@ FROM found f;
 -- aggregated by the caller): creates the missing ones closed, renews the service session
 -- (never moving it back), advances the last message times and sets or clears
 -- unanswered_since as the batch's mode says (keep, clear, set, or coalesce: set unless already
--- set). Times not known (a batch of echoes has no inbound time) come as the zero time. Returns each conversation with its state before the batch where it matters.
+-- set). Times not known (a batch of echoes has no inbound time) come as the zero time. Returns each conversation with its state before the batch where it matters. untagged: a WhatsApp session renewed after its Expirando mark.
 WITH r AS (
     SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@new_ids::uuid[]) AS new_id,
            unnest(@contact_ids::uuid[]) AS contact_id, unnest(@channel_ids::uuid[]) AS channel_id,
@@ -84,9 +84,6 @@ WITH r AS (
         unanswered_since = CASE c.unanswered_mode
             WHEN 'clear' THEN NULL WHEN 'set' THEN c.unanswered_at
             WHEN 'coalesce' THEN coalesce(v.unanswered_since, c.unanswered_at) ELSE v.unanswered_since END,
-        -- A renewed session starts the expiry tags over (internal/expiry: 4 = tags to remove).
-        session_tag = CASE WHEN c.service_expires_at > coalesce(v.service_expires_at, '-infinity')
-            THEN CASE WHEN v.session_tag IN (1, 2, 4) THEN 4 ELSE 0 END ELSE v.session_tag END,
         -- A contact's message (not a reaction) cancels a close scheduled "cancel if the contact replies".
         close_pending_id = CASE WHEN v.close_if_reply = 'cancel' AND c.unanswered_mode IN ('set', 'coalesce')
             THEN NULL ELSE v.close_pending_id END,
@@ -94,7 +91,12 @@ WITH r AS (
     FROM c JOIN conversations old ON old.account_id = c.account_id AND old.contact_id = c.contact_id AND old.channel_id = c.channel_id
     WHERE v.account_id = old.account_id AND v.id = old.id
     RETURNING v.account_id, v.id, v.contact_id, v.channel_id, v.status, v.attendance_id,
-              (old.last_inbound_at IS NULL AND c.last_inbound_at IS NOT NULL) AS first_inbound, false AS created
+              (old.last_inbound_at IS NULL AND c.last_inbound_at IS NOT NULL) AS first_inbound, false AS created,
+              -- A WhatsApp session renewed after Expirando went on (from @expiring_from, its
+              -- end minus the warning) takes the session tags off (internal/expiry).
+              coalesce(c.service_expires_at > old.service_expires_at AND old.service_expires_at <= @expiring_from::timestamptz
+                       AND EXISTS (SELECT 1 FROM channels ch WHERE ch.account_id = v.account_id AND ch.id = v.channel_id AND ch.type = 'whatsapp'),
+                       false) AS untagged
 ), ins AS (
     INSERT INTO conversations (account_id, id, contact_id, channel_id, address, status, service_expires_at,
                                last_message_at, last_inbound_at, unanswered_since, created_at, updated_at)
@@ -105,13 +107,13 @@ WITH r AS (
     WHERE (SELECT 1 FROM conversations v
            WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id AND v.channel_id = c.channel_id LIMIT 1) IS NULL
     RETURNING account_id, id, contact_id, channel_id, status, attendance_id,
-              (last_inbound_at IS NOT NULL) AS first_inbound, true AS created
+              (last_inbound_at IS NOT NULL) AS first_inbound, true AS created, false AS untagged
 )
 SELECT upd.account_id, upd.id, upd.contact_id, upd.channel_id, upd.status, upd.attendance_id,
-       upd.first_inbound::boolean AS first_inbound, upd.created::boolean AS created FROM upd
+       upd.first_inbound::boolean AS first_inbound, upd.created::boolean AS created, upd.untagged::boolean AS untagged FROM upd
 UNION ALL
 SELECT ins.account_id, ins.id, ins.contact_id, ins.channel_id, ins.status, ins.attendance_id,
-       ins.first_inbound::boolean, ins.created::boolean FROM ins;
+       ins.first_inbound::boolean, ins.created::boolean, ins.untagged::boolean FROM ins;
 
 -- name: ProtocolFormats :many
 -- The protocol format of each account that has set one (the others use the default).

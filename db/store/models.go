@@ -240,7 +240,6 @@ type Conversation struct {
 	QueueWebchat     bool
 	QueuePriority    int16
 	QueueSegments    []uuid.UUID
-	SessionTag       int16
 	ClosePendingID   *uuid.UUID
 	CloseAt          *time.Time
 	CloseIfReply     *string
@@ -484,6 +483,14 @@ type SegmentUser struct {
 	AccountID uuid.UUID
 	SegmentID uuid.UUID
 	UserID    uuid.UUID
+}
+
+type SessionExpirySweep struct {
+	Singleton  bool
+	ExpiredAt  time.Time
+	ExpiredID  uuid.UUID
+	ExpiringAt time.Time
+	ExpiringID uuid.UUID
 }
 
 type Tag struct {

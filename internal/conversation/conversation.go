@@ -33,6 +33,9 @@ const (
 	// EventConversationOpened: a contact's message opened an attendance on a closed
 	// conversation.
 	EventConversationOpened = "conversation.opened"
+	// EventConversationUntagged: the contact renewed a WhatsApp session after Expirando went
+	// on, so the session tags came off (internal/expiry emits their going on).
+	EventConversationUntagged = "conversation.untagged"
 )
 
 // Service reads and feeds conversations.
@@ -78,6 +81,16 @@ type Conversation struct {
 	OpenedAt  *time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// SessionTag is the session-expiry tag the conversation carries at t: Expirando, Expirado or
+// none (DESIGN §4). WhatsApp's only, and computed from the service session rather than
+// stored, so it is right to the second; internal/expiry emits the events as thresholds pass.
+func (c Conversation) SessionTag(t time.Time) string {
+	if c.ChannelType != channel.WhatsApp {
+		return ""
+	}
+	return c.Session.Tag(t)
 }
 
 // FreeFormAllowed says whether a free-form message may go to the contact at t: on WhatsApp

@@ -299,7 +299,7 @@ func (b *batch) conversations(ctx context.Context) error {
 	slices.SortFunc(b.order, func(x, y convKey) int {
 		return cmp.Or(slices.Compare(x.account[:], y.account[:]), slices.Compare(x.contact[:], y.contact[:]), slices.Compare(x.channel[:], y.channel[:]))
 	})
-	p := store.UpsertInboundConversationsParams{Now: b.now}
+	p := store.UpsertInboundConversationsParams{Now: b.now, ExpiringFrom: b.now.Add(session.ExpiringBefore)}
 	for _, k := range b.order {
 		c := b.convs[k]
 		var last, lastIn time.Time
@@ -346,15 +346,23 @@ func (b *batch) conversations(ctx context.Context) error {
 			c.attending = nil
 		}
 	}
+	untagged := map[uuid.UUID][]event.New{}
 	for _, k := range b.order {
-		if b.convs[k].row.ID == uuid.Nil {
+		c := b.convs[k]
+		if c.row.ID == uuid.Nil {
 			// Deleted while this batch waited for its row (a merge folded it away): fail
 			// the batch, whose retry finds the contact the identity now names. Messages
 			// are never written to a conversation that is gone.
 			return fmt.Errorf("conversation of contact %s on channel %s went away meanwhile; retry the batch", k.contact, k.channel)
 		}
+		if c.row.Untagged {
+			convID := c.row.ID
+			untagged[k.account] = append(untagged[k.account], event.New{Type: EventConversationUntagged, SubjectID: &convID, Data: map[string]any{
+				"conversation_id": convID, "contact_id": k.contact, "channel_id": k.channel, "tags": []string{session.TagExpiring, session.TagExpired},
+			}})
+		}
 	}
-	return nil
+	return b.emit(ctx, untagged)
 }
 
 func latest(a, b time.Time) time.Time {
@@ -636,6 +644,11 @@ func (b *batch) emitOpened(ctx context.Context, opening []*conv) error {
 			"conversation_id": convID, "attendance_id": a.ID, "protocol": a.Protocol, "contact_id": c.key.contact, "channel_id": c.key.channel,
 		}})
 	}
+	return b.emit(ctx, evs)
+}
+
+// emit writes each account's events, one statement per account, accounts in key order.
+func (b *batch) emit(ctx context.Context, evs map[uuid.UUID][]event.New) error {
 	for _, acct := range sortedKeys(evs) {
 		if err := event.Emit(ctx, b.tx, acct, b.now, evs[acct]...); err != nil {
 			return err

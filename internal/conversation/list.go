@@ -2,7 +2,9 @@ package conversation
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/phone"
+	"github.com/conversa-hq/conversa/internal/session"
 )
 
 // View is which conversations an agent console list shows (DESIGN.md §4).
@@ -59,7 +62,8 @@ type ListQuery struct {
 	DepartmentID *uuid.UUID
 	AgentID      *uuid.UUID
 	CampaignID   *uuid.UUID
-	// TagID keeps conversations carrying the tag (conversation tags: Expirando, Expirado...).
+	// TagID keeps conversations carrying the tag: a conversation tag, or the session tags
+	// Expirando and Expirado, which are computed at the list's time.
 	TagID  *uuid.UUID
 	Status *string
 	// Unread keeps conversations unread (true) or read (false) by the caller.
@@ -167,8 +171,13 @@ func (s *Service) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	if q.Status != nil {
 		b.where("v.status = " + b.arg(*q.Status))
 	}
+	now := s.clock.Now().UTC()
 	if q.TagID != nil {
-		b.where(fmt.Sprintf("EXISTS (SELECT 1 FROM conversation_tags ct WHERE ct.account_id = v.account_id AND ct.conversation_id = v.id AND ct.tag_id = %s)", b.arg(*q.TagID)))
+		cond, err := s.tagFilter(ctx, &b, q.AccountID, *q.TagID, now)
+		if err != nil {
+			return nil, err
+		}
+		b.where(cond)
 	}
 	if q.Unread != nil {
 		if q.UserID == nil {
@@ -236,6 +245,10 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 				return Item{}, err
 			}
 			it.Conversation, it.Cursor.ID = c, c.ID
+			if tag := c.SessionTag(now); tag != "" {
+				it.Tags = append(it.Tags, tag)
+				slices.Sort(it.Tags)
+			}
 			if q.UserID != nil {
 				it.Unread = &unread
 			}
@@ -247,6 +260,29 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
 	return out, nil
+}
+
+// tagFilter is the condition keeping conversations that carry the tag at now: the session
+// tags (the account's tags named Expirando and Expirado) by the service session's end, which
+// conversations_service_expiry serves, the others by their conversation_tags rows. A tag of
+// another account keeps nothing.
+func (s *Service) tagFilter(ctx context.Context, b *listBuilder, accountID, tagID uuid.UUID, now time.Time) (string, error) {
+	t, err := s.q.GetTag(ctx, s.pool, store.GetTagParams{AccountID: accountID, ID: tagID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "false", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the tag to filter by: %w", err)
+	}
+	switch {
+	case strings.EqualFold(t.Name, session.TagExpiring):
+		return fmt.Sprintf("(ch.type = 'whatsapp' AND v.service_expires_at > %s AND v.service_expires_at <= %s)",
+			b.arg(now), b.arg(now.Add(session.ExpiringBefore))), nil
+	case strings.EqualFold(t.Name, session.TagExpired):
+		return fmt.Sprintf("(ch.type = 'whatsapp' AND v.service_expires_at <= %s)", b.arg(now)), nil
+	}
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM conversation_tags ct WHERE ct.account_id = v.account_id AND ct.conversation_id = v.id AND ct.tag_id = %s)",
+		b.arg(tagID)), nil
 }
 
 // orderOf is an order's sort expression (the one its indexes hold) and direction.

@@ -1,24 +1,24 @@
-// Package expiry tags conversations whose WhatsApp service session is running out: Expirando
-// 30 minutes before the session ends, Expirado once it has ended (replacing Expirando), and
-// neither again once the contact writes and renews it (DESIGN §4, WhatsApp sessions).
+// Package expiry keeps the session-expiry tags of WhatsApp conversations (DESIGN §4, WhatsApp
+// sessions): Expirando from 30 minutes before the service session ends, Expirado once it has
+// ended (replacing Expirando), neither once the contact writes and renews it.
 //
-// It is a sweep by index, not a job per message: a periodic River job (inserted by the
-// elected leader only) walks the partial index conversations_session_tag_due in short
-// transactions of at most BatchSize rows locked FOR UPDATE SKIP LOCKED, so no lock is held
-// long and the inbound path never waits behind a whole sweep. Each batch is one statement
-// (sweep.sql): advance the rows' state, create the account's tags if missing, write
-// conversation_tags, emit the events. The batch shrinks when a batch holds its locks longer
-// than MaxBatchTime (a loaded machine) and grows back when batches are quick.
+// The tags are a function of the clock: a conversation carries Expirando or Expirado exactly
+// when internal/session's State.Tag says so, and conversation lists compute them. What needs a
+// sweep is the news: conversation.tagged when a threshold passes, for consoles and outbound
+// webhooks. A periodic River job (inserted by the elected leader only) walks the index
+// conversations_service_expiry from where the last batch stopped (the watermarks of
+// session_expiry_sweep) up to the clock's time, in short transactions of at most BatchSize
+// rows per threshold, and writes one event per WhatsApp conversation: no row of conversations
+// is written or locked, so the inbound path never waits behind a sweep, and a batch costs an
+// index range read and its events. The watermarks move in the transaction that writes the
+// events, so a sweep run twice, or by two processes at once, emits each event once.
 //
-// Each conversation carries its step in conversations.session_tag (0 nothing applied, 1
-// Expirando, 2 Expirado, 3 not WhatsApp, 4 renewed while tagged); the inbound pipeline only
-// writes that column (0 or 4 when a contact's message renews the session), and this package
-// does the rest. A step moves a row forward once, so running the sweep twice changes nothing.
+// conversation.untagged (the contact renewed the session after Expirando went on) comes from
+// the inbound path, which sees the renewal happen.
 package expiry
 
 import (
 	"context"
-	_ "embed" // sweep.sql
 	"errors"
 	"fmt"
 	"time"
@@ -29,24 +29,26 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/session"
 )
 
 // The tag names (system tags of DESIGN §4, named by internal/session so the conversation
 // view and the sweep agree), created in an account the first time one of its conversations
-// needs them, automation-only.
+// reaches them, automation-only.
 const (
 	TagExpiring = session.TagExpiring
 	TagExpired  = session.TagExpired
 )
 
-// The events a sweep emits, one per conversation whose tags changed.
+// The events of session expiry.
 const (
-	// EventTagged: a session tag was put on (data: tag, tag_id, and replaced when Expirado
+	// EventTagged: a session tag went on (data: tag, tag_id, and replaced when Expirado
 	// took Expirando's place).
 	EventTagged = "conversation.tagged"
-	// EventUntagged: the contact renewed the session and the session tags came off.
+	// EventUntagged: the contact renewed the session and the session tags came off (emitted
+	// by the inbound path).
 	EventUntagged = "conversation.untagged"
 )
 
@@ -54,133 +56,91 @@ const (
 const (
 	// Warning is how long before the session ends Expirando goes on.
 	Warning = session.ExpiringBefore
-	// BatchSize is the most conversations one transaction locks and tags: at about 10 µs a
-	// row it holds its locks well under 50 ms.
+	// BatchSize is the most conversations one transaction reads per threshold: an index range
+	// and one event each, well under 50 ms.
 	BatchSize = 5000
-	// Every is how often the leader runs the sweep: a session is tagged at most this long
-	// (plus the sweep's own run) after its threshold.
+	// Every is how often the leader runs the sweep: an event follows its threshold by at
+	// most this long (plus the sweep's own run).
 	Every = time.Minute
 )
 
 // Sweeper runs the sweep.
 type Sweeper struct {
 	pool  *pgxpool.Pool
+	q     *store.Queries
 	clock clock.Clock
 	// BatchSize overrides the default BatchSize when positive.
 	BatchSize int
-	// MaxBatchTime overrides the default MaxBatchTime when positive; negative keeps every
-	// batch at BatchSize.
-	MaxBatchTime time.Duration
 }
 
 // NewSweeper returns a Sweeper on pool, on clk's time.
 func NewSweeper(pool *pgxpool.Pool, clk clock.Clock) *Sweeper {
-	return &Sweeper{pool: pool, clock: clk}
+	return &Sweeper{pool: pool, q: store.New(), clock: clk}
 }
 
 // Stats is what one sweep did.
 type Stats struct {
-	// Rows is how many conversations moved a step (tags changed, or marked not WhatsApp).
-	Rows int
-	// Tagged and Untagged count the events emitted.
-	Tagged, Untagged int
-	Batches          int
-	// LongestBatch is the longest transaction: the longest any lock was held.
+	// Tagged counts the conversation.tagged events emitted.
+	Tagged int
+	// Read counts the index entries read (every channel's conversations pass the thresholds;
+	// only WhatsApp's get events).
+	Read    int
+	Batches int
+	// LongestBatch is the longest transaction.
 	LongestBatch time.Duration
 }
 
-// MaxBatchTime is how long one batch's transaction should hold its locks at most: when a
-// batch takes longer (a loaded machine), the next ones are smaller, down to minBatch; when
-// batches are quick they grow back to the batch size.
-const MaxBatchTime = 40 * time.Millisecond
-
-const minBatch = 500
-
-//go:embed sweep.sql
-var sweepSQL string
-
-// Sweep applies every step due at the clock's time, a batch per transaction, until none is
-// left or ctx ends.
+// Sweep emits the events of every threshold passed by the clock's time, a batch per
+// transaction, until none is left or ctx ends.
 func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
-	limit := s.BatchSize
-	if limit <= 0 {
-		limit = BatchSize
+	size := s.BatchSize
+	if size <= 0 {
+		size = BatchSize
 	}
-	size := limit
-	maxTime := s.MaxBatchTime
-	if maxTime == 0 {
-		maxTime = MaxBatchTime
-	}
-	now := s.clock.Now()
+	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	var st Stats
-	var from cursors
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
 		began := time.Now()
-		b, err := s.batch(ctx, now, size, from)
+		b, err := s.batch(ctx, now, size)
 		if err != nil {
 			return st, err
 		}
-		took := time.Since(began)
-		if b.moved == 0 {
+		if b.ExpiredRead == 0 && b.ExpiringRead == 0 {
 			return st, nil
 		}
-		from.advance(b)
-		st.LongestBatch = max(st.LongestBatch, took)
-		st.Rows, st.Tagged, st.Untagged, st.Batches = st.Rows+b.moved, st.Tagged+b.tagged, st.Untagged+b.untagged, st.Batches+1
-		if b.moved < size {
+		st.LongestBatch = max(st.LongestBatch, time.Since(began))
+		st.Tagged, st.Read, st.Batches = st.Tagged+int(b.Emitted), st.Read+int(b.ExpiredRead+b.ExpiringRead), st.Batches+1
+		if int(b.ExpiredRead) < size && int(b.ExpiringRead) < size {
 			return st, nil
-		}
-		// Keep each transaction's locks short whatever the machine's load.
-		if maxTime > 0 && took > maxTime {
-			size = max(minBatch, int(float64(size)*float64(maxTime)/float64(took)))
-		} else if took < maxTime/2 {
-			size = min(limit, size*2)
 		}
 	}
 }
 
-// cursors are where the scans of states 4, 1 and 0 start: the last service_expires_at the
-// previous batch moved in each (rows before it are done in this sweep; a row skipped because
-// another transaction held it is left to the next sweep).
-type cursors struct{ renewed, ended, ending time.Time }
-
-func (c *cursors) advance(b batchResult) {
-	for _, p := range []struct {
-		to   *time.Time
-		upto *time.Time
-	}{{&c.renewed, b.renewedUpto}, {&c.ended, b.endedUpto}, {&c.ending, b.endingUpto}} {
-		if p.upto != nil && p.upto.After(*p.to) {
-			*p.to = *p.upto
-		}
-	}
-}
-
-// batchResult is what one batch did.
-type batchResult struct {
-	moved, tagged, untagged, missing   int
-	renewedUpto, endedUpto, endingUpto *time.Time
-}
-
-// batch moves up to size conversations a step in one transaction and one statement (sweep.sql):
-// claim and advance their state, create the accounts' session tags if missing, take off and
-// put on the tags, emit the events. A batch that found an account's tags created by another
-// transaction meanwhile is rolled back and run again.
-func (s *Sweeper) batch(ctx context.Context, now time.Time, size int, from cursors) (batchResult, error) {
-	ids := make([]uuid.UUID, size)
+// batch emits the events of up to size conversations per threshold in one transaction: lock
+// the watermarks, then one statement (SweepSessionExpiry). A batch that found an account's
+// tags created by another transaction meanwhile is rolled back and run again.
+func (s *Sweeper) batch(ctx context.Context, now time.Time, size int) (store.SweepSessionExpiryRow, error) {
+	ids := make([]uuid.UUID, 2*size)
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7())
 	}
 	for attempt := 0; ; attempt++ {
-		var b batchResult
+		var b store.SweepSessionExpiryRow
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if err := tx.QueryRow(ctx, sweepSQL, now, now.Add(Warning), size, from.renewed, from.ended, from.ending, ids).Scan(
-				&b.moved, &b.renewedUpto, &b.endedUpto, &b.endingUpto, &b.tagged, &b.untagged, &b.missing); err != nil {
-				return fmt.Errorf("sweep session tags: %w", err)
+			m, err := s.q.LockSessionExpirySweep(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("lock the session-expiry watermarks: %w", err)
 			}
-			if b.missing > 0 {
+			if b, err = s.q.SweepSessionExpiry(ctx, tx, store.SweepSessionExpiryParams{
+				ExpiredAt: m.ExpiredAt, ExpiredID: m.ExpiredID, ExpiringAt: m.ExpiringAt, ExpiringID: m.ExpiringID,
+				Now: now, Soon: now.Add(Warning), Batch: int32(size), EventIds: ids,
+			}); err != nil {
+				return fmt.Errorf("sweep session expiry: %w", err)
+			}
+			if b.Missing > 0 {
 				return errTagsRaced
 			}
 			return nil

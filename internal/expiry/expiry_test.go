@@ -91,19 +91,37 @@ func (e *env) sweep() expiry.Stats {
 	return st
 }
 
-// tags lists the conversation's tag names, sorted.
-func (e *env) tags(conv uuid.UUID) []string {
+// tags lists the conversation's tag names as the conversation list shows them at the clock's
+// time.
+func (e *env) tags(acct, conv uuid.UUID) []string {
 	e.t.Helper()
-	rows, err := e.pool.Query(context.Background(),
-		`SELECT t.name FROM conversation_tags ct JOIN tags t ON t.account_id = ct.account_id AND t.id = ct.tag_id
-		 WHERE ct.conversation_id = $1 ORDER BY t.name`, conv)
+	items, err := e.convs.List(context.Background(), conversation.ListQuery{AccountID: acct, Limit: 100})
 	require.NoError(e.t, err)
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(e.t, err)
-	return names
+	for _, it := range items {
+		if it.ID == conv {
+			return append([]string{}, it.Tags...)
+		}
+	}
+	e.t.Fatalf("conversation %s not listed", conv)
+	return nil
 }
 
-// events lists the account's events of the sweep, as "type tag", oldest first.
+// tagged lists the conversations the list's tag filter keeps for the account's tag of that
+// name at the clock's time.
+func (e *env) tagged(acct uuid.UUID, name string) []uuid.UUID {
+	e.t.Helper()
+	var id uuid.UUID
+	require.NoError(e.t, e.pool.QueryRow(context.Background(), `SELECT id FROM tags WHERE account_id = $1 AND lower(name) = lower($2)`, acct, name).Scan(&id))
+	items, err := e.convs.List(context.Background(), conversation.ListQuery{AccountID: acct, TagID: &id, Limit: 100})
+	require.NoError(e.t, err)
+	out := []uuid.UUID{}
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return out
+}
+
+// events lists the account's session-tag events, as "type tag", oldest first.
 func (e *env) events(acct uuid.UUID) []string {
 	e.t.Helper()
 	rows, err := e.pool.Query(context.Background(),
@@ -115,17 +133,11 @@ func (e *env) events(acct uuid.UUID) []string {
 	return out
 }
 
-func (e *env) state(conv uuid.UUID) int {
-	e.t.Helper()
-	var s int
-	require.NoError(e.t, e.pool.QueryRow(context.Background(), `SELECT session_tag FROM conversations WHERE id = $1`, conv).Scan(&s))
-	return s
-}
-
 // TestSweepTimeline walks one WhatsApp conversation through its session with a fake clock:
-// nothing before the 30-minute mark, Expirando from it, Expirado (replacing it) at the end,
-// every sweep run twice to show the second changes nothing; the contact writing again takes
-// the tags off and the next session is tagged afresh.
+// no tag before the 30-minute mark, Expirando from it, Expirado (replacing it) at the end,
+// each tag shown exactly on time and its event emitted by the sweep once, every sweep run
+// twice to show the second emits nothing; the contact writing again takes the tags off (the
+// inbound path says so) and the next session is tagged afresh.
 func TestSweepTimeline(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -135,24 +147,25 @@ func TestSweepTimeline(t *testing.T) {
 		name   string
 		at     time.Duration // since start
 		write  bool          // the contact writes first
-		rows   int
+		tagged int           // events the sweep emits
 		tags   []string
 		events []string // the events this step adds
 	}{
 		{name: "fresh session", at: 0, tags: []string{}},
 		{name: "31 minutes before the end", at: 23*time.Hour + 29*time.Minute, tags: []string{}},
-		{name: "30 minutes before the end", at: 23*time.Hour + 30*time.Minute, rows: 1, tags: []string{"Expirando"},
+		{name: "30 minutes before the end", at: 23*time.Hour + 30*time.Minute, tagged: 1, tags: []string{"Expirando"},
 			events: []string{"conversation.tagged Expirando"}},
 		{name: "still expiring", at: 23*time.Hour + 59*time.Minute, tags: []string{"Expirando"}},
-		{name: "session ended", at: 24 * time.Hour, rows: 1, tags: []string{"Expirado"},
+		{name: "session ended", at: 24 * time.Hour, tagged: 1, tags: []string{"Expirado"},
 			events: []string{"conversation.tagged Expirado replaced Expirando"}},
 		{name: "long after", at: 30 * time.Hour, tags: []string{"Expirado"}},
-		{name: "the contact writes again", at: 31 * time.Hour, write: true, rows: 1, tags: []string{},
+		{name: "the contact writes again", at: 31 * time.Hour, write: true, tags: []string{},
 			events: []string{"conversation.untagged"}},
-		{name: "next session expiring", at: 31*time.Hour + 23*time.Hour + 30*time.Minute, rows: 1, tags: []string{"Expirando"},
+		{name: "next session expiring", at: 31*time.Hour + 23*time.Hour + 30*time.Minute, tagged: 1, tags: []string{"Expirando"},
 			events: []string{"conversation.tagged Expirando"}},
-		{name: "renewed while expiring", at: 31*time.Hour + 23*time.Hour + 40*time.Minute, write: true, rows: 1, tags: []string{},
+		{name: "renewed while expiring", at: 31*time.Hour + 23*time.Hour + 40*time.Minute, write: true, tags: []string{},
 			events: []string{"conversation.untagged"}},
+		{name: "renewed again, long before the mark", at: 31*time.Hour + 23*time.Hour + 50*time.Minute, write: true, tags: []string{}},
 	}
 	want := []string{}
 	for _, s := range steps {
@@ -161,21 +174,20 @@ func TestSweepTimeline(t *testing.T) {
 			e.write(a, a.whatsapp, "5511987654321")
 		}
 		st := e.sweep()
-		require.Equal(t, s.rows, st.Rows, s.name)
-		require.Equal(t, s.tags, e.tags(conv), s.name)
+		require.Equal(t, s.tagged, st.Tagged, s.name)
+		require.Equal(t, s.tags, e.tags(a.id, conv), s.name)
 		want = append(want, s.events...)
 		require.Equal(t, want, e.events(a.id), s.name)
 		again := e.sweep()
-		require.Zero(t, again.Rows, "%s: a second sweep changes nothing", s.name)
-		require.Equal(t, s.tags, e.tags(conv), s.name)
+		require.Zero(t, again.Tagged, "%s: a second sweep emits nothing", s.name)
 		require.Equal(t, want, e.events(a.id), s.name)
 	}
 }
 
 // TestSweepCases covers the rest: a sweep that missed the 30-minute window goes straight to
 // Expirado, non-WhatsApp conversations get no tags, the tags are the account's own and
-// automation-only, a small batch size takes several transactions, and another account's
-// conversation not yet due is untouched.
+// automation-only and the list filters by them, locks on conversations do not stop the sweep,
+// concurrent sweeps emit each event once, and a small batch size takes several transactions.
 func TestSweepCases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -187,40 +199,55 @@ func TestSweepCases(t *testing.T) {
 			a := e.tenant("Acme")
 			conv := e.write(a, a.whatsapp, "5511900000001")
 			e.clock.Set(start.Add(25 * time.Hour))
-			require.Equal(t, 1, e.sweep().Rows)
-			require.Equal(t, []string{"Expirado"}, e.tags(conv))
-			require.Equal(t, []string{"conversation.tagged Expirado"}, e.events(a.id))
+			require.Equal(t, 1, e.sweep().Tagged)
+			require.Equal(t, []string{"Expirado"}, e.tags(a.id, conv))
+			require.Equal(t, []string{"conversation.tagged Expirado replaced Expirando"}, e.events(a.id))
 		}},
 		{name: "telegram gets no tags", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
 			conv := e.write(a, a.telegram, "998877")
 			e.clock.Set(start.Add(25 * time.Hour))
-			require.Equal(t, 1, e.sweep().Rows)
-			require.Equal(t, []string{}, e.tags(conv))
-			require.Equal(t, 3, e.state(conv))
-			require.Empty(t, e.events(a.id))
-			require.Zero(t, e.sweep().Rows)
+			st := e.sweep()
+			require.Zero(t, st.Tagged)
+			require.Equal(t, 2, st.Read, "read by both scans (ended, and within the warning) and passed")
+			require.Equal(t, []string{}, e.tags(a.id, conv))
+			e.write(a, a.telegram, "998877")
+			require.Empty(t, e.events(a.id), "neither tagged nor untagged")
 		}},
-		{name: "tags are the account's, automation-only", run: func(t *testing.T, e *env) {
+		{name: "tags are the account's, automation-only, and filter the list", run: func(t *testing.T, e *env) {
 			a, b := e.tenant("Acme"), e.tenant("Beta")
 			ca, cb := e.write(a, a.whatsapp, "5511900000001"), e.write(b, b.whatsapp, "5511900000001")
+			e.clock.Set(start.Add(2 * time.Hour))
+			later := e.write(a, a.whatsapp, "5511900000002")
 			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
-			require.Equal(t, 2, e.sweep().Rows)
+			require.Equal(t, 2, e.sweep().Tagged)
 			var n int
 			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM tags WHERE name = 'Expirando' AND automation_only`).Scan(&n))
 			require.Equal(t, 2, n, "one Expirando per account")
-			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags ct JOIN tags t ON t.account_id = ct.account_id AND t.id = ct.tag_id
-				WHERE (ct.conversation_id = $1 AND t.account_id = $2) OR (ct.conversation_id = $3 AND t.account_id = $4)`, ca, a.id, cb, b.id).Scan(&n))
-			require.Equal(t, 2, n)
+			require.Equal(t, []uuid.UUID{ca}, e.tagged(a.id, "Expirando"))
+			require.Equal(t, []uuid.UUID{cb}, e.tagged(b.id, "Expirando"))
+			require.Equal(t, []uuid.UUID{}, e.tagged(a.id, "Expirado"))
+			e.clock.Set(start.Add(25*time.Hour + 45*time.Minute))
+			require.Equal(t, []uuid.UUID{ca}, e.tagged(a.id, "Expirado"), "the filter follows the clock")
+			require.Equal(t, []uuid.UUID{later}, e.tagged(a.id, "Expirando"))
+			var bTag uuid.UUID
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT id FROM tags WHERE account_id = $1 AND name = 'Expirado'`, b.id).Scan(&bTag))
+			items, err := e.convs.List(ctx, conversation.ListQuery{AccountID: a.id, TagID: &bTag, Limit: 10})
+			require.NoError(t, err)
+			require.Empty(t, items, "another account's tag keeps nothing")
 		}},
 		{name: "an account's own Expirando tag is used", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
-			_, err := e.pool.Exec(ctx, `INSERT INTO tags (account_id, id, name, color, created_at, updated_at) VALUES ($1, gen_random_uuid(), 'expirando', '#000000', now(), now())`, a.id)
-			require.NoError(t, err)
+			var own uuid.UUID
+			require.NoError(t, e.pool.QueryRow(ctx, `INSERT INTO tags (account_id, id, name, color, created_at, updated_at)
+				VALUES ($1, gen_random_uuid(), 'expirando', '#000000', now(), now()) RETURNING id`, a.id).Scan(&own))
 			conv := e.write(a, a.whatsapp, "5511900000001")
 			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
-			require.Equal(t, 1, e.sweep().Rows)
-			require.Equal(t, []string{"expirando"}, e.tags(conv))
+			require.Equal(t, 1, e.sweep().Tagged)
+			var tagID string
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT data->>'tag_id' FROM event_outbox WHERE type = 'conversation.tagged'`).Scan(&tagID))
+			require.Equal(t, own.String(), tagID)
+			require.Equal(t, []uuid.UUID{conv}, e.tagged(a.id, "expirando"))
 		}},
 		{name: "another account not due is untouched", run: func(t *testing.T, e *env) {
 			a, b := e.tenant("Acme"), e.tenant("Beta")
@@ -228,48 +255,42 @@ func TestSweepCases(t *testing.T) {
 			e.clock.Set(start.Add(2 * time.Hour))
 			cb := e.write(b, b.whatsapp, "5511900000001")
 			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
-			require.Equal(t, 1, e.sweep().Rows)
-			require.Equal(t, []string{"Expirando"}, e.tags(ca))
-			require.Equal(t, []string{}, e.tags(cb))
-			require.Equal(t, 0, e.state(cb))
+			require.Equal(t, 1, e.sweep().Tagged)
+			require.Equal(t, []string{"Expirando"}, e.tags(a.id, ca))
+			require.Equal(t, []string{}, e.tags(b.id, cb))
 			require.Empty(t, e.events(b.id))
 			var n int
 			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM tags WHERE account_id = $1`, b.id).Scan(&n))
 			require.Zero(t, n, "no tags created in an account with nothing due")
 		}},
-		{name: "deleting a tag or a conversation takes its conversation tags", run: func(t *testing.T, e *env) {
+		{name: "a deleted session tag is made again", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
-			c1, c2 := e.write(a, a.whatsapp, "5511900000001"), e.write(a, a.whatsapp, "5511900000002")
+			conv := e.write(a, a.whatsapp, "5511900000001")
 			e.clock.Set(start.Add(23*time.Hour + 45*time.Minute))
-			require.Equal(t, 2, e.sweep().Rows)
-			_, err := e.pool.Exec(ctx, `DELETE FROM conversations WHERE id = $1`, c1)
+			require.Equal(t, 1, e.sweep().Tagged)
+			_, err := e.pool.Exec(ctx, `DELETE FROM tags WHERE account_id = $1 AND name = 'Expirando'`, a.id)
 			require.NoError(t, err)
-			var n int
-			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags`).Scan(&n))
-			require.Equal(t, 1, n)
-			_, err = e.pool.Exec(ctx, `DELETE FROM tags WHERE account_id = $1 AND name = 'Expirando'`, a.id)
-			require.NoError(t, err)
-			require.Equal(t, []string{}, e.tags(c2))
 			e.clock.Set(start.Add(24 * time.Hour))
-			require.Equal(t, 1, e.sweep().Rows)
-			require.Equal(t, []string{"Expirado"}, e.tags(c2), "the sweep goes on without the deleted tag")
+			require.Equal(t, 1, e.sweep().Tagged)
+			require.Equal(t, []string{"Expirado"}, e.tags(a.id, conv))
+			var n int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM tags WHERE account_id = $1 AND name IN ('Expirando', 'Expirado')`, a.id).Scan(&n))
+			require.Equal(t, 2, n)
 		}},
-		{name: "a row another transaction holds is left to the next sweep", run: func(t *testing.T, e *env) {
+		{name: "a conversation another transaction holds does not stop the sweep", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
 			held, free := e.write(a, a.whatsapp, "5511900000001"), e.write(a, a.whatsapp, "5511900000002")
 			e.clock.Set(start.Add(24 * time.Hour))
 			tx, err := e.pool.Begin(ctx)
 			require.NoError(t, err)
+			defer func() { _ = tx.Rollback(ctx) }()
 			_, err = tx.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, held)
 			require.NoError(t, err)
-			require.Equal(t, 1, e.sweep().Rows, "the sweep does not wait for the held row")
-			require.Equal(t, []string{"Expirado"}, e.tags(free))
-			require.Equal(t, []string{}, e.tags(held))
-			require.NoError(t, tx.Commit(ctx))
-			require.Equal(t, 1, e.sweep().Rows)
-			require.Equal(t, []string{"Expirado"}, e.tags(held))
+			require.Equal(t, 2, e.sweep().Tagged, "the sweep reads, it does not lock")
+			require.Equal(t, []string{"Expirado"}, e.tags(a.id, free))
+			require.Equal(t, []string{"Expirado"}, e.tags(a.id, held))
 		}},
-		{name: "concurrent sweeps move each row once", run: func(t *testing.T, e *env) {
+		{name: "concurrent sweeps emit each event once", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
 			for i := range 40 {
 				e.write(a, a.whatsapp, fmt.Sprintf("55119000000%02d", i))
@@ -286,14 +307,13 @@ func TestSweepCases(t *testing.T) {
 			}
 			total := 0
 			for range 3 {
-				total += (<-results).Rows
+				total += (<-results).Tagged
 			}
-			total += e.sweep().Rows // whatever a sweep skipped while another held it
 			require.Equal(t, 40, total)
 			require.Len(t, e.events(a.id), 40)
-			var n int
-			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM conversation_tags`).Scan(&n))
-			require.Equal(t, 40, n)
+			var distinct int
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(DISTINCT subject_id) FROM event_outbox WHERE type = 'conversation.tagged'`).Scan(&distinct))
+			require.Equal(t, 40, distinct)
 		}},
 		{name: "batches", run: func(t *testing.T, e *env) {
 			a := e.tenant("Acme")
@@ -304,15 +324,14 @@ func TestSweepCases(t *testing.T) {
 			e.sweeper.BatchSize = 2
 			e.clock.Set(start.Add(24 * time.Hour))
 			st := e.sweep()
-			require.Equal(t, 5, st.Rows)
 			require.Equal(t, 5, st.Tagged)
 			require.Equal(t, 3, st.Batches)
 			require.Positive(t, st.LongestBatch)
 			for _, c := range convs {
-				require.Equal(t, []string{"Expirado"}, e.tags(c))
+				require.Equal(t, []string{"Expirado"}, e.tags(a.id, c))
 			}
 			require.Len(t, e.events(a.id), 5)
-			require.True(t, slices.Equal([]string{"conversation.tagged Expirado"}, slices.Compact(e.events(a.id))))
+			require.True(t, slices.Equal([]string{"conversation.tagged Expirado replaced Expirando"}, slices.Compact(e.events(a.id))))
 		}},
 	}
 	for _, tc := range tests {

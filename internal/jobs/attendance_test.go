@@ -74,8 +74,7 @@ func TestSweepAndScheduledCloseOnRealWorkers(t *testing.T) {
 		}
 	}
 	var tag, status string
-	require.NoError(t, pool.QueryRow(ctx, `SELECT t.name FROM conversation_tags ct JOIN tags t ON t.account_id = ct.account_id AND t.id = ct.tag_id
-		WHERE ct.conversation_id = $1`, ended).Scan(&tag))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT data->>'tag' FROM event_outbox WHERE type = 'conversation.tagged' AND subject_id = $1`, ended).Scan(&tag))
 	require.Equal(t, "Expirado", tag)
 	require.NoError(t, pool.QueryRow(ctx, `SELECT status FROM conversations WHERE id = $1`, open).Scan(&status))
 	require.Equal(t, "closed", status)

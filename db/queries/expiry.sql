@@ -1,0 +1,96 @@
+-- name: LockSessionExpirySweep :one
+-- Where the sweep stopped, locked for the batch's transaction: one sweep at a time, whatever
+-- the number of processes.
+SELECT expired_at, expired_id, expiring_at, expiring_id FROM session_expiry_sweep WHERE singleton FOR UPDATE;
+
+-- name: SweepSessionExpiry :one
+-- One batch of the session-expiry sweep (internal/expiry), after LockSessionExpirySweep:
+--
+-- 1. Read, by conversations_service_expiry, up to @batch conversations whose session ended
+--    after the Expirado watermark and by @now, and up to @batch whose session ends after the
+--    Expirando watermark and by @soon (now plus the warning), each in (end, id) order.
+-- 2. Keep the WhatsApp ones (sessions are WhatsApp's); a session already ended gets only its
+--    Expirado event.
+-- 3. Create the accounts' Expirando and Expirado tags (automation-only) where missing, so the
+--    events and the conversation filter name them by id; a tag of that name the account made
+--    itself is used as it is.
+-- 4. Emit conversation.tagged per conversation, ids from @event_ids (UUIDv7, one per row).
+-- 5. Move the watermarks to the last row each scan read.
+--
+-- Returns how many rows each scan read (a full scan means more may follow), the events
+-- emitted, and missing: conversations whose account's tags could not be seen (another
+-- transaction created them meanwhile), in which case the caller rolls the batch back and
+-- runs it again.
+WITH expired AS (
+    SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.service_expires_at FROM conversations v
+    WHERE v.service_expires_at IS NOT NULL
+      AND (v.service_expires_at, v.id) > (@expired_at::timestamptz, @expired_id::uuid)
+      AND v.service_expires_at <= @now::timestamptz
+    ORDER BY v.service_expires_at, v.id
+    LIMIT @batch::int
+), expiring AS (
+    SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.service_expires_at FROM conversations v
+    WHERE v.service_expires_at IS NOT NULL
+      AND (v.service_expires_at, v.id) > (@expiring_at::timestamptz, @expiring_id::uuid)
+      AND v.service_expires_at <= @soon::timestamptz
+    ORDER BY v.service_expires_at, v.id
+    LIMIT @batch::int
+), due AS (
+    SELECT e.account_id, e.id, e.contact_id, e.channel_id, e.service_expires_at, true AS ended FROM expired e
+    UNION ALL
+    SELECT x.account_id, x.id, x.contact_id, x.channel_id, x.service_expires_at, false FROM expiring x
+    WHERE x.service_expires_at > @now::timestamptz
+), steps AS (
+    SELECT d.account_id, d.id, d.contact_id, d.channel_id, d.service_expires_at, d.ended, row_number() OVER () AS n
+    FROM due d JOIN channels ch ON ch.account_id = d.account_id AND ch.id = d.channel_id
+    WHERE ch.type = 'whatsapp'
+), accounts AS (
+    SELECT DISTINCT s.account_id FROM steps s
+), created AS (
+    INSERT INTO tags (account_id, id, name, color, automation_only, created_at, updated_at)
+    SELECT a.account_id, gen_random_uuid(), n.name, n.color, true, @now, @now
+    FROM accounts a, (VALUES ('Expirando', '#ff7f0e'), ('Expirado', '#d62728')) AS n(name, color)
+    WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.account_id = a.account_id AND lower(t.name) = lower(n.name))
+    ORDER BY a.account_id, n.name
+    ON CONFLICT (account_id, lower(name)) DO NOTHING
+    RETURNING account_id, id, lower(name) AS name
+), found AS (
+    SELECT t.account_id, t.id, lower(t.name) AS name FROM tags t
+    WHERE t.account_id IN (SELECT a.account_id FROM accounts a) AND lower(t.name) IN ('expirando', 'expirado')
+    UNION ALL
+    SELECT c.account_id, c.id, c.name FROM created c
+), session_tags AS (
+    SELECT f.account_id,
+           (array_agg(f.id) FILTER (WHERE f.name = 'expirando'))[1] AS expiring,
+           (array_agg(f.id) FILTER (WHERE f.name = 'expirado'))[1] AS expired
+    FROM found f GROUP BY f.account_id
+), events AS (
+    INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
+    SELECT s.account_id, (@event_ids::uuid[])[s.n], 'conversation.tagged', s.id,
+           jsonb_build_object('conversation_id', s.id, 'contact_id', s.contact_id, 'channel_id', s.channel_id,
+                              'service_expires_at', s.service_expires_at)
+               || CASE WHEN s.ended
+                      THEN jsonb_build_object('tag', 'Expirado', 'tag_id', st.expired, 'replaced', 'Expirando')
+                      ELSE jsonb_build_object('tag', 'Expirando', 'tag_id', st.expiring) END,
+           @now
+    FROM steps s JOIN session_tags st ON st.account_id = s.account_id
+    WHERE st.expiring IS NOT NULL AND st.expired IS NOT NULL
+    RETURNING 1
+), last_expired AS (
+    SELECT e.service_expires_at, e.id FROM expired e ORDER BY e.service_expires_at DESC, e.id DESC LIMIT 1
+), last_expiring AS (
+    SELECT x.service_expires_at, x.id FROM expiring x ORDER BY x.service_expires_at DESC, x.id DESC LIMIT 1
+), mark AS (
+    UPDATE session_expiry_sweep w SET
+        expired_at = coalesce((SELECT l.service_expires_at FROM last_expired l), w.expired_at),
+        expired_id = coalesce((SELECT l.id FROM last_expired l), w.expired_id),
+        expiring_at = coalesce((SELECT l.service_expires_at FROM last_expiring l), w.expiring_at),
+        expiring_id = coalesce((SELECT l.id FROM last_expiring l), w.expiring_id)
+    WHERE w.singleton
+)
+SELECT (SELECT count(*) FROM expired)::int AS expired_read,
+       (SELECT count(*) FROM expiring)::int AS expiring_read,
+       (SELECT count(*) FROM events)::int AS emitted,
+       (SELECT count(*) FROM steps s WHERE NOT EXISTS (
+            SELECT 1 FROM session_tags st WHERE st.account_id = s.account_id AND st.expiring IS NOT NULL AND st.expired IS NOT NULL)
+       )::int AS missing;
