@@ -41,11 +41,12 @@ func seedSweep(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, con
 		lines = append(lines, ch.ID)
 	}
 	// Row n: n % 4 = 0 ended 1 to 60 minutes ago, 1 ends within the next 30 minutes, 2 ends in
-	// 2 to 23 hours, 3 ended yesterday. The sweep last ran 61 minutes ago.
+	// 2 to 23 hours, 3 ended yesterday. The sweep last ran 61 minutes ago. Closed, so the
+	// queue placement trigger (which the sweep does not depend on) stays out of the seeding.
 	tag, err := pool.Exec(ctx, `
 		INSERT INTO conversations (account_id, id, contact_id, channel_id, address, status, service_expires_at,
 		                           last_inbound_at, created_at, updated_at)
-		SELECT $1, gen_random_uuid(), c.id, l.id, '+55119' || lpad((row_number() OVER ())::text, 8, '0'), 'open',
+		SELECT $1, gen_random_uuid(), c.id, l.id, '+55119' || lpad((row_number() OVER ())::text, 8, '0'), 'closed',
 		       now() + CASE s.n % 4 WHEN 0 THEN -(1 + s.n % 59) * interval '1 minute'
 		                            WHEN 1 THEN (1 + s.n % 29) * interval '1 minute'
 		                            WHEN 2 THEN (2 + s.n % 21) * interval '1 hour'
@@ -138,7 +139,7 @@ func runSweep(ctx context.Context, cfg config) (failed bool, err error) {
 		"per WhatsApp conversation and moves the watermarks. No conversation row is written or locked (the tags are computed from the session's end). "+
 		"The second sweep runs at the same clock time and must find nothing.\n\n",
 		total, sweepLines, sweepContacts, expiry.BatchSize)
-	b.WriteString("| Sweep | Rows due | Rows tagged | Batches | Took | rows/s | Longest batch (lock hold) | Second sweep | Target | Met |\n")
+	b.WriteString("| Sweep | Rows due | Rows tagged | Batches | Took | rows/s | Longest batch (transaction; no conversation locked) | Second sweep | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| Expirando/Expirado over 1M conversations | %d | %d | %d | %s | %.0f | %s | %d rows | ≥ 100000 rows/s, each batch < 50 ms | %s |\n",
 		due, st.Tagged, st.Batches, formatMs(took), rate, formatMs(st.LongestBatch), again.Tagged,

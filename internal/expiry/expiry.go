@@ -56,9 +56,9 @@ const (
 const (
 	// Warning is how long before the session ends Expirando goes on.
 	Warning = session.ExpiringBefore
-	// BatchSize is the most conversations one transaction reads per threshold: an index range
-	// and one event each, well under 50 ms.
-	BatchSize = 5000
+	// BatchSize is the most conversations one transaction reads per threshold (so at most
+	// twice as many in all): an index range and one event each, tens of milliseconds.
+	BatchSize = 2500
 	// Every is how often the leader runs the sweep: an event follows its threshold by at
 	// most this long (plus the sweep's own run).
 	Every = time.Minute
