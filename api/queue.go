@@ -89,14 +89,10 @@ func (s *server) registerQueue(api huma.API) {
 		if p.UserID == nil {
 			return nil, fault.Forbidden("only a user (an agent) takes conversations from the queue: use a user's token, not an API key")
 		}
-		a, err := q.Next(ctx, p.AccountID, *p.UserID)
+		c, err := q.Next(ctx, p.AccountID, *p.UserID)
 		if errors.Is(err, queue.ErrEmpty) {
 			return nil, errQueueEmpty
 		}
-		if err != nil {
-			return nil, err
-		}
-		c, err := s.Conversations.Get(ctx, p.AccountID, a.ConversationID)
 		if err != nil {
 			return nil, err
 		}

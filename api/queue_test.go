@@ -54,6 +54,8 @@ func TestQueueAPI(t *testing.T) {
 	e.do(http.MethodPost, "/v1/queue/next", agent, nil).ok(&got)
 	require.Equal(t, first.ID, got.ID)
 	require.NotEmpty(t, got.AgentID)
+	require.NotNil(t, got.Attendance, "the answer shows the conversation as assigned, with its open attendance")
+	require.NotEmpty(t, got.Attendance.Protocol)
 	e.do(http.MethodPost, "/v1/queue/next", a.token, nil).ok(&got)
 	require.Equal(t, second.ID, got.ID)
 	require.Equal(t, a.admin.ID.String(), got.AgentID)

@@ -202,7 +202,7 @@ func rawQueueNext(svc *queue.Service, b *queueBench) op {
 		if err != nil {
 			return err
 		}
-		return b.record(a.ConversationID)
+		return b.record(a.ID)
 	}
 }
 

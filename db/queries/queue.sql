@@ -6,7 +6,7 @@
 -- departments; one without a department when none of its contact's segments names who
 -- serves it, or one of them names the agent or one of its departments. Assigning an agent
 -- removes the department and serves the appointment, and conversation.assigned is emitted.
--- No row: nothing waits for the agent.
+-- No row: nothing waits for the agent. Returns the conversation as assigned.
 WITH me AS (
     SELECT coalesce((SELECT array_agg(dm.department_id) FROM department_members dm
                      WHERE dm.account_id = @account_id AND dm.user_id = @user_id), '{}')::uuid[] AS deps,
@@ -39,10 +39,11 @@ WITH me AS (
 ), upd AS (
     UPDATE conversations v SET agent_id = @user_id, department_id = NULL, appointment_at = NULL, updated_at = @now
     FROM pick WHERE v.account_id = pick.account_id AND v.id = pick.id
-    RETURNING v.id, v.attendance_id, v.contact_id, v.channel_id, v.queue_webchat, v.queue_priority, v.unanswered_since
+    RETURNING v.*
 ), att AS (
     UPDATE attendances a SET agent_id = @user_id, department_id = NULL
     WHERE a.account_id = @account_id AND a.id = (SELECT upd.attendance_id FROM upd)
+    RETURNING a.id, a.protocol, a.opened_at
 ), ev AS (
     -- The conversation.assigned event (internal/event's outbox, as event.Emit writes it), in the
     -- same statement: Next is one round trip, committed on its own.
@@ -52,9 +53,12 @@ WITH me AS (
                               'from_department_id', pick.department_id, 'by', 'next'), @now
     FROM upd JOIN pick ON pick.id = upd.id
 )
-SELECT upd.id, upd.contact_id, upd.channel_id, upd.attendance_id, upd.queue_webchat, upd.queue_priority, upd.unanswered_since,
-       pick.department_id AS from_department_id, pick.appointment_at
-FROM upd JOIN pick ON pick.id = upd.id;
+-- The conversation as assigned, in GetConversation's shape, so the caller shows it without
+-- reading it again.
+SELECT upd.*, att.protocol AS protocol, att.opened_at AS attendance_opened_at, ch.type AS channel_type
+FROM upd
+JOIN channels ch ON ch.account_id = upd.account_id AND ch.id = upd.channel_id
+LEFT JOIN att ON att.id = upd.attendance_id AND upd.status = 'open';
 
 -- name: ListQueue :many
 -- The waiting conversations in queue order from position @skip: due appointments, then the

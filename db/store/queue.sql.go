@@ -253,10 +253,11 @@ WITH me AS (
 ), upd AS (
     UPDATE conversations v SET agent_id = $2, department_id = NULL, appointment_at = NULL, updated_at = $4
     FROM pick WHERE v.account_id = pick.account_id AND v.id = pick.id
-    RETURNING v.id, v.attendance_id, v.contact_id, v.channel_id, v.queue_webchat, v.queue_priority, v.unanswered_since
+    RETURNING v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.appointment_at, v.queue_webchat, v.queue_priority, v.queue_segments, v.close_pending_id, v.close_at, v.close_if_reply, v.opened_at
 ), att AS (
     UPDATE attendances a SET agent_id = $2, department_id = NULL
     WHERE a.account_id = $1 AND a.id = (SELECT upd.attendance_id FROM upd)
+    RETURNING a.id, a.protocol, a.opened_at
 ), ev AS (
     -- The conversation.assigned event (internal/event's outbox, as event.Emit writes it), in the
     -- same statement: Next is one round trip, committed on its own.
@@ -266,9 +267,10 @@ WITH me AS (
                               'from_department_id', pick.department_id, 'by', 'next'), $4
     FROM upd JOIN pick ON pick.id = upd.id
 )
-SELECT upd.id, upd.contact_id, upd.channel_id, upd.attendance_id, upd.queue_webchat, upd.queue_priority, upd.unanswered_since,
-       pick.department_id AS from_department_id, pick.appointment_at
-FROM upd JOIN pick ON pick.id = upd.id
+SELECT upd.account_id, upd.id, upd.contact_id, upd.channel_id, upd.address, upd.status, upd.attendance_id, upd.department_id, upd.agent_id, upd.service_expires_at, upd.category_sessions, upd.last_message_at, upd.last_inbound_at, upd.unanswered_since, upd.last_campaign_id, upd.created_at, upd.updated_at, upd.appointment_at, upd.queue_webchat, upd.queue_priority, upd.queue_segments, upd.close_pending_id, upd.close_at, upd.close_if_reply, upd.opened_at, att.protocol AS protocol, att.opened_at AS attendance_opened_at, ch.type AS channel_type
+FROM upd
+JOIN channels ch ON ch.account_id = upd.account_id AND ch.id = upd.channel_id
+LEFT JOIN att ON att.id = upd.attendance_id AND upd.status = 'open'
 `
 
 type NextInQueueParams struct {
@@ -280,15 +282,34 @@ type NextInQueueParams struct {
 }
 
 type NextInQueueRow struct {
-	ID               uuid.UUID
-	ContactID        uuid.UUID
-	ChannelID        uuid.UUID
-	AttendanceID     *uuid.UUID
-	QueueWebchat     bool
-	QueuePriority    int16
-	UnansweredSince  *time.Time
-	FromDepartmentID *uuid.UUID
-	AppointmentAt    *time.Time
+	AccountID          uuid.UUID
+	ID                 uuid.UUID
+	ContactID          uuid.UUID
+	ChannelID          uuid.UUID
+	Address            string
+	Status             string
+	AttendanceID       *uuid.UUID
+	DepartmentID       *uuid.UUID
+	AgentID            *uuid.UUID
+	ServiceExpiresAt   *time.Time
+	CategorySessions   []byte
+	LastMessageAt      *time.Time
+	LastInboundAt      *time.Time
+	UnansweredSince    *time.Time
+	LastCampaignID     *uuid.UUID
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	AppointmentAt      *time.Time
+	QueueWebchat       bool
+	QueuePriority      int16
+	QueueSegments      []uuid.UUID
+	ClosePendingID     *uuid.UUID
+	CloseAt            *time.Time
+	CloseIfReply       *string
+	OpenedAt           *time.Time
+	Protocol           *string
+	AttendanceOpenedAt *time.Time
+	ChannelType        string
 }
 
 // Assigns the caller the first waiting conversation it may serve, in one statement: due
@@ -298,7 +319,9 @@ type NextInQueueRow struct {
 // departments; one without a department when none of its contact's segments names who
 // serves it, or one of them names the agent or one of its departments. Assigning an agent
 // removes the department and serves the appointment, and conversation.assigned is emitted.
-// No row: nothing waits for the agent.
+// No row: nothing waits for the agent. Returns the conversation as assigned.
+// The conversation as assigned, in GetConversation's shape, so the caller shows it without
+// reading it again.
 func (q *Queries) NextInQueue(ctx context.Context, db DBTX, arg NextInQueueParams) (NextInQueueRow, error) {
 	row := db.QueryRow(ctx, nextInQueue,
 		arg.AccountID,
@@ -309,15 +332,34 @@ func (q *Queries) NextInQueue(ctx context.Context, db DBTX, arg NextInQueueParam
 	)
 	var i NextInQueueRow
 	err := row.Scan(
+		&i.AccountID,
 		&i.ID,
 		&i.ContactID,
 		&i.ChannelID,
+		&i.Address,
+		&i.Status,
 		&i.AttendanceID,
+		&i.DepartmentID,
+		&i.AgentID,
+		&i.ServiceExpiresAt,
+		&i.CategorySessions,
+		&i.LastMessageAt,
+		&i.LastInboundAt,
+		&i.UnansweredSince,
+		&i.LastCampaignID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.AppointmentAt,
 		&i.QueueWebchat,
 		&i.QueuePriority,
-		&i.UnansweredSince,
-		&i.FromDepartmentID,
-		&i.AppointmentAt,
+		&i.QueueSegments,
+		&i.ClosePendingID,
+		&i.CloseAt,
+		&i.CloseIfReply,
+		&i.OpenedAt,
+		&i.Protocol,
+		&i.AttendanceOpenedAt,
+		&i.ChannelType,
 	)
 	return i, err
 }

@@ -150,7 +150,7 @@ func (s *Service) Get(ctx context.Context, accountID, id uuid.UUID) (Conversatio
 	if err != nil {
 		return Conversation{}, fmt.Errorf("read conversation %s: %w", id, err)
 	}
-	return fromRow(r)
+	return FromRow(r)
 }
 
 // Messages returns up to limit of a conversation's messages before the cursor id, newest
@@ -241,7 +241,10 @@ func (s *Service) SetProtocolFormat(ctx context.Context, accountID uuid.UUID, fo
 	return ProtocolSettings{Format: r.Format, UpdatedAt: &r.UpdatedAt}, nil
 }
 
-func fromRow(r store.GetConversationRow) (Conversation, error) {
+// FromRow makes a Conversation of a row in GetConversation's shape: for statements of other
+// packages that change a conversation and return it in that shape, such as the queue's Next,
+// so their callers need not read it again.
+func FromRow(r store.GetConversationRow) (Conversation, error) {
 	c := Conversation{
 		AccountID: r.AccountID, ID: r.ID, ContactID: r.ContactID, ChannelID: r.ChannelID, ChannelType: channel.Type(r.ChannelType),
 		Address: r.Address, Status: r.Status, DepartmentID: r.DepartmentID, AgentID: r.AgentID,

@@ -240,7 +240,7 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 				&it.ContactName, &it.Cursor.At, &unread, &it.Tags); err != nil {
 				return Item{}, err
 			}
-			c, err := fromRow(r)
+			c, err := FromRow(r)
 			if err != nil {
 				return Item{}, err
 			}

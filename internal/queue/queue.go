@@ -31,6 +31,7 @@ import (
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/fault"
 )
@@ -72,40 +73,26 @@ func NewService(pool *pgxpool.Pool, clk clock.Clock) *Service {
 	return &Service{pool: pool, q: store.New(), clock: clk}
 }
 
-// Assigned is the conversation Next gave an agent.
-type Assigned struct {
-	ConversationID  uuid.UUID
-	ContactID       uuid.UUID
-	ChannelID       uuid.UUID
-	AttendanceID    *uuid.UUID
-	WebChat         bool
-	Priority        int
-	UnansweredSince *time.Time
-	// AppointmentAt is the appointment it was served for, if any.
-	AppointmentAt *time.Time
-}
-
 // ErrEmpty is Next's answer when nothing waits that the agent may serve.
 var ErrEmpty = errors.New("no conversation waits for this agent")
 
 func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
 
 // Next assigns userID the first waiting conversation it may serve, removing its department,
-// and emits conversation.assigned, in one statement (one round trip, atomic on its own).
-// Concurrent callers never get the same conversation: rows being taken are skipped. ErrEmpty
-// when nothing waits for the agent.
-func (s *Service) Next(ctx context.Context, accountID, userID uuid.UUID) (Assigned, error) {
+// and emits conversation.assigned, in one statement (one round trip, atomic on its own), and
+// returns the conversation as assigned. Concurrent callers never get the same conversation:
+// rows being taken are skipped. ErrEmpty when nothing waits for the agent.
+func (s *Service) Next(ctx context.Context, accountID, userID uuid.UUID) (conversation.Conversation, error) {
 	now := s.now()
 	r, err := s.q.NextInQueue(ctx, s.pool, store.NextInQueueParams{AccountID: accountID, UserID: userID,
 		DueBefore: now.Add(AppointmentLead), Now: now, EventID: uuid.Must(uuid.NewV7())})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Assigned{}, ErrEmpty
+		return conversation.Conversation{}, ErrEmpty
 	}
 	if err != nil {
-		return Assigned{}, fmt.Errorf("take the next conversation: %w", err)
+		return conversation.Conversation{}, fmt.Errorf("take the next conversation: %w", err)
 	}
-	return Assigned{ConversationID: r.ID, ContactID: r.ContactID, ChannelID: r.ChannelID, AttendanceID: r.AttendanceID,
-		WebChat: r.QueueWebchat, Priority: int(r.QueuePriority), UnansweredSince: r.UnansweredSince, AppointmentAt: r.AppointmentAt}, nil
+	return conversation.FromRow(store.GetConversationRow(r))
 }
 
 // emitAssigned writes conversation.assigned: who has the conversation now and how it came.

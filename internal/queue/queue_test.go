@@ -248,7 +248,7 @@ func TestQueueOrder(t *testing.T) {
 			break
 		}
 		require.NoError(t, err)
-		got = append(got, x.ConversationID)
+		got = append(got, x.ID)
 	}
 	require.Equal(t, []uuid.UUID{appt, w, v, a2, a, b}, got)
 	require.Nil(t, e.conv(appt).appointmentAt)
@@ -353,7 +353,7 @@ func TestNextServesOnlyWhatTheAgentMay(t *testing.T) {
 			return uuid.Nil
 		}
 		require.NoError(t, err)
-		return x.ConversationID
+		return x.ID
 	}
 	require.Equal(t, anyone, next(stranger), "neither the department's nor the VIP segment's")
 	require.Equal(t, uuid.Nil, next(stranger))
@@ -401,12 +401,12 @@ func TestNextConcurrentAgentsNeverShare(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				if prev, dup := given[x.ConversationID]; dup {
+				if prev, dup := given[x.ID]; dup {
 					mu.Unlock()
-					errs <- fmt.Errorf("conversation %s given to %s and %s", x.ConversationID, prev, agent)
+					errs <- fmt.Errorf("conversation %s given to %s and %s", x.ID, prev, agent)
 					return
 				}
-				given[x.ConversationID] = agent
+				given[x.ID] = agent
 				mu.Unlock()
 			}
 		}()
@@ -479,7 +479,7 @@ func TestAssign(t *testing.T) {
 	require.ErrorIs(t, err, queue.ErrEmpty)
 	x, err := e.svc.Next(ctx, e.account, bia)
 	require.NoError(t, err)
-	require.Equal(t, id, x.ConversationID)
+	require.Equal(t, id, x.ID)
 
 	// To a flow: the attendance closes, flow.triggered is emitted.
 	a, err := e.svc.Assign(ctx, e.account, id, queue.Target{Flow: "pesquisa-satisfacao"}, &bia)
