@@ -133,7 +133,8 @@ func TestConversationListsAPI(t *testing.T) {
 		for _, c := range list(a.token, "view=all").Items {
 			tags[c.ID] = c.Tags
 		}
-		require.Equal(t, map[string][]string{c1.ID: {"Retorno", "VIP"}, c2.ID: {}, c3.ID: {"Retorno"}, c4.ID: {}}, tags)
+		require.Equal(t, map[string][]string{c1.ID: {"Retorno", "VIP"}, c2.ID: {}, c3.ID: {"Cobrança", "Retorno"}, c4.ID: {}}, tags,
+			"c3 is routed to Cobrança: the department's tag shows while it is")
 		e.do(http.MethodGet, "/v1/conversations?tag_id=nope", a.token, nil).problem(http.StatusUnprocessableEntity)
 	})
 

@@ -49,7 +49,7 @@ type ConversationBody struct {
 type ConversationListItem struct {
 	ConversationBody
 	ContactName string   `json:"contact_name"`
-	Tags        []string `json:"tags" doc:"The conversation's tags, by name."`
+	Tags        []string `json:"tags" doc:"The conversation's tags, by name: its own, its department's while routed to one (gone when an agent takes it, it is closed or forwarded elsewhere), and the session tag Expirando or Expirado (WhatsApp)."`
 	Unread      *bool    `json:"unread,omitempty" doc:"The calling user's read state: whether the contact wrote after the user last read, or the user marked it unread. Absent for API keys."`
 }
 

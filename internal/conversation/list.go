@@ -84,7 +84,8 @@ type Cursor struct {
 type Item struct {
 	Conversation
 	ContactName string
-	// Tags are the conversation's tag names, sorted.
+	// Tags are the conversation's tag names, sorted: its conversation tags, its department's
+	// name while routed to one, and the session tag (Expirando, Expirado) at the list's time.
 	Tags []string
 	// Unread is the caller's read state; nil for an API key, which has none.
 	Unread *bool
@@ -207,7 +208,8 @@ func (s *Service) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	sql := fmt.Sprintf(`SELECT %s, %s AS sort_at, %s AS unread, %s AS tags
+	sql := fmt.Sprintf(`SELECT %s, %s AS sort_at, %s AS unread, %s AS tags,
+	(SELECT d.name FROM departments d WHERE d.account_id = v.account_id AND d.id = v.department_id) AS department_tag
 FROM conversations v
 JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 JOIN contacts c ON c.account_id = v.account_id AND c.id = v.contact_id
@@ -234,10 +236,11 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 			var r store.GetConversationRow
 			var it Item
 			var unread bool
+			var departmentTag *string
 			if err := row.Scan(&r.AccountID, &r.ID, &r.ContactID, &r.ChannelID, &r.Address, &r.Status, &r.AttendanceID, &r.DepartmentID,
 				&r.AgentID, &r.ServiceExpiresAt, &r.CategorySessions, &r.LastMessageAt, &r.LastInboundAt, &r.UnansweredSince,
 				&r.LastCampaignID, &r.CreatedAt, &r.UpdatedAt, &r.OpenedAt, &r.Protocol, &r.AttendanceOpenedAt, &r.ChannelType,
-				&it.ContactName, &it.Cursor.At, &unread, &it.Tags); err != nil {
+				&it.ContactName, &it.Cursor.At, &unread, &it.Tags, &departmentTag); err != nil {
 				return Item{}, err
 			}
 			c, err := FromRow(r)
@@ -245,10 +248,16 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 				return Item{}, err
 			}
 			it.Conversation, it.Cursor.ID = c, c.ID
+			// The system tags follow the conversation's state: its department's (routed to a
+			// department until an agent takes it, it is closed or forwarded elsewhere) and the
+			// session's (DESIGN §4).
+			if departmentTag != nil {
+				it.Tags = append(it.Tags, *departmentTag)
+			}
 			if tag := c.SessionTag(now); tag != "" {
 				it.Tags = append(it.Tags, tag)
-				slices.Sort(it.Tags)
 			}
+			slices.Sort(it.Tags)
 			if q.UserID != nil {
 				it.Unread = &unread
 			}
