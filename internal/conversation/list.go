@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/fault"
@@ -219,19 +218,8 @@ WHERE %s
 ORDER BY %s %s, v.id %s
 LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.conds, "\n  AND "), sortExpr, dir, dir, limit)
 	var out []Item
-	run := pgdb.GenericPlans
-	if strings.TrimSpace(q.Search) != "" {
-		// A generic plan cannot see the search text, which decides between the name's trigram
-		// index and a scan: plan it for the text at hand.
-		run = func(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-			return pgx.BeginFunc(ctx, pool, fn)
-		}
-	}
-	err = run(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, b.args...)
-		if err != nil {
-			return err
-		}
+	collect := func(rows pgx.Rows) error {
+		var err error
 		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) {
 			var r store.GetConversationRow
 			var it Item
@@ -264,7 +252,17 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 			return it, nil
 		})
 		return err
-	})
+	}
+	if strings.TrimSpace(q.Search) != "" {
+		// A generic plan cannot see the search text, which decides between the name's trigram
+		// index and a scan: plan it for the text at hand (the pool's custom plans).
+		var rows pgx.Rows
+		if rows, err = s.pool.Query(ctx, sql, b.args...); err == nil {
+			err = collect(rows)
+		}
+	} else {
+		err = pgdb.GenericPlans(ctx, s.pool, sql, b.args, collect)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
