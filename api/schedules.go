@@ -2,14 +2,17 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/schedule"
 )
 
@@ -78,29 +81,49 @@ func (s *server) registerSchedules(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "create-schedule", Method: http.MethodPost, Path: "/v1/contacts/{id}/schedules", Tags: []string{schedulesTag},
 		Summary: "Schedule a template message, a flow trigger or an appointment for the contact", DefaultStatus: http.StatusCreated,
-		Description: "Runs as a job at its time. A template goes through the Send Message API's rules then (blocked contact, approval, " +
+		Description: "Runs as a job at its time. With an Idempotency-Key, a retried call returns the first answer (and schedules once). A template goes through the Send Message API's rules then (blocked contact, approval, " +
 			"marketing consent, paid-send stop): a refusal skips or fails the schedule with the reason. 404: unknown contact; 409: blocked " +
 			"contact, or an appointment on a closed conversation or one that already has an appointment; 422: a time not in the future, " +
 			"a field that does not apply to the kind, or a channel, template, agent, department or conversation that is not the account's " +
 			"(or the contact's).",
 		Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
-		ID   string `path:"id" format:"uuid"`
-		Body ScheduleInput
+		ID             string `path:"id" format:"uuid"`
+		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255"`
+		Body           ScheduleInput
+		RawBody        []byte
 	}) (*struct{ Body ScheduleBody }, error) {
 		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
 		b := in.Body
-		sc, err := s.Schedules.Create(ctx, schedule.Request{AccountID: p.AccountID, ContactID: id, Kind: b.Kind, At: b.At,
+		req := schedule.Request{AccountID: p.AccountID, ContactID: id, Kind: b.Kind, At: b.At,
 			ChannelID: b.ChannelID, TemplateID: b.TemplateID, Variables: b.Variables, OpenAttendance: b.OpenAttendance,
 			AgentID: b.AgentID, DepartmentID: b.DepartmentID, Flow: b.Flow, ConversationID: b.ConversationID,
-			UserID: p.UserID, APIKeyID: p.APIKeyID})
+			UserID: p.UserID, APIKeyID: p.APIKeyID}
+		out := &struct{ Body ScheduleBody }{}
+		if in.IdempotencyKey == "" {
+			sc, err := s.Schedules.Create(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			out.Body = toScheduleBody(sc)
+			return out, nil
+		}
+		resp, _, err := idempotency.Do(ctx, s.Pool, p.AccountID, "create-schedule:"+id.String(), in.IdempotencyKey, in.RawBody,
+			func(tx pgx.Tx) (idempotency.Response, error) {
+				sc, err := s.Schedules.CreateIn(ctx, tx, req)
+				if err != nil {
+					return idempotency.Response{}, err
+				}
+				body, err := json.Marshal(toScheduleBody(sc))
+				return idempotency.Response{Status: http.StatusCreated, Body: body}, err
+			})
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body ScheduleBody }{Body: toScheduleBody(sc)}, nil
+		return out, json.Unmarshal(resp.Body, &out.Body)
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "list-contact-schedules", Method: http.MethodGet, Path: "/v1/contacts/{id}/schedules", Tags: []string{schedulesTag},

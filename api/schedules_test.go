@@ -373,8 +373,14 @@ func TestSchedulesRefuseBadInputAndOtherAccounts(t *testing.T) {
 	}
 	stored := func() int { return e.count(`SELECT count(*) FROM schedules`) }
 
-	var mine api.ScheduleBody
-	e.do(http.MethodPost, path, f.a.token, tpl(nil)).ok(&mine)
+	// An integrator's retry with the same Idempotency-Key schedules once.
+	var mine, again api.ScheduleBody
+	e.do(http.MethodPost, path, f.a.apiKey, tpl(nil), "Idempotency-Key: sched-1").status(http.StatusCreated).ok(&mine)
+	e.do(http.MethodPost, path, f.a.apiKey, tpl(nil), "Idempotency-Key: sched-1").status(http.StatusCreated).ok(&again)
+	require.Equal(t, mine.ID, again.ID)
+	require.Equal(t, 1, stored())
+	p := e.do(http.MethodPost, path, f.a.apiKey, tpl(map[string]any{"flow": "x"}), "Idempotency-Key: sched-1").problem(422)
+	require.Contains(t, p.locations(), "header.Idempotency-Key")
 	before := stored()
 
 	for _, tc := range []struct {
@@ -428,7 +434,7 @@ func TestSchedulesRefuseBadInputAndOtherAccounts(t *testing.T) {
 
 	// A blocked contact is refused at creation.
 	e.exec(`UPDATE contacts SET blocked = true WHERE id = $1`, f.contact.ID)
-	p := e.do(http.MethodPost, path, f.a.token, map[string]any{"kind": "flow", "at": later, "flow": "x"}).problem(409)
+	p = e.do(http.MethodPost, path, f.a.token, map[string]any{"kind": "flow", "at": later, "flow": "x"}).problem(409)
 	require.Contains(t, p.Detail, "blocked")
 	e.exec(`UPDATE contacts SET blocked = false WHERE id = $1`, f.contact.ID)
 	// An appointment on a closed conversation is refused.

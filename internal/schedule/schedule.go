@@ -142,6 +142,21 @@ var (
 // contact's among them); an unknown contact is a 404, a blocked one a 409; an appointment
 // needs the conversation open and without another pending appointment (409).
 func (s *Service) Create(ctx context.Context, req Request) (Schedule, error) {
+	var out Schedule
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.CreateIn(ctx, tx, req)
+		return err
+	})
+	if err != nil {
+		return Schedule{}, err
+	}
+	return out, nil
+}
+
+// CreateIn is Create in the caller's transaction tx: what a call with an Idempotency-Key
+// runs, so that the schedule and the stored answer commit together.
+func (s *Service) CreateIn(ctx context.Context, tx pgx.Tx, req Request) (Schedule, error) {
 	now := s.now()
 	if err := check(&req, now); err != nil {
 		return Schedule{}, err
@@ -150,8 +165,12 @@ func (s *Service) Create(ctx context.Context, req Request) (Schedule, error) {
 	if err != nil {
 		return Schedule{}, fmt.Errorf("encode variables: %w", err)
 	}
-	var out Schedule
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.create(ctx, tx, req, vars, now)
+}
+
+// create stores the checked request and its job in tx.
+func (s *Service) create(ctx context.Context, tx pgx.Tx, req Request, vars []byte, now time.Time) (out Schedule, err error) {
+	err = func() error {
 		blocked, err := s.q.ScheduleContact(ctx, tx, store.ScheduleContactParams{AccountID: req.AccountID, ID: req.ContactID})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fault.NotFound("contact")
@@ -195,7 +214,7 @@ func (s *Service) Create(ctx context.Context, req Request) (Schedule, error) {
 			return err
 		}
 		return emit(ctx, tx, EventCreated, out, now)
-	})
+	}()
 	if err != nil {
 		return Schedule{}, err
 	}
@@ -238,10 +257,10 @@ func check(req *Request, now time.Time) error {
 			}
 		}
 		if !req.OpenAttendance {
-			notFor("agent_id", req.AgentID != nil)
-			notFor("department_id", req.DepartmentID != nil)
-			if req.AgentID != nil || req.DepartmentID != nil {
-				errs[len(errs)-1].Message = "only applies with open_attendance"
+			for field, set := range map[string]bool{"agent_id": req.AgentID != nil, "department_id": req.DepartmentID != nil} {
+				if set {
+					bad(field, "only applies with open_attendance", nil)
+				}
 			}
 		} else if req.AgentID != nil && req.DepartmentID != nil {
 			bad("department_id", "give an agent or a department, not both", nil)
