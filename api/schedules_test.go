@@ -199,6 +199,38 @@ func TestScheduledTemplate(t *testing.T) {
 		require.Equal(t, 1, e.count(`SELECT count(*) FROM event_outbox WHERE type = 'conversation.opened' AND subject_id = $1`, sc.ConversationID))
 	})
 
+	t.Run("opens an attendance for a department, leaving an agent in service alone", func(t *testing.T) {
+		e := e.as(t)
+		f.a.token = e.login(f.a)
+		var d api.DepartmentBody
+		e.do(http.MethodPost, "/v1/departments", f.a.token, map[string]any{"name": "Cobrança"}).ok(&d)
+		var c api.ContactBody
+		e.do(http.MethodPost, "/v1/contacts", f.a.apiKey, map[string]any{"name": "Caio", "customer_code": "C-4", "phones": []string{"+55 11 98888-0004"}}).ok(&c)
+		scheduleAndRun := func() api.ScheduleBody {
+			var sc api.ScheduleBody
+			e.do(http.MethodPost, "/v1/contacts/"+c.ID+"/schedules", f.a.apiKey, map[string]any{"kind": "template", "at": e.clock.Now().Add(time.Minute),
+				"channel_id": f.line.ID, "template_id": f.utility.ID, "variables": vars, "open_attendance": true, "department_id": d.ID}).ok(&sc)
+			e.clock.Advance(time.Minute)
+			require.NoError(t, e.runSchedule(f.a, sc.ID))
+			return e.getSchedule(f.a, sc.ID)
+		}
+		sc := scheduleAndRun()
+		require.Equal(t, "done", sc.Status, sc.Reason)
+		var conv api.ConversationBody
+		e.do(http.MethodGet, "/v1/conversations/"+sc.ConversationID, f.a.apiKey, nil).ok(&conv)
+		require.Equal(t, "open", conv.Status)
+		require.Equal(t, d.ID, conv.DepartmentID)
+		require.Empty(t, conv.AgentID)
+		// An agent takes it; the next scheduled template leaves him its agent.
+		e.do(http.MethodPost, "/v1/conversations/"+sc.ConversationID+"/assign", f.a.apiKey, map[string]any{"agent_id": f.a.admin.ID}).ok(nil)
+		sc = scheduleAndRun()
+		require.Equal(t, "done", sc.Status, sc.Reason)
+		require.Contains(t, sc.Reason, "keeps it")
+		e.do(http.MethodGet, "/v1/conversations/"+sc.ConversationID, f.a.apiKey, nil).ok(reset(&conv))
+		require.Equal(t, f.a.admin.ID.String(), conv.AgentID)
+		require.Equal(t, 1, e.count(`SELECT count(*) FROM attendances WHERE conversation_id = $1`, sc.ConversationID), "one attendance")
+	})
+
 	t.Run("lists", func(t *testing.T) {
 		e := e.as(t)
 		f.a.token = e.login(f.a)
@@ -347,6 +379,8 @@ func TestScheduledFlowAndAppointment(t *testing.T) {
 		e.do(http.MethodPost, "/v1/contacts/"+c.ContactID+"/schedules", a.token, map[string]any{"kind": "appointment",
 			"at": e.clock.Now().Add(time.Hour), "conversation_id": c.ID}).ok(&sc)
 		e.do(http.MethodPost, "/v1/conversations/"+c.ID+"/close", a.apiKey, map[string]any{"message": ""}).ok(nil)
+		require.Equal(t, 0, e.count(`SELECT count(*) FROM conversations WHERE id = $1 AND appointment_at IS NOT NULL`, c.ID),
+			"closing ends the callback: it would hide the conversation when the contact writes again")
 		e.clock.Advance(time.Hour)
 		require.NoError(t, e.runSchedule(a, sc.ID))
 		sc = e.getSchedule(a, sc.ID)
