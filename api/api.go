@@ -33,6 +33,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/quickreply"
+	"github.com/conversa-hq/conversa/internal/schedule"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
@@ -81,6 +82,8 @@ type Deps struct {
 	Imports *importer.Service
 	// Send queues messages (the Send Message API and agents' messages).
 	Send *send.Service
+	// Schedules are what is scheduled for contacts (templates, flows, appointments).
+	Schedules *schedule.Service
 	// QuickReplies are the account's canned answers.
 	QuickReplies *quickreply.Service
 	Clock        clock.Clock
@@ -164,6 +167,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerConversations(grp)
 	s.registerQueue(grp)
 	s.registerClosing(grp)
+	s.registerSchedules(grp)
 	return router, api
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 	"github.com/conversa-hq/conversa/internal/quickreply"
+	"github.com/conversa-hq/conversa/internal/schedule"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
@@ -58,6 +59,8 @@ type testEnv struct {
 	templates *template.Service
 	events    *event.Log
 	outbound  *outbound.Service
+	// schedules runs the schedules' jobs directly (their Work), on the test's clock.
+	schedules *schedule.Service
 }
 
 // publish numbers the events waiting in the outbox, as the publisher of a running server does.
@@ -109,8 +112,9 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	templates.Enqueuer = enqueuer
 	consents := consent.NewService(pool, clk)
 	sender := send.NewService(pool, clk, contacts, templates, consents)
+	schedules := schedule.NewService(pool, clk, sender)
 	handler, _ := api.New(api.Deps{
-		Send: sender, QuickReplies: quickreply.NewService(pool, clk, contacts),
+		Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts),
 		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
@@ -118,7 +122,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10, MaxImportBytes: 256 << 10, Conversations: webhooks.Conversations,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports, schedules: schedules}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

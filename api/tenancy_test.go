@@ -84,6 +84,10 @@ func TestTenancyWalk(t *testing.T) {
 	var victimImport api.ImportBody
 	e.do(http.MethodPost, "/v1/imports?mode=create_only&file_name=segredo.csv", a.token, "name;customer_code\nSecret;SECRET-2\n", "Content-Type: text/csv").ok(&victimImport)
 
+	var victimSchedule api.ScheduleBody
+	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/schedules", a.token, map[string]any{"kind": "flow", "flow": "segredo",
+		"at": e.clock.Now().Add(time.Hour)}).ok(&victimSchedule)
+
 	// What a path parameter is, by path prefix, pointing at account A's resources.
 	params := map[string]map[string]string{
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
@@ -102,6 +106,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/imports/":           {"id": victimImport.ID},
 		"/v1/conversations/":     {"id": victimConv.ID},
 		"/v1/quick-replies/":     {"id": victimQuick.ID},
+		"/v1/schedules/":         {"id": victimSchedule.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -143,6 +148,7 @@ func TestTenancyWalk(t *testing.T) {
 		"update-template":          map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
 		"preview-template":         map[string]any{"contact_id": victim.ID},
 		"update-quick-reply":       map[string]any{"title": "hacked"},
+		"create-schedule":          map[string]any{"kind": "flow", "flow": "intruso", "at": e.clock.Now().Add(time.Hour)},
 		"render-quick-reply":       map[string]any{"conversation_id": victimConv.ID},
 		"update-protocol-settings": map[string]any{"format": "{seq:4}"},
 		// A's contact on A's line: B's call finds neither.

@@ -33,6 +33,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/quickreply"
+	"github.com/conversa-hq/conversa/internal/schedule"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
@@ -86,10 +87,14 @@ func workerCmd() *cobra.Command {
 			out := outbound.NewService(pool, clock.System{}, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 			imports := importer.NewService(pool, clock.System{})
 			dispatcher := send.NewDispatcher(pool, clock.System{}, send.NewSenders(channel.NewService(pool, clock.System{}, box), ""))
-			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher})
+			contacts := contact.NewService(pool, clock.System{})
+			sender := send.NewService(pool, clock.System{}, contacts, template.NewService(pool, clock.System{}, channel.NewService(pool, clock.System{}, box), contacts), consent.NewService(pool, clock.System{}))
+			schedules := schedule.NewService(pool, clock.System{}, sender)
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules})
 			if err != nil {
 				return err
 			}
+			schedules.Wake = send.Waker(client, logger)
 			imports.Enqueuer = client
 			if err := client.Start(ctx); err != nil {
 				return fmt.Errorf("start workers: %w", err)
@@ -169,19 +174,21 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 	imports := importer.NewService(pool, clk)
 	dispatcher := send.NewDispatcher(pool, clk, send.NewSenders(channels, ""))
+	contacts := contact.NewService(pool, clk)
+	templates := template.NewService(pool, clk, channels, contacts)
+	consents := consent.NewService(pool, clk)
+	sender := send.NewService(pool, clk, contacts, templates, consents)
+	schedules := schedule.NewService(pool, clk, sender)
 	// API-only (CONVERSA_JOBS=false): the client only inserts jobs; worker processes run them.
-	client, err := jobs.NewClient(pool, jobs.Config{Work: !cfg.APIOnly, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher})
+	client, err := jobs.NewClient(pool, jobs.Config{Work: !cfg.APIOnly, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules})
 	if err != nil {
 		return err
 	}
 	webhooks.Logger = logger
-	contacts := contact.NewService(pool, clk)
-	templates := template.NewService(pool, clk, channels, contacts)
 	templates.Enqueuer = client
 	imports.Enqueuer = client
-	consents := consent.NewService(pool, clk)
-	sender := send.NewService(pool, clk, contacts, templates, consents)
 	sender.Wake = send.Waker(client, logger)
+	schedules.Wake = sender.Wake
 	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
 	defer cancelMetrics()
 	if !cfg.APIOnly { // an API-only process runs no jobs to measure
@@ -203,7 +210,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, QuickReplies: quickreply.NewService(pool, clk, contacts), MaxImportBytes: cfg.MaxImportBytes,
+		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts), MaxImportBytes: cfg.MaxImportBytes,
 		Clock: clk, Logger: logger, Conversations: webhooks.Conversations,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {

@@ -15,14 +15,16 @@ FOR UPDATE OF v;
 
 -- name: CloseConversation :exec
 -- Closes the open attendance (keeping on it the agent and department that had the
--- conversation) and the conversation: no agent, no department, no pending close.
+-- conversation) and the conversation: no agent, no department, no pending close, and no
+-- appointment (a callback ends with the attendance: left set, it would hide the conversation
+-- from the queue when the contact writes again).
 WITH a AS (
     UPDATE attendances a SET closed_at = @now,
         agent_id = coalesce(a.agent_id, sqlc.narg(agent_id)::uuid),
         department_id = coalesce(a.department_id, sqlc.narg(department_id)::uuid)
     WHERE a.account_id = @account_id AND a.id = @attendance_id AND a.closed_at IS NULL
 )
-UPDATE conversations v SET status = 'closed', agent_id = NULL, department_id = NULL,
+UPDATE conversations v SET status = 'closed', agent_id = NULL, department_id = NULL, appointment_at = NULL,
     close_pending_id = NULL, close_at = NULL, close_if_reply = NULL, updated_at = @now
 WHERE v.account_id = @account_id AND v.id = @id;
 

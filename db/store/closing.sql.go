@@ -41,7 +41,7 @@ WITH a AS (
         department_id = coalesce(a.department_id, $5::uuid)
     WHERE a.account_id = $2 AND a.id = $6 AND a.closed_at IS NULL
 )
-UPDATE conversations v SET status = 'closed', agent_id = NULL, department_id = NULL,
+UPDATE conversations v SET status = 'closed', agent_id = NULL, department_id = NULL, appointment_at = NULL,
     close_pending_id = NULL, close_at = NULL, close_if_reply = NULL, updated_at = $1
 WHERE v.account_id = $2 AND v.id = $3
 `
@@ -56,7 +56,9 @@ type CloseConversationParams struct {
 }
 
 // Closes the open attendance (keeping on it the agent and department that had the
-// conversation) and the conversation: no agent, no department, no pending close.
+// conversation) and the conversation: no agent, no department, no pending close, and no
+// appointment (a callback ends with the attendance: left set, it would hide the conversation
+// from the queue when the contact writes again).
 func (q *Queries) CloseConversation(ctx context.Context, db DBTX, arg CloseConversationParams) error {
 	_, err := db.Exec(ctx, closeConversation,
 		arg.Now,

@@ -447,6 +447,31 @@ type RefreshToken struct {
 	CreatedAt time.Time
 }
 
+type Schedule struct {
+	AccountID         uuid.UUID
+	ID                uuid.UUID
+	Kind              string
+	ContactID         *uuid.UUID
+	RunAt             time.Time
+	Status            string
+	Reason            *string
+	ChannelID         *uuid.UUID
+	TemplateID        *uuid.UUID
+	Variables         []byte
+	OpenAttendance    bool
+	AgentID           *uuid.UUID
+	DepartmentID      *uuid.UUID
+	Flow              *string
+	ConversationID    *uuid.UUID
+	MessageID         *uuid.UUID
+	CreatedByUserID   *uuid.UUID
+	CreatedByApiKeyID *uuid.UUID
+	CancelledByUserID *uuid.UUID
+	CreatedAt         time.Time
+	FinishedAt        *time.Time
+	JobID             *int64
+}
+
 type Segment struct {
 	AccountID    uuid.UUID
 	ID           uuid.UUID

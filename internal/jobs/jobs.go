@@ -22,6 +22,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/outbound"
+	"github.com/conversa-hq/conversa/internal/schedule"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/template"
@@ -51,6 +52,8 @@ type Config struct {
 	Send *send.Dispatcher
 	// DispatchWorkers is how many lines this process dispatches at once. Defaults to 16.
 	DispatchWorkers int
+	// Schedules, when set, runs what is scheduled for contacts (templates, flows, appointments).
+	Schedules *schedule.Service
 }
 
 // DrainEvery is how often the leader runs a webhook drain whatever the notifications: the
@@ -85,6 +88,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	if cfg.Imports != nil {
 		river.AddWorker(workers, &importer.Worker{Service: cfg.Imports})
+	}
+	if cfg.Schedules != nil {
+		river.AddWorker(workers, &schedule.Worker{Service: cfg.Schedules})
 	}
 	if cfg.Send != nil {
 		river.AddWorker(workers, &send.DispatchWorker{Dispatcher: cfg.Send})

@@ -90,12 +90,27 @@ func (t Target) check() error {
 // a member) or a flow (the attendance closes and flow.triggered is emitted), and emits what
 // happened, in one transaction. byUserID is who assigns (nil: an API key).
 func (s *Service) Assign(ctx context.Context, accountID, conversationID uuid.UUID, t Target, byUserID *uuid.UUID) (Assignment, error) {
+	var out Assignment
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.AssignIn(ctx, tx, accountID, conversationID, t, byUserID)
+		return err
+	})
+	if err != nil {
+		return Assignment{}, err
+	}
+	return out, nil
+}
+
+// AssignIn is Assign in the caller's transaction tx, for a caller whose own change must
+// commit with the assignment or not at all (a schedule that opens an attendance and routes it).
+func (s *Service) AssignIn(ctx context.Context, tx pgx.Tx, accountID, conversationID uuid.UUID, t Target, byUserID *uuid.UUID) (Assignment, error) {
 	if err := t.check(); err != nil {
 		return Assignment{}, err
 	}
 	now := s.now()
 	out := Assignment{ConversationID: conversationID, Status: "open", Flow: t.Flow}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := func() error {
 		c, err := s.q.LockConversationForAssign(ctx, tx, store.LockConversationForAssignParams{AccountID: accountID, ID: conversationID})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fault.NotFound("conversation")
@@ -147,7 +162,7 @@ func (s *Service) Assign(ctx context.Context, accountID, conversationID uuid.UUI
 			by = "default_agent"
 		}
 		return emitAssigned(ctx, tx, accountID, now, conversationID, out.AgentID, out.DepartmentID, c.DepartmentID, by)
-	})
+	}()
 	if err != nil {
 		return Assignment{}, err
 	}

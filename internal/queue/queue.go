@@ -184,7 +184,13 @@ func (s *Service) Summarize(ctx context.Context, accountID uuid.UUID) (Summary, 
 // while waiting, is hidden from the queue until AppointmentLead before at, then goes first.
 // What the schedules feature calls.
 func (s *Service) SetAppointment(ctx context.Context, accountID, conversationID uuid.UUID, at *time.Time) error {
-	n, err := s.q.SetAppointment(ctx, s.pool, store.SetAppointmentParams{AccountID: accountID, ID: conversationID, AppointmentAt: at, Now: s.now()})
+	return s.SetAppointmentIn(ctx, s.pool, accountID, conversationID, at)
+}
+
+// SetAppointmentIn is SetAppointment in db, the caller's transaction: a schedule sets the
+// appointment in the transaction that records it, and clears it in the one that cancels it.
+func (s *Service) SetAppointmentIn(ctx context.Context, db store.DBTX, accountID, conversationID uuid.UUID, at *time.Time) error {
+	n, err := s.q.SetAppointment(ctx, db, store.SetAppointmentParams{AccountID: accountID, ID: conversationID, AppointmentAt: at, Now: s.now()})
 	if err != nil {
 		return fmt.Errorf("set the appointment of %s: %w", conversationID, err)
 	}

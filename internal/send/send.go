@@ -102,6 +102,15 @@ var (
 	errOutsideSession = fault.Conflict(session.ErrOutsideSession.Error())
 )
 
+// The refusals that say the rules forbid the message whatever is retried (the contact's
+// state, the template's approval, consent), for callers that tell them apart from failures:
+// a schedule is skipped on them.
+var (
+	ErrBlocked     = errBlocked
+	ErrNotApproved = errNotApproved
+	ErrNoConsent   = errNoConsent
+)
+
 // Send checks req and stores the message queued (or the note), opening the contact's
 // conversation on the channel if it has none. db is the caller's transaction (with an
 // Idempotency-Key) or the pool: the message is written by one statement either way. The
