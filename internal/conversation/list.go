@@ -253,15 +253,15 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 		})
 		return err
 	}
+	var db store.DBTX = pgdb.GenericPlans{Pool: s.pool}
 	if strings.TrimSpace(q.Search) != "" {
 		// A generic plan cannot see the search text, which decides between the name's trigram
 		// index and a scan: plan it for the text at hand (the pool's custom plans).
-		var rows pgx.Rows
-		if rows, err = s.pool.Query(ctx, sql, b.args...); err == nil {
-			err = collect(rows)
-		}
-	} else {
-		err = pgdb.GenericPlans(ctx, s.pool, sql, b.args, collect)
+		db = s.pool
+	}
+	rows, err := db.Query(ctx, sql, b.args...)
+	if err == nil {
+		err = collect(rows)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)

@@ -194,18 +194,3 @@ func InvalidText(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
 }
-
-// GenericPlans runs one query letting PostgreSQL reuse a generic plan for it (plan_cache_mode
-// auto for this query alone; the pool's connections force custom plans) and hands its rows to
-// fn, in one round trip: a batch whose implicit transaction holds SET LOCAL and the query. For
-// statements that take longer to plan than to run and whose generic plan was checked: a
-// conversation list spends 2.5 ms planning and 1 ms running.
-func GenericPlans(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, fn func(pgx.Rows) error) error {
-	b := &pgx.Batch{}
-	b.Queue("SET LOCAL plan_cache_mode = auto")
-	b.Queue(sql, args...).Query(fn)
-	if err := pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("query with generic plans: %w", err)
-	}
-	return nil
-}

@@ -10,7 +10,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/pgdb"
 )
 
-// GenericPlans lets the one query reuse generic plans, in one round trip, and leaves the pool's
+// GenericPlans lets each statement reuse generic plans, in one round trip, and leaves the pool's
 // connections forcing custom plans: a statement whose generic plan is bad (RecordSent's took
 // 30 s a batch) must never get one by accident.
 func TestGenericPlansForOneQuery(t *testing.T) {
@@ -19,20 +19,29 @@ func TestGenericPlansForOneQuery(t *testing.T) {
 	pool := testdbPool(t)
 	var inside []string
 	for range 3 {
-		require.NoError(t, pgdb.GenericPlans(ctx, pool, "SELECT current_setting('plan_cache_mode') WHERE $1::int > 0", []any{1}, func(rows pgx.Rows) error {
-			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			inside = append(inside, got...)
-			return err
-		}))
+		rows, err := pgdb.GenericPlans{Pool: pool}.Query(ctx, "SELECT current_setting('plan_cache_mode') WHERE $1::int > 0", 1)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		inside = append(inside, got...)
 		var after string
 		require.NoError(t, pool.QueryRow(ctx, "SELECT current_setting('plan_cache_mode')").Scan(&after))
 		require.Equal(t, "force_custom_plan", after)
 	}
 	require.Equal(t, []string{"auto", "auto", "auto"}, inside)
 
-	err := pgdb.GenericPlans(ctx, pool, "SELECT 1/$1::int", []any{0}, func(rows pgx.Rows) error {
-		_, err := pgx.CollectRows(rows, pgx.RowTo[int])
-		return err
-	})
+	g := pgdb.GenericPlans{Pool: pool}
+	rows, err := g.Query(ctx, "SELECT 1/$1::int", 0)
+	if err == nil {
+		_, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	}
 	require.ErrorContains(t, err, "division by zero", "the query's error comes back")
+	var mode string
+	require.NoError(t, g.QueryRow(ctx, "SELECT current_setting('plan_cache_mode') WHERE $1::int > 0", 1).Scan(&mode))
+	require.Equal(t, "auto", mode)
+	require.ErrorIs(t, g.QueryRow(ctx, "SELECT 1 WHERE $1::int < 0", 1).Scan(new(int)), pgx.ErrNoRows)
+	tag, err := g.Exec(ctx, "SELECT pg_sleep($1::float8)", 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	require.Zero(t, pool.Stat().AcquiredConns(), "every call gave its connection back")
 }

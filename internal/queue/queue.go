@@ -34,6 +34,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 )
 
 // The events the queue emits.
@@ -84,7 +85,8 @@ func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Mic
 // rows being taken are skipped. ErrEmpty when nothing waits for the agent.
 func (s *Service) Next(ctx context.Context, accountID, userID uuid.UUID) (conversation.Conversation, error) {
 	now := s.now()
-	r, err := s.q.NextInQueue(ctx, s.pool, store.NextInQueueParams{AccountID: accountID, UserID: userID,
+	// A generic plan: planning the statement afresh cost more than running it.
+	r, err := s.q.NextInQueue(ctx, pgdb.GenericPlans{Pool: s.pool}, store.NextInQueueParams{AccountID: accountID, UserID: userID,
 		DueBefore: now.Add(AppointmentLead), Now: now, EventID: uuid.Must(uuid.NewV7())})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return conversation.Conversation{}, ErrEmpty
