@@ -28,6 +28,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/distribution"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/note"
@@ -137,7 +138,7 @@ func New(d Deps) (http.Handler, huma.API) {
 		}
 		next(op)
 	})
-	s := &server{Deps: d}
+	s := &server{Deps: d, distribution: distribution.NewService(d.Pool, d.Clock)}
 	s.registerHealth(grp)
 	s.registerAuth(grp)
 	s.registerAccount(grp)
@@ -164,6 +165,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerConversations(grp)
 	s.registerQueue(grp)
 	s.registerClosing(grp)
+	s.registerDistribution(grp)
 	return router, api
 }
 
@@ -176,6 +178,8 @@ func OpenAPI() *huma.OpenAPI {
 
 type server struct {
 	Deps
+	// distribution keeps the agents' availability and capacities (GET and PATCH /v1/me too).
+	distribution *distribution.Service
 }
 
 // humaGlobals sets huma's package-level settings once: several APIs may be built at once
