@@ -169,6 +169,11 @@ func TestDistributionAPI(t *testing.T) {
 	require.Nil(t, ag.OwnCapacity)
 	require.Equal(t, 1, ag.Capacity)
 
+	// Closing an agent's conversation frees capacity: a run is enqueued with the close.
+	before = kicks()
+	e.do(http.MethodPost, "/v1/conversations/"+first.ID+"/close", a.token, map[string]any{"message": ""}).ok(nil)
+	require.Equal(t, before+1, kicks())
+
 	// Refusals are problems and change nothing.
 	other := e.newUser(b, "compliance") // newUser's e-mail is per role and account-id prefix
 	otherID := e.userID(other)

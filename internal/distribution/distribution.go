@@ -17,10 +17,11 @@
 // the open conversations each counts against capacities are the ones committed before it.
 //
 // When it runs: a periodic River job the elected leader inserts every Every visits each
-// account with an automatic segment, which picks up conversations that started waiting and
-// capacity freed by closes within Every, without adding a job insert to the inbound drain
-// (the hot path that opens attendances). An agent becoming available, or a capacity raised,
-// enqueues a run for the account in the same transaction, so the agent gets work at once.
+// account with an automatic segment, which picks up conversations that started waiting
+// within Every without adding a job insert to the inbound drain (the hot path that opens
+// attendances). An agent becoming available, a capacity changed and a close of an agent's
+// conversation (internal/closing) enqueue a run for the account in their own transaction
+// (Kick), so freed or new capacity is used at once.
 package distribution
 
 import (
@@ -246,14 +247,27 @@ func (s *Service) change(ctx context.Context, accountID, userID uuid.UUID, kick 
 }
 
 func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, accountID uuid.UUID) error {
-	ok, err := s.q.AccountDistributes(ctx, tx, accountID)
+	return Kick(ctx, tx, s.jobs, accountID)
+}
+
+// Inserter inserts River jobs in the caller's transaction (a River client).
+type Inserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Kick enqueues a distributor run for the account in tx, when the account has a segment set
+// to automatic: what a change that may let an agent take work calls (an agent available, a
+// capacity changed, an agent's conversation closed), so the work goes out at once rather than
+// at the next periodic run.
+func Kick(ctx context.Context, tx pgx.Tx, jobs Inserter, accountID uuid.UUID) error {
+	ok, err := store.New().AccountDistributes(ctx, tx, accountID)
 	if err != nil {
 		return fmt.Errorf("read whether account %s distributes: %w", accountID, err)
 	}
 	if !ok {
 		return nil
 	}
-	if _, err := s.jobs.InsertTx(ctx, tx, Args{AccountID: accountID}, nil); err != nil {
+	if _, err := jobs.InsertTx(ctx, tx, Args{AccountID: accountID}, nil); err != nil {
 		return fmt.Errorf("enqueue a distributor run for %s: %w", accountID, err)
 	}
 	return nil
