@@ -274,3 +274,25 @@ func TestConcurrentDistributorsAndNext(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 }
+
+// With equal loads the agent given work least recently gets the next conversation, so work
+// rotates among agents who all finish theirs.
+func TestLeastRecentlyGivenFirst(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	x, y := e.Agent(e.account), e.Agent(e.account)
+	seg := e.Segment(e.account, attendtest.Segment{Name: "Ouro", Priority: 90, Automatic: true, Users: []uuid.UUID{x, y}})
+	e.available(x, y)
+	var got []uuid.UUID
+	for range 4 {
+		conv := e.waiting(seg, 1, e.clock.Now())[0]
+		given := e.distribute()
+		require.Len(t, given, 1)
+		got = append(got, given[0].AgentID)
+		// The agent finishes it: loads are equal again.
+		e.Exec(`UPDATE conversations SET status = 'closed', agent_id = NULL, attendance_id = NULL WHERE id = $1`, conv)
+		e.clock.Advance(time.Minute)
+	}
+	require.NotEqual(t, got[0], got[1])
+	require.Equal(t, []uuid.UUID{got[0], got[1], got[0], got[1]}, got)
+}
