@@ -9,7 +9,9 @@
 --   and reactions are not answers). Set once, by the trigger on messages below.
 -- segment_id: the attendance's deciding segment, fixed when it opens: the contact's segment of
 --   highest priority (ties: the lower id, the older segment), the order GET
---   /v1/contacts/{id}/segments lists. Automatic distribution follows it.
+--   /v1/contacts/{id}/segments lists. Automatic distribution follows it. No foreign key: it
+--   records what decided, and a deleted segment's id stays (its attendances are then not
+--   distributed); a key would make every segment delete scan the attendances.
 -- sla_due_at: opened_at plus the SLA of the contact's highest-priority segment that has one
 --   (ties: the shorter SLA, then the lower id), fixed when it opens; null when none has one.
 -- sla_breached_at: when the breach sweep found the due time passed with neither a first

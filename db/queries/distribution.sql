@@ -12,8 +12,8 @@ SELECT pg_advisory_xact_lock(@class::integer, hashtext(@account_key::text));
 -- deciding segment set to automatic, in queue order; the agent, among the available, active
 -- users who serve that segment (its users and the members of its departments) with fewer open
 -- conversations than their capacity, the one with the fewest, then the one given work least
--- recently (never first). Conversations whose segment has no such agent are passed over. No
--- row: nothing to give.
+-- recently (never first). Conversations whose segment has no such agent are passed over; when
+-- no available agent has room at all, no conversation is looked at. No row: nothing to give.
 WITH free AS (
     SELECT p.user_id, p.last_assigned_at,
            (SELECT count(*) FROM conversations c
@@ -40,6 +40,7 @@ CROSS JOIN LATERAL (
 ) ag
 WHERE c.account_id = @account_id AND c.status = 'open' AND c.agent_id IS NULL AND c.department_id IS NULL
   AND (c.appointment_at IS NULL OR c.appointment_at <= @due_before::timestamptz)
+  AND EXISTS (SELECT 1 FROM free f WHERE f.load < f.capacity)
 ORDER BY c.appointment_at NULLS LAST, c.queue_webchat DESC, c.queue_priority DESC, c.unanswered_since, c.id
 LIMIT 1
 FOR UPDATE OF c SKIP LOCKED;
