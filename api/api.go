@@ -28,6 +28,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/department"
+	"github.com/conversa-hq/conversa/internal/distribution"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/note"
@@ -140,7 +141,7 @@ func New(d Deps) (http.Handler, huma.API) {
 		}
 		next(op)
 	})
-	s := &server{Deps: d}
+	s := &server{Deps: d, distribution: distribution.NewService(d.Pool, d.Clock)}
 	s.registerHealth(grp)
 	s.registerAuth(grp)
 	s.registerAccount(grp)
@@ -168,6 +169,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerQueue(grp)
 	s.registerClosing(grp)
 	s.registerSchedules(grp)
+	s.registerDistribution(grp)
 	return router, api
 }
 
@@ -180,6 +182,8 @@ func OpenAPI() *huma.OpenAPI {
 
 type server struct {
 	Deps
+	// distribution keeps the agents' availability and capacities (GET and PATCH /v1/me too).
+	distribution *distribution.Service
 }
 
 // humaGlobals sets huma's package-level settings once: several APIs may be built at once

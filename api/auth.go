@@ -50,6 +50,9 @@ type MeBody struct {
 	Permissions []string `json:"permissions"`
 	// ClosingMessage is a user's only (PATCH /v1/me sets it).
 	ClosingMessage *string `json:"closing_message,omitempty" doc:"Users: the message sent when the user closes an attendance without one (\"\" for none)."`
+	// Availability and Capacity are a user's only (automatic distribution).
+	Availability string `json:"availability,omitempty" enum:"available,away" doc:"Users: whether automatic distribution gives the user conversations now."`
+	Capacity     *int   `json:"capacity,omitempty" doc:"Users: the most open conversations automatic distribution lets the user hold (the user's own, else the account's default)."`
 }
 
 // JWKSBody is a JSON Web Key Set.
@@ -128,6 +131,11 @@ func (s *server) me(ctx context.Context, p auth.Principal) (MeBody, error) {
 			return MeBody{}, err
 		}
 		me.ClosingMessage = &m
+		ag, err := s.distribution.GetAgent(ctx, p.AccountID, *p.UserID)
+		if err != nil {
+			return MeBody{}, err
+		}
+		me.Availability, me.Capacity = ag.Availability, &ag.Capacity
 	} else {
 		me.Kind, me.APIKeyID = "api_key", p.APIKeyID.String()
 	}

@@ -50,6 +50,7 @@ type ClosingMessageBody struct {
 // ProfileInput changes the caller's own profile.
 type ProfileInput struct {
 	ClosingMessage *string `json:"closing_message,omitempty" maxLength:"4096" doc:"Sent when this user closes an attendance without a message of its own; \"\" for none."`
+	Availability   *string `json:"availability,omitempty" enum:"available,away" doc:"Whether automatic distribution gives this user conversations now (available) or not (away, the state until set). Becoming available runs the distributor at once."`
 }
 
 func (s *server) registerClosing(api huma.API) {
@@ -117,7 +118,7 @@ func (s *server) registerClosing(api huma.API) {
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "update-me", Method: http.MethodPatch, Path: "/v1/me", Tags: []string{"Auth"},
-		Summary:     "Change the caller's own profile (the closing message)",
+		Summary:     "Change the caller's own profile (the closing message, the availability)",
 		Description: "Users only: an API key has no profile (403).",
 		Errors:      []int{http.StatusUnprocessableEntity},
 	}, ""), handle(func(ctx context.Context, in *struct{ Body ProfileInput }) (*struct{ Body MeBody }, error) {
@@ -126,10 +127,15 @@ func (s *server) registerClosing(api huma.API) {
 			return nil, err
 		}
 		if p.UserID == nil {
-			return nil, fault.Forbidden("an API key has no profile: only users set a closing message")
+			return nil, fault.Forbidden("an API key has no profile: only users set a closing message or an availability")
 		}
 		if in.Body.ClosingMessage != nil {
 			if _, err := svc.SetClosingMessage(ctx, p.AccountID, *p.UserID, *in.Body.ClosingMessage); err != nil {
+				return nil, err
+			}
+		}
+		if in.Body.Availability != nil {
+			if _, err := s.distribution.SetAvailability(ctx, p.AccountID, *p.UserID, *in.Body.Availability); err != nil {
 				return nil, err
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/sla"
 )
 
 const conversationsTag = "Conversations"
@@ -63,6 +64,14 @@ type AttendanceBody struct {
 	OpenedBy       string     `json:"opened_by,omitempty" enum:"inbound,agent,api,campaign"`
 	OpenedAt       time.Time  `json:"opened_at"`
 	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+	// The service times (internal/sla).
+	FirstResponseAt      *time.Time `json:"first_response_at,omitempty" doc:"The first answer to the contact after the opening: an agent's or an automation's message, or one sent from the provider's app; internal notes and reactions are not answers. Absent until then."`
+	FirstResponseSeconds *int64     `json:"first_response_seconds,omitempty" doc:"Seconds from the opening to the first response."`
+	ResolutionSeconds    *int64     `json:"resolution_seconds,omitempty" doc:"Seconds from the opening to the close; absent while open."`
+	SegmentID            string     `json:"segment_id,omitempty" format:"uuid" doc:"The deciding segment when the attendance opened: the contact's segment of highest priority (ties: the older segment). Automatic distribution follows it."`
+	SLADueAt             *time.Time `json:"sla_due_at,omitempty" doc:"When the first response is due: the opening plus the SLA of the contact's highest-priority segment that has one (ties: the shorter SLA, then the older segment). Absent without an SLA."`
+	SLABreached          bool       `json:"sla_breached" doc:"The due time passed with neither a first response nor a close by then."`
+	SLABreachedAt        *time.Time `json:"sla_breached_at,omitempty" doc:"When the breach was reported by an attendance.sla_breached event (a periodic sweep, within about 30 seconds of the due time)."`
 }
 
 // MessageBody is a message in a conversation.
@@ -228,7 +237,7 @@ func (s *server) registerConversations(api huma.API) {
 		}
 		out := make([]AttendanceBody, len(found))
 		for i, a := range found {
-			out[i] = toAttendanceBody(a)
+			out[i] = toAttendanceBody(a, s.Conversations.Now())
 		}
 		return &struct{ Body listBody[AttendanceBody] }{Body: listBody[AttendanceBody]{Items: out}}, nil
 	}))
@@ -285,15 +294,19 @@ func toConversationBody(c conversation.Conversation, now time.Time) Conversation
 		b.Sessions[string(cat)] = end
 	}
 	if c.Attendance != nil {
-		a := toAttendanceBody(*c.Attendance)
+		a := toAttendanceBody(*c.Attendance, now)
 		b.Attendance = &a
 	}
 	return b
 }
 
-func toAttendanceBody(a conversation.Attendance) AttendanceBody {
+// toAttendanceBody shows an attendance with its service times at now.
+func toAttendanceBody(a conversation.Attendance, now time.Time) AttendanceBody {
+	t := sla.Measure(a.OpenedAt, a.FirstResponseAt, a.ClosedAt, a.SLADueAt, a.SLABreachedAt, now)
 	b := AttendanceBody{ID: a.ID.String(), ConversationID: a.ConversationID.String(), Protocol: a.Protocol, OpenedBy: a.OpenedBy,
-		OpenedAt: a.OpenedAt, ClosedAt: a.ClosedAt}
+		OpenedAt: a.OpenedAt, ClosedAt: a.ClosedAt, FirstResponseAt: a.FirstResponseAt, FirstResponseSeconds: seconds(t.FirstResponse),
+		ResolutionSeconds: seconds(t.Resolution), SegmentID: optID(a.SegmentID), SLADueAt: a.SLADueAt, SLABreached: t.Breached,
+		SLABreachedAt: a.SLABreachedAt}
 	if a.ContactID != uuid.Nil {
 		b.ContactID = a.ContactID.String()
 	}
@@ -359,4 +372,13 @@ func decodeListCursor(s string) (*conversation.Cursor, error) {
 	}
 	id, _ := uuid.FromBytes(b[9:])
 	return &conversation.Cursor{At: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC(), ID: id}, nil
+}
+
+// seconds is a duration in whole seconds, nil for nil.
+func seconds(d *time.Duration) *int64 {
+	if d == nil {
+		return nil
+	}
+	n := int64(d.Seconds())
+	return &n
 }

@@ -107,6 +107,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/conversations/":     {"id": victimConv.ID},
 		"/v1/quick-replies/":     {"id": victimQuick.ID},
 		"/v1/schedules/":         {"id": victimSchedule.ID},
+		"/v1/users/":             {"id": a.admin.ID.String()},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -155,6 +156,7 @@ func TestTenancyWalk(t *testing.T) {
 		"send-message":              map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID, "text": "/interna intruso"},
 		"send-conversation-message": map[string]any{"text": "/interna intruso"},
 		"assign-conversation":       map[string]any{"agent_id": b.admin.ID.String()},
+		"update-user-distribution":  map[string]any{"capacity": 3},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
@@ -199,6 +201,9 @@ func TestTenancyWalk(t *testing.T) {
 	require.GreaterOrEqual(t, walked, 14, "the walk must cover every secured operation")
 
 	// Account A still has exactly what it had.
+	var victimAgent api.AgentDistributionBody
+	e.do(http.MethodGet, "/v1/users/"+a.admin.ID.String()+"/distribution", a.token, nil).ok(&victimAgent)
+	require.Nil(t, victimAgent.OwnCapacity)
 	var after api.ContactBody
 	e.do(http.MethodGet, "/v1/contacts/"+victim.ID, a.apiKey, nil).ok(&after)
 	require.Equal(t, victim, after)

@@ -206,7 +206,8 @@ SELECT account_id, id, type FROM channels WHERE id = ANY(@ids::uuid[]);
 
 -- name: GetConversation :one
 -- A conversation with its current attendance, if one is open.
-SELECT v.*, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
+SELECT v.*, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type,
+       a.first_response_at, a.segment_id AS attendance_segment_id, a.sla_due_at, a.sla_breached_at
 FROM conversations v
 JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'

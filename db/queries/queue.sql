@@ -43,7 +43,7 @@ WITH me AS (
 ), att AS (
     UPDATE attendances a SET agent_id = @user_id, department_id = NULL
     WHERE a.account_id = @account_id AND a.id = (SELECT upd.attendance_id FROM upd)
-    RETURNING a.id, a.protocol, a.opened_at
+    RETURNING a.id, a.protocol, a.opened_at, a.first_response_at, a.segment_id, a.sla_due_at, a.sla_breached_at
 ), ev AS (
     -- The conversation.assigned event (internal/event's outbox, as event.Emit writes it), in the
     -- same statement: Next is one round trip, committed on its own.
@@ -55,7 +55,8 @@ WITH me AS (
 )
 -- The conversation as assigned, in GetConversation's shape, so the caller shows it without
 -- reading it again.
-SELECT upd.*, att.protocol AS protocol, att.opened_at AS attendance_opened_at, ch.type AS channel_type
+SELECT upd.*, att.protocol AS protocol, att.opened_at AS attendance_opened_at, ch.type AS channel_type,
+       att.first_response_at, att.segment_id AS attendance_segment_id, att.sla_due_at, att.sla_breached_at
 FROM upd
 JOIN channels ch ON ch.account_id = upd.account_id AND ch.id = upd.channel_id
 LEFT JOIN att ON att.id = upd.attendance_id AND upd.status = 'open';

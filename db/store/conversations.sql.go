@@ -33,7 +33,7 @@ func (q *Queries) CurrentProtocol(ctx context.Context, db DBTX, arg CurrentProto
 }
 
 const findActiveAttendances = `-- name: FindActiveAttendances :many
-SELECT a.account_id, a.id, a.conversation_id, a.protocol, a.opened_by, a.opened_at, a.closed_at, a.department_id, a.agent_id, v.contact_id, v.channel_id
+SELECT a.account_id, a.id, a.conversation_id, a.protocol, a.opened_by, a.opened_at, a.closed_at, a.department_id, a.agent_id, a.first_response_at, a.segment_id, a.sla_due_at, a.sla_breached_at, v.contact_id, v.channel_id
 FROM attendances a JOIN conversations v ON v.account_id = a.account_id AND v.id = a.conversation_id
 WHERE a.account_id = $1 AND a.protocol = $2 AND a.closed_at IS NULL
 `
@@ -44,17 +44,21 @@ type FindActiveAttendancesParams struct {
 }
 
 type FindActiveAttendancesRow struct {
-	AccountID      uuid.UUID
-	ID             uuid.UUID
-	ConversationID uuid.UUID
-	Protocol       string
-	OpenedBy       string
-	OpenedAt       time.Time
-	ClosedAt       *time.Time
-	DepartmentID   *uuid.UUID
-	AgentID        *uuid.UUID
-	ContactID      uuid.UUID
-	ChannelID      uuid.UUID
+	AccountID       uuid.UUID
+	ID              uuid.UUID
+	ConversationID  uuid.UUID
+	Protocol        string
+	OpenedBy        string
+	OpenedAt        time.Time
+	ClosedAt        *time.Time
+	DepartmentID    *uuid.UUID
+	AgentID         *uuid.UUID
+	FirstResponseAt *time.Time
+	SegmentID       *uuid.UUID
+	SlaDueAt        *time.Time
+	SlaBreachedAt   *time.Time
+	ContactID       uuid.UUID
+	ChannelID       uuid.UUID
 }
 
 // Open attendances whose protocol is the one given (search by protocol finds only active
@@ -78,6 +82,10 @@ func (q *Queries) FindActiveAttendances(ctx context.Context, db DBTX, arg FindAc
 			&i.ClosedAt,
 			&i.DepartmentID,
 			&i.AgentID,
+			&i.FirstResponseAt,
+			&i.SegmentID,
+			&i.SlaDueAt,
+			&i.SlaBreachedAt,
 			&i.ContactID,
 			&i.ChannelID,
 		); err != nil {
@@ -92,7 +100,8 @@ func (q *Queries) FindActiveAttendances(ctx context.Context, db DBTX, arg FindAc
 }
 
 const getConversation = `-- name: GetConversation :one
-SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.appointment_at, v.queue_webchat, v.queue_priority, v.queue_segments, v.close_pending_id, v.close_at, v.close_if_reply, v.opened_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type
+SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id, v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id, v.created_at, v.updated_at, v.appointment_at, v.queue_webchat, v.queue_priority, v.queue_segments, v.close_pending_id, v.close_at, v.close_if_reply, v.opened_at, a.protocol AS protocol, a.opened_at AS attendance_opened_at, ch.type AS channel_type,
+       a.first_response_at, a.segment_id AS attendance_segment_id, a.sla_due_at, a.sla_breached_at
 FROM conversations v
 JOIN channels ch ON ch.account_id = v.account_id AND ch.id = v.channel_id
 LEFT JOIN attendances a ON a.account_id = v.account_id AND a.id = v.attendance_id AND v.status = 'open'
@@ -105,34 +114,38 @@ type GetConversationParams struct {
 }
 
 type GetConversationRow struct {
-	AccountID          uuid.UUID
-	ID                 uuid.UUID
-	ContactID          uuid.UUID
-	ChannelID          uuid.UUID
-	Address            string
-	Status             string
-	AttendanceID       *uuid.UUID
-	DepartmentID       *uuid.UUID
-	AgentID            *uuid.UUID
-	ServiceExpiresAt   *time.Time
-	CategorySessions   []byte
-	LastMessageAt      *time.Time
-	LastInboundAt      *time.Time
-	UnansweredSince    *time.Time
-	LastCampaignID     *uuid.UUID
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
-	AppointmentAt      *time.Time
-	QueueWebchat       bool
-	QueuePriority      int16
-	QueueSegments      []uuid.UUID
-	ClosePendingID     *uuid.UUID
-	CloseAt            *time.Time
-	CloseIfReply       *string
-	OpenedAt           *time.Time
-	Protocol           *string
-	AttendanceOpenedAt *time.Time
-	ChannelType        string
+	AccountID           uuid.UUID
+	ID                  uuid.UUID
+	ContactID           uuid.UUID
+	ChannelID           uuid.UUID
+	Address             string
+	Status              string
+	AttendanceID        *uuid.UUID
+	DepartmentID        *uuid.UUID
+	AgentID             *uuid.UUID
+	ServiceExpiresAt    *time.Time
+	CategorySessions    []byte
+	LastMessageAt       *time.Time
+	LastInboundAt       *time.Time
+	UnansweredSince     *time.Time
+	LastCampaignID      *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	AppointmentAt       *time.Time
+	QueueWebchat        bool
+	QueuePriority       int16
+	QueueSegments       []uuid.UUID
+	ClosePendingID      *uuid.UUID
+	CloseAt             *time.Time
+	CloseIfReply        *string
+	OpenedAt            *time.Time
+	Protocol            *string
+	AttendanceOpenedAt  *time.Time
+	ChannelType         string
+	FirstResponseAt     *time.Time
+	AttendanceSegmentID *uuid.UUID
+	SlaDueAt            *time.Time
+	SlaBreachedAt       *time.Time
 }
 
 // A conversation with its current attendance, if one is open.
@@ -168,6 +181,10 @@ func (q *Queries) GetConversation(ctx context.Context, db DBTX, arg GetConversat
 		&i.Protocol,
 		&i.AttendanceOpenedAt,
 		&i.ChannelType,
+		&i.FirstResponseAt,
+		&i.AttendanceSegmentID,
+		&i.SlaDueAt,
+		&i.SlaBreachedAt,
 	)
 	return i, err
 }

@@ -36,15 +36,19 @@ type ApiKey struct {
 }
 
 type Attendance struct {
-	AccountID      uuid.UUID
-	ID             uuid.UUID
-	ConversationID uuid.UUID
-	Protocol       string
-	OpenedBy       string
-	OpenedAt       time.Time
-	ClosedAt       *time.Time
-	DepartmentID   *uuid.UUID
-	AgentID        *uuid.UUID
+	AccountID       uuid.UUID
+	ID              uuid.UUID
+	ConversationID  uuid.UUID
+	Protocol        string
+	OpenedBy        string
+	OpenedAt        time.Time
+	ClosedAt        *time.Time
+	DepartmentID    *uuid.UUID
+	AgentID         *uuid.UUID
+	FirstResponseAt *time.Time
+	SegmentID       *uuid.UUID
+	SlaDueAt        *time.Time
+	SlaBreachedAt   *time.Time
 }
 
 type BlockedMessage struct {
@@ -287,6 +291,12 @@ type DepartmentMember struct {
 	DepartmentID uuid.UUID
 	UserID       uuid.UUID
 	AddedAt      time.Time
+}
+
+type DistributionSetting struct {
+	AccountID       uuid.UUID
+	DefaultCapacity int16
+	UpdatedAt       time.Time
 }
 
 type Event struct {
@@ -579,6 +589,9 @@ type UserProfile struct {
 	UserID         uuid.UUID
 	ClosingMessage string
 	UpdatedAt      time.Time
+	Availability   string
+	Capacity       *int16
+	LastAssignedAt *time.Time
 }
 
 type WebchatMessage struct {

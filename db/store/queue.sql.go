@@ -257,7 +257,7 @@ WITH me AS (
 ), att AS (
     UPDATE attendances a SET agent_id = $2, department_id = NULL
     WHERE a.account_id = $1 AND a.id = (SELECT upd.attendance_id FROM upd)
-    RETURNING a.id, a.protocol, a.opened_at
+    RETURNING a.id, a.protocol, a.opened_at, a.first_response_at, a.segment_id, a.sla_due_at, a.sla_breached_at
 ), ev AS (
     -- The conversation.assigned event (internal/event's outbox, as event.Emit writes it), in the
     -- same statement: Next is one round trip, committed on its own.
@@ -267,7 +267,8 @@ WITH me AS (
                               'from_department_id', pick.department_id, 'by', 'next'), $4
     FROM upd JOIN pick ON pick.id = upd.id
 )
-SELECT upd.account_id, upd.id, upd.contact_id, upd.channel_id, upd.address, upd.status, upd.attendance_id, upd.department_id, upd.agent_id, upd.service_expires_at, upd.category_sessions, upd.last_message_at, upd.last_inbound_at, upd.unanswered_since, upd.last_campaign_id, upd.created_at, upd.updated_at, upd.appointment_at, upd.queue_webchat, upd.queue_priority, upd.queue_segments, upd.close_pending_id, upd.close_at, upd.close_if_reply, upd.opened_at, att.protocol AS protocol, att.opened_at AS attendance_opened_at, ch.type AS channel_type
+SELECT upd.account_id, upd.id, upd.contact_id, upd.channel_id, upd.address, upd.status, upd.attendance_id, upd.department_id, upd.agent_id, upd.service_expires_at, upd.category_sessions, upd.last_message_at, upd.last_inbound_at, upd.unanswered_since, upd.last_campaign_id, upd.created_at, upd.updated_at, upd.appointment_at, upd.queue_webchat, upd.queue_priority, upd.queue_segments, upd.close_pending_id, upd.close_at, upd.close_if_reply, upd.opened_at, att.protocol AS protocol, att.opened_at AS attendance_opened_at, ch.type AS channel_type,
+       att.first_response_at, att.segment_id AS attendance_segment_id, att.sla_due_at, att.sla_breached_at
 FROM upd
 JOIN channels ch ON ch.account_id = upd.account_id AND ch.id = upd.channel_id
 LEFT JOIN att ON att.id = upd.attendance_id AND upd.status = 'open'
@@ -282,34 +283,38 @@ type NextInQueueParams struct {
 }
 
 type NextInQueueRow struct {
-	AccountID          uuid.UUID
-	ID                 uuid.UUID
-	ContactID          uuid.UUID
-	ChannelID          uuid.UUID
-	Address            string
-	Status             string
-	AttendanceID       *uuid.UUID
-	DepartmentID       *uuid.UUID
-	AgentID            *uuid.UUID
-	ServiceExpiresAt   *time.Time
-	CategorySessions   []byte
-	LastMessageAt      *time.Time
-	LastInboundAt      *time.Time
-	UnansweredSince    *time.Time
-	LastCampaignID     *uuid.UUID
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
-	AppointmentAt      *time.Time
-	QueueWebchat       bool
-	QueuePriority      int16
-	QueueSegments      []uuid.UUID
-	ClosePendingID     *uuid.UUID
-	CloseAt            *time.Time
-	CloseIfReply       *string
-	OpenedAt           *time.Time
-	Protocol           *string
-	AttendanceOpenedAt *time.Time
-	ChannelType        string
+	AccountID           uuid.UUID
+	ID                  uuid.UUID
+	ContactID           uuid.UUID
+	ChannelID           uuid.UUID
+	Address             string
+	Status              string
+	AttendanceID        *uuid.UUID
+	DepartmentID        *uuid.UUID
+	AgentID             *uuid.UUID
+	ServiceExpiresAt    *time.Time
+	CategorySessions    []byte
+	LastMessageAt       *time.Time
+	LastInboundAt       *time.Time
+	UnansweredSince     *time.Time
+	LastCampaignID      *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	AppointmentAt       *time.Time
+	QueueWebchat        bool
+	QueuePriority       int16
+	QueueSegments       []uuid.UUID
+	ClosePendingID      *uuid.UUID
+	CloseAt             *time.Time
+	CloseIfReply        *string
+	OpenedAt            *time.Time
+	Protocol            *string
+	AttendanceOpenedAt  *time.Time
+	ChannelType         string
+	FirstResponseAt     *time.Time
+	AttendanceSegmentID *uuid.UUID
+	SlaDueAt            *time.Time
+	SlaBreachedAt       *time.Time
 }
 
 // Assigns the caller the first waiting conversation it may serve, in one statement: due
@@ -360,6 +365,10 @@ func (q *Queries) NextInQueue(ctx context.Context, db DBTX, arg NextInQueueParam
 		&i.Protocol,
 		&i.AttendanceOpenedAt,
 		&i.ChannelType,
+		&i.FirstResponseAt,
+		&i.AttendanceSegmentID,
+		&i.SlaDueAt,
+		&i.SlaBreachedAt,
 	)
 	return i, err
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/customfield"
+	"github.com/conversa-hq/conversa/internal/distribution"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/session"
@@ -370,6 +371,12 @@ func (s *Service) closeLocked(ctx context.Context, tx pgx.Tx, row store.LockConv
 		AccountID: row.AccountID, ID: row.ID, AttendanceID: *row.AttendanceID, AgentID: row.AgentID, DepartmentID: row.DepartmentID, Now: now,
 	}); err != nil {
 		return Result{}, fmt.Errorf("close conversation %s: %w", row.ID, err)
+	}
+	if row.AgentID != nil {
+		// The agent has room for one more: automatic distribution may give it work now.
+		if err := distribution.Kick(ctx, tx, s.jobs, row.AccountID); err != nil {
+			return Result{}, err
+		}
 	}
 	id := row.ID
 	base := func() map[string]any {

@@ -120,6 +120,14 @@ type Attendance struct {
 	OpenedBy       string
 	OpenedAt       time.Time
 	ClosedAt       *time.Time
+	// FirstResponseAt is the first answer after the opening (internal/sla's rule), nil before.
+	FirstResponseAt *time.Time
+	// SegmentID is the deciding segment when it opened (the contact's highest priority).
+	SegmentID *uuid.UUID
+	// SLADueAt is when the first response is due by the segment's SLA; nil without an SLA.
+	SLADueAt *time.Time
+	// SLABreachedAt is when the breach was reported (attendance.sla_breached), nil if not.
+	SLABreachedAt *time.Time
 }
 
 // Message is a message in a conversation.
@@ -191,7 +199,8 @@ func (s *Service) FindByProtocol(ctx context.Context, accountID uuid.UUID, proto
 	out := make([]Attendance, len(rows))
 	for i, r := range rows {
 		out[i] = Attendance{ID: r.ID, ConversationID: r.ConversationID, ContactID: r.ContactID, ChannelID: r.ChannelID,
-			Protocol: r.Protocol, OpenedBy: r.OpenedBy, OpenedAt: r.OpenedAt, ClosedAt: r.ClosedAt}
+			Protocol: r.Protocol, OpenedBy: r.OpenedBy, OpenedAt: r.OpenedAt, ClosedAt: r.ClosedAt,
+			FirstResponseAt: r.FirstResponseAt, SegmentID: r.SegmentID, SLADueAt: r.SlaDueAt, SLABreachedAt: r.SlaBreachedAt}
 	}
 	return out, nil
 }
@@ -265,7 +274,8 @@ func FromRow(r store.GetConversationRow) (Conversation, error) {
 	}
 	if r.AttendanceID != nil && r.Protocol != nil && r.AttendanceOpenedAt != nil {
 		c.Attendance = &Attendance{ID: *r.AttendanceID, ConversationID: r.ID, ContactID: r.ContactID, ChannelID: r.ChannelID,
-			Protocol: *r.Protocol, OpenedAt: *r.AttendanceOpenedAt}
+			Protocol: *r.Protocol, OpenedAt: *r.AttendanceOpenedAt, FirstResponseAt: r.FirstResponseAt, SegmentID: r.AttendanceSegmentID,
+			SLADueAt: r.SlaDueAt, SLABreachedAt: r.SlaBreachedAt}
 	}
 	return c, nil
 }

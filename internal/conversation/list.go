@@ -115,7 +115,8 @@ func UnansweredColour(since *time.Time, now time.Time) string {
 // the caller's read state.
 const listColumns = `v.account_id, v.id, v.contact_id, v.channel_id, v.address, v.status, v.attendance_id, v.department_id, v.agent_id,
 	v.service_expires_at, v.category_sessions, v.last_message_at, v.last_inbound_at, v.unanswered_since, v.last_campaign_id,
-	v.created_at, v.updated_at, v.opened_at, a.protocol, a.opened_at, ch.type, c.name`
+	v.created_at, v.updated_at, v.opened_at, a.protocol, a.opened_at, ch.type,
+	a.first_response_at, a.segment_id, a.sla_due_at, a.sla_breached_at, c.name`
 
 // unreadExpr is the caller's read state: the contact wrote after the caller's read mark, or
 // the caller marked the conversation unread.
@@ -228,7 +229,7 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 			if err := row.Scan(&r.AccountID, &r.ID, &r.ContactID, &r.ChannelID, &r.Address, &r.Status, &r.AttendanceID, &r.DepartmentID,
 				&r.AgentID, &r.ServiceExpiresAt, &r.CategorySessions, &r.LastMessageAt, &r.LastInboundAt, &r.UnansweredSince,
 				&r.LastCampaignID, &r.CreatedAt, &r.UpdatedAt, &r.OpenedAt, &r.Protocol, &r.AttendanceOpenedAt, &r.ChannelType,
-				&it.ContactName, &it.Cursor.At, &unread, &it.Tags, &departmentTag); err != nil {
+				&r.FirstResponseAt, &r.AttendanceSegmentID, &r.SlaDueAt, &r.SlaBreachedAt, &it.ContactName, &it.Cursor.At, &unread, &it.Tags, &departmentTag); err != nil {
 				return Item{}, err
 			}
 			c, err := FromRow(r)

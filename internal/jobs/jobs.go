@@ -17,6 +17,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/closing"
+	"github.com/conversa-hq/conversa/internal/distribution"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/expiry"
 	"github.com/conversa-hq/conversa/internal/idempotency"
@@ -25,6 +26,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/schedule"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
+	"github.com/conversa-hq/conversa/internal/sla"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -80,6 +82,10 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	river.AddWorker(workers, &template.ReviewWorker{Pool: pool, Clock: cfg.Clock})
 	river.AddWorker(workers, &expiry.Worker{Sweeper: expiry.NewSweeper(pool, cfg.Clock)})
 	river.AddWorker(workers, &closing.Worker{Service: closing.NewService(pool, cfg.Clock)})
+	river.AddWorker(workers, &sla.Worker{Sweeper: sla.NewSweeper(pool, cfg.Clock)})
+	distributor := distribution.NewService(pool, cfg.Clock)
+	river.AddWorker(workers, &distribution.Worker{Service: distributor})
+	river.AddWorker(workers, &distribution.AllWorker{Service: distributor})
 	if cfg.Webhooks != nil {
 		river.AddWorker(workers, &webhook.DrainWorker{Service: cfg.Webhooks})
 	}
@@ -120,6 +126,8 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 				return SegmentTagsArgs{}, nil
 			}, &river.PeriodicJobOpts{ID: "segment_tags", RunOnStart: true}),
 			expiry.PeriodicJob(),
+			sla.PeriodicJob(),
+			distribution.PeriodicJob(),
 		)
 		if cfg.Webhooks != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(DrainEvery), func() (river.JobArgs, *river.InsertOpts) {

@@ -200,3 +200,15 @@ func TakeOnReply(ctx context.Context, db store.DBTX, accountID, conversationID, 
 	}
 	return emitAssigned(ctx, db, accountID, at, conversationID, &userID, dept, dept, "reply")
 }
+
+// Give puts an open conversation, which the caller has locked in db's transaction, with an
+// agent (its department removed, its appointment served) and emits conversation.assigned
+// saying how it came (by): the agent target of Assign, for callers that choose the agent
+// themselves (the automatic distributor, by "distribution").
+func Give(ctx context.Context, db store.DBTX, accountID, conversationID, agentID uuid.UUID, fromDepartmentID *uuid.UUID, at time.Time, by string) error {
+	at = at.UTC().Truncate(time.Microsecond)
+	if err := store.New().SetAssignment(ctx, db, store.SetAssignmentParams{AccountID: accountID, ID: conversationID, AgentID: &agentID, Now: at}); err != nil {
+		return fmt.Errorf("assign conversation %s to agent %s: %w", conversationID, agentID, err)
+	}
+	return emitAssigned(ctx, db, accountID, at, conversationID, &agentID, nil, fromDepartmentID, by)
+}
