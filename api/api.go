@@ -30,12 +30,14 @@ import (
 	"github.com/conversa-hq/conversa/internal/department"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/importer"
+	"github.com/conversa-hq/conversa/internal/media"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/quickreply"
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/teamchat"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -83,8 +85,12 @@ type Deps struct {
 	Send *send.Service
 	// QuickReplies are the account's canned answers.
 	QuickReplies *quickreply.Service
-	Clock        clock.Clock
-	Logger       *slog.Logger
+	// Media is the account's media library.
+	Media *media.Service
+	// TeamChat is the users' internal chat.
+	TeamChat *teamchat.Service
+	Clock    clock.Clock
+	Logger   *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -164,6 +170,8 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerConversations(grp)
 	s.registerQueue(grp)
 	s.registerClosing(grp)
+	s.registerMedia(grp)
+	s.registerTeamChat(grp)
 	return router, api
 }
 
