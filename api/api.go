@@ -31,6 +31,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/media"
+	"github.com/conversa-hq/conversa/internal/newchat"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/quickreply"
@@ -89,8 +90,10 @@ type Deps struct {
 	Media *media.Service
 	// TeamChat is the users' internal chat.
 	TeamChat *teamchat.Service
-	Clock    clock.Clock
-	Logger   *slog.Logger
+	// NewChat sends a template to a number that may not be a contact yet.
+	NewChat *newchat.Service
+	Clock   clock.Clock
+	Logger  *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -172,6 +175,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerClosing(grp)
 	s.registerMedia(grp)
 	s.registerTeamChat(grp)
+	s.registerNewChat(grp)
 	return router, api
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/media"
+	"github.com/conversa-hq/conversa/internal/newchat"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
@@ -120,7 +121,8 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	sender.Media = library
 	handler, _ := api.New(api.Deps{
 		Send: sender, QuickReplies: quickreply.NewService(pool, clk, contacts), Media: library, TeamChat: teamchat.NewService(pool, clk),
-		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
+		NewChat: newchat.NewService(clk, contacts, sender),
+		Events:  events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Imports: imports, Clock: clk,

@@ -30,6 +30,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/media"
+	"github.com/conversa-hq/conversa/internal/newchat"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb"
@@ -212,7 +213,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
 		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, QuickReplies: quickreply.NewService(pool, clk, contacts),
-		Media: library, TeamChat: teamchat.NewService(pool, clk), MaxImportBytes: cfg.MaxImportBytes,
+		Media: library, TeamChat: teamchat.NewService(pool, clk), NewChat: newchat.NewService(clk, contacts, sender), MaxImportBytes: cfg.MaxImportBytes,
 		Clock: clk, Logger: logger, Conversations: webhooks.Conversations,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {

@@ -20,9 +20,6 @@ SELECT * FROM team_threads
 WHERE account_id = @account_id AND id = @id
   AND (kind = 'room' OR user_low = @user_id::uuid OR user_high = @user_id::uuid);
 
--- name: ActiveUserInAccount :one
-SELECT EXISTS (SELECT 1 FROM users WHERE account_id = @account_id AND id = @id AND disabled_at IS NULL);
-
 -- name: InsertTeamMessage :one
 INSERT INTO team_messages (account_id, id, thread_id, sender_user_id, body, created_at)
 VALUES (@account_id, @id, @thread_id, @sender_user_id, @body, @now)

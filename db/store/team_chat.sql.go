@@ -12,22 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const activeUserInAccount = `-- name: ActiveUserInAccount :one
-SELECT EXISTS (SELECT 1 FROM users WHERE account_id = $1 AND id = $2 AND disabled_at IS NULL)
-`
-
-type ActiveUserInAccountParams struct {
-	AccountID uuid.UUID
-	ID        uuid.UUID
-}
-
-func (q *Queries) ActiveUserInAccount(ctx context.Context, db DBTX, arg ActiveUserInAccountParams) (bool, error) {
-	row := db.QueryRow(ctx, activeUserInAccount, arg.AccountID, arg.ID)
-	var exists bool
-	err := row.Scan(&exists)
-	return exists, err
-}
-
 const ensureDirectThread = `-- name: EnsureDirectThread :one
 INSERT INTO team_threads (account_id, id, kind, user_low, user_high, created_at)
 VALUES ($1, $2, 'direct', $3, $4, $5)

@@ -185,3 +185,29 @@ func TakeOnReply(ctx context.Context, db store.DBTX, accountID, conversationID, 
 	}
 	return emitAssigned(ctx, db, accountID, at, conversationID, &userID, dept, dept, "reply")
 }
+
+// AssignIfUnassigned gives an open conversation to agentID in the caller's transaction when it
+// has no agent, and emits conversation.assigned with by; a conversation with an agent keeps
+// it (assigned is false). The "new chat" of an agent uses it: the conversation it opened is
+// the agent's, but a colleague already serving the contact is not displaced.
+func AssignIfUnassigned(ctx context.Context, tx pgx.Tx, accountID, conversationID, agentID uuid.UUID, by string, at time.Time) (assigned bool, err error) {
+	q := store.New()
+	at = at.UTC().Truncate(time.Microsecond)
+	c, err := q.LockConversationForAssign(ctx, tx, store.LockConversationForAssignParams{AccountID: accountID, ID: conversationID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fault.NotFound("conversation")
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock conversation %s: %w", conversationID, err)
+	}
+	if c.Status != "open" {
+		return false, errClosed
+	}
+	if c.AgentID != nil {
+		return false, nil
+	}
+	if err := q.SetAssignment(ctx, tx, store.SetAssignmentParams{AccountID: accountID, ID: conversationID, AgentID: &agentID, Now: at}); err != nil {
+		return false, fmt.Errorf("assign conversation %s: %w", conversationID, err)
+	}
+	return true, emitAssigned(ctx, tx, accountID, at, conversationID, &agentID, nil, c.DepartmentID, by)
+}

@@ -417,7 +417,7 @@ func state(service *time.Time, sessions []byte) session.State {
 }
 
 func (s *Service) render(ctx context.Context, db store.DBTX, req Request, tpl template.Template, contactID uuid.UUID) (template.Rendered, error) {
-	c, err := s.contacts.Get(ctx, req.AccountID, contactID)
+	c, err := s.contacts.GetIn(ctx, db, req.AccountID, contactID)
 	if err != nil {
 		return template.Rendered{}, err
 	}

@@ -99,13 +99,13 @@ func (s *Service) Send(ctx context.Context, accountID, sender uuid.UUID, to To, 
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if to.UserID != nil {
-			ok, err := s.q.ActiveUserInAccount(ctx, tx, store.ActiveUserInAccountParams{AccountID: accountID, ID: *to.UserID})
+			ok, err := s.q.ActiveUserExists(ctx, tx, store.ActiveUserExistsParams{AccountID: accountID, ID: *to.UserID})
 			if err != nil {
 				return fmt.Errorf("find user %s: %w", to.UserID, err)
 			}
 			if !ok {
 				return &fault.Error{Kind: fault.KindNotFound, Message: "user not found",
-					Fields: []fault.FieldError{{Field: "body.to_user_id", Message: "not an active user of the account", Value: to.UserID.String()}}}
+					Fields: []fault.FieldError{{Field: "body.to_user_id", Message: "not an active user of the account"}}}
 			}
 			low, high := sender, *to.UserID
 			if strings.Compare(low.String(), high.String()) > 0 {
