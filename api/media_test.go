@@ -5,11 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,8 @@ import (
 
 	"github.com/conversa-hq/conversa/api"
 	"github.com/conversa-hq/conversa/internal/provider"
+	"github.com/conversa-hq/conversa/internal/provider/whatsapp"
+	"github.com/conversa-hq/conversa/internal/provider/whatsapp/whatsapptest"
 	"github.com/conversa-hq/conversa/internal/send"
 )
 
@@ -190,19 +191,6 @@ func TestMediaLibraryReadsAndTenancy(t *testing.T) {
 	require.Zero(t, chunks)
 }
 
-// recorder is a provider that keeps what it was asked to send.
-type recorder struct {
-	mu   sync.Mutex
-	sent []provider.Message
-}
-
-func (r *recorder) Send(_ context.Context, m provider.Message) (provider.Sent, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sent = append(r.sent, m)
-	return provider.Sent{ID: "wamid." + uuid.NewString()}, nil
-}
-
 // TestSendLibraryMedia: a message with media_id goes to the provider as the file's kind and a
 // signed public link that serves the file without a token; a forged, foreign or expired link
 // does not.
@@ -246,27 +234,32 @@ func TestSendLibraryMedia(t *testing.T) {
 	require.NoError(t, e.pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE kind = 'media'").Scan(&n))
 	require.Equal(t, 2, n)
 
-	// The dispatcher hands the provider the signed links.
-	rec := &recorder{}
-	d := send.NewDispatcher(e.pool, e.clock, func(context.Context, uuid.UUID, uuid.UUID) (provider.Sender, error) { return rec, nil })
+	// The dispatcher hands WhatsApp (its test server, over the Cloud API's wire format) the
+	// signed links, by the file's kind.
+	srv := whatsapptest.New(t, whatsapptest.Config{PhoneNumberID: "111"})
+	wa := whatsapp.New(whatsapp.Config{BaseURL: srv.URL, PhoneNumberID: "111", AccessToken: whatsapptest.DefaultAccessToken})
+	d := send.NewDispatcher(e.pool, e.clock, func(context.Context, uuid.UUID, uuid.UUID) (provider.Sender, error) { return wa, nil })
 	_, err = d.DispatchBatch(ctx, uuid.MustParse(f.line.ID))
 	require.NoError(t, err)
-	var media []*provider.Media
-	for _, m := range rec.sent {
-		if m.Media != nil {
-			media = append(media, m.Media)
+	type waMedia struct{ Link, Caption, Filename string }
+	media := map[string]waMedia{}
+	for _, m := range srv.Messages() {
+		var body map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(m.Body, &body))
+		if raw, ok := body[m.Type]; ok && m.Type != "template" {
+			var wm waMedia
+			require.NoError(t, json.Unmarshal(raw, &wm))
+			media[m.Type] = wm
 		}
 	}
 	require.Len(t, media, 2)
-	sort.Slice(media, func(i, j int) bool { return media[i].Kind < media[j].Kind }) // sent concurrently
-	require.Equal(t, provider.Document, media[0].Kind)
-	require.Equal(t, "boleto.pdf", media[0].Filename, "a document shows its library name")
-	require.Equal(t, "Seu boleto", media[0].Caption)
-	require.Equal(t, provider.Image, media[1].Kind)
-	require.True(t, strings.HasPrefix(media[0].URL, testPublicURL+"/public/media/"+f.a.account.ID.String()+"/"+boleto.ID+"?"), media[0].URL)
+	require.Equal(t, "boleto.pdf", media["document"].Filename, "a document shows its library name")
+	require.Equal(t, "Seu boleto", media["document"].Caption)
+	require.True(t, strings.HasPrefix(media["image"].Link, testPublicURL+"/public/media/"+f.a.account.ID.String()+"/"+logo.ID+"?"), media["image"].Link)
+	require.True(t, strings.HasPrefix(media["document"].Link, testPublicURL+"/public/media/"+f.a.account.ID.String()+"/"+boleto.ID+"?"), media["document"].Link)
 
 	// The link serves the file to anyone holding it, without a token.
-	link := strings.TrimPrefix(media[0].URL, testPublicURL)
+	link := strings.TrimPrefix(media["document"].Link, testPublicURL)
 	r := e.do(http.MethodGet, link, "", nil).status(200)
 	require.True(t, bytes.Equal(doc, r.Body))
 	require.Equal(t, "application/pdf", r.Header.Get("Content-Type"))
