@@ -64,6 +64,15 @@ func teamCaller(ctx context.Context) (auth.Principal, uuid.UUID, error) {
 	return p, *p.UserID, nil
 }
 
+// teamThreadCaller is teamCaller for an operation on the thread {id}.
+func teamThreadCaller(ctx context.Context, rawID string) (p auth.Principal, me, thread uuid.UUID, err error) {
+	if p, me, err = teamCaller(ctx); err != nil {
+		return p, me, thread, err
+	}
+	thread, err = parseUUID("path.id", rawID)
+	return p, me, thread, err
+}
+
 func encodeTeamCursor(seq int64) string {
 	b := make([]byte, 9)
 	b[0] = 't'
@@ -139,11 +148,7 @@ func (s *server) registerTeamChat(api huma.API) {
 		ID string `path:"id" format:"uuid"`
 		PageParams
 	}) (*struct{ Body listBody[TeamMessageBody] }, error) {
-		p, me, err := teamCaller(ctx)
-		if err != nil {
-			return nil, err
-		}
-		id, err := parseUUID("path.id", in.ID)
+		p, me, id, err := teamThreadCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -173,11 +178,7 @@ func (s *server) registerTeamChat(api huma.API) {
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
 		ID string `path:"id" format:"uuid"`
 	}) (*struct{}, error) {
-		p, me, err := teamCaller(ctx)
-		if err != nil {
-			return nil, err
-		}
-		id, err := parseUUID("path.id", in.ID)
+		p, me, id, err := teamThreadCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
