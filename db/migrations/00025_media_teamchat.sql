@@ -58,7 +58,7 @@ CREATE TABLE team_messages (
     account_id     uuid NOT NULL,
     id             uuid NOT NULL,
     -- Orders a thread's messages (keyset pagination, unread counts) whatever the clocks say.
-    seq            bigint GENERATED ALWAYS AS IDENTITY,
+    seq            bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
     thread_id      uuid NOT NULL,
     sender_user_id uuid NOT NULL,
     body           text NOT NULL CHECK (length(body) BETWEEN 1 AND 4096),

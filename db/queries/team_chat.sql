@@ -36,9 +36,10 @@ SELECT coalesce(max(seq), 0)::bigint FROM team_messages WHERE account_id = @acco
 
 -- name: ListTeamThreads :many
 -- The user's threads (their direct threads and the room, once it exists) with the last message
--- and how many of the others' messages came after what the user read; latest activity first.
+-- (last_seq 0: none yet) and how many of the others' messages came after what the user read;
+-- latest activity first.
 SELECT t.id, t.kind, t.user_low, t.user_high, t.created_at,
-       coalesce(lm.id, t.id)::uuid AS last_id, lm.seq AS last_seq, coalesce(lm.sender_user_id, t.id)::uuid AS last_sender_user_id,
+       coalesce(lm.id, t.id)::uuid AS last_id, coalesce(lm.seq, 0)::bigint AS last_seq, coalesce(lm.sender_user_id, t.id)::uuid AS last_sender_user_id,
        coalesce(lm.body, '')::text AS last_body, coalesce(lm.created_at, t.created_at)::timestamptz AS last_created_at,
        (SELECT count(*) FROM team_messages m
         WHERE m.account_id = t.account_id AND m.thread_id = t.id AND m.sender_user_id <> @user_id::uuid

@@ -520,7 +520,7 @@ type Tag struct {
 type TeamMessage struct {
 	AccountID    uuid.UUID
 	ID           uuid.UUID
-	Seq          *int64
+	Seq          int64
 	ThreadID     uuid.UUID
 	SenderUserID uuid.UUID
 	Body         string

@@ -106,7 +106,7 @@ type InsertTeamMessageParams struct {
 	Now          time.Time
 }
 
-func (q *Queries) InsertTeamMessage(ctx context.Context, db DBTX, arg InsertTeamMessageParams) (*int64, error) {
+func (q *Queries) InsertTeamMessage(ctx context.Context, db DBTX, arg InsertTeamMessageParams) (int64, error) {
 	row := db.QueryRow(ctx, insertTeamMessage,
 		arg.AccountID,
 		arg.ID,
@@ -115,7 +115,7 @@ func (q *Queries) InsertTeamMessage(ctx context.Context, db DBTX, arg InsertTeam
 		arg.Body,
 		arg.Now,
 	)
-	var seq *int64
+	var seq int64
 	err := row.Scan(&seq)
 	return seq, err
 }
@@ -153,7 +153,7 @@ type ListTeamMessagesParams struct {
 
 type ListTeamMessagesRow struct {
 	ID           uuid.UUID
-	Seq          *int64
+	Seq          int64
 	SenderUserID uuid.UUID
 	Body         string
 	CreatedAt    time.Time
@@ -193,7 +193,7 @@ func (q *Queries) ListTeamMessages(ctx context.Context, db DBTX, arg ListTeamMes
 
 const listTeamThreads = `-- name: ListTeamThreads :many
 SELECT t.id, t.kind, t.user_low, t.user_high, t.created_at,
-       coalesce(lm.id, t.id)::uuid AS last_id, lm.seq AS last_seq, coalesce(lm.sender_user_id, t.id)::uuid AS last_sender_user_id,
+       coalesce(lm.id, t.id)::uuid AS last_id, coalesce(lm.seq, 0)::bigint AS last_seq, coalesce(lm.sender_user_id, t.id)::uuid AS last_sender_user_id,
        coalesce(lm.body, '')::text AS last_body, coalesce(lm.created_at, t.created_at)::timestamptz AS last_created_at,
        (SELECT count(*) FROM team_messages m
         WHERE m.account_id = t.account_id AND m.thread_id = t.id AND m.sender_user_id <> $1::uuid
@@ -223,7 +223,7 @@ type ListTeamThreadsRow struct {
 	UserHigh         *uuid.UUID
 	CreatedAt        time.Time
 	LastID           uuid.UUID
-	LastSeq          *int64
+	LastSeq          int64
 	LastSenderUserID uuid.UUID
 	LastBody         string
 	LastCreatedAt    time.Time
@@ -231,7 +231,8 @@ type ListTeamThreadsRow struct {
 }
 
 // The user's threads (their direct threads and the room, once it exists) with the last message
-// and how many of the others' messages came after what the user read; latest activity first.
+// (last_seq 0: none yet) and how many of the others' messages came after what the user read;
+// latest activity first.
 func (q *Queries) ListTeamThreads(ctx context.Context, db DBTX, arg ListTeamThreadsParams) ([]ListTeamThreadsRow, error) {
 	rows, err := db.Query(ctx, listTeamThreads, arg.UserID, arg.AccountID)
 	if err != nil {

@@ -118,12 +118,10 @@ func (s *Service) Send(ctx context.Context, accountID, sender uuid.UUID, to To, 
 		} else if m.ThreadID, err = s.q.EnsureRoom(ctx, tx, store.EnsureRoomParams{AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Now: now}); err != nil {
 			return fmt.Errorf("open the room: %w", err)
 		}
-		seq, err := s.q.InsertTeamMessage(ctx, tx, store.InsertTeamMessageParams{AccountID: accountID, ID: m.ID, ThreadID: m.ThreadID,
-			SenderUserID: sender, Body: body, Now: now})
-		if err != nil || seq == nil {
+		if m.Seq, err = s.q.InsertTeamMessage(ctx, tx, store.InsertTeamMessageParams{AccountID: accountID, ID: m.ID, ThreadID: m.ThreadID,
+			SenderUserID: sender, Body: body, Now: now}); err != nil {
 			return fmt.Errorf("store team message: %w", err)
 		}
-		m.Seq = *seq
 		if err := s.q.MarkTeamThreadRead(ctx, tx, store.MarkTeamThreadReadParams{AccountID: accountID, ThreadID: m.ThreadID, UserID: sender, ReadSeq: m.Seq}); err != nil {
 			return fmt.Errorf("mark own message read: %w", err)
 		}
@@ -160,8 +158,8 @@ func (s *Service) Threads(ctx context.Context, accountID, userID uuid.UUID) ([]T
 			}
 			t.With = &with
 		}
-		if r.LastSeq != nil {
-			t.Last = &Message{ID: r.LastID, ThreadID: r.ID, Seq: *r.LastSeq, SenderUserID: r.LastSenderUserID, Body: r.LastBody, CreatedAt: r.LastCreatedAt.UTC()}
+		if r.LastSeq > 0 {
+			t.Last = &Message{ID: r.LastID, ThreadID: r.ID, Seq: r.LastSeq, SenderUserID: r.LastSenderUserID, Body: r.LastBody, CreatedAt: r.LastCreatedAt.UTC()}
 		}
 		out[i] = t
 	}
@@ -192,10 +190,7 @@ func (s *Service) Messages(ctx context.Context, accountID, userID, threadID uuid
 	}
 	out := make([]Message, len(rows))
 	for i, r := range rows {
-		out[i] = Message{ID: r.ID, ThreadID: threadID, SenderUserID: r.SenderUserID, Body: r.Body, CreatedAt: r.CreatedAt.UTC()}
-		if r.Seq != nil {
-			out[i].Seq = *r.Seq
-		}
+		out[i] = Message{ID: r.ID, ThreadID: threadID, Seq: r.Seq, SenderUserID: r.SenderUserID, Body: r.Body, CreatedAt: r.CreatedAt.UTC()}
 	}
 	return out, nil
 }
