@@ -1,18 +1,18 @@
 -- +goose Up
 -- The media library: files an account uploads once and sends by id (stickers among them). The
 -- metadata row is what lists and sends read; the content lives in media_chunks, so a listing
--- never touches it, and an upload or a download moves one chunk at a time instead of holding
--- the whole file (up to WhatsApp's 100 MB for documents) in memory.
+-- never touches it, and an upload (spooled to a temporary file first) or a download moves one
+-- chunk at a time instead of holding the whole file (up to WhatsApp's 100 MB for documents) in
+-- memory.
 CREATE TABLE media (
     account_id             uuid NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     id                     uuid NOT NULL,
     name                   text NOT NULL CHECK (length(name) BETWEEN 1 AND 255),
     kind                   text NOT NULL CHECK (kind IN ('image', 'audio', 'video', 'document', 'sticker')),
     mime                   text NOT NULL,
-    size                   bigint NOT NULL CHECK (size >= 0),
-    -- Hex SHA-256 of the content: the content's ETag. Empty only while the upload is in its
-    -- transaction (nobody else sees the row before it commits).
-    sha256                 text NOT NULL,
+    size                   bigint NOT NULL CHECK (size > 0),
+    -- Hex SHA-256 of the content: the content's ETag.
+    sha256                 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     uploaded_by_user_id    uuid,
     uploaded_by_api_key_id uuid,
     created_at             timestamptz NOT NULL,

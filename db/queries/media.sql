@@ -1,16 +1,10 @@
--- name: CreateMedia :exec
--- The metadata row of an upload, written first in the upload's transaction so its chunks can
--- reference it; FinishMedia sets size and hash once the last chunk is in.
+-- name: CreateMedia :one
 INSERT INTO media (account_id, id, name, kind, mime, size, sha256, uploaded_by_user_id, uploaded_by_api_key_id, created_at, updated_at)
-VALUES (@account_id, @id, @name, @kind, @mime, 0, '', sqlc.narg(uploaded_by_user_id), sqlc.narg(uploaded_by_api_key_id), @now, @now);
+VALUES (@account_id, @id, @name, @kind, @mime, @size, @sha256, sqlc.narg(uploaded_by_user_id), sqlc.narg(uploaded_by_api_key_id), @now, @now)
+RETURNING *;
 
 -- name: InsertMediaChunk :exec
 INSERT INTO media_chunks (account_id, media_id, seq, data) VALUES (@account_id, @media_id, @seq, @data);
-
--- name: FinishMedia :one
-UPDATE media SET size = @size, sha256 = @sha256
-WHERE account_id = @account_id AND id = @id
-RETURNING *;
 
 -- name: GetMedia :one
 SELECT * FROM media WHERE account_id = @account_id AND id = @id;

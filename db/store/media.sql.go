@@ -12,9 +12,10 @@ import (
 	"github.com/google/uuid"
 )
 
-const createMedia = `-- name: CreateMedia :exec
+const createMedia = `-- name: CreateMedia :one
 INSERT INTO media (account_id, id, name, kind, mime, size, sha256, uploaded_by_user_id, uploaded_by_api_key_id, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, 0, '', $6, $7, $8, $8)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+RETURNING account_id, id, name, kind, mime, size, sha256, uploaded_by_user_id, uploaded_by_api_key_id, created_at, updated_at
 `
 
 type CreateMediaParams struct {
@@ -23,25 +24,41 @@ type CreateMediaParams struct {
 	Name               string
 	Kind               string
 	Mime               string
+	Size               int64
+	Sha256             string
 	UploadedByUserID   *uuid.UUID
 	UploadedByApiKeyID *uuid.UUID
 	Now                time.Time
 }
 
-// The metadata row of an upload, written first in the upload's transaction so its chunks can
-// reference it; FinishMedia sets size and hash once the last chunk is in.
-func (q *Queries) CreateMedia(ctx context.Context, db DBTX, arg CreateMediaParams) error {
-	_, err := db.Exec(ctx, createMedia,
+func (q *Queries) CreateMedia(ctx context.Context, db DBTX, arg CreateMediaParams) (Medium, error) {
+	row := db.QueryRow(ctx, createMedia,
 		arg.AccountID,
 		arg.ID,
 		arg.Name,
 		arg.Kind,
 		arg.Mime,
+		arg.Size,
+		arg.Sha256,
 		arg.UploadedByUserID,
 		arg.UploadedByApiKeyID,
 		arg.Now,
 	)
-	return err
+	var i Medium
+	err := row.Scan(
+		&i.AccountID,
+		&i.ID,
+		&i.Name,
+		&i.Kind,
+		&i.Mime,
+		&i.Size,
+		&i.Sha256,
+		&i.UploadedByUserID,
+		&i.UploadedByApiKeyID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
 
 const deleteMedia = `-- name: DeleteMedia :execrows
@@ -59,43 +76,6 @@ func (q *Queries) DeleteMedia(ctx context.Context, db DBTX, arg DeleteMediaParam
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const finishMedia = `-- name: FinishMedia :one
-UPDATE media SET size = $1, sha256 = $2
-WHERE account_id = $3 AND id = $4
-RETURNING account_id, id, name, kind, mime, size, sha256, uploaded_by_user_id, uploaded_by_api_key_id, created_at, updated_at
-`
-
-type FinishMediaParams struct {
-	Size      int64
-	Sha256    string
-	AccountID uuid.UUID
-	ID        uuid.UUID
-}
-
-func (q *Queries) FinishMedia(ctx context.Context, db DBTX, arg FinishMediaParams) (Medium, error) {
-	row := db.QueryRow(ctx, finishMedia,
-		arg.Size,
-		arg.Sha256,
-		arg.AccountID,
-		arg.ID,
-	)
-	var i Medium
-	err := row.Scan(
-		&i.AccountID,
-		&i.ID,
-		&i.Name,
-		&i.Kind,
-		&i.Mime,
-		&i.Size,
-		&i.Sha256,
-		&i.UploadedByUserID,
-		&i.UploadedByApiKeyID,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
 }
 
 const getMedia = `-- name: GetMedia :one

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -84,22 +85,32 @@ func checkName(field, name string) (string, error) {
 	return name, nil
 }
 
-// Upload stores the file read from r under name, one chunk at a time, in one transaction: the
-// type is sniffed from the first chunk (it must be one WhatsApp accepts, and of kind want
-// when want is set: 415 otherwise), and reading stops as soon as the file passes its kind's
-// limit (413), storing nothing. An empty file is refused.
+// checkKind refuses a kind asked for in the query that is not one of the five.
+func checkKind(k provider.MediaKind) error {
+	if k != "" && Limits[k] == 0 {
+		return fault.Invalid("unknown media kind", fault.FieldError{Field: "query.kind", Message: "must be image, audio, video, document or sticker", Value: string(k)})
+	}
+	return nil
+}
+
+// Upload stores the file read from r under name. The type is sniffed from the first chunk (it
+// must be one WhatsApp accepts, and of kind want when want is set: 415 otherwise); reading
+// stops as soon as the file passes its kind's limit (413), storing nothing; an empty file is
+// refused. The body is first spooled to a temporary file a chunk at a time, hashing as it
+// goes, so a slow client holds no database connection; the chunks are then written in one
+// short transaction.
 func (s *Service) Upload(ctx context.Context, accountID uuid.UUID, by Uploader, name string, want provider.MediaKind, r io.Reader) (Media, error) {
 	name, err := checkName("query.name", name)
 	if err != nil {
 		return Media{}, err
 	}
-	if want != "" && Limits[want] == 0 {
-		return Media{}, fault.Invalid("unknown media kind", fault.FieldError{Field: "query.kind", Message: "must be image, audio, video, document or sticker", Value: string(want)})
+	if err := checkKind(want); err != nil {
+		return Media{}, err
 	}
 	buf := make([]byte, ChunkSize)
-	n, err := io.ReadFull(r, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return Media{}, fmt.Errorf("read upload: %w", err)
+	n, err := readChunk(r, buf)
+	if err != nil {
+		return Media{}, err
 	}
 	if n == 0 {
 		return Media{}, fault.Invalid("the file is empty", fault.FieldError{Field: "body", Message: "is empty"})
@@ -112,41 +123,59 @@ func (s *Service) Upload(ctx context.Context, accountID uuid.UUID, by Uploader, 
 		return Media{}, fault.UnsupportedMedia(fmt.Sprintf("the file is %s (%s), not %s", mime, kind, want),
 			fault.FieldError{Field: "query.kind", Message: "does not match the file's content", Value: string(want)})
 	}
-	limit := Limits[kind]
+	spool, err := os.CreateTemp("", "conversa-media-*")
+	if err != nil {
+		return Media{}, fmt.Errorf("spool upload: %w", err)
+	}
+	defer func() { _ = spool.Close(); _ = os.Remove(spool.Name()) }()
+	h := sha256.New()
+	var size int64
+	for n > 0 {
+		if size += int64(n); size > Limits[kind] {
+			return Media{}, fault.TooLarge(fmt.Sprintf("%s files may have at most %d bytes (WhatsApp's limit)", kind, Limits[kind]))
+		}
+		h.Write(buf[:n])
+		if _, err := spool.Write(buf[:n]); err != nil {
+			return Media{}, fmt.Errorf("spool upload: %w", err)
+		}
+		if n, err = readChunk(r, buf); err != nil {
+			return Media{}, err
+		}
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return Media{}, fmt.Errorf("spool upload: %w", err)
+	}
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
-	id := uuid.Must(uuid.NewV7())
-	var out Media
+	p := store.CreateMediaParams{AccountID: accountID, ID: uuid.Must(uuid.NewV7()), Name: name, Kind: string(kind), Mime: mime, Size: size,
+		Sha256: hex.EncodeToString(h.Sum(nil)), UploadedByUserID: by.UserID, UploadedByApiKeyID: by.APIKeyID, Now: now}
+	var row store.Medium
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.q.CreateMedia(ctx, tx, store.CreateMediaParams{AccountID: accountID, ID: id, Name: name, Kind: string(kind), Mime: mime,
-			UploadedByUserID: by.UserID, UploadedByApiKeyID: by.APIKeyID, Now: now}); err != nil {
+		if row, err = s.q.CreateMedia(ctx, tx, p); err != nil {
 			return fmt.Errorf("store media %s: %w", name, err)
 		}
-		h := sha256.New()
-		var size int64
-		for seq := int32(0); n > 0; seq++ {
-			size += int64(n)
-			if size > limit {
-				return fault.TooLarge(fmt.Sprintf("%s files may have at most %d bytes (WhatsApp's limit)", kind, limit))
+		for seq := int32(0); ; seq++ {
+			n, err := readChunk(spool, buf)
+			if err != nil || n == 0 {
+				return err
 			}
-			h.Write(buf[:n])
-			if err := s.q.InsertMediaChunk(ctx, tx, store.InsertMediaChunkParams{AccountID: accountID, MediaID: id, Seq: seq, Data: buf[:n]}); err != nil {
+			if err := s.q.InsertMediaChunk(ctx, tx, store.InsertMediaChunkParams{AccountID: accountID, MediaID: p.ID, Seq: seq, Data: buf[:n]}); err != nil {
 				return fmt.Errorf("store media chunk %d: %w", seq, err)
 			}
-			if n, err = io.ReadFull(r, buf); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("read upload: %w", err)
-			}
 		}
-		row, err := s.q.FinishMedia(ctx, tx, store.FinishMediaParams{AccountID: accountID, ID: id, Size: size, Sha256: hex.EncodeToString(h.Sum(nil))})
-		if err != nil {
-			return fmt.Errorf("finish media %s: %w", id, err)
-		}
-		out = fromRow(row)
-		return nil
 	})
 	if err != nil {
 		return Media{}, err
 	}
-	return out, nil
+	return fromRow(row), nil
+}
+
+// readChunk fills buf from r as far as r goes; 0 at the end.
+func readChunk(r io.Reader, buf []byte) (int, error) {
+	n, err := io.ReadFull(r, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return n, fmt.Errorf("read upload: %w", err)
+	}
+	return n, nil
 }
 
 // Get returns a file's metadata.
@@ -179,8 +208,8 @@ type Filter struct {
 func (s *Service) List(ctx context.Context, accountID uuid.UUID, f Filter) ([]Media, error) {
 	p := store.ListMediaParams{AccountID: accountID, Before: f.Before, Lim: int32(f.Limit)}
 	if f.Kind != "" {
-		if Limits[f.Kind] == 0 {
-			return nil, fault.Invalid("unknown media kind", fault.FieldError{Field: "query.kind", Message: "must be image, audio, video, document or sticker", Value: string(f.Kind)})
+		if err := checkKind(f.Kind); err != nil {
+			return nil, err
 		}
 		k := string(f.Kind)
 		p.Kind = &k
