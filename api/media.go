@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -81,7 +81,7 @@ func (s *server) mediaContent(ctx context.Context, accountID uuid.UUID, m media.
 		}
 		hctx.SetHeader("Content-Type", m.Mime)
 		hctx.SetHeader("Content-Length", strconv.FormatInt(m.Size, 10))
-		hctx.SetHeader("Content-Disposition", fmt.Sprintf("inline; filename=%q", strings.ReplaceAll(m.Name, `"`, "'")))
+		hctx.SetHeader("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": m.Name}))
 		hctx.SetHeader("X-Content-Type-Options", "nosniff")
 		hctx.SetStatus(http.StatusOK)
 		if err := s.Media.WriteContent(ctx, accountID, m, hctx.BodyWriter()); err != nil {

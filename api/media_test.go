@@ -263,6 +263,7 @@ func TestSendLibraryMedia(t *testing.T) {
 	r := e.do(http.MethodGet, link, "", nil).status(200)
 	require.True(t, bytes.Equal(doc, r.Body))
 	require.Equal(t, "application/pdf", r.Header.Get("Content-Type"))
+	require.Equal(t, `inline; filename=boleto.pdf`, r.Header.Get("Content-Disposition"))
 
 	// Forged, foreign or expired links do not.
 	u, err := url.Parse(link)
