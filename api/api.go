@@ -31,6 +31,8 @@ import (
 	"github.com/conversa-hq/conversa/internal/distribution"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/importer"
+	"github.com/conversa-hq/conversa/internal/media"
+	"github.com/conversa-hq/conversa/internal/newchat"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/quickreply"
@@ -38,6 +40,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/teamchat"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -87,8 +90,14 @@ type Deps struct {
 	Schedules *schedule.Service
 	// QuickReplies are the account's canned answers.
 	QuickReplies *quickreply.Service
-	Clock        clock.Clock
-	Logger       *slog.Logger
+	// Media is the account's media library.
+	Media *media.Service
+	// TeamChat is the users' internal chat.
+	TeamChat *teamchat.Service
+	// NewChat sends a template to a number that may not be a contact yet.
+	NewChat *newchat.Service
+	Clock   clock.Clock
+	Logger  *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable, schema
 	// current). Nil means always ready.
 	Ready func(context.Context) error
@@ -170,6 +179,9 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerClosing(grp)
 	s.registerSchedules(grp)
 	s.registerDistribution(grp)
+	s.registerMedia(grp)
+	s.registerTeamChat(grp)
+	s.registerNewChat(grp)
 	return router, api
 }
 

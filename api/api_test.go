@@ -28,6 +28,8 @@ import (
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
+	"github.com/conversa-hq/conversa/internal/media"
+	"github.com/conversa-hq/conversa/internal/newchat"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
@@ -37,6 +39,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/teamchat"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -61,7 +64,12 @@ type testEnv struct {
 	outbound  *outbound.Service
 	// schedules runs the schedules' jobs directly (their Work), on the test's clock.
 	schedules *schedule.Service
+	// sender is the API's send service, for tests that dispatch what it queued.
+	sender *send.Service
 }
+
+// testPublicURL is where the test server's media links point.
+const testPublicURL = "https://conversa.test"
 
 // publish numbers the events waiting in the outbox, as the publisher of a running server does.
 func (e *testEnv) publish() {
@@ -113,16 +121,19 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	consents := consent.NewService(pool, clk)
 	sender := send.NewService(pool, clk, contacts, templates, consents)
 	schedules := schedule.NewService(pool, clk, sender)
+	library := media.NewService(pool, clk, media.NewSigner(box.Derive("media links"), testPublicURL))
+	sender.Media = library
 	handler, _ := api.New(api.Deps{
-		Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts),
-		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
+		Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts), Media: library, TeamChat: teamchat.NewService(pool, clk),
+		NewChat: newchat.NewService(clk, contacts, sender),
+		Events:  events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Imports: imports, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10, MaxImportBytes: 256 << 10, Conversations: webhooks.Conversations,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports, schedules: schedules}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports, schedules: schedules, sender: sender}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

@@ -64,6 +64,8 @@ func problem(err error) error {
 		fault.KindForbidden:          http.StatusForbidden,
 		fault.KindPreconditionFailed: http.StatusPreconditionFailed,
 		fault.KindTooManyRequests:    http.StatusTooManyRequests,
+		fault.KindTooLarge:           http.StatusRequestEntityTooLarge,
+		fault.KindUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	}[f.Kind]
 	if status == 0 {
 		return err

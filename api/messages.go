@@ -27,12 +27,13 @@ type MessageContent struct {
 	Internal   bool              `json:"internal,omitempty" doc:"Store the text as an internal note, never sent."`
 }
 
-// MessageMedia is an attachment by public link.
+// MessageMedia is an attachment by public link or from the account's media library.
 type MessageMedia struct {
-	Kind     string `json:"kind" enum:"image,audio,video,document,sticker"`
-	URL      string `json:"url" format:"uri" maxLength:"2000"`
-	Caption  string `json:"caption,omitempty" maxLength:"1024"`
-	Filename string `json:"filename,omitempty" maxLength:"240"`
+	Kind     string     `json:"kind,omitempty" enum:"image,audio,video,document,sticker" doc:"Required with url; with media_id the library file's kind (given, it must match)."`
+	URL      string     `json:"url,omitempty" format:"uri" maxLength:"2000" doc:"A public link; or media_id."`
+	MediaID  *uuid.UUID `json:"media_id,omitempty" doc:"A file of the media library (POST /v1/media), sent by a signed link the provider downloads; in place of url."`
+	Caption  string     `json:"caption,omitempty" maxLength:"1024"`
+	Filename string     `json:"filename,omitempty" maxLength:"240"`
 }
 
 // SendMessageInput is a message to a contact on a channel.
@@ -153,6 +154,7 @@ func toSendRequest(c MessageContent) send.Request {
 	req := send.Request{Text: c.Text, TemplateID: c.TemplateID, Variables: c.Variables, Internal: c.Internal}
 	if c.Media != nil {
 		req.Media = &provider.Media{Kind: provider.MediaKind(c.Media.Kind), URL: c.Media.URL, Caption: c.Media.Caption, Filename: c.Media.Filename}
+		req.MediaID = c.Media.MediaID
 	}
 	return req
 }

@@ -87,6 +87,11 @@ func TestTenancyWalk(t *testing.T) {
 	var victimSchedule api.ScheduleBody
 	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/schedules", a.token, map[string]any{"kind": "flow", "flow": "segredo",
 		"at": e.clock.Now().Add(time.Hour)}).ok(&victimSchedule)
+	var victimMedia api.MediaBody
+	e.upload(a.token, "name=segredo.png", file(pngHead, 100)).ok(&victimMedia)
+	colleague := e.chatUser(a, "colega", "agent")
+	var victimTeamMsg api.TeamMessageBody
+	e.do(http.MethodPost, "/v1/team-chat/messages", a.token, map[string]any{"to_user_id": colleague.id, "body": "segredo do time"}).ok(&victimTeamMsg)
 
 	// What a path parameter is, by path prefix, pointing at account A's resources.
 	params := map[string]map[string]string{
@@ -108,6 +113,8 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/quick-replies/":     {"id": victimQuick.ID},
 		"/v1/schedules/":         {"id": victimSchedule.ID},
 		"/v1/users/":             {"id": a.admin.ID.String()},
+		"/v1/media/":             {"id": victimMedia.ID},
+		"/v1/team-chat/threads/": {"id": victimTeamMsg.ThreadID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -157,10 +164,15 @@ func TestTenancyWalk(t *testing.T) {
 		"send-conversation-message": map[string]any{"text": "/interna intruso"},
 		"assign-conversation":       map[string]any{"agent_id": b.admin.ID.String()},
 		"update-user-distribution":  map[string]any{"capacity": 3},
+		"rename-media":              map[string]any{"name": "hacked.png"},
+		"send-team-message":         map[string]any{"to_user_id": colleague.id, "body": "intruso"},
+		"start-new-chat": map[string]any{"channel_id": victimLine.ID, "template_id": victimTemplate.ID, "phone": "+5511988881111",
+			"name": "Intruder"},
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID, victimQuick.ID, "resposta secreta"}
+	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID, victimQuick.ID, "resposta secreta",
+		victimMedia.ID, "segredo.png", victimTeamMsg.ThreadID, victimTeamMsg.ID, "segredo do time", colleague.id}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))

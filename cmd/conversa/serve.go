@@ -29,6 +29,8 @@ import (
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/importer"
 	"github.com/conversa-hq/conversa/internal/jobs"
+	"github.com/conversa-hq/conversa/internal/media"
+	"github.com/conversa-hq/conversa/internal/newchat"
 	"github.com/conversa-hq/conversa/internal/note"
 	"github.com/conversa-hq/conversa/internal/outbound"
 	"github.com/conversa-hq/conversa/internal/pgdb"
@@ -38,6 +40,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/segment"
 	"github.com/conversa-hq/conversa/internal/send"
 	"github.com/conversa-hq/conversa/internal/tag"
+	"github.com/conversa-hq/conversa/internal/teamchat"
 	"github.com/conversa-hq/conversa/internal/template"
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
@@ -187,6 +190,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	webhooks.Logger = logger
 	templates.Enqueuer = client
 	imports.Enqueuer = client
+	var signer *media.Signer
+	if box != nil {
+		signer = media.NewSigner(box.Derive("media links"), cfg.PublicURL)
+	}
+	library := media.NewService(pool, clk, signer)
+	sender.Media = library
 	sender.Wake = send.Waker(client, logger)
 	schedules.Wake = sender.Wake
 	metricsCtx, cancelMetrics := context.WithCancel(context.Background())
@@ -210,7 +219,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts), MaxImportBytes: cfg.MaxImportBytes,
+		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts),
+		Media: library, TeamChat: teamchat.NewService(pool, clk), NewChat: newchat.NewService(clk, contacts, sender), MaxImportBytes: cfg.MaxImportBytes,
 		Clock: clk, Logger: logger, Conversations: webhooks.Conversations,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) error {

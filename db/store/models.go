@@ -376,6 +376,27 @@ type ImportError struct {
 	Skipped    bool
 }
 
+type MediaChunk struct {
+	AccountID uuid.UUID
+	MediaID   uuid.UUID
+	Seq       int32
+	Data      []byte
+}
+
+type Medium struct {
+	AccountID          uuid.UUID
+	ID                 uuid.UUID
+	Name               string
+	Kind               string
+	Mime               string
+	Size               int64
+	Sha256             string
+	UploadedByUserID   *uuid.UUID
+	UploadedByApiKeyID *uuid.UUID
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
 type Message struct {
 	AccountID         uuid.UUID
 	ID                uuid.UUID
@@ -536,6 +557,32 @@ type Tag struct {
 	AutomationOnly bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+type TeamMessage struct {
+	AccountID    uuid.UUID
+	ID           uuid.UUID
+	Seq          int64
+	ThreadID     uuid.UUID
+	SenderUserID uuid.UUID
+	Body         string
+	CreatedAt    time.Time
+}
+
+type TeamRead struct {
+	AccountID uuid.UUID
+	ThreadID  uuid.UUID
+	UserID    uuid.UUID
+	ReadSeq   int64
+}
+
+type TeamThread struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	Kind      string
+	UserLow   *uuid.UUID
+	UserHigh  *uuid.UUID
+	CreatedAt time.Time
 }
 
 type Template struct {

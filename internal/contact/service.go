@@ -97,7 +97,13 @@ func (s *Service) insert(ctx context.Context, db store.DBTX, accountID uuid.UUID
 
 // Get returns one contact.
 func (s *Service) Get(ctx context.Context, accountID, id uuid.UUID) (Contact, error) {
-	row, err := s.q.GetContact(ctx, s.pool, store.GetContactParams{AccountID: accountID, ID: id})
+	return s.GetIn(ctx, s.pool, accountID, id)
+}
+
+// GetIn is Get in the caller's transaction, which sees a contact it created and has not
+// committed (a new chat creates the contact and renders a template for it at once).
+func (s *Service) GetIn(ctx context.Context, db store.DBTX, accountID, id uuid.UUID) (Contact, error) {
+	row, err := s.q.GetContact(ctx, db, store.GetContactParams{AccountID: accountID, ID: id})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Contact{}, errNotFound
 	}

@@ -22,6 +22,8 @@ const (
 	KindForbidden                          // 403: credentials lack a permission
 	KindPreconditionFailed                 // 412: If-Match did not match
 	KindTooManyRequests                    // 429: throttled; RetryAfter says when to retry
+	KindTooLarge                           // 413: an upload beyond its limit
+	KindUnsupportedMedia                   // 415: content of a type that is not accepted
 )
 
 // FieldError names one wrong input field. Field is a JSON path in the request body
@@ -80,6 +82,16 @@ func PreconditionFailed(message string) error {
 // TooManyRequests reports throttling; retryAfter is when the caller may try again.
 func TooManyRequests(message string, retryAfter time.Duration) error {
 	return &Error{Kind: KindTooManyRequests, Message: message, RetryAfter: retryAfter}
+}
+
+// TooLarge reports an upload larger than the limit that applies to it.
+func TooLarge(message string) error {
+	return &Error{Kind: KindTooLarge, Message: message}
+}
+
+// UnsupportedMedia reports content whose type is not accepted where it was sent.
+func UnsupportedMedia(message string, fields ...FieldError) error {
+	return &Error{Kind: KindUnsupportedMedia, Message: message, Fields: fields}
 }
 
 // As returns the fault in err's chain, if any.

@@ -212,3 +212,24 @@ func Give(ctx context.Context, db store.DBTX, accountID, conversationID, agentID
 	}
 	return emitAssigned(ctx, db, accountID, at, conversationID, &agentID, nil, fromDepartmentID, by)
 }
+
+// AssignIfUnassigned gives an open conversation to agentID in the caller's transaction when it
+// has no agent, and emits conversation.assigned with by; a conversation with an agent keeps
+// it (assigned is false). The "new chat" of an agent uses it: the conversation it opened is
+// the agent's, but a colleague already serving the contact is not displaced.
+func AssignIfUnassigned(ctx context.Context, tx pgx.Tx, accountID, conversationID, agentID uuid.UUID, by string, at time.Time) (assigned bool, err error) {
+	c, err := store.New().LockConversationForAssign(ctx, tx, store.LockConversationForAssignParams{AccountID: accountID, ID: conversationID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fault.NotFound("conversation")
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock conversation %s: %w", conversationID, err)
+	}
+	if c.Status != "open" {
+		return false, errClosed
+	}
+	if c.AgentID != nil {
+		return false, nil
+	}
+	return true, Give(ctx, tx, accountID, conversationID, agentID, c.DepartmentID, at, by)
+}

@@ -177,16 +177,16 @@ func (s *Service) openAttendance(ctx context.Context, tx pgx.Tx, sc Schedule, q 
 		return "", fmt.Errorf("lock conversation %s: %w", q.ConversationID, err)
 	}
 	note := "the attendance was already open"
-	if c.Status != "open" {
-		openedBy := "api"
-		if sc.CreatedByUserID != nil {
-			openedBy = "agent"
-		}
-		a, err := conversation.OpenAttendance(ctx, tx, sc.AccountID, q.ConversationID, c.ContactID, q.ChannelID, openedBy, s.now())
-		if err != nil {
-			return "", err
-		}
-		note = "attendance " + a.Protocol + " opened"
+	openedBy := "api"
+	if sc.CreatedByUserID != nil {
+		openedBy = "agent"
+	}
+	opening, opened, err := conversation.OpenAttendance(ctx, tx, sc.AccountID, q.ConversationID, q.ChannelID, openedBy, s.now())
+	if err != nil {
+		return "", err
+	}
+	if opened {
+		note = "attendance " + opening.Protocol + " opened"
 	}
 	var t queue.Target
 	switch {

@@ -5,7 +5,9 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ const KeySize = 32
 // Box seals and opens with one key. Safe for concurrent use.
 type Box struct {
 	aead cipher.AEAD
+	raw  []byte
 }
 
 // New returns a Box for a base64 (standard or URL alphabet) 32-byte key.
@@ -38,7 +41,16 @@ func New(key string) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, raw: raw}, nil
+}
+
+// Derive returns a 32-byte key for another purpose (e.g. "media links"), computed from the
+// configured key, so one secret in configuration serves several uses without one use's key
+// revealing another's or the encryption key.
+func (b *Box) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, b.raw)
+	m.Write([]byte("conversa/" + purpose))
+	return m.Sum(nil)
 }
 
 // GenerateKey returns a new random key in the form New reads.

@@ -27,6 +27,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/media"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/phone"
 	"github.com/conversa-hq/conversa/internal/provider"
@@ -50,6 +51,10 @@ type Request struct {
 	// Exactly one of Text, Media and TemplateID. Media's Caption goes with it.
 	Text  string
 	Media *provider.Media
+	// MediaID sends a file of the account's media library in place of Media's link (Media
+	// may carry the caption and the file name): it is resolved to the file's kind and signed
+	// public link.
+	MediaID *uuid.UUID
 	// TemplateID sends an approved template; Variables override its bindings by variable
 	// location ("body:1", "header:name", "button:0").
 	TemplateID *uuid.UUID
@@ -85,6 +90,8 @@ type Service struct {
 	contacts  *contact.Service
 	templates *template.Service
 	consent   *consent.Service
+	// Media resolves MediaID; nil refuses it.
+	Media *media.Service
 	// Wake, when set, is called with a line that has new messages (after they are stored).
 	Wake func(ctx context.Context, channelID uuid.UUID)
 }
@@ -122,6 +129,11 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 	text := req.Text
 	if rest, ok := strings.CutPrefix(text, InternalPrefix); ok {
 		internal, text = true, strings.TrimSpace(rest)
+	}
+	if req.MediaID != nil && !internal {
+		if err := s.resolveMedia(ctx, db, &req); err != nil {
+			return Queued{}, err
+		}
 	}
 	if err := checkContent(text, req, internal); err != nil {
 		return Queued{}, err
@@ -277,8 +289,40 @@ func checkContent(text string, req Request, internal bool) error {
 		return fault.Invalid("give exactly one of text, media and template_id")
 	}
 	if req.Media != nil && strings.TrimSpace(req.Media.URL) == "" {
-		return fault.Invalid("media needs a link", fault.FieldError{Field: "body.media.url", Message: "is empty"})
+		return fault.Invalid("media needs a link or a media_id of the library", fault.FieldError{Field: "body.media.url", Message: "is empty"})
 	}
+	if req.Media != nil && req.Media.Kind == "" {
+		return fault.Invalid("media by link needs its kind", fault.FieldError{Field: "body.media.kind", Message: "is required with url"})
+	}
+	return nil
+}
+
+// resolveMedia puts the library file req.MediaID in req.Media: its kind, its signed link and
+// (for a document) its name, keeping the caption and a file name the caller gave.
+func (s *Service) resolveMedia(ctx context.Context, db store.DBTX, req *Request) error {
+	given := provider.Media{}
+	if req.Media != nil {
+		given = *req.Media
+	}
+	if given.URL != "" {
+		return fault.Invalid("give the media's url or its media_id, not both", fault.FieldError{Field: "body.media.url", Message: "not allowed with media_id"})
+	}
+	if s.Media == nil {
+		return fault.Conflict("media from the library cannot be sent by this server")
+	}
+	m, err := s.Media.Link(ctx, db, req.AccountID, *req.MediaID, "body.media.media_id")
+	if err != nil {
+		return err
+	}
+	if given.Kind != "" && given.Kind != m.Kind {
+		return fault.Invalid("the library file is of another kind", fault.FieldError{Field: "body.media.kind",
+			Message: "the file is " + string(m.Kind), Value: string(given.Kind)})
+	}
+	m.Caption = given.Caption
+	if given.Filename != "" {
+		m.Filename = given.Filename
+	}
+	req.Media = &m
 	return nil
 }
 
@@ -388,7 +432,7 @@ func state(service *time.Time, sessions []byte) session.State {
 }
 
 func (s *Service) render(ctx context.Context, db store.DBTX, req Request, tpl template.Template, contactID uuid.UUID) (template.Rendered, error) {
-	c, err := s.contacts.Get(ctx, req.AccountID, contactID)
+	c, err := s.contacts.GetIn(ctx, db, req.AccountID, contactID)
 	if err != nil {
 		return template.Rendered{}, err
 	}
