@@ -138,7 +138,7 @@ func New(d Deps) (http.Handler, huma.API) {
 
 	api := humachi.New(router, config())
 	m := newHTTPMetrics(d.Registry)
-	api.UseMiddleware(m.middleware, authenticate(api, d.Auth))
+	api.UseMiddleware(m.middleware, wellFormedQuery(api), authenticate(api, d.Auth))
 
 	// Every operation is registered through one group so that settings common to all of
 	// them (the body limit) are applied in one place. huma has already put its own 1 MiB

@@ -138,6 +138,14 @@ func TestConversationListsAPI(t *testing.T) {
 		e.do(http.MethodGet, "/v1/conversations?tag_id=nope", a.token, nil).problem(http.StatusUnprocessableEntity)
 	})
 
+	t.Run("a malformed query string is a problem, not an unfiltered list", func(t *testing.T) {
+		for _, q := range []string{"cursor=%%%", "view=open&tag_id=%zz", "q=100%"} {
+			p := e.do(http.MethodGet, "/v1/conversations?"+q, a.token, nil).problem(http.StatusBadRequest)
+			require.Contains(t, p.Detail, "malformed query string", q)
+		}
+		require.Len(t, list(a.token, "q="+url.QueryEscape("100%")).Items, 0, "an escaped percent sign is a search like any other")
+	})
+
 	t.Run("search by name, phone and active protocol", func(t *testing.T) {
 		for q, want := range map[string][]string{
 			"clara":                {c3.ID},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -185,4 +186,17 @@ func (m *httpMetrics) middleware(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation().OperationID
 	m.requests.WithLabelValues(op, strconv.Itoa(ctx.Status())).Inc()
 	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+// wellFormedQuery refuses a query string that does not parse (a stray %, an invalid escape)
+// with a 400 problem: Go's URL parsing drops such a query whole, so without this check the
+// request would run as if no parameter had been given (a list from its first page, unfiltered).
+func wellFormedQuery(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		if _, err := url.ParseQuery(ctx.URL().RawQuery); err != nil {
+			writeProblem(api, ctx, huma.Error400BadRequest("malformed query string: "+err.Error()))
+			return
+		}
+		next(ctx)
+	}
 }
