@@ -257,7 +257,13 @@ func (e *testEnv) login(a tenant) string {
 // newUser creates a user with role in the tenant's account and returns its access token.
 func (e *testEnv) newUser(a tenant, role string) string {
 	e.t.Helper()
-	email := role + "-" + a.account.ID.String()[:8] + "@example.com"
+	return e.newNamedUser(a, role, role)
+}
+
+// newNamedUser is newUser for a second user of a role: name tells the users apart.
+func (e *testEnv) newNamedUser(a tenant, role, name string) string {
+	e.t.Helper()
+	email := name + "-" + a.account.ID.String() + "@example.com"
 	_, err := account.CreateUser(context.Background(), e.pool, account.NewUser{AccountID: a.account.ID, Email: email, Password: testPassword, Role: role})
 	require.NoError(e.t, err)
 	var tok api.TokenBody

@@ -79,7 +79,7 @@ func (s *server) registerClosing(api huma.API) {
 		Status int
 		Body   CloseBody
 	}, error) {
-		p, id, err := pathCaller(ctx, in.ID)
+		p, id, err := s.conversationCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func (s *server) registerClosing(api huma.API) {
 	}, auth.ContactsWrite), handle(func(ctx context.Context, in *struct {
 		ID string `path:"id" format:"uuid"`
 	}) (*struct{}, error) {
-		p, id, err := pathCaller(ctx, in.ID)
+		p, id, err := s.conversationCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -138,6 +138,28 @@ func TestConversationListsAPI(t *testing.T) {
 		e.do(http.MethodGet, "/v1/conversations?tag_id=nope", a.token, nil).problem(http.StatusUnprocessableEntity)
 	})
 
+	t.Run("an agent sees its own, its departments' and its segments' conversations", func(t *testing.T) {
+		// The agent is in Cobrança (the views above added it), the newcomer in no department.
+		newcomer := e.newNamedUser(a, "agent", "newcomer")
+		require.ElementsMatch(t, []string{c1.ID, c2.ID, c3.ID, c4.ID}, list(agentToken, "view=all").ids())
+		require.ElementsMatch(t, []string{c1.ID, c2.ID, c4.ID}, list(newcomer, "view=all").ids(), "c3 is Cobrança's")
+		require.Len(t, list(a.token, "view=all").Items, 4, "an admin sees all")
+		e.do(http.MethodGet, "/v1/conversations/"+c3.ID, agentToken, nil).ok(nil)
+		for _, r := range []struct{ method, path string }{
+			{http.MethodGet, ""}, {http.MethodGet, "/messages"}, {http.MethodPost, "/read"}, {http.MethodPost, "/unread"},
+			{http.MethodDelete, "/close"},
+		} {
+			e.do(r.method, "/v1/conversations/"+c3.ID+r.path, newcomer, nil).problem(http.StatusNotFound)
+		}
+		e.do(http.MethodPost, "/v1/conversations/"+c3.ID+"/messages", newcomer, map[string]any{"text": "oi"}).problem(http.StatusNotFound)
+		e.do(http.MethodPost, "/v1/conversations/"+c3.ID+"/close", newcomer, map[string]any{}).problem(http.StatusNotFound)
+		e.do(http.MethodPost, "/v1/conversations/"+c3.ID+"/assign", newcomer, map[string]any{"agent_id": agentID}).problem(http.StatusNotFound)
+		var still api.ConversationBody
+		e.do(http.MethodGet, "/v1/conversations/"+c3.ID, a.token, nil).ok(&still)
+		require.Equal(t, "open", still.Status, "nothing the newcomer tried changed it")
+		require.Equal(t, dept.ID, still.DepartmentID)
+	})
+
 	t.Run("a malformed query string is a problem, not an unfiltered list", func(t *testing.T) {
 		for _, q := range []string{"cursor=%%%", "view=open&tag_id=%zz", "q=100%"} {
 			p := e.do(http.MethodGet, "/v1/conversations?"+q, a.token, nil).problem(http.StatusBadRequest)

@@ -100,6 +100,7 @@ func (s *server) registerConversations(api huma.API) {
 		OperationID: "list-conversations", Method: http.MethodGet, Path: "/v1/conversations", Tags: []string{conversationsTag},
 		Summary: "The agent console's conversation lists: views, filters, search and orders",
 		Description: "Views: all; open (open, no agent, and no department or one of the caller's departments; an API key sees every department); " +
+			"an agent sees, in every view, only its own conversations, its departments' and its segments' (supervisors, admins and API keys see all); " +
 			"mine (assigned to the calling user); in_attendance (has an agent). Filters combine. q finds by the contact's name (any part), " +
 			"phone, or the protocol of an open attendance. unread and the items' unread flag are the calling user's read state (API keys have none).",
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
@@ -123,7 +124,7 @@ func (s *server) registerConversations(api huma.API) {
 			return nil, err
 		}
 		q := conversation.ListQuery{AccountID: p.AccountID, UserID: p.UserID, View: conversation.View(in.View),
-			Order: conversation.Order(in.Order), Search: in.Q, Limit: in.Limit + 1}
+			Order: conversation.Order(in.Order), Search: in.Q, Limit: in.Limit + 1, Scoped: agentScoped(p)}
 		if q.After, err = decodeListCursor(in.Cursor); err != nil {
 			return nil, err
 		}
@@ -187,7 +188,7 @@ func (s *server) registerConversations(api huma.API) {
 	}, auth.ContactsRead), handle(func(ctx context.Context, in *struct {
 		ID string `path:"id" format:"uuid"`
 	}) (*struct{ Body ConversationBody }, error) {
-		p, id, err := pathCaller(ctx, in.ID)
+		p, id, err := s.conversationCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +208,7 @@ func (s *server) registerConversations(api huma.API) {
 		PageParams
 		Q string `query:"q" maxLength:"200" doc:"Words to find in the messages' text."`
 	}) (*struct{ Body listBody[MessageBody] }, error) {
-		p, id, err := pathCaller(ctx, in.ID)
+		p, id, err := s.conversationCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -343,7 +344,7 @@ func optID(id *uuid.UUID) string {
 
 // markRead applies a read-state change of the calling user, who must be a user.
 func (s *server) markRead(ctx context.Context, rawID string, mark func(ctx context.Context, accountID, userID, id uuid.UUID) error) error {
-	p, id, err := pathCaller(ctx, rawID)
+	p, id, err := s.conversationCaller(ctx, rawID)
 	if err != nil {
 		return err
 	}
@@ -381,4 +382,33 @@ func seconds(d *time.Duration) *int64 {
 	}
 	n := int64(d.Seconds())
 	return &n
+}
+
+// agentScoped says whether p sees only the conversations it has or may serve: an agent does
+// (DESIGN §3); supervisors, admins, compliance officers and API keys see the account's.
+func agentScoped(p auth.Principal) bool { return p.UserID != nil && p.Role == auth.RoleAgent }
+
+// conversationCaller is pathCaller for a conversation's path: an agent naming a conversation
+// it does not see gets the 404 of one that does not exist.
+func (s *server) conversationCaller(ctx context.Context, rawID string) (auth.Principal, uuid.UUID, error) {
+	p, id, err := pathCaller(ctx, rawID)
+	if err != nil {
+		return p, id, err
+	}
+	return p, id, s.checkVisible(ctx, p, id)
+}
+
+// checkVisible refuses, as not found, a conversation an agent does not see.
+func (s *server) checkVisible(ctx context.Context, p auth.Principal, id uuid.UUID) error {
+	if !agentScoped(p) {
+		return nil
+	}
+	ok, err := s.Conversations.Visible(ctx, p.AccountID, *p.UserID, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fault.NotFound("conversation")
+	}
+	return nil
 }

@@ -144,6 +144,13 @@ func (s *server) registerMessages(api huma.API) {
 		Body           MessageContent
 		RawBody        []byte
 	}) (*struct{ Body QueuedMessageBody }, error) {
+		p, err := principal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkVisible(ctx, p, in.ID); err != nil {
+			return nil, err
+		}
 		req := toSendRequest(in.Body)
 		req.ConversationID = &in.ID
 		return sendOp(ctx, in.IdempotencyKey, in.RawBody, "send-conversation-message:"+in.ID.String(), req)

@@ -157,7 +157,7 @@ func (s *server) registerQueue(api huma.API) {
 		ID   string `path:"id" format:"uuid"`
 		Body AssignInput
 	}) (*struct{ Body AssignmentBody }, error) {
-		p, id, err := pathCaller(ctx, in.ID)
+		p, id, err := s.conversationCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -165,7 +165,12 @@ func TestAssignAndReplyAPI(t *testing.T) {
 	require.Equal(t, a.admin.ID, *agent)
 	require.Equal(t, dept.ID, d.String())
 
-	// A second agent replying does not take over.
+	// A second agent replying does not take over (one of the department's: an agent sees only
+	// its departments' conversations, and others get 404).
+	e.do(http.MethodPost, msgs, agentToken, map[string]any{"text": "Eu também"}).problem(http.StatusNotFound)
+	_, err := e.pool.Exec(ctx, `INSERT INTO department_members (account_id, department_id, user_id, added_at)
+		SELECT account_id, $2, id, now() FROM users WHERE account_id = $1 AND role = 'agent'`, a.account.ID, dept.ID)
+	require.NoError(t, err)
 	e.do(http.MethodPost, msgs, agentToken, map[string]any{"text": "Eu também"}).status(202)
 	agent, _ = e.agentState(c.ID)
 	require.Equal(t, a.admin.ID, *agent)

@@ -288,7 +288,7 @@ func TestScheduledFlowAndAppointment(t *testing.T) {
 	fresh := func() { // the test clock moves past access tokens' lifetime
 		a.token = e.login(a)
 		var tok api.TokenBody
-		e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": "agent-" + a.account.ID.String()[:8] + "@example.com",
+		e.do(http.MethodPost, "/v1/auth/login", "", map[string]string{"email": "agent-" + a.account.ID.String() + "@example.com",
 			"password": testPassword}).ok(&tok)
 		agent = tok.AccessToken
 	}

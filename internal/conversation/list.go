@@ -67,6 +67,9 @@ type ListQuery struct {
 	Status *string
 	// Unread keeps conversations unread (true) or read (false) by the caller.
 	Unread *bool
+	// Scoped narrows every view to the conversations the calling user sees as an agent (its
+	// own, its departments', its segments'); supervisors, admins and API keys see all.
+	Scoped bool
 	// Search finds by the contact's name (any part), phone, or an active protocol.
 	Search string
 	After  *Cursor
@@ -141,6 +144,12 @@ func (s *Service) List(ctx context.Context, q ListQuery) ([]Item, error) {
 	user := "NULL::uuid"
 	if q.UserID != nil {
 		user = b.arg(*q.UserID)
+	}
+	if q.Scoped {
+		if q.UserID == nil {
+			return nil, fault.Invalid("an agent's scope needs the agent")
+		}
+		b.where(scopeExpr(acct, user))
 	}
 	switch q.View {
 	case ViewAll, "":
