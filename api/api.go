@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
@@ -84,6 +85,8 @@ type Deps struct {
 	Send *send.Service
 	// Schedules are what is scheduled for contacts (templates, flows, appointments).
 	Schedules *schedule.Service
+	// Campaigns are the account's broadcasts.
+	Campaigns *campaign.Service
 	// QuickReplies are the account's canned answers.
 	QuickReplies *quickreply.Service
 	Clock        clock.Clock
@@ -168,6 +171,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerQueue(grp)
 	s.registerClosing(grp)
 	s.registerSchedules(grp)
+	s.registerCampaigns(grp)
 	return router, api
 }
 

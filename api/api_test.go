@@ -18,6 +18,7 @@ import (
 	"github.com/conversa-hq/conversa/api"
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
@@ -61,6 +62,8 @@ type testEnv struct {
 	outbound  *outbound.Service
 	// schedules runs the schedules' jobs directly (their Work), on the test's clock.
 	schedules *schedule.Service
+	// campaigns runs the scheduled starts' jobs directly, on the test's clock.
+	campaigns *campaign.Service
 }
 
 // publish numbers the events waiting in the outbox, as the publisher of a running server does.
@@ -113,8 +116,9 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	consents := consent.NewService(pool, clk)
 	sender := send.NewService(pool, clk, contacts, templates, consents)
 	schedules := schedule.NewService(pool, clk, sender)
+	campaigns := campaign.NewService(pool, clk, templates, sender)
 	handler, _ := api.New(api.Deps{
-		Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts),
+		Send: sender, Schedules: schedules, Campaigns: campaigns, QuickReplies: quickreply.NewService(pool, clk, contacts),
 		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
@@ -122,7 +126,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10, MaxImportBytes: 256 << 10, Conversations: webhooks.Conversations,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports, schedules: schedules}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports, schedules: schedules, campaigns: campaigns}
 }
 
 // as returns the environment reporting to t, for subtests that share it.
