@@ -127,10 +127,13 @@ WITH cp AS (
     FROM attendances a JOIN conversations cv ON cv.account_id = a.account_id AND cv.id = a.conversation_id
     WHERE a.account_id = $1 AND $3::timestamptz IS NOT NULL
       AND (a.closed_at IS NULL OR a.closed_at >= $3::timestamptz)
-), first_phone AS (
+), first_phone AS MATERIALIZED (
+    -- The contact's first phone: position 1 almost always, so the lookup for an earlier one
+    -- runs only for the rare phone stored at a later position.
     SELECT p.contact_id, p.phone FROM contact_phones p
     WHERE p.account_id = $1
-      AND NOT EXISTS (SELECT 1 FROM contact_phones q WHERE q.account_id = p.account_id AND q.contact_id = p.contact_id AND q.position < p.position)
+      AND (p.position = 1 OR NOT EXISTS (SELECT 1 FROM contact_phones q
+                                         WHERE q.account_id = p.account_id AND q.contact_id = p.contact_id AND q.position < p.position))
 ), consented AS (
     SELECT st.contact_id FROM cp, consent_state st
     WHERE st.account_id = $1 AND st.purpose = 'marketing' AND st.channel = cp.channel_type AND st.status = 'granted'
