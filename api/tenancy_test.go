@@ -88,6 +88,12 @@ func TestTenancyWalk(t *testing.T) {
 	e.do(http.MethodPost, "/v1/contacts/"+victim.ID+"/schedules", a.token, map[string]any{"kind": "flow", "flow": "segredo",
 		"at": e.clock.Now().Add(time.Hour)}).ok(&victimSchedule)
 
+	e.do(http.MethodPost, "/v1/templates/"+victimTemplate.ID+"/submit", a.token, nil).ok(reset(&victimTemplate))
+	var victimCampaign api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", a.token, map[string]any{"name": "Campanha secreta", "segment_id": victimSeg.ID,
+		"template_id": victimTemplate.ID, "sender_ids": []string{victimLine.ID},
+		"bindings": map[string]any{"body:1": map[string]string{"source": "{nome}"}}}).ok(&victimCampaign)
+
 	// What a path parameter is, by path prefix, pointing at account A's resources.
 	params := map[string]map[string]string{
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
@@ -107,6 +113,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/conversations/":     {"id": victimConv.ID},
 		"/v1/quick-replies/":     {"id": victimQuick.ID},
 		"/v1/schedules/":         {"id": victimSchedule.ID},
+		"/v1/campaigns/":         {"id": victimCampaign.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -145,11 +152,16 @@ func TestTenancyWalk(t *testing.T) {
 		"create-template": map[string]any{"name": "segredo", "language": "pt_BR", "category": "utility",
 			"components": map[string]any{"body": map[string]any{"text": "Oi {{1}}"}}, "examples": map[string]string{"body:1": "Ana"},
 			"channel_ids": []string{victimLine.ID}},
-		"update-template":          map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
-		"preview-template":         map[string]any{"contact_id": victim.ID},
-		"update-quick-reply":       map[string]any{"title": "hacked"},
-		"create-schedule":          map[string]any{"kind": "flow", "flow": "intruso", "at": e.clock.Now().Add(time.Hour)},
-		"render-quick-reply":       map[string]any{"conversation_id": victimConv.ID},
+		"update-template":    map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
+		"preview-template":   map[string]any{"contact_id": victim.ID},
+		"update-quick-reply": map[string]any{"title": "hacked"},
+		"create-schedule":    map[string]any{"kind": "flow", "flow": "intruso", "at": e.clock.Now().Add(time.Hour)},
+		"render-quick-reply": map[string]any{"conversation_id": victimConv.ID},
+		// Ids that are nobody's: B's create is refused without echoing A's.
+		"create-campaign": map[string]any{"name": "Intrusa", "segment_id": "0190a0b0-0000-7000-8000-000000000001",
+			"template_id": "0190a0b0-0000-7000-8000-000000000002"},
+		"update-campaign":          map[string]any{"name": "hacked", "segment_id": victimSeg.ID, "template_id": victimTemplate.ID},
+		"test-send-campaign":       map[string]any{"contact_id": victim.ID},
 		"update-protocol-settings": map[string]any{"format": "{seq:4}"},
 		// A's contact on A's line: B's call finds neither.
 		"send-message":              map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID, "text": "/interna intruso"},
@@ -158,7 +170,7 @@ func TestTenancyWalk(t *testing.T) {
 		"update-consent-settings": map[string]any{"opt_out_keywords": []string{"PARE"}, "opt_in_keywords": []string{"OK"},
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
-	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID, victimQuick.ID, "resposta secreta"}
+	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID, victimQuick.ID, "resposta secreta", victimCampaign.ID, "Campanha secreta"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -218,6 +230,9 @@ func TestTenancyWalk(t *testing.T) {
 	var members struct{ Items []api.MemberBody }
 	e.do(http.MethodGet, "/v1/departments/"+victimDept.ID+"/members", a.token, nil).ok(&members)
 	require.Len(t, members.Items, 1)
+	var campaignNow api.CampaignBody
+	e.do(http.MethodGet, "/v1/campaigns/"+victimCampaign.ID, a.token, nil).ok(&campaignNow)
+	require.Equal(t, victimCampaign, campaignNow, "B's calls left A's campaign a draft, unchanged")
 	var segCount api.CountBody
 	e.do(http.MethodGet, "/v1/segments/"+victimSeg.ID+"/count", a.token, nil).ok(&segCount)
 	require.EqualValues(t, 1, segCount.Count)

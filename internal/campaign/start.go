@@ -49,8 +49,14 @@ func (s *Service) checkLines(ctx context.Context, db store.DBTX, c Campaign) (li
 		}
 		return lines{}, err
 	}
+	// Automatic selection picks again from the segment's lines (a scheduled campaign holds the
+	// ones picked when it was scheduled, which may no longer be the best).
+	ids := []uuid.UUID{}
+	if c.LineMode == LinesExplicit {
+		ids = c.SenderIds
+	}
 	rows, err := s.q.CampaignLines(ctx, db, store.CampaignLinesParams{AccountID: c.AccountID, ChannelType: c.ChannelType,
-		Ids: c.SenderIds, SegmentID: c.SegmentID})
+		Ids: ids, SegmentID: c.SegmentID})
 	if err != nil {
 		return lines{}, fmt.Errorf("read the lines of campaign %s: %w", c.ID, err)
 	}
