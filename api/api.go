@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
@@ -88,6 +89,8 @@ type Deps struct {
 	Send *send.Service
 	// Schedules are what is scheduled for contacts (templates, flows, appointments).
 	Schedules *schedule.Service
+	// Campaigns are the account's broadcasts.
+	Campaigns *campaign.Service
 	// QuickReplies are the account's canned answers.
 	QuickReplies *quickreply.Service
 	// Media is the account's media library.
@@ -182,6 +185,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerMedia(grp)
 	s.registerTeamChat(grp)
 	s.registerNewChat(grp)
+	s.registerCampaigns(grp)
 	return router, api
 }
 

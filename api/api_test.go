@@ -18,6 +18,7 @@ import (
 	"github.com/conversa-hq/conversa/api"
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
@@ -66,6 +67,8 @@ type testEnv struct {
 	schedules *schedule.Service
 	// sender is the API's send service, for tests that dispatch what it queued.
 	sender *send.Service
+	// campaigns runs the scheduled starts' jobs directly, on the test's clock.
+	campaigns *campaign.Service
 }
 
 // testPublicURL is where the test server's media links point.
@@ -123,17 +126,18 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	schedules := schedule.NewService(pool, clk, sender)
 	library := media.NewService(pool, clk, media.NewSigner(box.Derive("media links"), testPublicURL))
 	sender.Media = library
+	campaigns := campaign.NewService(pool, clk, templates, sender)
 	handler, _ := api.New(api.Deps{
-		Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts), Media: library, TeamChat: teamchat.NewService(pool, clk),
-		NewChat: newchat.NewService(clk, contacts, sender),
-		Events:  events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
+		Send: sender, Schedules: schedules, Campaigns: campaigns, QuickReplies: quickreply.NewService(pool, clk, contacts), Media: library,
+		TeamChat: teamchat.NewService(pool, clk), NewChat: newchat.NewService(clk, contacts, sender),
+		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Imports: imports, Clock: clk,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxBodyBytes: 64 << 10, MaxImportBytes: 256 << 10, Conversations: webhooks.Conversations,
 	})
-	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports, schedules: schedules, sender: sender}
+	return &testEnv{t: t, handler: handler, pool: pool, clock: clk, auth: authSvc, webhooks: webhooks, events: events, outbound: out, templates: templates, imports: imports, schedules: schedules, sender: sender, campaigns: campaigns}
 }
 
 // as returns the environment reporting to t, for subtests that share it.

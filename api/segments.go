@@ -270,13 +270,9 @@ func parseUUIDs(field string, raw []string) ([]uuid.UUID, error) {
 }
 
 func toSegmentInput(in SegmentInput) (segment.Input, error) {
-	out := segment.Input{Name: in.Name, Priority: in.Priority, SLAMinutes: in.SLAMinutes, Distribution: in.Distribution, AutoTags: in.AutoTags,
-		Rules: segment.Rules{TagsAny: in.Rules.TagsAny, TagsAll: in.Rules.TagsAll, Origins: in.Rules.Origins}}
-	for _, c := range in.Rules.Custom {
-		out.Rules.Custom = append(out.Rules.Custom, segment.Condition{Key: c.Key, Op: c.Op, Value: c.Value})
-	}
+	out := segment.Input{Name: in.Name, Priority: in.Priority, SLAMinutes: in.SLAMinutes, Distribution: in.Distribution, AutoTags: in.AutoTags}
 	var err error
-	if out.Rules.Channels, err = parseUUIDs("body.rules.channels", in.Rules.Channels); err != nil {
+	if out.Rules, err = toRules(in.Rules, "body.rules"); err != nil {
 		return out, err
 	}
 	if out.DepartmentIDs, err = parseUUIDs("body.department_ids", in.DepartmentIDs); err != nil {
@@ -288,14 +284,8 @@ func toSegmentInput(in SegmentInput) (segment.Input, error) {
 
 func toSegmentBody(sg segment.Segment) SegmentBody {
 	b := SegmentBody{ID: sg.ID.String(), Name: sg.Name, Priority: sg.Priority, SLAMinutes: sg.SLAMinutes, Distribution: sg.Distribution,
-		AutoTags: sg.AutoTags, Rules: SegmentRules{TagsAny: sg.Rules.TagsAny, TagsAll: sg.Rules.TagsAll, Origins: sg.Rules.Origins},
+		AutoTags: sg.AutoTags, Rules: fromRules(sg.Rules),
 		DepartmentIDs: make([]string, len(sg.DepartmentIDs)), UserIDs: make([]string, len(sg.UserIDs)), CreatedAt: sg.CreatedAt, UpdatedAt: sg.UpdatedAt}
-	for _, c := range sg.Rules.Custom {
-		b.Rules.Custom = append(b.Rules.Custom, SegmentCondition{Key: c.Key, Op: c.Op, Value: c.Value})
-	}
-	for _, ch := range sg.Rules.Channels {
-		b.Rules.Channels = append(b.Rules.Channels, ch.String())
-	}
 	for i, d := range sg.DepartmentIDs {
 		b.DepartmentIDs[i] = d.String()
 	}
@@ -303,4 +293,28 @@ func toSegmentBody(sg segment.Segment) SegmentBody {
 		b.UserIDs[i] = u.String()
 	}
 	return b
+}
+
+// toRules reads rules from a body (a segment's rules, a campaign's filters); field names the
+// body field for errors.
+func toRules(in SegmentRules, field string) (segment.Rules, error) {
+	out := segment.Rules{TagsAny: in.TagsAny, TagsAll: in.TagsAll, Origins: in.Origins}
+	for _, c := range in.Custom {
+		out.Custom = append(out.Custom, segment.Condition{Key: c.Key, Op: c.Op, Value: c.Value})
+	}
+	var err error
+	out.Channels, err = parseUUIDs(field+".channels", in.Channels)
+	return out, err
+}
+
+// fromRules writes rules as a body shows them.
+func fromRules(r segment.Rules) SegmentRules {
+	out := SegmentRules{TagsAny: r.TagsAny, TagsAll: r.TagsAll, Origins: r.Origins}
+	for _, c := range r.Custom {
+		out.Custom = append(out.Custom, SegmentCondition{Key: c.Key, Op: c.Op, Value: c.Value})
+	}
+	for _, ch := range r.Channels {
+		out.Channels = append(out.Channels, ch.String())
+	}
+	return out
 }

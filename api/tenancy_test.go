@@ -93,6 +93,12 @@ func TestTenancyWalk(t *testing.T) {
 	var victimTeamMsg api.TeamMessageBody
 	e.do(http.MethodPost, "/v1/team-chat/messages", a.token, map[string]any{"to_user_id": colleague.id, "body": "segredo do time"}).ok(&victimTeamMsg)
 
+	e.do(http.MethodPost, "/v1/templates/"+victimTemplate.ID+"/submit", a.token, nil).ok(reset(&victimTemplate))
+	var victimCampaign api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", a.token, map[string]any{"name": "Campanha secreta", "segment_id": victimSeg.ID,
+		"template_id": victimTemplate.ID, "sender_ids": []string{victimLine.ID},
+		"bindings": map[string]any{"body:1": map[string]string{"source": "{nome}"}}}).ok(&victimCampaign)
+
 	// What a path parameter is, by path prefix, pointing at account A's resources.
 	params := map[string]map[string]string{
 		"/v1/contacts/by-phone/": {"phone": "+5511988881111"},
@@ -115,6 +121,7 @@ func TestTenancyWalk(t *testing.T) {
 		"/v1/users/":             {"id": a.admin.ID.String()},
 		"/v1/media/":             {"id": victimMedia.ID},
 		"/v1/team-chat/threads/": {"id": victimTeamMsg.ThreadID},
+		"/v1/campaigns/":         {"id": victimCampaign.ID},
 	}
 	// Valid bodies, so that validation does not hide a missing tenant check. Creates use A's
 	// natural keys: in B's account they are free, and must stay B's.
@@ -153,11 +160,16 @@ func TestTenancyWalk(t *testing.T) {
 		"create-template": map[string]any{"name": "segredo", "language": "pt_BR", "category": "utility",
 			"components": map[string]any{"body": map[string]any{"text": "Oi {{1}}"}}, "examples": map[string]string{"body:1": "Ana"},
 			"channel_ids": []string{victimLine.ID}},
-		"update-template":          map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
-		"preview-template":         map[string]any{"contact_id": victim.ID},
-		"update-quick-reply":       map[string]any{"title": "hacked"},
-		"create-schedule":          map[string]any{"kind": "flow", "flow": "intruso", "at": e.clock.Now().Add(time.Hour)},
-		"render-quick-reply":       map[string]any{"conversation_id": victimConv.ID},
+		"update-template":    map[string]any{"bindings": map[string]any{}, "channel_ids": []string{}},
+		"preview-template":   map[string]any{"contact_id": victim.ID},
+		"update-quick-reply": map[string]any{"title": "hacked"},
+		"create-schedule":    map[string]any{"kind": "flow", "flow": "intruso", "at": e.clock.Now().Add(time.Hour)},
+		"render-quick-reply": map[string]any{"conversation_id": victimConv.ID},
+		// Ids that are nobody's: B's create is refused without echoing A's.
+		"create-campaign": map[string]any{"name": "Intrusa", "segment_id": "0190a0b0-0000-7000-8000-000000000001",
+			"template_id": "0190a0b0-0000-7000-8000-000000000002"},
+		"update-campaign":          map[string]any{"name": "hacked", "segment_id": victimSeg.ID, "template_id": victimTemplate.ID},
+		"test-send-campaign":       map[string]any{"contact_id": victim.ID},
 		"update-protocol-settings": map[string]any{"format": "{seq:4}"},
 		// A's contact on A's line: B's call finds neither.
 		"send-message":              map[string]any{"channel_id": victimLine.ID, "contact_id": victim.ID, "text": "/interna intruso"},
@@ -172,7 +184,7 @@ func TestTenancyWalk(t *testing.T) {
 			"opt_out_reply": "x", "opt_in_reply": "y"},
 	}
 	secrets := []string{"test.secret", victimSub.ID, "crm.example.com", victim.ID, victimKey.ID, victimConsent.ID, victimConsent.Hash, victimNote.ID, "secret note", victimTag.ID, victimField.ID, victimDept.ID, victimSeg.ID, victimCompany.ID, victimChannel.ID, victimLine.ID, victimTemplate.ID, "secret-token", a.account.ID.String(), a.admin.ID.String(), "victim@example.com", victimImport.ID, "segredo.csv", victimConv.ID, "segredo da conversa", victimConv.Attendance.Protocol, victimNoteMsg.ConversationID, victimNoteMsg.ID, victimQuick.ID, "resposta secreta",
-		victimMedia.ID, "segredo.png", victimTeamMsg.ThreadID, victimTeamMsg.ID, "segredo do time", colleague.id}
+		victimMedia.ID, "segredo.png", victimTeamMsg.ThreadID, victimTeamMsg.ID, "segredo do time", colleague.id, victimCampaign.ID, "Campanha secreta"}
 
 	oapi := api.OpenAPI()
 	paths := make([]string, 0, len(oapi.Paths))
@@ -235,6 +247,9 @@ func TestTenancyWalk(t *testing.T) {
 	var members struct{ Items []api.MemberBody }
 	e.do(http.MethodGet, "/v1/departments/"+victimDept.ID+"/members", a.token, nil).ok(&members)
 	require.Len(t, members.Items, 1)
+	var campaignNow api.CampaignBody
+	e.do(http.MethodGet, "/v1/campaigns/"+victimCampaign.ID, a.token, nil).ok(&campaignNow)
+	require.Equal(t, victimCampaign, campaignNow, "B's calls left A's campaign a draft, unchanged")
 	var segCount api.CountBody
 	e.do(http.MethodGet, "/v1/segments/"+victimSeg.ID+"/count", a.token, nil).ok(&segCount)
 	require.EqualValues(t, 1, segCount.Count)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/conversa-hq/conversa/api"
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/company"
@@ -91,9 +92,11 @@ func workerCmd() *cobra.Command {
 			imports := importer.NewService(pool, clock.System{})
 			dispatcher := send.NewDispatcher(pool, clock.System{}, send.NewSenders(channel.NewService(pool, clock.System{}, box), ""))
 			contacts := contact.NewService(pool, clock.System{})
-			sender := send.NewService(pool, clock.System{}, contacts, template.NewService(pool, clock.System{}, channel.NewService(pool, clock.System{}, box), contacts), consent.NewService(pool, clock.System{}))
+			templates := template.NewService(pool, clock.System{}, channel.NewService(pool, clock.System{}, box), contacts)
+			sender := send.NewService(pool, clock.System{}, contacts, templates, consent.NewService(pool, clock.System{}))
 			schedules := schedule.NewService(pool, clock.System{}, sender)
-			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules})
+			campaigns := campaign.NewService(pool, clock.System{}, templates, sender)
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules, Campaigns: campaigns})
 			if err != nil {
 				return err
 			}
@@ -182,8 +185,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	consents := consent.NewService(pool, clk)
 	sender := send.NewService(pool, clk, contacts, templates, consents)
 	schedules := schedule.NewService(pool, clk, sender)
+	campaigns := campaign.NewService(pool, clk, templates, sender)
 	// API-only (CONVERSA_JOBS=false): the client only inserts jobs; worker processes run them.
-	client, err := jobs.NewClient(pool, jobs.Config{Work: !cfg.APIOnly, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules})
+	client, err := jobs.NewClient(pool, jobs.Config{Work: !cfg.APIOnly, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules, Campaigns: campaigns})
 	if err != nil {
 		return err
 	}
@@ -219,7 +223,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk),
 		CustomFields: customfield.NewService(pool, clk), Departments: department.NewService(pool, clk),
 		Segments: segment.NewService(pool, clk), Companies: company.NewService(pool, clk),
-		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, Schedules: schedules, QuickReplies: quickreply.NewService(pool, clk, contacts),
+		Channels: channels, Webhooks: webhooks, Events: events, Hub: hub, Outbound: out, Closing: closing, Templates: templates, Imports: imports, Send: sender, Schedules: schedules, Campaigns: campaigns, QuickReplies: quickreply.NewService(pool, clk, contacts),
 		Media: library, TeamChat: teamchat.NewService(pool, clk), NewChat: newchat.NewService(clk, contacts, sender), MaxImportBytes: cfg.MaxImportBytes,
 		Clock: clk, Logger: logger, Conversations: webhooks.Conversations,
 		Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,

@@ -66,6 +66,8 @@ type config struct {
 	// Queue runs the live queue benchmark alone (queueload.go) over QueueWaiting conversations.
 	Queue        bool
 	QueueWaiting int
+	// CampaignFreeze runs the campaign start benchmark alone (campaignload.go).
+	CampaignFreeze bool
 }
 
 func main() {
@@ -91,6 +93,9 @@ func main() {
 	}
 	if cfg.Sweep {
 		run = runSweep
+	}
+	if cfg.CampaignFreeze {
+		run = runCampaignFreeze
 	}
 	failed, err := run(ctx, cfg)
 	if err != nil {
@@ -124,6 +129,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Webhooks, "webhooks", false, "run only the webhook benchmark: ingest through the server and draining a stored backlog")
 	fs.BoolVar(&cfg.Send, "send", false, "run only the send benchmark: POST /v1/messages, then a backlog dispatched to ten fake lines, next to raw River throughput")
 	fs.BoolVar(&cfg.Lists, "lists", false, "run only the conversation lists benchmark: GET /v1/conversations over 1 000 000 conversations")
+	fs.BoolVar(&cfg.CampaignFreeze, "campaign-freeze", false, "run only the campaign start benchmark: the audience of -contacts contacts frozen into campaign_recipients")
 	fs.BoolVar(&cfg.Sweep, "sweep", false, "run only the session-expiry sweep over 1 000 000 conversations, half of them due")
 	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")
 	fs.BoolVar(&cfg.Import, "import", false, "run only the CSV import scenario (POST /v1/imports of new rows, then of updates)")

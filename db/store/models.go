@@ -61,6 +61,62 @@ type BlockedMessage struct {
 	ReceivedAt        time.Time
 }
 
+type Campaign struct {
+	AccountID           uuid.UUID
+	ID                  uuid.UUID
+	Name                string
+	ChannelType         string
+	SegmentID           uuid.UUID
+	Filters             []byte
+	HasFilters          bool
+	TagsAny             []string
+	TagsAll             []string
+	Origins             []string
+	ChannelIdsFilter    []uuid.UUID
+	MatchPath           *string
+	ExplicitConsent     bool
+	LineMode            string
+	SenderIds           []uuid.UUID
+	TemplateID          uuid.UUID
+	Bindings            []byte
+	StartAt             *time.Time
+	PacePercent         int16
+	PaceIntervalMinutes *int32
+	Attendance          string
+	AttendanceHours     *int32
+	Status              string
+	Reason              *string
+	Warnings            []string
+	LimitAlert          []byte
+	Recipients          *int32
+	Exclusions          []byte
+	JobID               *int64
+	Version             int32
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	StartedAt           *time.Time
+	FinishedAt          *time.Time
+}
+
+type CampaignRecipient struct {
+	AccountID         uuid.UUID
+	CampaignID        uuid.UUID
+	ContactID         uuid.UUID
+	Phone             string
+	State             string
+	ChannelID         *uuid.UUID
+	MessageID         *uuid.UUID
+	ProviderMessageID *string
+	Code              *string
+	Reason            *string
+	RequestedAt       time.Time
+	SentAt            *time.Time
+	DeliveredAt       *time.Time
+	ReadAt            *time.Time
+	FailedAt          *time.Time
+	RepliedAt         *time.Time
+}
+
 type Channel struct {
 	AccountID               uuid.UUID
 	ID                      uuid.UUID

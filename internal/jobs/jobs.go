@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/conversa-hq/conversa/internal/auth"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/closing"
 	"github.com/conversa-hq/conversa/internal/distribution"
@@ -56,6 +57,8 @@ type Config struct {
 	DispatchWorkers int
 	// Schedules, when set, runs what is scheduled for contacts (templates, flows, appointments).
 	Schedules *schedule.Service
+	// Campaigns, when set, starts scheduled campaigns at their time.
+	Campaigns *campaign.Service
 }
 
 // DrainEvery is how often the leader runs a webhook drain whatever the notifications: the
@@ -97,6 +100,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	if cfg.Schedules != nil {
 		river.AddWorker(workers, &schedule.Worker{Service: cfg.Schedules})
+	}
+	if cfg.Campaigns != nil {
+		river.AddWorker(workers, &campaign.Worker{Service: cfg.Campaigns})
 	}
 	if cfg.Send != nil {
 		river.AddWorker(workers, &send.DispatchWorker{Dispatcher: cfg.Send})

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/contact"
 	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/fault"
@@ -136,4 +138,41 @@ func literal(v any) (string, error) {
 		return strconv.FormatBool(x), nil
 	}
 	return "", fmt.Errorf("unsupported value %v", v)
+}
+
+// Compiled is a set of rules checked and compiled for SQL: the cleaned rules (to store and
+// read back), the tag sets, and the custom conditions as one SQL/JSON path ("" when none).
+type Compiled struct {
+	Rules     Rules
+	MatchPath string
+}
+
+// CompileFilter checks rules used as a filter elsewhere (a campaign's audience inside its
+// segment) exactly as a segment's rules are checked, so that one rule language selects
+// contacts everywhere. Field errors are named under prefix (e.g. "body.filters"). Tags need
+// not exist: a filter on a tag nobody carries selects nobody.
+func CompileFilter(ctx context.Context, db store.DBTX, accountID uuid.UUID, r Rules, prefix string) (Compiled, []fault.FieldError, error) {
+	var defs []customfield.Field
+	if len(r.Custom) > 0 {
+		var err error
+		if defs, err = customfield.Load(ctx, db, accountID); err != nil {
+			return Compiled{}, nil, err
+		}
+	}
+	rules, path, errs := compile(r, defs)
+	for i := range errs {
+		errs[i].Field = prefix + strings.TrimPrefix(errs[i].Field, "rules")
+	}
+	if len(rules.Channels) > 0 {
+		found, err := store.New().ExistingChannelIDs(ctx, db, store.ExistingChannelIDsParams{AccountID: accountID, Ids: rules.Channels})
+		if err != nil {
+			return Compiled{}, nil, fmt.Errorf("check channels of filters: %w", err)
+		}
+		for i, id := range rules.Channels {
+			if !slices.Contains(found, id) {
+				errs = append(errs, fault.FieldError{Field: fmt.Sprintf("%s.channels[%d]", prefix, i), Message: "no channel of the account has this id", Value: id.String()})
+			}
+		}
+	}
+	return Compiled{Rules: rules, MatchPath: path}, errs, nil
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/clock"
-	"github.com/conversa-hq/conversa/internal/customfield"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/tag"
@@ -125,31 +123,16 @@ func (s *Service) prepare(ctx context.Context, db store.DBTX, accountID uuid.UUI
 		}
 		autoTags = append(autoTags, c)
 	}
-	var defs []customfield.Field
-	if len(in.Rules.Custom) > 0 {
-		var err error
-		if defs, err = customfield.Load(ctx, db, accountID); err != nil {
-			return prepared{}, err
-		}
+	c, ruleErrs, err := CompileFilter(ctx, db, accountID, in.Rules, "rules")
+	if err != nil {
+		return prepared{}, err
 	}
-	rules, path, ruleErrs := compile(in.Rules, defs)
+	rules, path := c.Rules, c.MatchPath
 	errs = append(errs, ruleErrs...)
-	if len(rules.Channels) > 0 {
-		found, err := s.q.ExistingChannelIDs(ctx, db, store.ExistingChannelIDsParams{AccountID: accountID, Ids: rules.Channels})
-		if err != nil {
-			return prepared{}, fmt.Errorf("check channels of segment rules: %w", err)
-		}
-		for i, id := range rules.Channels {
-			if !slices.Contains(found, id) {
-				errs = append(errs, fault.FieldError{Field: fmt.Sprintf("rules.channels[%d]", i), Message: "no channel of the account has this id", Value: id.String()})
-			}
-		}
-	}
 	if len(errs) > 0 {
 		return prepared{}, fault.Invalid("invalid segment", errs...)
 	}
 	now := s.clock.Now()
-	var err error
 	if in.AutoTags, err = tag.Resolve(ctx, db, accountID, autoTags, now); err != nil {
 		return prepared{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -440,7 +441,13 @@ func (s *Service) Preview(ctx context.Context, accountID, id uuid.UUID, contactI
 		}
 		contactID = &cid
 	}
-	c, err := s.contacts.Get(ctx, accountID, *contactID)
+	return s.RenderFor(ctx, accountID, t, *contactID)
+}
+
+// RenderFor renders t as given (a campaign lays its bindings over the template's) for the
+// account's contact, with the account's custom field definitions; an unknown contact is a 404.
+func (s *Service) RenderFor(ctx context.Context, accountID uuid.UUID, t Template, contactID uuid.UUID) (Rendered, error) {
+	c, err := s.contacts.Get(ctx, accountID, contactID)
 	if err != nil {
 		return Rendered{}, err
 	}
@@ -497,4 +504,25 @@ func Spec(t Template) provider.TemplateSpec {
 		spec.Components = append(spec.Components, comp)
 	}
 	return spec
+}
+
+// Bind lays a sender's bindings (a campaign's, by variable location) over t's own and checks
+// them as a template's bindings are checked. Every variable must end up bound (a media header
+// shows its example link when unbound), else a field error names it: a broadcast cannot fill
+// a variable per contact by hand. Field errors are named under prefix (e.g. "body.bindings").
+func Bind(t Template, over map[string]Binding, defs []customfield.Field, prefix string) (map[string]Binding, []fault.FieldError) {
+	checked, _ := Check(t.Name, t.Language, t.Category, t.Components)
+	errs := checkBindings(checked.Variables, over, defs)
+	for i := range errs {
+		errs[i].Field = prefix + strings.TrimPrefix(errs[i].Field, "bindings")
+	}
+	merged := make(map[string]Binding, len(t.Bindings)+len(over))
+	maps.Copy(merged, t.Bindings)
+	maps.Copy(merged, over)
+	for _, v := range checked.Variables {
+		if _, ok := merged[v.Location]; !ok && v.Location != MediaLocation {
+			errs = append(errs, fault.FieldError{Field: prefix + "." + v.Location, Message: "the variable is not bound: bind it to a contact field or a fixed text", Value: v.Location})
+		}
+	}
+	return merged, errs
 }

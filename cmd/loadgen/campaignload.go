@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/conversa-hq/conversa/internal/campaign"
+	"github.com/conversa-hq/conversa/internal/channel"
+	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/consent"
+	"github.com/conversa-hq/conversa/internal/contact"
+	"github.com/conversa-hq/conversa/internal/secretbox"
+	"github.com/conversa-hq/conversa/internal/segment"
+	"github.com/conversa-hq/conversa/internal/send"
+	"github.com/conversa-hq/conversa/internal/template"
+)
+
+// campaignLines are the prospect lines of the freeze benchmark's segment (automatic selection
+// needs 3).
+const campaignLines = 3
+
+// seedCampaign makes the benchmark account's segment (every contact: rules on origin), three
+// good prospect lines in it, and an approved template in their library, and returns a draft
+// campaign on them. It also gives the contacts what the freeze excludes on: marketing consent
+// on WhatsApp for 90 % (written to consent_state, the projection the freeze reads), blocked
+// every 50th, broadcast off every 40th.
+func seedCampaign(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, svc *campaign.Service, templates *template.Service) (uuid.UUID, error) {
+	for _, q := range []string{
+		`INSERT INTO consent_state (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
+		 SELECT account_id, id, 'marketing', 'whatsapp', CASE WHEN n % 10 = 0 THEN 'revoked' ELSE 'granted' END, true, gen_random_uuid(), now()
+		 FROM (SELECT account_id, id, row_number() OVER (ORDER BY id) AS n FROM contacts WHERE account_id = $1) c`,
+		`UPDATE contacts c SET blocked = s.n % 50 = 0, broadcast = s.n % 40 <> 0
+		 FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM contacts WHERE account_id = $1) s
+		 WHERE c.account_id = $1 AND c.id = s.id AND (s.n % 50 = 0 OR s.n % 40 = 0)`,
+	} {
+		if _, err := pool.Exec(ctx, q, accountID); err != nil {
+			return uuid.Nil, fmt.Errorf("seed exclusions: %w", err)
+		}
+	}
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE contacts, consent_state"); err != nil {
+		return uuid.Nil, err
+	}
+	seg, err := segment.NewService(pool, clock.System{}).Create(ctx, accountID, segment.Input{Name: "Carteira", Rules: segment.Rules{Origins: []string{"api"}}})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("create segment: %w", err)
+	}
+	box, err := secretbox.New(benchSecretKey)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	chs := channel.NewService(pool, clock.System{}, box)
+	lines := make([]uuid.UUID, 0, campaignLines)
+	for i := range campaignLines {
+		name, prov, number := fmt.Sprintf("Prospect %d", i), "fake", fmt.Sprintf("+55 11 4200-%04d", 1000+i)
+		ch, err := chs.Create(ctx, accountID, channel.Input{Type: channel.WhatsApp, Name: &name, Provider: &prov, PhoneNumber: &number})
+		if err != nil {
+			return uuid.Nil, fmt.Errorf("create line: %w", err)
+		}
+		lines = append(lines, ch.ID)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE channels SET line_kind = 'prospect', quality_rating = 'green', messaging_limit = 'unlimited' WHERE account_id = $1`, accountID); err != nil {
+		return uuid.Nil, err
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO channel_segments (account_id, channel_id, segment_id) SELECT $1, unnest($2::uuid[]), $3`, accountID, lines, seg.ID); err != nil {
+		return uuid.Nil, err
+	}
+	name, lang, cat := "oferta", "pt_BR", "marketing"
+	body := template.Components{Body: template.Text{Text: "Olá {{1}}, temos uma oferta para você."}}
+	examples := map[string]string{"body:1": "Maria"}
+	bindings := map[string]template.Binding{"body:1": {Source: "{primeiro_nome}"}}
+	t, err := templates.Create(ctx, accountID, template.Input{Name: &name, Language: &lang, Category: &cat, Components: &body,
+		Examples: &examples, Bindings: &bindings, ChannelIDs: &lines})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("create template: %w", err)
+	}
+	// Approved as the provider's review would leave it (the fake provider's review runs as a job).
+	if _, err := pool.Exec(ctx, `UPDATE template_channels SET status = 'approved', provider_template_id = 'bench-' || channel_id, status_at = now()
+		WHERE account_id = $1 AND template_id = $2`, accountID, t.ID); err != nil {
+		return uuid.Nil, err
+	}
+	c, err := svc.Create(ctx, accountID, campaign.Input{Name: "Freeze benchmark", SegmentID: seg.ID, TemplateID: t.ID})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("create campaign: %w", err)
+	}
+	return c.ID, nil
+}
+
+// runCampaignFreeze measures the start of a campaign over the whole account: the line checks
+// and the audience frozen by one INSERT ... SELECT into campaign_recipients, in-process
+// (campaign.Service.Start, what POST /v1/campaigns/{id}/start runs).
+func runCampaignFreeze(ctx context.Context, cfg config) (failed bool, err error) {
+	started := time.Now()
+	loadAtStart := loadAverage()
+	const campaignDB = benchDB + "_campaign"
+	pool, _, dropDB, err := scenarioDatabase(ctx, cfg, campaignDB)
+	if err != nil {
+		return false, err
+	}
+	defer dropDB()
+	ten, err := setupTenant(ctx, pool)
+	if err != nil {
+		return false, err
+	}
+	logf("seeding %d contacts", cfg.Contacts)
+	if _, _, err := seedContacts(ctx, pool, ten.AccountID, cfg.Contacts, cfg.SeedWorkers); err != nil {
+		return false, err
+	}
+	box, err := secretbox.New(benchSecretKey)
+	if err != nil {
+		return false, err
+	}
+	contacts := contact.NewService(pool, clock.System{})
+	templates := template.NewService(pool, clock.System{}, channel.NewService(pool, clock.System{}, box), contacts)
+	svc := campaign.NewService(pool, clock.System{}, templates, send.NewService(pool, clock.System{}, contacts, templates, consent.NewService(pool, clock.System{})))
+	seedFrom := time.Now()
+	id, err := seedCampaign(ctx, pool, ten.AccountID, svc, templates)
+	if err != nil {
+		return false, err
+	}
+	logf("  segment, lines, template, consent and exclusions seeded in %s", time.Since(seedFrom).Round(time.Millisecond))
+	facts, err := machineFacts(ctx, pool)
+	if err != nil {
+		return false, err
+	}
+	loadBefore := loadAverage()
+	from := time.Now()
+	st, err := svc.Start(ctx, ten.AccountID, id)
+	if err != nil {
+		return true, err
+	}
+	took := time.Since(from)
+	c := st.Campaign
+	var rows int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM campaign_recipients WHERE account_id = $1 AND campaign_id = $2`, ten.AccountID, id).Scan(&rows); err != nil {
+		return true, err
+	}
+	var excluded int64
+	for _, n := range c.Excluded {
+		excluded += n
+	}
+	failed = c.Status != campaign.StatusRunning || c.Recipients == nil || int64(*c.Recipients) != rows || rows+excluded != int64(cfg.Contacts)
+	rate := float64(rows) / took.Seconds()
+	logf("  froze %d recipients (%d left out: %v) in %s: %.0f rows/s", rows, excluded, c.Excluded, took.Round(time.Millisecond), rate)
+	if failed {
+		logf("  expected every contact frozen or counted once: %d recipients stored, %d counted, %d excluded, status %s", rows, ptrVal(c.Recipients), excluded, c.Status)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### Run of %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; before the freeze: %s; at the end: %s.\n", facts, loadAtStart, loadBefore, loadAverage())
+	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -campaign-freeze -contacts %d`.\n", cfg.Contacts)
+	fmt.Fprintf(&b, "- %d contacts, all in the segment (rules on origin); marketing consent on WhatsApp for 90 %% (revoked for every 10th), every 50th "+
+		"blocked, every 40th with broadcasts off; three good prospect lines. Measured: `campaign.Service.Start` in-process (what "+
+		"`POST /v1/campaigns/{id}/start` runs): lock, line checks, one `INSERT ... SELECT` into `campaign_recipients` that also counts the "+
+		"exclusions by reason, the campaign row and its events, one transaction.\n\n", cfg.Contacts)
+	b.WriteString("| Start | Recipients | Left out | Took | rows/s | Target | Met |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&b, "| freeze %d contacts | %d | %d (%s) | %s | %.0f | ≤ 4 s for 1 000 000 (250 000 rows/s) | %s |\n",
+		cfg.Contacts, rows, excluded, formatExclusions(c.Excluded), formatMs(took), rate, yesNo(!failed && rate >= 250_000))
+	fmt.Print(b.String())
+	if cfg.Markdown != "" {
+		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {
+			return failed, err
+		}
+	}
+	return failed, nil
+}
+
+func formatExclusions(m map[string]int64) string {
+	parts := make([]string, 0, len(campaign.Reasons))
+	for _, r := range campaign.Reasons {
+		if m[r] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r, m[r]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ptrVal(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
