@@ -16,6 +16,7 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/send"
 )
@@ -68,12 +69,14 @@ func (h *httpTarget) sendMessage(b sendBench) op {
 }
 
 // sendMessage is what the service does in the database for one message to a contact with an
-// open session: the one statement that checks the rules and stores it.
+// open session: the one statement that checks the rules and stores it, with a generic plan as
+// internal/send runs it.
 func (r *rawTarget) sendMessage(b sendBench) op {
+	db := pgdb.GenericPlans{Pool: r.pool}
 	return func(ctx context.Context, rng *rand.Rand) error {
 		i := rng.IntN(len(b.contacts))
 		now := time.Now()
-		_, err := r.q.QueueFreeForm(ctx, r.pool, store.QueueFreeFormParams{AccountID: b.accountID, ChannelID: b.lines[i%sendLines],
+		_, err := r.q.QueueFreeForm(ctx, db, store.QueueFreeFormParams{AccountID: b.accountID, ChannelID: b.lines[i%sendLines],
 			ContactID: &b.contacts[i], CreatedAt: &now, ID: uuid.Must(uuid.NewV7()), Kind: "text",
 			Text: "Olá! Seu pedido saiu para entrega.", Payload: []byte("{}")})
 		return err
