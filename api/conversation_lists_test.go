@@ -154,10 +154,21 @@ func TestConversationListsAPI(t *testing.T) {
 		e.do(http.MethodPost, "/v1/conversations/"+c3.ID+"/messages", newcomer, map[string]any{"text": "oi"}).problem(http.StatusNotFound)
 		e.do(http.MethodPost, "/v1/conversations/"+c3.ID+"/close", newcomer, map[string]any{}).problem(http.StatusNotFound)
 		e.do(http.MethodPost, "/v1/conversations/"+c3.ID+"/assign", newcomer, map[string]any{"agent_id": agentID}).problem(http.StatusNotFound)
+		var found struct{ Items []api.AttendanceBody }
+		e.do(http.MethodGet, "/v1/attendances?protocol="+c3.Attendance.Protocol, newcomer, nil).ok(&found)
+		require.Empty(t, found.Items, "the protocol search finds only conversations the agent sees")
+		e.do(http.MethodGet, "/v1/attendances?protocol="+c3.Attendance.Protocol, agentToken, nil).ok(&found)
+		require.Len(t, found.Items, 1)
+		p := e.do(http.MethodPost, "/v1/contacts/"+c3.ContactID+"/schedules", newcomer, map[string]any{"kind": "appointment",
+			"conversation_id": c3.ID, "at": e.clock.Now().Add(time.Hour)}).problem(http.StatusUnprocessableEntity)
+		require.Equal(t, []string{"body.conversation_id"}, p.locations(), "no callback on a conversation the agent does not see")
 		var still api.ConversationBody
 		e.do(http.MethodGet, "/v1/conversations/"+c3.ID, a.token, nil).ok(&still)
 		require.Equal(t, "open", still.Status, "nothing the newcomer tried changed it")
 		require.Equal(t, dept.ID, still.DepartmentID)
+		var scheduled int
+		require.NoError(t, e.pool.QueryRow(ctx, "SELECT count(*) FROM schedules WHERE conversation_id = $1", c3.ID).Scan(&scheduled))
+		require.Zero(t, scheduled)
 	})
 
 	t.Run("a malformed query string is a problem, not an unfiltered list", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -236,9 +237,15 @@ func (s *server) registerConversations(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]AttendanceBody, len(found))
-		for i, a := range found {
-			out[i] = toAttendanceBody(a, s.Conversations.Now())
+		out := make([]AttendanceBody, 0, len(found))
+		for _, a := range found {
+			// An agent finds only the attendances of conversations it sees.
+			if err := s.checkVisible(ctx, p, a.ConversationID); errors.Is(err, errNotVisible) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			out = append(out, toAttendanceBody(a, s.Conversations.Now()))
 		}
 		return &struct{ Body listBody[AttendanceBody] }{Body: listBody[AttendanceBody]{Items: out}}, nil
 	}))
@@ -408,7 +415,11 @@ func (s *server) checkVisible(ctx context.Context, p auth.Principal, id uuid.UUI
 		return err
 	}
 	if !ok {
-		return fault.NotFound("conversation")
+		return errNotVisible
 	}
 	return nil
 }
+
+// errNotVisible is the 404 of a conversation an agent does not see: the answer for one that
+// does not exist.
+var errNotVisible = fault.NotFound("conversation")

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -98,6 +99,14 @@ func (s *server) registerSchedules(api huma.API) {
 			return nil, err
 		}
 		b := in.Body
+		if b.ConversationID != nil {
+			// An agent schedules callbacks only on conversations it sees.
+			if err := s.checkVisible(ctx, p, *b.ConversationID); errors.Is(err, errNotVisible) {
+				return nil, fault.Invalid("no such conversation", fault.FieldError{Field: "body.conversation_id", Message: "not a conversation of this contact"})
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		req := schedule.Request{AccountID: p.AccountID, ContactID: id, Kind: b.Kind, At: b.At,
 			ChannelID: b.ChannelID, TemplateID: b.TemplateID, Variables: b.Variables, OpenAttendance: b.OpenAttendance,
 			AgentID: b.AgentID, DepartmentID: b.DepartmentID, Flow: b.Flow, ConversationID: b.ConversationID,
