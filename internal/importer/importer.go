@@ -184,6 +184,7 @@ func (s *Service) Upload(ctx context.Context, accountID uuid.UUID, by consent.Re
 	}
 	id := uuid.Must(uuid.NewV7())
 	now := s.clock.Now()
+	var created Import
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := s.q.CreateImport(ctx, tx, store.CreateImportParams{
 			AccountID: accountID, ID: id, FileName: opts.FileName, Mode: string(opts.Mode), DryRun: opts.DryRun,
@@ -205,13 +206,23 @@ func (s *Service) Upload(ctx context.Context, accountID uuid.UUID, by consent.Re
 		if _, err := s.Enqueuer.InsertTx(ctx, tx, Args{AccountID: accountID, ImportID: id}, nil); err != nil {
 			return fmt.Errorf("enqueue import %s: %w", id, err)
 		}
-		return event.Emit(ctx, tx, accountID, s.clock.Now(), event.New{Type: EventQueued, SubjectID: &id,
-			Data: map[string]any{"bytes": total, "encoding": encoding}})
+		if err := event.Emit(ctx, tx, accountID, s.clock.Now(), event.New{Type: EventQueued, SubjectID: &id,
+			Data: map[string]any{"bytes": total, "encoding": encoding}}); err != nil {
+			return err
+		}
+		// Read back in the transaction: the import as accepted (queued). After the commit a
+		// worker may already have started it, and the answer would depend on that race.
+		row, err := s.q.GetImport(ctx, tx, store.GetImportParams{AccountID: accountID, ID: id})
+		if err != nil {
+			return fmt.Errorf("read import %s back: %w", id, err)
+		}
+		created = s.fromRow(row)
+		return nil
 	})
 	if err != nil {
 		return Import{}, err
 	}
-	return s.Get(ctx, accountID, id)
+	return created, nil
 }
 
 // storeBody writes head and the rest of body as chunks and returns the size.
