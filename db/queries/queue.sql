@@ -8,14 +8,7 @@
 -- removes the department and serves the appointment, and conversation.assigned is emitted.
 -- No row: nothing waits for the agent. Returns the conversation as assigned.
 WITH me AS (
-    SELECT coalesce((SELECT array_agg(dm.department_id) FROM department_members dm
-                     WHERE dm.account_id = @account_id AND dm.user_id = @user_id), '{}')::uuid[] AS deps,
-           coalesce((SELECT array_agg(s.segment_id) FROM (
-                SELECT su.segment_id FROM segment_users su WHERE su.account_id = @account_id AND su.user_id = @user_id
-                UNION
-                SELECT sd.segment_id FROM segment_departments sd
-                JOIN department_members dm ON dm.account_id = sd.account_id AND dm.department_id = sd.department_id
-                WHERE sd.account_id = @account_id AND dm.user_id = @user_id) s), '{}')::uuid[] AS segs
+    SELECT user_departments(@account_id, @user_id) AS deps, user_segments(@account_id, @user_id) AS segs
 ), due AS (
     SELECT c.account_id, c.id, c.department_id, c.appointment_at FROM conversations c
     WHERE c.account_id = @account_id AND c.status = 'open' AND c.agent_id IS NULL

@@ -222,14 +222,7 @@ func (q *Queries) LockConversationForAssign(ctx context.Context, db DBTX, arg Lo
 
 const nextInQueue = `-- name: NextInQueue :one
 WITH me AS (
-    SELECT coalesce((SELECT array_agg(dm.department_id) FROM department_members dm
-                     WHERE dm.account_id = $1 AND dm.user_id = $2), '{}')::uuid[] AS deps,
-           coalesce((SELECT array_agg(s.segment_id) FROM (
-                SELECT su.segment_id FROM segment_users su WHERE su.account_id = $1 AND su.user_id = $2
-                UNION
-                SELECT sd.segment_id FROM segment_departments sd
-                JOIN department_members dm ON dm.account_id = sd.account_id AND dm.department_id = sd.department_id
-                WHERE sd.account_id = $1 AND dm.user_id = $2) s), '{}')::uuid[] AS segs
+    SELECT user_departments($1, $2) AS deps, user_segments($1, $2) AS segs
 ), due AS (
     SELECT c.account_id, c.id, c.department_id, c.appointment_at FROM conversations c
     WHERE c.account_id = $1 AND c.status = 'open' AND c.agent_id IS NULL

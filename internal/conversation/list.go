@@ -227,42 +227,6 @@ LEFT JOIN conversation_reads r ON r.account_id = v.account_id AND r.user_id = %s
 WHERE %s
 ORDER BY %s %s, v.id %s
 LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.conds, "\n  AND "), sortExpr, dir, dir, limit)
-	var out []Item
-	collect := func(rows pgx.Rows) error {
-		var err error
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) {
-			var r store.GetConversationRow
-			var it Item
-			var unread bool
-			var departmentTag *string
-			if err := row.Scan(&r.AccountID, &r.ID, &r.ContactID, &r.ChannelID, &r.Address, &r.Status, &r.AttendanceID, &r.DepartmentID,
-				&r.AgentID, &r.ServiceExpiresAt, &r.CategorySessions, &r.LastMessageAt, &r.LastInboundAt, &r.UnansweredSince,
-				&r.LastCampaignID, &r.CreatedAt, &r.UpdatedAt, &r.OpenedAt, &r.Protocol, &r.AttendanceOpenedAt, &r.ChannelType,
-				&r.FirstResponseAt, &r.AttendanceSegmentID, &r.SlaDueAt, &r.SlaBreachedAt, &it.ContactName, &it.Cursor.At, &unread, &it.Tags, &departmentTag); err != nil {
-				return Item{}, err
-			}
-			c, err := FromRow(r)
-			if err != nil {
-				return Item{}, err
-			}
-			it.Conversation, it.Cursor.ID = c, c.ID
-			// The system tags follow the conversation's state: its department's (routed to a
-			// department until an agent takes it, it is closed or forwarded elsewhere) and the
-			// session's (DESIGN §4).
-			if departmentTag != nil {
-				it.Tags = append(it.Tags, *departmentTag)
-			}
-			if tag := c.SessionTag(now); tag != "" {
-				it.Tags = append(it.Tags, tag)
-			}
-			slices.Sort(it.Tags)
-			if q.UserID != nil {
-				it.Unread = &unread
-			}
-			return it, nil
-		})
-		return err
-	}
 	var db store.DBTX = pgdb.GenericPlans{Pool: s.pool}
 	if strings.TrimSpace(q.Search) != "" {
 		// A generic plan cannot see the search text, which decides between the name's trigram
@@ -270,9 +234,40 @@ LIMIT %d`, listColumns, sortExpr, unreadExpr, tagsExpr, user, strings.Join(b.con
 		db = s.pool
 	}
 	rows, err := db.Query(ctx, sql, b.args...)
-	if err == nil {
-		err = collect(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
 	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Item, error) {
+		var r store.GetConversationRow
+		var it Item
+		var unread bool
+		var departmentTag *string
+		if err := row.Scan(&r.AccountID, &r.ID, &r.ContactID, &r.ChannelID, &r.Address, &r.Status, &r.AttendanceID, &r.DepartmentID,
+			&r.AgentID, &r.ServiceExpiresAt, &r.CategorySessions, &r.LastMessageAt, &r.LastInboundAt, &r.UnansweredSince,
+			&r.LastCampaignID, &r.CreatedAt, &r.UpdatedAt, &r.OpenedAt, &r.Protocol, &r.AttendanceOpenedAt, &r.ChannelType,
+			&r.FirstResponseAt, &r.AttendanceSegmentID, &r.SlaDueAt, &r.SlaBreachedAt, &it.ContactName, &it.Cursor.At, &unread, &it.Tags, &departmentTag); err != nil {
+			return Item{}, err
+		}
+		c, err := FromRow(r)
+		if err != nil {
+			return Item{}, err
+		}
+		it.Conversation, it.Cursor.ID = c, c.ID
+		// The system tags follow the conversation's state: its department's (routed to a
+		// department until an agent takes it, it is closed or forwarded elsewhere) and the
+		// session's (DESIGN §4).
+		if departmentTag != nil {
+			it.Tags = append(it.Tags, *departmentTag)
+		}
+		if tag := c.SessionTag(now); tag != "" {
+			it.Tags = append(it.Tags, tag)
+		}
+		slices.Sort(it.Tags)
+		if q.UserID != nil {
+			it.Unread = &unread
+		}
+		return it, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}

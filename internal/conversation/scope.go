@@ -12,16 +12,12 @@ import (
 // sees all): the agent's own, those routed to one of the agent's departments, and those
 // without a department whose contact's serving segments (queue_segments) name the agent or
 // one of its departments or are none, the rule by which the queue lets an agent serve a
-// conversation. acct and user are the statement's placeholders for the account and the agent.
+// conversation (the same sets as Next: user_departments and user_segments, migration
+// 00028). acct and user are the statement's placeholders for the account and the agent.
 func scopeExpr(acct, user string) string {
 	return fmt.Sprintf(`(v.agent_id = %[2]s
-	OR v.department_id IN (SELECT dm.department_id FROM department_members dm WHERE dm.account_id = %[1]s AND dm.user_id = %[2]s)
-	OR (v.department_id IS NULL AND (cardinality(v.queue_segments) = 0 OR v.queue_segments && ARRAY(
-		SELECT su.segment_id FROM segment_users su WHERE su.account_id = %[1]s AND su.user_id = %[2]s
-		UNION
-		SELECT sd.segment_id FROM segment_departments sd
-		JOIN department_members dm ON dm.account_id = sd.account_id AND dm.department_id = sd.department_id
-		WHERE sd.account_id = %[1]s AND dm.user_id = %[2]s))))`, acct, user)
+	OR v.department_id = ANY((SELECT user_departments(%[1]s, %[2]s))::uuid[])
+	OR (v.department_id IS NULL AND (cardinality(v.queue_segments) = 0 OR v.queue_segments && (SELECT user_segments(%[1]s, %[2]s)))))`, acct, user)
 }
 
 // Visible reports whether the agent userID sees the conversation id (see scopeExpr); false
