@@ -149,12 +149,14 @@ func (s *Service) DistributeAll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list the accounts that distribute: %w", err)
 	}
+	// One account's failure does not hold up the others; the job retries with every error.
+	var errs []error
 	for _, a := range accounts {
 		if _, err := s.Distribute(ctx, a); err != nil {
-			return fmt.Errorf("distribute in account %s: %w", a, err)
+			errs = append(errs, fmt.Errorf("distribute in account %s: %w", a, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Agent is a user's distribution settings.

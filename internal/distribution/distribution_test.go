@@ -2,6 +2,7 @@ package distribution_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -223,13 +224,22 @@ func TestConcurrentDistributorsAndNext(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[uuid.UUID]int{}
+	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			g, err := e.svc.Distribute(ctx, e.account)
-			require.NoError(t, err)
+			if err != nil {
+				fail(err)
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			for _, x := range g {
@@ -244,7 +254,9 @@ func TestConcurrentDistributorsAndNext(t *testing.T) {
 			for range 5 {
 				got, err := q.Next(ctx, e.account, a)
 				if err != nil {
-					require.ErrorIs(t, err, queue.ErrEmpty)
+					if !errors.Is(err, queue.ErrEmpty) {
+						fail(err)
+					}
 					return
 				}
 				mu.Lock()
@@ -254,15 +266,23 @@ func TestConcurrentDistributorsAndNext(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	require.Empty(t, errs)
 	for id, n := range seen {
 		require.Equal(t, 1, n, "conversation %s given %d times", id, n)
 	}
 	var assigned, events int
-	require.NoError(t, e.Pool.QueryRow(ctx, `SELECT count(*) FROM conversations WHERE agent_id IS NOT NULL`).Scan(&assigned))
-	require.NoError(t, e.Pool.QueryRow(ctx, `SELECT count(*) FROM event_outbox WHERE type = 'conversation.assigned'`).Scan(&events))
+	require.NoError(t, e.Pool.QueryRow(ctx, `SELECT count(*) FROM conversations WHERE account_id = $1 AND agent_id IS NOT NULL`, e.account).Scan(&assigned))
+	require.NoError(t, e.Pool.QueryRow(ctx, `SELECT count(*) FROM event_outbox WHERE account_id = $1 AND type = 'conversation.assigned'`, e.account).Scan(&events))
 	require.Equal(t, len(seen), assigned)
 	require.Equal(t, assigned, events, "one event per assignment")
-	// The distributor filled every agent it could up to capacity (Next may take more by hand).
+	// 60 waiting is more than 6 agents × 5: the distributor filled every agent to capacity
+	// (Next may have taken more by hand), and no further.
+	for _, a := range ids {
+		var open int
+		require.NoError(t, e.Pool.QueryRow(ctx, `SELECT count(*) FROM conversations WHERE account_id = $1 AND agent_id = $2 AND status = 'open'`,
+			e.account, a).Scan(&open))
+		require.GreaterOrEqual(t, open, capacity, "agent %s", a)
+	}
 	rows, err := e.Pool.Query(ctx, `SELECT count(*) FROM conversations c JOIN event_outbox o ON o.subject_id = c.id
 		WHERE o.data->>'by' = 'distribution' GROUP BY c.agent_id`)
 	require.NoError(t, err)
