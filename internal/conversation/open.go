@@ -46,8 +46,11 @@ func OpenAttendance(ctx context.Context, tx pgx.Tx, accountID, conversationID, c
 	}
 	period := format.Period(now)
 	reserved, err := q.ReserveProtocolNumbers(ctx, tx, store.ReserveProtocolNumbersParams{AccountIds: []uuid.UUID{accountID}, Periods: []string{period}, Counts: []int64{1}})
-	if err != nil || len(reserved) != 1 {
+	if err != nil {
 		return Attendance{}, false, fmt.Errorf("reserve a protocol number: %w", err)
+	}
+	if len(reserved) != 1 {
+		return Attendance{}, false, fmt.Errorf("reserve a protocol number: %d counters came back", len(reserved))
 	}
 	a.ID, a.Protocol, a.OpenedBy, a.OpenedAt = uuid.Must(uuid.NewV7()), format.Render(now, reserved[0].Last), openedBy, now
 	if err := q.OpenAttendances(ctx, tx, store.OpenAttendancesParams{Now: now, OpenedBy: openedBy, AccountIds: []uuid.UUID{accountID},
