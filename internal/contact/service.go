@@ -141,7 +141,7 @@ func (s *Service) List(ctx context.Context, accountID uuid.UUID, f ListFilter) (
 	}
 	if q := strings.TrimSpace(f.Q); q != "" {
 		p.Q = &q
-		like := escapeLike(q)
+		like := pgdb.EscapeLike(q)
 		p.QLike = &like
 		if digits := onlyDigits(q); len(digits) >= 3 && !strings.ContainsFunc(q, unicode.IsLetter) {
 			p.QDigits = &digits
@@ -566,10 +566,6 @@ func fromRow(r store.Contact, phones []string) Contact {
 		c.Phones[i] = Phone{Number: p, Foreign: !strings.HasPrefix(p, "+55")}
 	}
 	return c
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 func onlyDigits(s string) string {

@@ -331,7 +331,7 @@ func (b *listBuilder) where(conds ...string) { b.conds = append(b.conds, conds..
 // the name's trigram index), by phone (when the text reads as one), or by the protocol of
 // an open attendance (DESIGN.md §4: closed protocols are not searched).
 func (b *listBuilder) search(acct, text string) string {
-	like := b.arg("%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(text) + "%")
+	like := b.arg("%" + pgdb.EscapeLike(text) + "%")
 	alts := []string{
 		fmt.Sprintf("v.contact_id IN (SELECT x.id FROM contacts x WHERE x.account_id = %s AND x.name ILIKE %s)", acct, like),
 		fmt.Sprintf("v.attendance_id IN (SELECT at.id FROM attendances at WHERE at.account_id = %s AND at.protocol = %s AND at.closed_at IS NULL)", acct, b.arg(text)),

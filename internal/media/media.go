@@ -25,6 +25,7 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/fault"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/provider"
 )
 
@@ -215,7 +216,7 @@ func (s *Service) List(ctx context.Context, accountID uuid.UUID, f Filter) ([]Me
 		p.Kind = &k
 	}
 	if q := strings.TrimSpace(f.Q); q != "" {
-		q = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
+		q = pgdb.EscapeLike(q)
 		p.Q = &q
 	}
 	rows, err := s.q.ListMedia(ctx, s.pool, p)

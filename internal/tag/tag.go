@@ -152,7 +152,7 @@ func (s *Service) Get(ctx context.Context, accountID, id uuid.UUID) (Tag, error)
 func (s *Service) List(ctx context.Context, accountID uuid.UUID, manualOnly bool, prefix string, after *uuid.UUID, limit int) ([]Tag, error) {
 	p := store.ListTagsParams{AccountID: accountID, After: after, ManualOnly: manualOnly, MaxRows: int32(limit)}
 	if prefix = strings.TrimSpace(prefix); prefix != "" {
-		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix)
+		esc := pgdb.EscapeLike(prefix)
 		p.Prefix = &esc
 	}
 	rows, err := s.q.ListTags(ctx, s.pool, p)

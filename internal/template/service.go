@@ -332,13 +332,12 @@ type Filter struct {
 // List returns templates in id (creation) order, after f.After, at most f.Limit.
 func (s *Service) List(ctx context.Context, accountID uuid.UUID, f Filter) ([]Template, error) {
 	p := store.ListTemplatesParams{AccountID: accountID, After: f.After, ChannelID: f.ChannelID, MaxRows: int32(f.Limit)}
-	escape := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	if f.Name != "" {
-		like := "%" + escape.Replace(strings.ToLower(f.Name)) + "%"
+		like := "%" + pgdb.EscapeLike(strings.ToLower(f.Name)) + "%"
 		p.NameLike = &like
 	}
 	if f.NamePrefix != "" {
-		like := escape.Replace(strings.ToLower(f.NamePrefix)) + "%"
+		like := pgdb.EscapeLike(strings.ToLower(f.NamePrefix)) + "%"
 		if p.NameLike != nil {
 			return nil, fault.Invalid("invalid filter", fault.FieldError{Field: "query.name_prefix", Message: "give name or name_prefix, not both"})
 		}
