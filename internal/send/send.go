@@ -101,22 +101,15 @@ func NewService(pool *pgxpool.Pool, clk clock.Clock, contacts *contact.Service, 
 	return &Service{pool: pool, q: store.New(), clock: clk, contacts: contacts, templates: templates, consent: cons}
 }
 
-// The refusals, each its own problem.
+// The refusals, each its own problem. ErrBlocked, ErrNotApproved and ErrNoConsent say the
+// rules forbid the message whatever is retried (the contact's state, the template's approval,
+// consent), for callers that tell them apart from failures: a schedule is skipped on them.
 var (
-	errBlocked        = fault.Conflict("the contact is blocked: nothing is sent to a blocked contact")
+	ErrBlocked        = fault.Conflict("the contact is blocked: nothing is sent to a blocked contact")
 	errInactive       = fault.Conflict("the channel is inactive: activate it before sending")
-	errNotApproved    = fault.Invalid("the template is not approved on this channel, or the channel is not in its library: submit it to the channel and wait for approval", fault.FieldError{Field: "body.template_id", Message: "not approved on this channel"})
-	errNoConsent      = fault.Conflict("the contact has no marketing consent on this channel: marketing templates are refused (consent gate)")
+	ErrNotApproved    = fault.Invalid("the template is not approved on this channel, or the channel is not in its library: submit it to the channel and wait for approval", fault.FieldError{Field: "body.template_id", Message: "not approved on this channel"})
+	ErrNoConsent      = fault.Conflict("the contact has no marketing consent on this channel: marketing templates are refused (consent gate)")
 	errOutsideSession = fault.Conflict(session.ErrOutsideSession.Error())
-)
-
-// The refusals that say the rules forbid the message whatever is retried (the contact's
-// state, the template's approval, consent), for callers that tell them apart from failures:
-// a schedule is skipped on them.
-var (
-	ErrBlocked     = errBlocked
-	ErrNotApproved = errNotApproved
-	ErrNoConsent   = errNoConsent
 )
 
 // Send checks req and stores the message queued (or the note), opening the contact's
@@ -158,7 +151,7 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 		return s.queue(ctx, db, p, t.channelID)
 	}
 	if t.blocked {
-		return Queued{}, errBlocked
+		return Queued{}, ErrBlocked
 	}
 	if !t.active {
 		return Queued{}, errInactive
@@ -173,7 +166,7 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 			return Queued{}, err
 		}
 		if _, ok := tpl.Sendable(t.channelID); !ok {
-			return Queued{}, errNotApproved
+			return Queued{}, ErrNotApproved
 		}
 		stop, err := paidSendStop(ctx, db, s.q, req.AccountID)
 		if err != nil {
@@ -188,7 +181,7 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 				return Queued{}, err
 			}
 			if !ok {
-				return Queued{}, errNoConsent
+				return Queued{}, ErrNoConsent
 			}
 		}
 		r, err := s.render(ctx, db, req, tpl, t.contactID)
