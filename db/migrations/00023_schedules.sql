@@ -57,8 +57,6 @@ CREATE TABLE schedules (
 
 -- A contact's schedules, pending first, newest first.
 CREATE INDEX schedules_contact ON schedules (account_id, contact_id, (status <> 'pending'), id DESC);
--- The account's schedules, newest first (the filters narrow this walk).
-CREATE INDEX schedules_account ON schedules (account_id, id DESC);
 -- One pending appointment per conversation: the conversation has one appointment_at.
 CREATE UNIQUE INDEX schedules_one_appointment ON schedules (account_id, conversation_id)
     WHERE kind = 'appointment' AND status = 'pending';

@@ -57,7 +57,6 @@ CREATE TABLE campaigns (
     CHECK ((pace_percent = 100) OR pace_interval_minutes IS NOT NULL),
     CHECK ((attendance = 'exclude') = (attendance_hours IS NOT NULL))
 );
-CREATE INDEX campaigns_account ON campaigns (account_id, id DESC);
 
 -- The frozen audience: one row per recipient, written by one INSERT ... SELECT at the start,
 -- then moved through its states by the sending (pending, sending, sent, delivered, read,
