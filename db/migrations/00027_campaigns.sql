@@ -12,7 +12,6 @@ CREATE TABLE campaigns (
     -- way segments compile theirs, so the freeze evaluates both in one statement; match_path is
     -- the SQL/JSON path as text (cast once by the freeze).
     filters               jsonb NOT NULL DEFAULT '{}',
-    has_filters           boolean NOT NULL DEFAULT false,
     tags_any              text[] NOT NULL DEFAULT '{}',
     tags_all              text[] NOT NULL DEFAULT '{}',
     origins               text[] NOT NULL DEFAULT '{}',

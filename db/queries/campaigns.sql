@@ -1,8 +1,8 @@
 -- name: InsertCampaign :one
-INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, has_filters, tags_any, tags_all, origins,
+INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins,
                        channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings,
                        start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, created_at, updated_at)
-VALUES (sqlc.arg(account_id), sqlc.arg(id), sqlc.arg(name), sqlc.arg(channel_type), sqlc.arg(segment_id), sqlc.arg(filters), sqlc.arg(has_filters), sqlc.arg(tags_any), sqlc.arg(tags_all), sqlc.arg(origins),
+VALUES (sqlc.arg(account_id), sqlc.arg(id), sqlc.arg(name), sqlc.arg(channel_type), sqlc.arg(segment_id), sqlc.arg(filters), sqlc.arg(tags_any), sqlc.arg(tags_all), sqlc.arg(origins),
         sqlc.arg(channel_ids_filter), sqlc.narg('match_path'), sqlc.arg(explicit_consent), sqlc.arg(line_mode), sqlc.arg(sender_ids), sqlc.arg(template_id), sqlc.arg(bindings),
         sqlc.narg(start_time), sqlc.arg(pace_percent), sqlc.narg(interval_minutes), sqlc.arg(attendance_mode), sqlc.narg(att_hours), sqlc.arg(now), sqlc.arg(now))
 RETURNING id;
@@ -10,7 +10,7 @@ RETURNING id;
 -- name: UpdateCampaign :execrows
 -- Edits a campaign that has not started (draft or scheduled).
 UPDATE campaigns SET name = sqlc.arg(name), channel_type = sqlc.arg(channel_type), segment_id = sqlc.arg(segment_id), filters = sqlc.arg(filters),
-    has_filters = sqlc.arg(has_filters), tags_any = sqlc.arg(tags_any), tags_all = sqlc.arg(tags_all), origins = sqlc.arg(origins),
+    tags_any = sqlc.arg(tags_any), tags_all = sqlc.arg(tags_all), origins = sqlc.arg(origins),
     channel_ids_filter = sqlc.arg(channel_ids_filter), match_path = sqlc.narg('match_path'),
     explicit_consent = sqlc.arg(explicit_consent), line_mode = sqlc.arg(line_mode), sender_ids = sqlc.arg(sender_ids), template_id = sqlc.arg(template_id),
     bindings = sqlc.arg(bindings), start_at = sqlc.narg(start_time), pace_percent = sqlc.arg(pace_percent),
@@ -71,7 +71,7 @@ ORDER BY ch.id;
 -- first reason that applies, in this order: filters, blocked, broadcast_off, no_consent,
 -- no_phone, in_attendance. Returns the count per reason (an empty one for the recipients).
 WITH cp AS (
-    SELECT c.account_id, c.id, c.channel_type, c.explicit_consent, c.has_filters, c.tags_any, c.tags_all,
+    SELECT c.account_id, c.id, c.channel_type, c.explicit_consent, c.tags_any, c.tags_all,
            c.origins, c.channel_ids_filter, c.match_path,
            s.id AS segment_id, s.has_rules, s.tags_any AS s_tags_any, s.tags_all AS s_tags_all, s.origins AS s_origins,
            s.channel_ids AS s_channel_ids, s.match_path AS s_match_path
@@ -96,7 +96,7 @@ WITH cp AS (
 ), audience AS MATERIALIZED (
     SELECT k.id, fp.phone,
            CASE
-               WHEN cp.has_filters AND NOT (
+               WHEN NOT (
                     (cardinality(cp.tags_any) = 0 OR k.tags && cp.tags_any)
                     AND (cardinality(cp.tags_all) = 0 OR k.tags @> cp.tags_all)
                     AND (cardinality(cp.origins) = 0 OR k.origin = ANY(cp.origins))

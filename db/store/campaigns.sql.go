@@ -116,7 +116,7 @@ func (q *Queries) DeleteDraftCampaign(ctx context.Context, db DBTX, arg DeleteDr
 
 const freezeCampaignAudience = `-- name: FreezeCampaignAudience :many
 WITH cp AS (
-    SELECT c.account_id, c.id, c.channel_type, c.explicit_consent, c.has_filters, c.tags_any, c.tags_all,
+    SELECT c.account_id, c.id, c.channel_type, c.explicit_consent, c.tags_any, c.tags_all,
            c.origins, c.channel_ids_filter, c.match_path,
            s.id AS segment_id, s.has_rules, s.tags_any AS s_tags_any, s.tags_all AS s_tags_all, s.origins AS s_origins,
            s.channel_ids AS s_channel_ids, s.match_path AS s_match_path
@@ -141,7 +141,7 @@ WITH cp AS (
 ), audience AS MATERIALIZED (
     SELECT k.id, fp.phone,
            CASE
-               WHEN cp.has_filters AND NOT (
+               WHEN NOT (
                     (cardinality(cp.tags_any) = 0 OR k.tags && cp.tags_any)
                     AND (cardinality(cp.tags_all) = 0 OR k.tags @> cp.tags_all)
                     AND (cardinality(cp.origins) = 0 OR k.origin = ANY(cp.origins))
@@ -216,7 +216,7 @@ func (q *Queries) FreezeCampaignAudience(ctx context.Context, db DBTX, arg Freez
 }
 
 const getCampaign = `-- name: GetCampaign :one
-SELECT account_id, id, name, channel_type, segment_id, filters, has_filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at FROM campaigns WHERE account_id = $1 AND id = $2
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at FROM campaigns WHERE account_id = $1 AND id = $2
 `
 
 type GetCampaignParams struct {
@@ -234,7 +234,6 @@ func (q *Queries) GetCampaign(ctx context.Context, db DBTX, arg GetCampaignParam
 		&i.ChannelType,
 		&i.SegmentID,
 		&i.Filters,
-		&i.HasFilters,
 		&i.TagsAny,
 		&i.TagsAll,
 		&i.Origins,
@@ -267,12 +266,12 @@ func (q *Queries) GetCampaign(ctx context.Context, db DBTX, arg GetCampaignParam
 }
 
 const insertCampaign = `-- name: InsertCampaign :one
-INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, has_filters, tags_any, tags_all, origins,
+INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins,
                        channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings,
                        start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-        $11, $12, $13, $14, $15, $16, $17,
-        $18, $19, $20, $21, $22, $23, $23)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+        $10, $11, $12, $13, $14, $15, $16,
+        $17, $18, $19, $20, $21, $22, $22)
 RETURNING id
 `
 
@@ -283,7 +282,6 @@ type InsertCampaignParams struct {
 	ChannelType      string
 	SegmentID        uuid.UUID
 	Filters          []byte
-	HasFilters       bool
 	TagsAny          []string
 	TagsAll          []string
 	Origins          []string
@@ -310,7 +308,6 @@ func (q *Queries) InsertCampaign(ctx context.Context, db DBTX, arg InsertCampaig
 		arg.ChannelType,
 		arg.SegmentID,
 		arg.Filters,
-		arg.HasFilters,
 		arg.TagsAny,
 		arg.TagsAll,
 		arg.Origins,
@@ -334,7 +331,7 @@ func (q *Queries) InsertCampaign(ctx context.Context, db DBTX, arg InsertCampaig
 }
 
 const listCampaigns = `-- name: ListCampaigns :many
-SELECT account_id, id, name, channel_type, segment_id, filters, has_filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at FROM campaigns
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at FROM campaigns
 WHERE account_id = $1
   AND ($2::uuid IS NULL OR id < $2)
   AND ($3::text IS NULL OR status = $3)
@@ -370,7 +367,6 @@ func (q *Queries) ListCampaigns(ctx context.Context, db DBTX, arg ListCampaignsP
 			&i.ChannelType,
 			&i.SegmentID,
 			&i.Filters,
-			&i.HasFilters,
 			&i.TagsAny,
 			&i.TagsAll,
 			&i.Origins,
@@ -410,7 +406,7 @@ func (q *Queries) ListCampaigns(ctx context.Context, db DBTX, arg ListCampaignsP
 }
 
 const lockCampaign = `-- name: LockCampaign :one
-SELECT account_id, id, name, channel_type, segment_id, filters, has_filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type LockCampaignParams struct {
@@ -429,7 +425,6 @@ func (q *Queries) LockCampaign(ctx context.Context, db DBTX, arg LockCampaignPar
 		&i.ChannelType,
 		&i.SegmentID,
 		&i.Filters,
-		&i.HasFilters,
 		&i.TagsAny,
 		&i.TagsAll,
 		&i.Origins,
@@ -513,13 +508,13 @@ func (q *Queries) SetCampaignStatus(ctx context.Context, db DBTX, arg SetCampaig
 
 const updateCampaign = `-- name: UpdateCampaign :execrows
 UPDATE campaigns SET name = $1, channel_type = $2, segment_id = $3, filters = $4,
-    has_filters = $5, tags_any = $6, tags_all = $7, origins = $8,
-    channel_ids_filter = $9, match_path = $10,
-    explicit_consent = $11, line_mode = $12, sender_ids = $13, template_id = $14,
-    bindings = $15, start_at = $16, pace_percent = $17,
-    pace_interval_minutes = $18, attendance = $19,
-    attendance_hours = $20, version = version + 1, updated_at = $21
-WHERE account_id = $22 AND id = $23 AND status IN ('draft', 'scheduled')
+    tags_any = $5, tags_all = $6, origins = $7,
+    channel_ids_filter = $8, match_path = $9,
+    explicit_consent = $10, line_mode = $11, sender_ids = $12, template_id = $13,
+    bindings = $14, start_at = $15, pace_percent = $16,
+    pace_interval_minutes = $17, attendance = $18,
+    attendance_hours = $19, version = version + 1, updated_at = $20
+WHERE account_id = $21 AND id = $22 AND status IN ('draft', 'scheduled')
 `
 
 type UpdateCampaignParams struct {
@@ -527,7 +522,6 @@ type UpdateCampaignParams struct {
 	ChannelType      string
 	SegmentID        uuid.UUID
 	Filters          []byte
-	HasFilters       bool
 	TagsAny          []string
 	TagsAll          []string
 	Origins          []string
@@ -555,7 +549,6 @@ func (q *Queries) UpdateCampaign(ctx context.Context, db DBTX, arg UpdateCampaig
 		arg.ChannelType,
 		arg.SegmentID,
 		arg.Filters,
-		arg.HasFilters,
 		arg.TagsAny,
 		arg.TagsAll,
 		arg.Origins,

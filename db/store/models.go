@@ -68,7 +68,6 @@ type Campaign struct {
 	ChannelType         string
 	SegmentID           uuid.UUID
 	Filters             []byte
-	HasFilters          bool
 	TagsAny             []string
 	TagsAll             []string
 	Origins             []string

@@ -339,7 +339,7 @@ func (s *Service) Create(ctx context.Context, accountID uuid.UUID, in Input) (Ca
 
 func insertParams(accountID, id uuid.UUID, p prepared, now time.Time) store.InsertCampaignParams {
 	return store.InsertCampaignParams{AccountID: accountID, ID: id, Name: p.in.Name, ChannelType: p.in.ChannelType,
-		SegmentID: p.in.SegmentID, Filters: p.filters, HasFilters: !p.in.Filters.Empty(), TagsAny: p.in.Filters.TagsAny,
+		SegmentID: p.in.SegmentID, Filters: p.filters, TagsAny: p.in.Filters.TagsAny,
 		TagsAll: p.in.Filters.TagsAll, Origins: p.in.Filters.Origins, ChannelIdsFilter: p.in.Filters.Channels,
 		MatchPath: p.matchPath, ExplicitConsent: p.in.ExplicitConsent, LineMode: p.lineMode, SenderIds: p.in.SenderIDs,
 		TemplateID: p.in.TemplateID, Bindings: p.bindings, StartTime: p.in.StartAt, PacePercent: int16(p.in.PacePercent),
@@ -369,7 +369,7 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input)
 		}
 		ip := insertParams(accountID, id, p, now)
 		if _, err := s.q.UpdateCampaign(ctx, tx, store.UpdateCampaignParams{AccountID: accountID, ID: id, Name: ip.Name,
-			ChannelType: ip.ChannelType, SegmentID: ip.SegmentID, Filters: ip.Filters, HasFilters: ip.HasFilters, TagsAny: ip.TagsAny,
+			ChannelType: ip.ChannelType, SegmentID: ip.SegmentID, Filters: ip.Filters, TagsAny: ip.TagsAny,
 			TagsAll: ip.TagsAll, Origins: ip.Origins, ChannelIdsFilter: ip.ChannelIdsFilter, MatchPath: ip.MatchPath,
 			ExplicitConsent: ip.ExplicitConsent, LineMode: ip.LineMode, SenderIds: ip.SenderIds, TemplateID: ip.TemplateID,
 			Bindings: ip.Bindings, StartTime: ip.StartTime, PacePercent: ip.PacePercent, IntervalMinutes: ip.IntervalMinutes,
