@@ -90,9 +90,14 @@ func (s *server) mediaContent(ctx context.Context, accountID uuid.UUID, m media.
 	}}
 }
 
-var mediaContentResponses = map[string]*huma.Response{
-	"200": {Description: "The file's content, with its sniffed Content-Type and ETag (its SHA-256).", Content: map[string]*huma.MediaType{"application/octet-stream": {}}},
-	"304": {Description: "If-None-Match matched the ETag."},
+// mediaContentResponses documents a file's content answers. A fresh map for each operation:
+// huma adds the error responses to the map it is given, so a shared one would mix the two
+// operations' errors and race between servers built at once (parallel tests).
+func mediaContentResponses() map[string]*huma.Response {
+	return map[string]*huma.Response{
+		"200": {Description: "The file's content, with its sniffed Content-Type and ETag (its SHA-256).", Content: map[string]*huma.MediaType{"application/octet-stream": {}}},
+		"304": {Description: "If-None-Match matched the ETag."},
+	}
 }
 
 func (s *server) registerMedia(api huma.API) {
@@ -172,7 +177,7 @@ func (s *server) registerMedia(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-media-content", Method: http.MethodGet, Path: "/v1/media/{id}/content", Tags: []string{mediaTag},
 		Summary: "Download a file", Description: "Streamed, with its sniffed Content-Type and ETag (the SHA-256).",
-		Errors: []int{http.StatusNotFound}, Responses: mediaContentResponses,
+		Errors: []int{http.StatusNotFound}, Responses: mediaContentResponses(),
 	}, auth.ContactsRead), func(ctx context.Context, in *struct {
 		ID          string `path:"id" format:"uuid"`
 		IfNoneMatch string `header:"If-None-Match" maxLength:"200"`
@@ -225,7 +230,7 @@ func (s *server) registerMedia(api huma.API) {
 		Summary: "Download a file by its signed link (providers)",
 		Description: "The link a message carries when it sends a library file: providers (WhatsApp's media by link) download it without a " +
 			"token. A wrong, foreign or expired signature is a 401; a deleted file a 404.",
-		Errors: []int{http.StatusUnauthorized, http.StatusNotFound}, Responses: mediaContentResponses,
+		Errors: []int{http.StatusUnauthorized, http.StatusNotFound}, Responses: mediaContentResponses(),
 	}, func(ctx context.Context, in *struct {
 		AccountID   string `path:"account_id" format:"uuid"`
 		ID          string `path:"id" format:"uuid"`
