@@ -95,6 +95,16 @@ type Campaign struct {
 	UpdatedAt           time.Time
 	StartedAt           *time.Time
 	FinishedAt          *time.Time
+	Released            int32
+	NextReleaseAt       *time.Time
+	Dispatched          int32
+	ClaimCursor         *uuid.UUID
+	WindowStart         int16
+	WindowEnd           int16
+	TimeZone            string
+	MaxFailurePercent   int16
+	RetryOf             *uuid.UUID
+	PauseReason         *string
 }
 
 type CampaignRecipient struct {
@@ -114,6 +124,9 @@ type CampaignRecipient struct {
 	ReadAt            *time.Time
 	FailedAt          *time.Time
 	RepliedAt         *time.Time
+	MessageText       *string
+	ClaimedAt         *time.Time
+	Attempts          int16
 }
 
 type Channel struct {
