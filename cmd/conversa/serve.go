@@ -90,13 +90,15 @@ func workerCmd() *cobra.Command {
 			webhooks := webhook.NewService(pool, channel.NewService(pool, clock.System{}, box), clock.System{})
 			out := outbound.NewService(pool, clock.System{}, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 			imports := importer.NewService(pool, clock.System{})
-			dispatcher := send.NewDispatcher(pool, clock.System{}, send.NewSenders(channel.NewService(pool, clock.System{}, box), ""))
+			senders := send.NewSenders(channel.NewService(pool, clock.System{}, box), cfg.WhatsAppURL)
+			dispatcher := send.NewDispatcher(pool, clock.System{}, senders)
 			contacts := contact.NewService(pool, clock.System{})
 			templates := template.NewService(pool, clock.System{}, channel.NewService(pool, clock.System{}, box), contacts)
 			sender := send.NewService(pool, clock.System{}, contacts, templates, consent.NewService(pool, clock.System{}))
 			schedules := schedule.NewService(pool, clock.System{}, sender)
 			campaigns := campaign.NewService(pool, clock.System{}, templates, sender)
-			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules, Campaigns: campaigns})
+			client, err := jobs.NewClient(pool, jobs.Config{Work: true, MaxWorkers: cfg.Workers, Logger: logger, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules, Campaigns: campaigns,
+				CampaignSender: campaign.NewSender(pool, clock.System{}, templates, senders)})
 			if err != nil {
 				return err
 			}
@@ -179,7 +181,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	webhooks := webhook.NewService(pool, channels, clk)
 	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 	imports := importer.NewService(pool, clk)
-	dispatcher := send.NewDispatcher(pool, clk, send.NewSenders(channels, ""))
+	senders := send.NewSenders(channels, cfg.WhatsAppURL)
+	dispatcher := send.NewDispatcher(pool, clk, senders)
 	contacts := contact.NewService(pool, clk)
 	templates := template.NewService(pool, clk, channels, contacts)
 	consents := consent.NewService(pool, clk)
@@ -187,7 +190,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	schedules := schedule.NewService(pool, clk, sender)
 	campaigns := campaign.NewService(pool, clk, templates, sender)
 	// API-only (CONVERSA_JOBS=false): the client only inserts jobs; worker processes run them.
-	client, err := jobs.NewClient(pool, jobs.Config{Work: !cfg.APIOnly, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules, Campaigns: campaigns})
+	client, err := jobs.NewClient(pool, jobs.Config{Work: !cfg.APIOnly, MaxWorkers: cfg.Workers, Logger: logger, Clock: clk, Webhooks: webhooks, Outbound: out, Imports: imports, Send: dispatcher, Schedules: schedules, Campaigns: campaigns,
+		CampaignSender: campaign.NewSender(pool, clk, templates, senders)})
 	if err != nil {
 		return err
 	}

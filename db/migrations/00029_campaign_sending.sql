@@ -19,6 +19,9 @@ ALTER TABLE campaigns
     -- Automatic pause when the failed share of the sends passes this percent (after at least
     -- a hundred sends); 0 turns it off.
     ADD COLUMN max_failure_percent smallint NOT NULL DEFAULT 20 CHECK (max_failure_percent BETWEEN 0 AND 100),
+    -- Outcomes recorded so far (sent; failed), for the automatic pause without counting rows.
+    ADD COLUMN sends_ok           integer NOT NULL DEFAULT 0,
+    ADD COLUMN sends_failed       integer NOT NULL DEFAULT 0,
     -- A retry run: the campaign whose failed recipients this one sends to again.
     ADD COLUMN retry_of           uuid,
     -- Why a campaign paused by itself (failure rate, a line's quality), cleared on resume.
@@ -27,11 +30,25 @@ ALTER TABLE campaigns
 ALTER TABLE campaign_recipients
     -- The text sent (the rendered template), for the report's Mensagem.
     ADD COLUMN message_text text,
-    -- When the current claim took it (state sending): a claim older than the lease whose
-    -- outcome was never recorded is a crashed send, marked unknown, never sent again.
+    -- When the last claim took it for sending.
     ADD COLUMN claimed_at   timestamptz,
     -- Retryable refusals that put it back to pending.
     ADD COLUMN attempts     smallint NOT NULL DEFAULT 0;
+
+-- The claims in flight: the recipients one sender took (state sending) until their outcomes are
+-- recorded, which deletes the claim. A claim whose lease has passed belongs to a sender that
+-- died: its recipients still sending become unknown (the send may have gone out; it is never
+-- repeated). Holding the ids here makes that exact without an index on the recipients' state.
+CREATE TABLE campaign_claims (
+    account_id  uuid NOT NULL,
+    campaign_id uuid NOT NULL,
+    id          uuid NOT NULL,
+    channel_id  uuid NOT NULL,
+    contact_ids uuid[] NOT NULL,
+    lease_until timestamptz NOT NULL,
+    PRIMARY KEY (account_id, campaign_id, id),
+    FOREIGN KEY (account_id, campaign_id) REFERENCES campaigns (account_id, id) ON DELETE CASCADE
+);
 
 -- Status reports find a campaign send by the provider's message id; filled only when a send is
 -- recorded, so the freeze's million inserts pay nothing for it.
@@ -44,10 +61,11 @@ CREATE INDEX campaign_recipients_reached ON campaign_recipients (account_id, con
 CREATE INDEX campaigns_running ON campaigns (status) WHERE status = 'running';
 
 -- +goose Down
+DROP TABLE campaign_claims;
 DROP INDEX campaigns_running;
 DROP INDEX campaign_recipients_reached;
 DROP INDEX campaign_recipients_provider_id;
 ALTER TABLE campaign_recipients DROP COLUMN message_text, DROP COLUMN claimed_at, DROP COLUMN attempts;
 ALTER TABLE campaigns DROP COLUMN released, DROP COLUMN next_release_at, DROP COLUMN dispatched, DROP COLUMN claim_cursor,
     DROP COLUMN window_start, DROP COLUMN window_end, DROP COLUMN time_zone, DROP COLUMN max_failure_percent,
-    DROP COLUMN retry_of, DROP COLUMN pause_reason;
+    DROP COLUMN retry_of, DROP COLUMN pause_reason, DROP COLUMN sends_ok, DROP COLUMN sends_failed;

@@ -47,6 +47,7 @@ UPDATE campaigns SET status = @status, reason = sqlc.narg('reason'),
     job_id = sqlc.narg('job_id'),
     started_at = coalesce(sqlc.narg('started_at')::timestamptz, started_at),
     finished_at = sqlc.narg('finished_at'),
+    pause_reason = NULL,
     version = version + 1, updated_at = @now
 WHERE account_id = @account_id AND id = @id;
 

@@ -216,7 +216,7 @@ func (q *Queries) FreezeCampaignAudience(ctx context.Context, db DBTX, arg Freez
 }
 
 const getCampaign = `-- name: GetCampaign :one
-SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, retry_of, pause_reason FROM campaigns WHERE account_id = $1 AND id = $2
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason FROM campaigns WHERE account_id = $1 AND id = $2
 `
 
 type GetCampaignParams struct {
@@ -269,6 +269,8 @@ func (q *Queries) GetCampaign(ctx context.Context, db DBTX, arg GetCampaignParam
 		&i.WindowEnd,
 		&i.TimeZone,
 		&i.MaxFailurePercent,
+		&i.SendsOk,
+		&i.SendsFailed,
 		&i.RetryOf,
 		&i.PauseReason,
 	)
@@ -341,7 +343,7 @@ func (q *Queries) InsertCampaign(ctx context.Context, db DBTX, arg InsertCampaig
 }
 
 const listCampaigns = `-- name: ListCampaigns :many
-SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, retry_of, pause_reason FROM campaigns
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason FROM campaigns
 WHERE account_id = $1
   AND ($2::uuid IS NULL OR id < $2)
   AND ($3::text IS NULL OR status = $3)
@@ -412,6 +414,8 @@ func (q *Queries) ListCampaigns(ctx context.Context, db DBTX, arg ListCampaignsP
 			&i.WindowEnd,
 			&i.TimeZone,
 			&i.MaxFailurePercent,
+			&i.SendsOk,
+			&i.SendsFailed,
 			&i.RetryOf,
 			&i.PauseReason,
 		); err != nil {
@@ -426,7 +430,7 @@ func (q *Queries) ListCampaigns(ctx context.Context, db DBTX, arg ListCampaignsP
 }
 
 const lockCampaign = `-- name: LockCampaign :one
-SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, retry_of, pause_reason FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type LockCampaignParams struct {
@@ -480,6 +484,8 @@ func (q *Queries) LockCampaign(ctx context.Context, db DBTX, arg LockCampaignPar
 		&i.WindowEnd,
 		&i.TimeZone,
 		&i.MaxFailurePercent,
+		&i.SendsOk,
+		&i.SendsFailed,
 		&i.RetryOf,
 		&i.PauseReason,
 	)
@@ -496,6 +502,7 @@ UPDATE campaigns SET status = $1, reason = $2,
     job_id = $8,
     started_at = coalesce($9::timestamptz, started_at),
     finished_at = $10,
+    pause_reason = NULL,
     version = version + 1, updated_at = $11
 WHERE account_id = $12 AND id = $13
 `

@@ -103,8 +103,19 @@ type Campaign struct {
 	WindowEnd           int16
 	TimeZone            string
 	MaxFailurePercent   int16
+	SendsOk             int32
+	SendsFailed         int32
 	RetryOf             *uuid.UUID
 	PauseReason         *string
+}
+
+type CampaignClaim struct {
+	AccountID  uuid.UUID
+	CampaignID uuid.UUID
+	ID         uuid.UUID
+	ChannelID  uuid.UUID
+	ContactIds []uuid.UUID
+	LeaseUntil time.Time
 }
 
 type CampaignRecipient struct {

@@ -427,7 +427,13 @@ func (s *Service) get(ctx context.Context, db store.DBTX, accountID, id uuid.UUI
 }
 
 func (s *Service) lock(ctx context.Context, tx pgx.Tx, accountID, id uuid.UUID) (Campaign, error) {
-	row, err := s.q.LockCampaign(ctx, tx, store.LockCampaignParams{AccountID: accountID, ID: id})
+	return lockCampaign(ctx, tx, s.q, accountID, id)
+}
+
+// lockCampaign reads a campaign locked until tx ends: lifecycle changes and the senders'
+// claims take turns on it.
+func lockCampaign(ctx context.Context, tx pgx.Tx, q *store.Queries, accountID, id uuid.UUID) (Campaign, error) {
+	row, err := q.LockCampaign(ctx, tx, store.LockCampaignParams{AccountID: accountID, ID: id})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Campaign{}, errNotFound
 	}

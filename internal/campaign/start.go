@@ -213,9 +213,21 @@ func (s *Service) freeze(ctx context.Context, tx pgx.Tx, c Campaign, ln lines, n
 		return Campaign{}, err
 	}
 	if alert != nil {
-		return out, emit(ctx, tx, EventLimitAlert, out, now, map[string]any{"limit": alert.Limit, "recipients": alert.Recipients})
+		if err := emit(ctx, tx, EventLimitAlert, out, now, map[string]any{"limit": alert.Limit, "recipients": alert.Recipients}); err != nil {
+			return Campaign{}, err
+		}
 	}
-	return out, nil
+	if recipients == 0 {
+		// Nobody to send to: done at once.
+		if _, err := s.q.CompleteCampaign(ctx, tx, store.CompleteCampaignParams{AccountID: c.AccountID, ID: c.ID, Now: &now}); err != nil {
+			return Campaign{}, fmt.Errorf("complete campaign %s: %w", c.ID, err)
+		}
+		if out, err = s.get(ctx, tx, c.AccountID, c.ID); err != nil {
+			return Campaign{}, err
+		}
+		return out, emit(ctx, tx, EventCompleted, out, now, nil)
+	}
+	return out, s.enqueueSenders(ctx, tx, out)
 }
 
 // RunScheduled starts a scheduled campaign when its time has come on the injected clock: the
@@ -330,9 +342,23 @@ func (s *Service) move(ctx context.Context, accountID, id uuid.UUID, action stri
 		if out, err = s.get(ctx, tx, accountID, id); err != nil {
 			return err
 		}
+		if tr.to == StatusRunning {
+			if err := s.enqueueSenders(ctx, tx, out); err != nil {
+				return err
+			}
+		}
 		return emit(ctx, tx, tr.event, out, now, nil)
 	})
 	return out, err
+}
+
+// enqueueSenders enqueues a sender for each of a running campaign's lines, in the transaction
+// that made it run (the leader's sweep is the safety net).
+func (s *Service) enqueueSenders(ctx context.Context, tx pgx.Tx, c Campaign) error {
+	if _, err := s.jobs.InsertManyTx(ctx, tx, sendJobs(c.AccountID, c.ID, c.SenderIds)); err != nil {
+		return fmt.Errorf("enqueue the senders of campaign %s: %w", c.ID, err)
+	}
+	return nil
 }
 
 // TestSend sends the campaign's template, with its bindings, to one contact through the Send

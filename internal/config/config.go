@@ -24,6 +24,7 @@ var Vars = []Var{
 	{"CONVERSA_JWT_KEYS", "(none)", "Comma-separated base64 Ed25519 seeds that sign access tokens; the first signs, all verify. Required by serve; `conversa dev` generates one into .data/."},
 	{"CONVERSA_SECRET_KEY", "(none)", "Base64 32-byte key that encrypts provider credentials at rest (`conversa keygen --secret` prints one; `conversa dev` generates one into .data/). Without it, credentials cannot be stored."},
 	{"CONVERSA_PUBLIC_URL", "http://localhost:8080", "The address providers reach this server at: the media library's signed links (WhatsApp downloads media by link) start with it."},
+	{"CONVERSA_WHATSAPP_URL", "https://graph.facebook.com", "The WhatsApp Cloud API's base URL: a proxy, or a local server that speaks its wire format (tests, load tests)."},
 	{"CONVERSA_ACCESS_TTL", "15m", "Access token lifetime."},
 	{"CONVERSA_REFRESH_TTL", "720h", "Refresh token lifetime."},
 	{"CONVERSA_MAX_BODY_BYTES", "1048576", "Largest request body accepted (413 beyond)."},
@@ -47,7 +48,9 @@ type Config struct {
 	JWTKeys     string
 	SecretKey   string
 	// PublicURL is where providers reach the server (the media library's links).
-	PublicURL       string
+	PublicURL string
+	// WhatsAppURL is the Cloud API's base URL.
+	WhatsAppURL     string
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	MaxBodyBytes    int64
@@ -94,6 +97,7 @@ func Load() (Config, error) {
 		JWTKeys:         os.Getenv("CONVERSA_JWT_KEYS"),
 		SecretKey:       os.Getenv("CONVERSA_SECRET_KEY"),
 		PublicURL:       str("CONVERSA_PUBLIC_URL"),
+		WhatsAppURL:     str("CONVERSA_WHATSAPP_URL"),
 		AccessTTL:       dur("CONVERSA_ACCESS_TTL"),
 		RefreshTTL:      dur("CONVERSA_REFRESH_TTL"),
 		MaxBodyBytes:    num("CONVERSA_MAX_BODY_BYTES"),

@@ -121,7 +121,7 @@ func (s *Service) merge(ctx context.Context, tx pgx.Tx, accountID, keepID, dupID
 	if err != nil {
 		return MergeResult{}, fmt.Errorf("read phones of %s: %w", keepID, err)
 	}
-	res.Contact = fromRow(row, phones)
+	res.Contact = FromRow(row, phones)
 	if err := event.Emit(ctx, tx, accountID, now, event.New{Type: EventMerged, SubjectID: &keepID, Data: map[string]any{
 		"survivor_id": keepID, "merged_id": dupID, "notes": res.Notes, "segments": res.Segments, "phones": res.Phones,
 		"consent_records": len(res.Consent),
@@ -148,7 +148,7 @@ func (s *Service) mergedAlready(ctx context.Context, tx pgx.Tx, accountID, keepI
 	if err != nil {
 		return MergeResult{}, fmt.Errorf("read survivor %s: %w", keepID, err)
 	}
-	return MergeResult{Contact: fromRow(row.Contact, row.Phones), Replayed: true}, nil
+	return MergeResult{Contact: FromRow(row.Contact, row.Phones), Replayed: true}, nil
 }
 
 // moveConversations gives the survivor the duplicate's conversations (before the duplicate's

@@ -92,7 +92,7 @@ func (s *Service) insert(ctx context.Context, db store.DBTX, accountID uuid.UUID
 	if err != nil {
 		return Contact{}, fmt.Errorf("insert contact: %w", err)
 	}
-	return fromRow(store.Contact(row), v.phones), nil
+	return FromRow(store.Contact(row), v.phones), nil
 }
 
 // Get returns one contact.
@@ -110,7 +110,7 @@ func (s *Service) GetIn(ctx context.Context, db store.DBTX, accountID, id uuid.U
 	if err != nil {
 		return Contact{}, fmt.Errorf("get contact %s: %w", id, err)
 	}
-	return fromRow(row.Contact, row.Phones), nil
+	return FromRow(row.Contact, row.Phones), nil
 }
 
 // GetByPhone finds the contact that owns a number, written in any form Normalize accepts; an
@@ -155,7 +155,7 @@ func (s *Service) List(ctx context.Context, accountID uuid.UUID, f ListFilter) (
 	}
 	out := make([]Contact, len(rows))
 	for i, r := range rows {
-		out[i] = fromRow(r.Contact, r.Phones)
+		out[i] = FromRow(r.Contact, r.Phones)
 	}
 	return out, nil
 }
@@ -179,7 +179,7 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, p Patch, 
 		if err != nil {
 			return fmt.Errorf("read phones of %s: %w", id, err)
 		}
-		f := fromRow(row, phones).fields()
+		f := FromRow(row, phones).fields()
 		p.apply(&f)
 		c, err = s.replace(ctx, tx, row, phones, f)
 		return err
@@ -355,7 +355,7 @@ func (s *Service) replace(ctx context.Context, tx pgx.Tx, row store.Contact, pho
 		return Contact{}, err
 	}
 	if unchanged(row, phones, v) {
-		return fromRow(row, phones), nil
+		return FromRow(row, phones), nil
 	}
 	upd, err := s.q.UpdateContact(ctx, tx, store.UpdateContactParams{
 		AccountID: row.AccountID, ID: row.ID, Name: v.name, Document: v.document, DocumentKind: v.documentKind,
@@ -375,7 +375,7 @@ func (s *Service) replace(ctx context.Context, tx pgx.Tx, row store.Contact, pho
 			return Contact{}, err
 		}
 	}
-	return fromRow(upd, v.phones), nil
+	return FromRow(upd, v.phones), nil
 }
 
 // SetBlocked blocks or unblocks a contact. Doing it twice is harmless.
@@ -393,7 +393,7 @@ func (s *Service) SetBlocked(ctx context.Context, accountID, id uuid.UUID, block
 		if err != nil {
 			return fmt.Errorf("read phones of %s: %w", id, err)
 		}
-		c = fromRow(row, phones)
+		c = FromRow(row, phones)
 		return nil
 	})
 	return c, err
@@ -458,7 +458,7 @@ func (s *Service) Erase(ctx context.Context, accountID, id uuid.UUID) (Contact, 
 		if err := s.q.DeleteContactSegmentMemberships(ctx, tx, store.DeleteContactSegmentMembershipsParams{AccountID: accountID, ContactID: id}); err != nil {
 			return fmt.Errorf("erase memberships of %s: %w", id, err)
 		}
-		c = fromRow(row, nil)
+		c = FromRow(row, nil)
 		return nil
 	})
 	return c, err
@@ -548,7 +548,9 @@ func eqTime(a, b *time.Time) bool {
 	return (a == nil && b == nil) || (a != nil && b != nil && a.Equal(*b))
 }
 
-func fromRow(r store.Contact, phones []string) Contact {
+// FromRow is the contact of a stored row and its phones (in position order), for callers that
+// read contacts in bulk with their own statement (a campaign slice).
+func FromRow(r store.Contact, phones []string) Contact {
 	c := Contact{
 		AccountID: r.AccountID, ID: r.ID, Name: r.Name, Document: r.Document, DocumentKind: r.DocumentKind,
 		CustomerCode: r.CustomerCode, Email: r.Email, BirthDate: r.BirthDate, RG: r.Rg,

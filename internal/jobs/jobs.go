@@ -59,6 +59,10 @@ type Config struct {
 	Schedules *schedule.Service
 	// Campaigns, when set, starts scheduled campaigns at their time.
 	Campaigns *campaign.Service
+	// CampaignSender, when set, sends running campaigns in slices, a line at a time.
+	CampaignSender *campaign.Sender
+	// CampaignWorkers is how many campaign lines this process sends on at once. Defaults to 16.
+	CampaignWorkers int
 }
 
 // DrainEvery is how often the leader runs a webhook drain whatever the notifications: the
@@ -78,6 +82,9 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	if cfg.DispatchWorkers == 0 {
 		cfg.DispatchWorkers = 16
+	}
+	if cfg.CampaignWorkers == 0 {
+		cfg.CampaignWorkers = 16
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Pool: pool, Clock: cfg.Clock})
@@ -103,6 +110,10 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	if cfg.Campaigns != nil {
 		river.AddWorker(workers, &campaign.Worker{Service: cfg.Campaigns})
+	}
+	if cfg.CampaignSender != nil {
+		river.AddWorker(workers, &campaign.SendWorker{Sender: cfg.CampaignSender})
+		river.AddWorker(workers, &campaign.SweepWorker{Sender: cfg.CampaignSender})
 	}
 	if cfg.Send != nil {
 		river.AddWorker(workers, &send.DispatchWorker{Dispatcher: cfg.Send})
@@ -135,6 +146,10 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 			sla.PeriodicJob(),
 			distribution.PeriodicJob(),
 		)
+		if cfg.CampaignSender != nil {
+			rc.Queues[campaign.SendQueue] = river.QueueConfig{MaxWorkers: cfg.CampaignWorkers, FetchCooldown: 5 * time.Millisecond}
+			rc.PeriodicJobs = append(rc.PeriodicJobs, campaign.PeriodicJob())
+		}
 		if cfg.Webhooks != nil {
 			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(DrainEvery), func() (river.JobArgs, *river.InsertOpts) {
 				return webhook.NextDrain(), nil

@@ -165,51 +165,22 @@ func (d *Dispatcher) DispatchBatch(ctx context.Context, channelID uuid.UUID) (Ba
 	now := d.clock.Now().UTC().Truncate(time.Microsecond)
 	var rows []store.ClaimDueMessagesRow
 	var b Batch
-	var line store.LockSendSlotsRow
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		var err error
-		line, err = d.q.LockSendSlots(ctx, tx, channelID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// A new line's bucket starts full (the claim caps it at the burst).
-			if err := d.q.EnsureSendSlots(ctx, tx, store.EnsureSendSlotsParams{ChannelID: channelID, Now: now, Tokens: math.MaxFloat32}); err != nil {
-				return fmt.Errorf("create send slots: %w", err)
-			}
-			line, err = d.q.LockSendSlots(ctx, tx, channelID)
-		}
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // the channel is gone
-		}
-		if err != nil {
-			return fmt.Errorf("lock send slots: %w", err)
-		}
-		if !line.Active {
-			return nil
-		}
-		if line.BackoffUntil != nil && line.BackoffUntil.After(now) {
-			b.Wait = line.BackoffUntil.Sub(now)
-			return nil
-		}
-		rate := float64(DefaultThroughput)
-		if line.ThroughputMps != nil {
-			rate = float64(*line.ThroughputMps)
-		}
-		burst := math.Max(1, math.Floor(rate*BurstFraction))
-		avail := math.Min(burst, line.Tokens+now.Sub(line.RefilledAt).Seconds()*rate)
-		n := int(math.Min(math.Floor(avail), MaxBatch))
-		if least := math.Max(1, math.Floor(burst/2)); float64(n) < least {
-			b.Wait = time.Duration((least - avail) / rate * float64(time.Second))
-			return nil
+		slots, err := TakeSlots(ctx, tx, channelID, MaxBatch, now)
+		if err != nil || slots.N == 0 {
+			b.Wait = slots.Wait
+			return err
 		}
 		lease := now.Add(Lease)
 		rows, err = d.q.ClaimDueMessages(ctx, tx, store.ClaimDueMessagesParams{
-			ChannelID: channelID, Now: &now, SkipTemplates: line.PaidStopped, Batch: int32(n), LeaseUntil: &lease,
+			ChannelID: channelID, Now: &now, SkipTemplates: slots.Line.PaidStopped, Batch: int32(slots.N), LeaseUntil: &lease,
 		})
 		if err != nil {
 			return fmt.Errorf("claim due messages: %w", err)
 		}
 		// A full claim may leave more due: the next one goes on (or waits for slots).
-		b.Claimed, b.Full = len(rows), len(rows) == n
-		return d.q.SetSendSlots(ctx, tx, store.SetSendSlotsParams{ChannelID: channelID, Tokens: avail - float64(len(rows)), RefilledAt: now})
+		b.Claimed, b.Full = len(rows), len(rows) == slots.N
+		return slots.Spend(ctx, tx, len(rows), now)
 	})
 	if err != nil || len(rows) == 0 {
 		return b, err
@@ -223,6 +194,70 @@ func (d *Dispatcher) DispatchBatch(ctx context.Context, channelID uuid.UUID) (Ba
 		return b, nil
 	}
 	return b, d.record(ctx, channelID, msgs)
+}
+
+// Slots is what a line's bucket allows a claim (DESIGN §7: per-line throughput is enforced in
+// PostgreSQL, so it holds across processes and across everything that sends on the line:
+// messages and campaigns take from the same bucket).
+type Slots struct {
+	// Line is the line's bucket and settings, locked until the claim's transaction ends.
+	Line store.LockSendSlotsRow
+	// N is how many sends the claim may make now; with 0, Wait says when to come back (0
+	// too: the line is gone or inactive).
+	N     int
+	Wait  time.Duration
+	avail float64
+	id    uuid.UUID
+}
+
+// TakeSlots locks the line's bucket in tx (a new line's starts full) and says how many sends,
+// at most most, it allows now: none while the line backs off, and none until half a burst is
+// there, so a busy line sends in batches rather than one by one. The caller claims up to N
+// and calls Spend with what it took, in the same transaction.
+func TakeSlots(ctx context.Context, tx pgx.Tx, channelID uuid.UUID, most int, now time.Time) (Slots, error) {
+	q := store.New()
+	line, err := q.LockSendSlots(ctx, tx, channelID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := q.EnsureSendSlots(ctx, tx, store.EnsureSendSlotsParams{ChannelID: channelID, Now: now, Tokens: math.MaxFloat32}); err != nil {
+			return Slots{}, fmt.Errorf("create send slots: %w", err)
+		}
+		line, err = q.LockSendSlots(ctx, tx, channelID)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Slots{}, nil // the channel is gone
+	}
+	if err != nil {
+		return Slots{}, fmt.Errorf("lock send slots: %w", err)
+	}
+	s := Slots{Line: line, id: channelID}
+	if !line.Active {
+		return s, nil
+	}
+	if line.BackoffUntil != nil && line.BackoffUntil.After(now) {
+		s.Wait = line.BackoffUntil.Sub(now)
+		return s, nil
+	}
+	rate := float64(DefaultThroughput)
+	if line.ThroughputMps != nil {
+		rate = float64(*line.ThroughputMps)
+	}
+	burst := math.Max(1, math.Floor(rate*BurstFraction))
+	s.avail = math.Min(burst, line.Tokens+now.Sub(line.RefilledAt).Seconds()*rate)
+	n := int(math.Min(math.Floor(s.avail), float64(most)))
+	if least := math.Max(1, math.Floor(burst/2)); float64(n) < least && n < most {
+		s.Wait = time.Duration((least - s.avail) / rate * float64(time.Second))
+		return s, nil
+	}
+	s.N = n
+	return s, nil
+}
+
+// Spend takes used sends out of the bucket TakeSlots locked.
+func (s Slots) Spend(ctx context.Context, tx pgx.Tx, used int, now time.Time) error {
+	if err := store.New().SetSendSlots(ctx, tx, store.SetSendSlotsParams{ChannelID: s.id, Tokens: s.avail - float64(used), RefilledAt: now}); err != nil {
+		return fmt.Errorf("spend send slots: %w", err)
+	}
+	return nil
 }
 
 // outcome is what became of one send.
@@ -465,7 +500,7 @@ func (d *Dispatcher) record(ctx context.Context, channelID uuid.UUID, msgs []cla
 			}
 		}
 		if throttled {
-			if err := d.backOffLine(ctx, tx, channelID, now); err != nil {
+			if err := BackOff(ctx, tx, channelID, now); err != nil {
 				return err
 			}
 		}
@@ -478,14 +513,18 @@ func (d *Dispatcher) record(ctx context.Context, channelID uuid.UUID, msgs []cla
 	})
 }
 
-func (d *Dispatcher) backOffLine(ctx context.Context, tx pgx.Tx, channelID uuid.UUID, now time.Time) error {
-	line, err := d.q.LockSendSlots(ctx, tx, channelID)
+// BackOff stops a line that the provider said is over its throughput (130429), for longer each
+// time it happens again before a send succeeds (2^n seconds, at most 5 minutes): every sender
+// of the line, messages and campaigns, waits it out.
+func BackOff(ctx context.Context, tx pgx.Tx, channelID uuid.UUID, now time.Time) error {
+	q := store.New()
+	line, err := q.LockSendSlots(ctx, tx, channelID)
 	if err != nil {
 		return fmt.Errorf("lock send slots: %w", err)
 	}
 	wait := time.Duration(math.Min(math.Pow(2, float64(line.Backoffs)), 300)) * time.Second
 	until := now.Add(wait)
-	if err := d.q.BackOffLine(ctx, tx, store.BackOffLineParams{ChannelID: channelID, BackoffUntil: &until, Now: now}); err != nil {
+	if err := q.BackOffLine(ctx, tx, store.BackOffLineParams{ChannelID: channelID, BackoffUntil: &until, Now: now}); err != nil {
 		return fmt.Errorf("back off line: %w", err)
 	}
 	return nil

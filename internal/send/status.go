@@ -127,25 +127,33 @@ func apply(ctx context.Context, tx pgx.Tx, q *store.Queries, evs []Status) error
 // reapply applies the status reports already recorded for messages whose provider ids were
 // just stored (they arrived before the dispatcher stored the id).
 func reapply(ctx context.Context, tx pgx.Tx, q *store.Queries, p store.StoredStatusesParams, now time.Time) error {
-	rows, err := q.StoredStatuses(ctx, tx, p)
-	if err != nil {
-		return fmt.Errorf("read stored statuses: %w", err)
+	evs, err := StoredFor(ctx, tx, p, now)
+	if err != nil || len(evs) == 0 {
+		return err
 	}
-	if len(rows) == 0 {
-		return nil
+	return apply(ctx, tx, q, evs)
+}
+
+// StoredFor reads back the status reports already recorded for sends whose provider ids were
+// just stored: reports that came before the sender stored the id (a drain holding the line's
+// status lock applies them otherwise). Reports without a time take now.
+func StoredFor(ctx context.Context, tx pgx.Tx, p store.StoredStatusesParams, now time.Time) ([]Status, error) {
+	rows, err := store.New().StoredStatuses(ctx, tx, p)
+	if err != nil {
+		return nil, fmt.Errorf("read stored statuses: %w", err)
 	}
 	evs := make([]Status, 0, len(rows))
 	for _, r := range rows {
 		var u provider.StatusUpdate
 		if err := json.Unmarshal(r.Payload, &u); err != nil {
-			return fmt.Errorf("decode stored status: %w", err)
+			return nil, fmt.Errorf("decode stored status: %w", err)
 		}
 		if u.Timestamp.IsZero() {
 			u.Timestamp = now
 		}
 		evs = append(evs, FromUpdate(r.AccountID, r.ChannelID, u))
 	}
-	return apply(ctx, tx, q, evs)
+	return evs, nil
 }
 
 // statusEvent is a message.status event.

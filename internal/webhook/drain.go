@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/conversation"
 	"github.com/conversa-hq/conversa/internal/provider"
@@ -278,6 +279,10 @@ func applyMessageStatuses(ctx context.Context, tx pgx.Tx, evs []Event) error {
 	}
 	if err := send.ApplyStatuses(ctx, tx, sts); err != nil {
 		return fmt.Errorf("apply message statuses: %w", err)
+	}
+	// Campaign sends are not messages: their reports move the campaign's recipients.
+	if err := campaign.ApplyStatuses(ctx, tx, sts); err != nil {
+		return fmt.Errorf("apply campaign statuses: %w", err)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/campaign"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/conversation"
@@ -80,8 +81,10 @@ type cachedEndpoint struct {
 
 // NewService returns a Service.
 func NewService(pool *pgxpool.Pool, channels *channel.Service, clk clock.Clock) *Service {
+	convs := conversation.NewService(pool, clk)
+	convs.Linker = campaign.ReplyLinker{}
 	return &Service{pool: pool, q: store.New(), channels: channels, clock: clk, cache: map[uuid.UUID]cachedEndpoint{},
-		Conversations: conversation.NewService(pool, clk), rewake: make(chan struct{}, 1)}
+		Conversations: convs, rewake: make(chan struct{}, 1)}
 }
 
 func (s *Service) logger() *slog.Logger {

@@ -1,0 +1,306 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/conversa-hq/conversa/api"
+	"github.com/conversa-hq/conversa/internal/campaign"
+	"github.com/conversa-hq/conversa/internal/provider"
+	"github.com/conversa-hq/conversa/internal/provider/fake"
+	"github.com/conversa-hq/conversa/internal/send"
+)
+
+// countingLines is a provider for every line that records each send it is handed (the fake
+// underneath dedupes by reference, which would hide a second send), and can fail or stall.
+type countingLines struct {
+	mu    sync.Mutex
+	sends map[string]int // by recipient address
+	refs  map[string]int
+	texts []provider.Message
+	// fail, when set, answers instead of the fake.
+	fail func(provider.Message) error
+	// after, when set, runs after each send (a sender that dies mid-slice cancels here).
+	after func(n int)
+	n     int
+	inner *fake.Provider
+}
+
+func newCountingLines() *countingLines {
+	return &countingLines{sends: map[string]int{}, refs: map[string]int{}, inner: fake.New(fake.Config{})}
+}
+
+func (c *countingLines) Send(ctx context.Context, m provider.Message) (provider.Sent, error) {
+	c.mu.Lock()
+	c.sends[m.To]++
+	c.refs[m.Ref]++
+	c.texts = append(c.texts, m)
+	c.n++
+	n := c.n
+	fail, after := c.fail, c.after
+	c.mu.Unlock()
+	if after != nil {
+		defer after(n)
+	}
+	if fail != nil {
+		if err := fail(m); err != nil {
+			return provider.Sent{}, err
+		}
+	}
+	return c.inner.Send(ctx, m)
+}
+
+func (c *countingLines) senders() send.Senders {
+	return func(context.Context, uuid.UUID, uuid.UUID) (provider.Sender, error) { return c, nil }
+}
+
+func (c *countingLines) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// sendCampaign runs the campaign's senders on every line, slice by slice on the test's clock,
+// until no line has anything to do now; it returns how many recipients were claimed.
+func (e *testEnv) sendCampaign(s *campaign.Sender, a tenant, id string, lines []string) int {
+	e.t.Helper()
+	total := 0
+	for range 100 {
+		progress := false
+		for _, l := range lines {
+			st, err := s.Slice(context.Background(), a.account.ID, uuid.MustParse(id), uuid.MustParse(l))
+			require.NoError(e.t, err)
+			total += st.Claimed
+			progress = progress || st.Claimed > 0
+		}
+		if !progress {
+			return total
+		}
+	}
+	e.t.Fatal("the campaign never settled")
+	return total
+}
+
+func (e *testEnv) campaignBody(a tenant, id string) api.CampaignBody {
+	e.t.Helper()
+	var c api.CampaignBody
+	e.do(http.MethodGet, "/v1/campaigns/"+id, a.apiKey, nil).ok(&c)
+	return c
+}
+
+type recipientRow struct {
+	Contact uuid.UUID
+	State   string
+	Text    *string
+	Code    *string
+	Line    *uuid.UUID
+	PID     *string
+}
+
+func (e *testEnv) recipients(id string) map[uuid.UUID]recipientRow {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT contact_id, state, message_text, code, channel_id, provider_message_id
+		FROM campaign_recipients WHERE campaign_id = $1`, id)
+	require.NoError(e.t, err)
+	out := map[uuid.UUID]recipientRow{}
+	for rows.Next() {
+		var r recipientRow
+		require.NoError(e.t, rows.Scan(&r.Contact, &r.State, &r.Text, &r.Code, &r.Line, &r.PID))
+		out[r.Contact] = r
+	}
+	require.NoError(e.t, rows.Err())
+	return out
+}
+
+// A started campaign sends each recipient once, rendered for that contact, rotating over the
+// automatic lines; status reports move recipients forward; a reply within the window links the
+// conversation to the campaign; the campaign completes.
+func TestCampaignSendsEachRecipientOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Envio")
+	tags := []string{"carteira"}
+	ids := []string{
+		e.campaignContact(f.a, "Ana Lima", tags, []string{"+55 11 98888-2001"}, true),
+		e.campaignContact(f.a, "Bia Reis", tags, []string{"+55 11 98888-2002"}, true),
+		e.campaignContact(f.a, "Caio Melo", tags, []string{"+55 11 98888-2003"}, true),
+	}
+	e.campaignContact(f.a, "Duda Sem", tags, []string{"+55 11 98888-2004"}, false) // no consent: never sent
+	lines := newCountingLines()
+	s := campaign.NewSender(e.pool, e.clock, e.templates, lines.senders())
+
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).status(http.StatusCreated).ok(&c)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "running", c.Status)
+	require.Equal(t, 3, e.sendCampaign(s, f.a, c.ID, append(c.SenderIDs, f.receptive)))
+	require.Equal(t, 3, lines.total())
+	for _, n := range lines.sends {
+		require.Equal(t, 1, n)
+	}
+	require.Zero(t, lines.sends["+5511988882004"], "a contact without consent is never sent")
+
+	got := e.recipients(c.ID)
+	require.Len(t, got, 3)
+	for _, id := range ids {
+		r := got[uuid.MustParse(id)]
+		require.Equal(t, "sent", r.State)
+		require.NotNil(t, r.Text)
+		require.Contains(t, *r.Text, "29/11/2026", "the campaign's binding is in the text sent")
+		require.NotNil(t, r.PID)
+		require.Contains(t, f.lines, r.Line.String(), "automatic selection sends on prospect lines only")
+	}
+	require.Contains(t, *got[uuid.MustParse(ids[0])].Text, "C-AnaLima", "each text is rendered with its contact's fields")
+	c = e.campaignBody(f.a, c.ID)
+	require.Equal(t, "completed", c.Status)
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventCompleted))
+	require.Positive(t, e.countEvents(f.a, campaign.EventProgress))
+
+	// Provider reports move the recipient forward, never back.
+	ana := got[uuid.MustParse(ids[0])]
+	at := e.clock.Now()
+	require.NoError(t, pgx.BeginFunc(context.Background(), e.pool, func(tx pgx.Tx) error {
+		return campaign.ApplyStatuses(context.Background(), tx, []send.Status{
+			{AccountID: f.a.account.ID, ChannelID: *ana.Line, ProviderMessageID: *ana.PID, Status: provider.StatusRead, At: at},
+			{AccountID: f.a.account.ID, ChannelID: *ana.Line, ProviderMessageID: *ana.PID, Status: provider.StatusDelivered, At: at.Add(-time.Second)},
+		})
+	}))
+	require.NoError(t, pgx.BeginFunc(context.Background(), e.pool, func(tx pgx.Tx) error {
+		return campaign.ApplyStatuses(context.Background(), tx, []send.Status{
+			{AccountID: f.a.account.ID, ChannelID: *ana.Line, ProviderMessageID: *ana.PID, Status: provider.StatusDelivered, At: at},
+		})
+	}))
+	require.Equal(t, "read", e.recipients(c.ID)[ana.Contact].State)
+
+	// Ana replies on the line that reached her: her conversation is the campaign's.
+	e.clock.Advance(time.Hour)
+	f.a.token = e.login(f.a)
+	conv := e.inbound(f.a, ana.Line.String(), "5511988882001", "Quero a oferta")
+	require.Equal(t, "replied", e.recipients(c.ID)[ana.Contact].State)
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventReplied))
+	var list struct{ Items []api.ConversationBody }
+	e.do(http.MethodGet, "/v1/conversations?campaign_id="+c.ID, f.a.apiKey, nil).ok(&list)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, conv.ID, list.Items[0].ID)
+	// A reply on another line, or after the window, links nothing.
+	e.clock.Advance(campaign.AttributionWindow)
+	f.a.token = e.login(f.a)
+	e.inbound(f.a, got[uuid.MustParse(ids[1])].Line.String(), "5511988882002", "Oi")
+	require.Equal(t, "sent", e.recipients(c.ID)[uuid.MustParse(ids[1])].State)
+}
+
+// Pausing stops new claims at once; resuming continues where it stopped, each recipient still
+// sent once. The pace releases pace_percent of the recipients each interval.
+func TestCampaignPaceAndPause(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Ritmo")
+	for i, n := range []string{"Ana", "Bia", "Caio", "Duda", "Edu"} {
+		e.campaignContact(f.a, n+" Souza", []string{"carteira"}, []string{fmt.Sprintf("+55 11 97777-10%02d", i)}, true)
+	}
+	lines := newCountingLines()
+	s := campaign.NewSender(e.pool, e.clock, e.templates, lines.senders())
+	b := f.body()
+	b["pace_percent"], b["pace_interval_minutes"] = 40, 30
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusCreated).ok(&c)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.EqualValues(t, 5, *c.Recipients)
+
+	require.Equal(t, 2, e.sendCampaign(s, f.a, c.ID, c.SenderIDs), "the first stage is 40%% of 5, rounded up")
+	st, err := s.Slice(context.Background(), f.a.account.ID, uuid.MustParse(c.ID), uuid.MustParse(c.SenderIDs[0]))
+	require.NoError(t, err)
+	require.InDelta(t, 30*time.Minute, st.Wait, float64(time.Second), "the next stage is due an interval later")
+
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/pause", f.a.token, nil).ok(reset(&c))
+	e.clock.Advance(2 * time.Hour)
+	require.Zero(t, e.sendCampaign(s, f.a, c.ID, c.SenderIDs), "a paused campaign claims nothing")
+	f.a.token = e.login(f.a)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/resume", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "running", c.Status)
+	require.Equal(t, 2, e.sendCampaign(s, f.a, c.ID, c.SenderIDs), "a resumed campaign releases one stage, not the ones it missed")
+	e.clock.Advance(30 * time.Minute)
+	require.Equal(t, 1, e.sendCampaign(s, f.a, c.ID, c.SenderIDs))
+	require.Equal(t, 5, lines.total())
+	for _, n := range lines.sends {
+		require.Equal(t, 1, n)
+	}
+	require.Equal(t, "completed", e.campaignBody(f.a, c.ID).Status)
+}
+
+// A sender that dies after its sends and before recording them leaves its recipients sending;
+// once the claim's lease has passed they become unknown and are never sent again, and the
+// rest of the campaign goes on. Retryable refusals (throughput) go back to pending and are sent
+// once on a later pass.
+func TestCampaignCrashMidSliceNeverResends(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Queda")
+	for i, n := range []string{"Ana", "Bia", "Caio", "Duda"} {
+		e.campaignContact(f.a, n+" Lopes", []string{"carteira"}, []string{fmt.Sprintf("+55 11 96666-100%d", i+1)}, true)
+	}
+	lines := newCountingLines()
+	s := campaign.NewSender(e.pool, e.clock, e.templates, lines.senders())
+	b := f.body()
+	b["sender_ids"] = []string{f.lines[0]}
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusCreated).ok(&c)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+
+	// The first slice dies: the process is killed once its sends are out (its context ends,
+	// so nothing is recorded).
+	ctx, kill := context.WithCancel(context.Background())
+	lines.after = func(n int) {
+		if n == 4 {
+			kill()
+		}
+	}
+	_, err := s.Slice(ctx, f.a.account.ID, uuid.MustParse(c.ID), uuid.MustParse(f.lines[0]))
+	require.Error(t, err)
+	lines.after = nil
+	require.Equal(t, 4, lines.total())
+	for _, r := range e.recipients(c.ID) {
+		require.Equal(t, "sending", r.State)
+	}
+	// Another sender before the lease ends: nothing to claim, nothing resent.
+	require.Zero(t, e.sendCampaign(s, f.a, c.ID, c.SenderIDs))
+	require.Equal(t, "running", e.campaignBody(f.a, c.ID).Status)
+	e.clock.Advance(campaign.ClaimLease + time.Second)
+	require.Zero(t, e.sendCampaign(s, f.a, c.ID, c.SenderIDs))
+	for _, r := range e.recipients(c.ID) {
+		require.Equal(t, "unknown", r.State)
+	}
+	require.Equal(t, 4, lines.total(), "an unknown outcome is never sent again")
+	require.Equal(t, "completed", e.campaignBody(f.a, c.ID).Status)
+
+	// A throughput refusal puts the recipient back; it goes out once, later.
+	var c2 api.CampaignBody
+	b["name"] = "Segunda"
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusCreated).ok(&c2)
+	e.do(http.MethodPost, "/v1/campaigns/"+c2.ID+"/start", f.a.token, nil).ok(reset(&c2))
+	refused := 0
+	lines.fail = func(m provider.Message) error {
+		if m.To == "+5511966661002" && refused == 0 {
+			refused++
+			return &provider.Error{Code: send.CodeThroughput, Reason: "over the line's throughput", Retryable: true}
+		}
+		return nil
+	}
+	e.sendCampaign(s, f.a, c2.ID, c2.SenderIDs)
+	e.clock.Advance(10 * time.Minute) // the line's back-off
+	e.sendCampaign(s, f.a, c2.ID, c2.SenderIDs)
+	require.Equal(t, 1, refused)
+	for _, r := range e.recipients(c2.ID) {
+		require.Equal(t, "sent", r.State)
+	}
+	require.Equal(t, 2, lines.sends["+5511966661002"]-1, "refused once, then sent once (plus the first campaign's)")
+	require.Equal(t, "completed", e.campaignBody(f.a, c2.ID).Status)
+}

@@ -1,0 +1,142 @@
+-- name: SetCampaignRelease :exec
+-- The pace released another stage: released recipients may now be claimed.
+UPDATE campaigns SET released = @released, next_release_at = sqlc.narg('next_release_at')
+WHERE account_id = @account_id AND id = @id;
+
+-- name: ExpireCampaignClaims :execrows
+-- Claims whose lease has passed belong to senders that died mid-slice: their recipients still
+-- sending become unknown (the send may have reached the provider; it is never repeated).
+WITH gone AS (
+    DELETE FROM campaign_claims
+    WHERE account_id = @account_id AND campaign_id = @campaign_id AND lease_until < @now
+    RETURNING contact_ids
+)
+UPDATE campaign_recipients r
+SET state = 'unknown', reason = 'the sender stopped before recording the outcome; not sent again'
+FROM (SELECT unnest(contact_ids) AS contact_id FROM gone) AS g
+WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id AND r.contact_id = g.contact_id AND r.state = 'sending';
+
+-- name: CampaignClaimsInFlight :one
+SELECT count(*) AS n, min(lease_until)::timestamptz AS first_expiry FROM campaign_claims
+WHERE account_id = @account_id AND campaign_id = @campaign_id;
+
+-- name: ClaimCampaignRecipients :many
+-- The next pending recipients after the pass's cursor, in contact order (a range of the
+-- primary key: no claim rescans what an earlier one took), taken for sending on the line.
+-- Claims of one campaign are serialised by its row lock.
+WITH next AS (
+    SELECT p.contact_id FROM campaign_recipients p
+    WHERE p.account_id = @account_id AND p.campaign_id = @campaign_id AND p.contact_id > @after AND p.state = 'pending'
+    ORDER BY p.contact_id
+    LIMIT @lim
+)
+UPDATE campaign_recipients r SET state = 'sending', channel_id = @channel_id, claimed_at = @now
+FROM next
+WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id AND r.contact_id = next.contact_id
+RETURNING r.contact_id, r.phone, r.attempts;
+
+-- name: InsertCampaignClaim :exec
+INSERT INTO campaign_claims (account_id, campaign_id, id, channel_id, contact_ids, lease_until)
+VALUES (@account_id, @campaign_id, @id, @channel_id, @contact_ids, @lease_until);
+
+-- name: AdvanceCampaignClaims :exec
+-- Counts what a claim took (or, negative, what a record put back) and moves the pass's cursor.
+UPDATE campaigns SET dispatched = dispatched + @taken, claim_cursor = sqlc.narg('cursor')
+WHERE account_id = @account_id AND id = @id;
+
+-- name: CampaignSliceContacts :many
+-- The claimed recipients' contacts, to render the template for each.
+SELECT * FROM contacts WHERE account_id = @account_id AND id = ANY(@ids::uuid[]);
+
+-- name: DeleteCampaignClaim :execrows
+DELETE FROM campaign_claims WHERE account_id = @account_id AND campaign_id = @campaign_id AND id = @id;
+
+-- name: RecordCampaignSends :execrows
+-- A slice's outcomes: sent (with the provider's id), failed (code and reason), unknown (the
+-- call's outcome is not known: timed out), or pending again (a refusal that is safe to retry:
+-- the provider did not take it). A recipient already marked unknown by a lease that ran out
+-- still takes its real outcome.
+UPDATE campaign_recipients r SET
+    state = u.state,
+    provider_message_id = nullif(u.provider_id, ''),
+    message_text = u.text,
+    sent_at = CASE WHEN u.state = 'sent' THEN u.at END,
+    failed_at = CASE WHEN u.state = 'failed' THEN u.at END,
+    code = nullif(u.code, ''),
+    reason = nullif(u.reason, ''),
+    attempts = r.attempts + CASE WHEN u.state = 'pending' THEN 1 ELSE 0 END
+FROM (SELECT unnest(@contact_ids::uuid[]) AS contact_id, unnest(@states::text[]) AS state, unnest(@provider_ids::text[]) AS provider_id,
+             unnest(@texts::text[]) AS text, unnest(@ats::timestamptz[]) AS at, unnest(@codes::text[]) AS code,
+             unnest(@reasons::text[]) AS reason) AS u
+WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id AND r.contact_id = u.contact_id
+  AND r.state IN ('sending', 'unknown');
+
+-- name: ApplyCampaignStatuses :many
+-- Status reports on campaign sends, by the provider's id: a recipient only moves forward (sent,
+-- delivered, read, replied; failed only from sent), whatever order the reports come in.
+UPDATE campaign_recipients r SET
+    state = CASE WHEN r.state = 'replied' THEN r.state ELSE u.status END,
+    delivered_at = CASE WHEN u.status IN ('delivered', 'read') THEN coalesce(r.delivered_at, u.at) ELSE r.delivered_at END,
+    read_at = CASE WHEN u.status = 'read' THEN coalesce(r.read_at, u.at) ELSE r.read_at END,
+    failed_at = CASE WHEN u.status = 'failed' THEN u.at ELSE r.failed_at END,
+    code = CASE WHEN u.status = 'failed' THEN nullif(u.code, '') ELSE r.code END,
+    reason = CASE WHEN u.status = 'failed' THEN nullif(u.reason, '') ELSE r.reason END
+FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@provider_ids::text[]) AS provider_id,
+             unnest(@statuses::text[]) AS status, unnest(@ats::timestamptz[]) AS at, unnest(@codes::text[]) AS code,
+             unnest(@reasons::text[]) AS reason) AS u
+WHERE r.account_id = u.account_id AND r.provider_message_id = u.provider_id
+  AND CASE WHEN u.status = 'failed' THEN r.state = 'sent'
+           WHEN r.state = 'replied' THEN (u.status = 'delivered' AND r.delivered_at IS NULL) OR (u.status = 'read' AND r.read_at IS NULL)
+           ELSE array_position(ARRAY['sent', 'delivered', 'read'], u.status) > coalesce(array_position(ARRAY['sent', 'delivered', 'read'], r.state), 0)
+                AND r.state IN ('sent', 'delivered', 'read') END
+RETURNING r.account_id, r.campaign_id, r.contact_id, r.state;
+
+-- name: LinkCampaignReplies :many
+-- Contacts' replies within the attribution window after a campaign send on the same line: the
+-- latest such send is marked replied (its first reply), and the reply's message and its
+-- conversation are linked to the campaign (the conversations' campaign filter finds them).
+WITH u AS (
+    SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@contact_ids::uuid[]) AS contact_id,
+           unnest(@channel_ids::uuid[]) AS channel_id, unnest(@conversation_ids::uuid[]) AS conversation_id,
+           unnest(@message_ids::uuid[]) AS message_id, unnest(@ats::timestamptz[]) AS at
+), hit AS (
+    SELECT DISTINCT ON (u.message_id) u.*, r.campaign_id
+    FROM u JOIN campaign_recipients r
+      ON r.account_id = u.account_id AND r.contact_id = u.contact_id AND r.sent_at IS NOT NULL
+     AND r.sent_at <= u.at AND r.sent_at > u.at - make_interval(secs => @window_seconds::float8) AND r.channel_id = u.channel_id
+    ORDER BY u.message_id, r.sent_at DESC
+), rec AS (
+    UPDATE campaign_recipients r SET state = 'replied', replied_at = h.at
+    FROM hit h
+    WHERE r.account_id = h.account_id AND r.campaign_id = h.campaign_id AND r.contact_id = h.contact_id
+      AND r.replied_at IS NULL AND r.state IN ('sent', 'delivered', 'read')
+    RETURNING r.account_id, r.campaign_id, r.contact_id, r.replied_at
+), msg AS (
+    UPDATE messages m SET campaign_id = h.campaign_id
+    FROM hit h WHERE m.account_id = h.account_id AND m.id = h.message_id
+), conv AS (
+    UPDATE conversations c SET last_campaign_id = h.campaign_id
+    FROM hit h WHERE c.account_id = h.account_id AND c.id = h.conversation_id
+)
+SELECT rec.account_id, rec.campaign_id, rec.contact_id, rec.replied_at FROM rec;
+
+-- name: CompleteCampaign :execrows
+-- Every recipient has been claimed and every claim recorded: the campaign is done.
+UPDATE campaigns cp SET status = 'completed', finished_at = @now, version = cp.version + 1, updated_at = @now
+WHERE cp.account_id = @account_id AND cp.id = @id AND cp.status = 'running'
+  AND cp.dispatched >= coalesce(cp.recipients, 0) AND cp.released >= coalesce(cp.recipients, 0)
+  AND NOT EXISTS (SELECT 1 FROM campaign_claims c WHERE c.account_id = cp.account_id AND c.campaign_id = cp.id);
+
+-- name: RunningCampaigns :many
+-- Running campaigns with lines, for the leader's sweep that keeps their senders going.
+SELECT account_id, id, sender_ids FROM campaigns WHERE status = 'running';
+
+-- name: AutoPauseCampaign :exec
+UPDATE campaigns SET status = 'paused', pause_reason = @reason, version = version + 1, updated_at = @now
+WHERE account_id = @account_id AND id = @id AND status = 'running';
+
+-- name: CountCampaignOutcomes :one
+-- Adds a slice's outcomes to the campaign's tallies; returns them for the automatic pause.
+UPDATE campaigns SET sends_ok = sends_ok + @ok, sends_failed = sends_failed + @failed, dispatched = dispatched - @put_back
+WHERE account_id = @account_id AND id = @id
+RETURNING sends_ok, sends_failed, max_failure_percent, status;
