@@ -304,3 +304,52 @@ func TestCampaignCrashMidSliceNeverResends(t *testing.T) {
 	require.Equal(t, 2, lines.sends["+5511966661002"]-1, "refused once, then sent once (plus the first campaign's)")
 	require.Equal(t, "completed", e.campaignBody(f.a, c2.ID).Status)
 }
+
+// The delivery window holds sends until it opens; a sender line whose quality turns red pauses
+// the campaign by itself, saying why; resuming after the fix goes on.
+func TestCampaignWindowAndAutoPause(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Janela")
+	e.campaignContact(f.a, "Ana Prado", []string{"carteira"}, []string{"+55 11 95555-1001"}, true)
+	e.campaignContact(f.a, "Bia Prado", []string{"carteira"}, []string{"+55 11 95555-1002"}, true)
+	lines := newCountingLines()
+	s := campaign.NewSender(e.pool, e.clock, e.templates, lines.senders())
+	b := f.body()
+	b["sender_ids"] = []string{f.lines[0]}
+	// A window that is closed now, whatever the time: it opens an hour from now (UTC).
+	open := e.clock.Now().UTC().Add(time.Hour)
+	b["window_start"], b["window_end"], b["time_zone"] = open.Format("15:04"), open.Add(2*time.Hour).Format("15:04"), "UTC"
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusCreated).ok(&c)
+	require.Equal(t, open.Format("15:04"), c.WindowStart)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	st, err := s.Slice(context.Background(), f.a.account.ID, uuid.MustParse(c.ID), uuid.MustParse(f.lines[0]))
+	require.NoError(t, err)
+	require.Zero(t, st.Claimed)
+	require.InDelta(t, time.Hour, st.Wait, float64(time.Minute), "waits for the window")
+	e.clock.Advance(time.Hour)
+
+	e.exec(`UPDATE channels SET quality_rating = 'red' WHERE id = $1`, f.lines[0])
+	require.Zero(t, e.sendCampaign(s, f.a, c.ID, c.SenderIDs))
+	c = e.campaignBody(f.a, c.ID)
+	require.Equal(t, "paused", c.Status)
+	require.Contains(t, c.PauseReason, "quality")
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventAutoPaused))
+
+	e.exec(`UPDATE channels SET quality_rating = 'green' WHERE id = $1`, f.lines[0])
+	f.a.token = e.login(f.a)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/resume", f.a.token, nil).ok(reset(&c))
+	require.Empty(t, c.PauseReason)
+	require.Equal(t, 2, e.sendCampaign(s, f.a, c.ID, c.SenderIDs))
+	c = e.campaignBody(f.a, c.ID)
+	require.Equal(t, "completed", c.Status)
+	require.EqualValues(t, 2, c.Sent)
+
+	// Bad windows and zones are named.
+	b["window_start"], b["window_end"], b["time_zone"], b["max_failure_percent"] = "25:00", "20:00", "Mars/Olympus", 101
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusUnprocessableEntity)
+	b["window_start"], b["max_failure_percent"] = "08:00", 50
+	resp := e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusUnprocessableEntity)
+	require.Contains(t, string(resp.Body), "time_zone")
+}

@@ -30,6 +30,10 @@ type CampaignInput struct {
 	PaceIntervalMinutes *int32                     `json:"pace_interval_minutes,omitempty" minimum:"1" maximum:"1440" doc:"The pacing interval; required when pace_percent is below 100."`
 	Attendance          string                     `json:"attendance,omitempty" enum:"include,exclude" doc:"Contacts in attendance: include them (default), or leave out those served in the last attendance_hours."`
 	AttendanceHours     *int32                     `json:"attendance_hours,omitempty" minimum:"1" maximum:"720"`
+	WindowStart         string                     `json:"window_start,omitempty" pattern:"^[0-2][0-9]:[0-5][0-9]$" doc:"Delivery window: sends go out only from this time of day (HH:MM in time_zone), with window_end; outside it the campaign waits. Leave both out to send at any time."`
+	WindowEnd           string                     `json:"window_end,omitempty" pattern:"^[0-2][0-9]:[0-5][0-9]$" doc:"Delivery window's end (HH:MM); may be earlier than window_start for a window across midnight."`
+	TimeZone            string                     `json:"time_zone,omitempty" maxLength:"64" doc:"The delivery window's IANA time zone (default America/Sao_Paulo)."`
+	MaxFailurePercent   *int32                     `json:"max_failure_percent,omitempty" minimum:"0" maximum:"100" doc:"The campaign pauses by itself when more than this percent of its sends fail, after 100 sends (default 20; 0 never)."`
 }
 
 // CampaignBody is a campaign and what its start found.
@@ -60,6 +64,17 @@ type CampaignBody struct {
 	UpdatedAt           time.Time                  `json:"updated_at"`
 	StartedAt           *time.Time                 `json:"started_at,omitempty"`
 	FinishedAt          *time.Time                 `json:"finished_at,omitempty"`
+	WindowStart         string                     `json:"window_start,omitempty"`
+	WindowEnd           string                     `json:"window_end,omitempty"`
+	TimeZone            string                     `json:"time_zone"`
+	MaxFailurePercent   int16                      `json:"max_failure_percent"`
+	Released            int32                      `json:"released" doc:"Recipients the pace has released so far."`
+	Dispatched          int32                      `json:"dispatched" doc:"Recipients taken for sending so far."`
+	Sent                int32                      `json:"sent" doc:"Sends the provider accepted."`
+	Failed              int32                      `json:"failed" doc:"Sends that failed."`
+	NextStageAt         *time.Time                 `json:"next_stage_at,omitempty" doc:"When the pace releases its next stage."`
+	PauseReason         string                     `json:"pause_reason,omitempty" doc:"Why the campaign paused by itself (failure rate, a line's quality, a payment stop); resume once fixed."`
+	RetryOf             string                     `json:"retry_of,omitempty" format:"uuid" doc:"The campaign whose failed recipients this run sends to again."`
 }
 
 // CampaignIDParam names a campaign in the path.
@@ -76,6 +91,7 @@ type CampaignTestSendInput struct {
 func toCampaignInput(in CampaignInput) (campaign.Input, error) {
 	out := campaign.Input{Name: in.Name, ChannelType: in.ChannelType, ExplicitConsent: in.ExplicitConsent, StartAt: in.StartAt,
 		PacePercent: int(in.PacePercent), PaceIntervalMinutes: in.PaceIntervalMinutes, Attendance: in.Attendance, AttendanceHours: in.AttendanceHours,
+		WindowStart: in.WindowStart, WindowEnd: in.WindowEnd, TimeZone: in.TimeZone, MaxFailurePercent: in.MaxFailurePercent,
 		Bindings: map[string]template.Binding{}}
 	var err error
 	if out.SegmentID, err = parseUUID("body.segment_id", in.SegmentID); err != nil {
@@ -102,7 +118,18 @@ func toCampaignBody(c campaign.Campaign) CampaignBody {
 		TemplateID: c.TemplateID.String(), Bindings: map[string]TemplateBinding{}, StartAt: c.StartAt, PacePercent: c.PacePercent,
 		PaceIntervalMinutes: c.PaceIntervalMinutes, Attendance: c.Attendance, AttendanceHours: c.AttendanceHours, Status: c.Status,
 		Warnings: c.Warnings, LimitAlert: c.Alert, Recipients: c.Recipients, Exclusions: c.Excluded, Version: c.Version,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt,
+		TimeZone: c.TimeZone, MaxFailurePercent: c.MaxFailurePercent, Released: c.Released, Dispatched: c.Dispatched,
+		Sent: c.SendsOk, Failed: c.SendsFailed, NextStageAt: c.NextReleaseAt}
+	if c.WindowStart != c.WindowEnd {
+		b.WindowStart, b.WindowEnd = campaign.WindowText(c.WindowStart), campaign.WindowText(c.WindowEnd)
+	}
+	if c.PauseReason != nil {
+		b.PauseReason = *c.PauseReason
+	}
+	if c.RetryOf != nil {
+		b.RetryOf = c.RetryOf.String()
+	}
 	for i, id := range c.SenderIds {
 		b.SenderIDs[i] = id.String()
 	}

@@ -1,10 +1,12 @@
 -- name: InsertCampaign :one
 INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins,
                        channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings,
-                       start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, created_at, updated_at)
+                       start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours,
+                       window_start, window_end, time_zone, max_failure_percent, created_at, updated_at)
 VALUES (sqlc.arg(account_id), sqlc.arg(id), sqlc.arg(name), sqlc.arg(channel_type), sqlc.arg(segment_id), sqlc.arg(filters), sqlc.arg(tags_any), sqlc.arg(tags_all), sqlc.arg(origins),
         sqlc.arg(channel_ids_filter), sqlc.narg('match_path'), sqlc.arg(explicit_consent), sqlc.arg(line_mode), sqlc.arg(sender_ids), sqlc.arg(template_id), sqlc.arg(bindings),
-        sqlc.narg(start_time), sqlc.arg(pace_percent), sqlc.narg(interval_minutes), sqlc.arg(attendance_mode), sqlc.narg(att_hours), sqlc.arg(now), sqlc.arg(now))
+        sqlc.narg(start_time), sqlc.arg(pace_percent), sqlc.narg(interval_minutes), sqlc.arg(attendance_mode), sqlc.narg(att_hours),
+        sqlc.arg(window_start), sqlc.arg(window_end), sqlc.arg(time_zone), sqlc.arg(max_failure_percent), sqlc.arg(now), sqlc.arg(now))
 RETURNING id;
 
 -- name: UpdateCampaign :execrows
@@ -15,7 +17,8 @@ UPDATE campaigns SET name = sqlc.arg(name), channel_type = sqlc.arg(channel_type
     explicit_consent = sqlc.arg(explicit_consent), line_mode = sqlc.arg(line_mode), sender_ids = sqlc.arg(sender_ids), template_id = sqlc.arg(template_id),
     bindings = sqlc.arg(bindings), start_at = sqlc.narg(start_time), pace_percent = sqlc.arg(pace_percent),
     pace_interval_minutes = sqlc.narg(interval_minutes), attendance = sqlc.arg(attendance_mode),
-    attendance_hours = sqlc.narg(att_hours), version = version + 1, updated_at = sqlc.arg(now)
+    attendance_hours = sqlc.narg(att_hours), window_start = sqlc.arg(window_start), window_end = sqlc.arg(window_end),
+    time_zone = sqlc.arg(time_zone), max_failure_percent = sqlc.arg(max_failure_percent), version = version + 1, updated_at = sqlc.arg(now)
 WHERE account_id = sqlc.arg(account_id) AND id = sqlc.arg(id) AND status IN ('draft', 'scheduled');
 
 -- name: GetCampaign :one

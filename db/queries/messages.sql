@@ -65,7 +65,7 @@ ON CONFLICT (channel_id) DO NOTHING;
 -- name: LockSendSlots :one
 -- The line's bucket, locked until the claim's transaction ends: dispatchers of one line in
 -- any process take turns here. Also says whether the line's account has paid sends stopped.
-SELECT s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active,
+SELECT s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active, ch.quality_rating,
        EXISTS (SELECT 1 FROM paid_send_stops p WHERE p.account_id = s.account_id) AS paid_stopped
 FROM channel_send_slots s
 JOIN channels ch ON ch.account_id = s.account_id AND ch.id = s.channel_id

@@ -280,36 +280,42 @@ func (q *Queries) GetCampaign(ctx context.Context, db DBTX, arg GetCampaignParam
 const insertCampaign = `-- name: InsertCampaign :one
 INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins,
                        channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings,
-                       start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, created_at, updated_at)
+                       start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours,
+                       window_start, window_end, time_zone, max_failure_percent, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
         $10, $11, $12, $13, $14, $15, $16,
-        $17, $18, $19, $20, $21, $22, $22)
+        $17, $18, $19, $20, $21,
+        $22, $23, $24, $25, $26, $26)
 RETURNING id
 `
 
 type InsertCampaignParams struct {
-	AccountID        uuid.UUID
-	ID               uuid.UUID
-	Name             string
-	ChannelType      string
-	SegmentID        uuid.UUID
-	Filters          []byte
-	TagsAny          []string
-	TagsAll          []string
-	Origins          []string
-	ChannelIdsFilter []uuid.UUID
-	MatchPath        *string
-	ExplicitConsent  bool
-	LineMode         string
-	SenderIds        []uuid.UUID
-	TemplateID       uuid.UUID
-	Bindings         []byte
-	StartTime        *time.Time
-	PacePercent      int16
-	IntervalMinutes  *int32
-	AttendanceMode   string
-	AttHours         *int32
-	Now              time.Time
+	AccountID         uuid.UUID
+	ID                uuid.UUID
+	Name              string
+	ChannelType       string
+	SegmentID         uuid.UUID
+	Filters           []byte
+	TagsAny           []string
+	TagsAll           []string
+	Origins           []string
+	ChannelIdsFilter  []uuid.UUID
+	MatchPath         *string
+	ExplicitConsent   bool
+	LineMode          string
+	SenderIds         []uuid.UUID
+	TemplateID        uuid.UUID
+	Bindings          []byte
+	StartTime         *time.Time
+	PacePercent       int16
+	IntervalMinutes   *int32
+	AttendanceMode    string
+	AttHours          *int32
+	WindowStart       int16
+	WindowEnd         int16
+	TimeZone          string
+	MaxFailurePercent int16
+	Now               time.Time
 }
 
 func (q *Queries) InsertCampaign(ctx context.Context, db DBTX, arg InsertCampaignParams) (uuid.UUID, error) {
@@ -335,6 +341,10 @@ func (q *Queries) InsertCampaign(ctx context.Context, db DBTX, arg InsertCampaig
 		arg.IntervalMinutes,
 		arg.AttendanceMode,
 		arg.AttHours,
+		arg.WindowStart,
+		arg.WindowEnd,
+		arg.TimeZone,
+		arg.MaxFailurePercent,
 		arg.Now,
 	)
 	var id uuid.UUID
@@ -550,33 +560,38 @@ UPDATE campaigns SET name = $1, channel_type = $2, segment_id = $3, filters = $4
     explicit_consent = $10, line_mode = $11, sender_ids = $12, template_id = $13,
     bindings = $14, start_at = $15, pace_percent = $16,
     pace_interval_minutes = $17, attendance = $18,
-    attendance_hours = $19, version = version + 1, updated_at = $20
-WHERE account_id = $21 AND id = $22 AND status IN ('draft', 'scheduled')
+    attendance_hours = $19, window_start = $20, window_end = $21,
+    time_zone = $22, max_failure_percent = $23, version = version + 1, updated_at = $24
+WHERE account_id = $25 AND id = $26 AND status IN ('draft', 'scheduled')
 `
 
 type UpdateCampaignParams struct {
-	Name             string
-	ChannelType      string
-	SegmentID        uuid.UUID
-	Filters          []byte
-	TagsAny          []string
-	TagsAll          []string
-	Origins          []string
-	ChannelIdsFilter []uuid.UUID
-	MatchPath        *string
-	ExplicitConsent  bool
-	LineMode         string
-	SenderIds        []uuid.UUID
-	TemplateID       uuid.UUID
-	Bindings         []byte
-	StartTime        *time.Time
-	PacePercent      int16
-	IntervalMinutes  *int32
-	AttendanceMode   string
-	AttHours         *int32
-	Now              time.Time
-	AccountID        uuid.UUID
-	ID               uuid.UUID
+	Name              string
+	ChannelType       string
+	SegmentID         uuid.UUID
+	Filters           []byte
+	TagsAny           []string
+	TagsAll           []string
+	Origins           []string
+	ChannelIdsFilter  []uuid.UUID
+	MatchPath         *string
+	ExplicitConsent   bool
+	LineMode          string
+	SenderIds         []uuid.UUID
+	TemplateID        uuid.UUID
+	Bindings          []byte
+	StartTime         *time.Time
+	PacePercent       int16
+	IntervalMinutes   *int32
+	AttendanceMode    string
+	AttHours          *int32
+	WindowStart       int16
+	WindowEnd         int16
+	TimeZone          string
+	MaxFailurePercent int16
+	Now               time.Time
+	AccountID         uuid.UUID
+	ID                uuid.UUID
 }
 
 // Edits a campaign that has not started (draft or scheduled).
@@ -601,6 +616,10 @@ func (q *Queries) UpdateCampaign(ctx context.Context, db DBTX, arg UpdateCampaig
 		arg.IntervalMinutes,
 		arg.AttendanceMode,
 		arg.AttHours,
+		arg.WindowStart,
+		arg.WindowEnd,
+		arg.TimeZone,
+		arg.MaxFailurePercent,
 		arg.Now,
 		arg.AccountID,
 		arg.ID,

@@ -425,7 +425,7 @@ func (q *Queries) LockLinesShared(ctx context.Context, db DBTX, lines []string) 
 }
 
 const lockSendSlots = `-- name: LockSendSlots :one
-SELECT s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active,
+SELECT s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active, ch.quality_rating,
        EXISTS (SELECT 1 FROM paid_send_stops p WHERE p.account_id = s.account_id) AS paid_stopped
 FROM channel_send_slots s
 JOIN channels ch ON ch.account_id = s.account_id AND ch.id = s.channel_id
@@ -442,6 +442,7 @@ type LockSendSlotsRow struct {
 	Type          string
 	Provider      string
 	Active        bool
+	QualityRating *string
 	PaidStopped   bool
 }
 
@@ -459,6 +460,7 @@ func (q *Queries) LockSendSlots(ctx context.Context, db DBTX, channelID uuid.UUI
 		&i.Type,
 		&i.Provider,
 		&i.Active,
+		&i.QualityRating,
 		&i.PaidStopped,
 	)
 	return i, err

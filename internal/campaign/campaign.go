@@ -105,7 +105,33 @@ type Input struct {
 	// AttendanceHours.
 	Attendance      string
 	AttendanceHours *int32
+	// WindowStart and WindowEnd ("HH:MM", in TimeZone) bound when sends go out; both empty:
+	// any time. The window may cross midnight.
+	WindowStart, WindowEnd string
+	// TimeZone is the window's IANA zone; America/Sao_Paulo when empty.
+	TimeZone string
+	// MaxFailurePercent pauses the campaign by itself when more of its sends fail (nil: 20;
+	// 0: never).
+	MaxFailurePercent *int32
 }
+
+// DefaultMaxFailurePercent is the failure rate past which a campaign pauses by itself.
+const DefaultMaxFailurePercent = 20
+
+// DefaultTimeZone is the delivery window's zone when none is given.
+const DefaultTimeZone = "America/Sao_Paulo"
+
+// windowMinute reads "HH:MM" as minutes of the day.
+func windowMinute(s string) (int16, bool) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, false
+	}
+	return int16(t.Hour()*60 + t.Minute()), true
+}
+
+// WindowText writes minutes of the day as "HH:MM".
+func WindowText(m int16) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
 
 // LimitAlert says the audience would pass the lines' messaging limit.
 type LimitAlert struct {
@@ -153,6 +179,9 @@ var errNotFound = fault.NotFound("campaign")
 // prepared is a checked input ready to store.
 type prepared struct {
 	in        Input
+	winStart  int16
+	winEnd    int16
+	maxFail   int16
 	filters   []byte
 	matchPath *string
 	bindings  []byte
@@ -212,6 +241,33 @@ func (s *Service) prepare(ctx context.Context, db store.DBTX, accountID uuid.UUI
 	default:
 		bad("attendance", "must be include or exclude", in.Attendance)
 	}
+	var winStart, winEnd int16
+	if in.WindowStart != "" || in.WindowEnd != "" {
+		var okStart, okEnd bool
+		winStart, okStart = windowMinute(in.WindowStart)
+		winEnd, okEnd = windowMinute(in.WindowEnd)
+		switch {
+		case !okStart:
+			bad("window_start", "must be a time of day as HH:MM (with window_end)", in.WindowStart)
+		case !okEnd:
+			bad("window_end", "must be a time of day as HH:MM (with window_start)", in.WindowEnd)
+		case winStart == winEnd:
+			bad("window_end", "must differ from window_start (leave both out for no window)", in.WindowEnd)
+		}
+	}
+	if in.TimeZone == "" {
+		in.TimeZone = DefaultTimeZone
+	}
+	if _, err := time.LoadLocation(in.TimeZone); err != nil || in.TimeZone == "Local" {
+		bad("time_zone", "must be an IANA time zone such as America/Sao_Paulo", in.TimeZone)
+	}
+	maxFail := int32(DefaultMaxFailurePercent)
+	if in.MaxFailurePercent != nil {
+		maxFail = *in.MaxFailurePercent
+		if maxFail < 0 || maxFail > 100 {
+			bad("max_failure_percent", "must be between 0 (never pause) and 100", maxFail)
+		}
+	}
 	senders := []uuid.UUID{}
 	for _, id := range in.SenderIDs {
 		if !slices.Contains(senders, id) {
@@ -264,7 +320,7 @@ func (s *Service) prepare(ctx context.Context, db store.DBTX, accountID uuid.UUI
 		return prepared{}, err
 	}
 	in.Filters = rules
-	p := prepared{in: in, lineMode: LinesAutomatic}
+	p := prepared{in: in, lineMode: LinesAutomatic, winStart: winStart, winEnd: winEnd, maxFail: int16(maxFail)}
 	if len(senders) > 0 {
 		p.lineMode = LinesExplicit
 	}
@@ -343,7 +399,8 @@ func insertParams(accountID, id uuid.UUID, p prepared, now time.Time) store.Inse
 		TagsAll: p.in.Filters.TagsAll, Origins: p.in.Filters.Origins, ChannelIdsFilter: p.in.Filters.Channels,
 		MatchPath: p.matchPath, ExplicitConsent: p.in.ExplicitConsent, LineMode: p.lineMode, SenderIds: p.in.SenderIDs,
 		TemplateID: p.in.TemplateID, Bindings: p.bindings, StartTime: p.in.StartAt, PacePercent: int16(p.in.PacePercent),
-		IntervalMinutes: p.in.PaceIntervalMinutes, AttendanceMode: p.in.Attendance, AttHours: p.in.AttendanceHours, Now: now}
+		IntervalMinutes: p.in.PaceIntervalMinutes, AttendanceMode: p.in.Attendance, AttHours: p.in.AttendanceHours,
+		WindowStart: p.winStart, WindowEnd: p.winEnd, TimeZone: p.in.TimeZone, MaxFailurePercent: p.maxFail, Now: now}
 }
 
 // Update replaces what a campaign that has not started says (draft or scheduled: edit and
@@ -373,7 +430,8 @@ func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input)
 			TagsAll: ip.TagsAll, Origins: ip.Origins, ChannelIdsFilter: ip.ChannelIdsFilter, MatchPath: ip.MatchPath,
 			ExplicitConsent: ip.ExplicitConsent, LineMode: ip.LineMode, SenderIds: ip.SenderIds, TemplateID: ip.TemplateID,
 			Bindings: ip.Bindings, StartTime: ip.StartTime, PacePercent: ip.PacePercent, IntervalMinutes: ip.IntervalMinutes,
-			AttendanceMode: ip.AttendanceMode, AttHours: ip.AttHours, Now: now}); err != nil {
+			AttendanceMode: ip.AttendanceMode, AttHours: ip.AttHours, WindowStart: ip.WindowStart, WindowEnd: ip.WindowEnd,
+			TimeZone: ip.TimeZone, MaxFailurePercent: ip.MaxFailurePercent, Now: now}); err != nil {
 			return fmt.Errorf("update campaign %s: %w", id, err)
 		}
 		if cur.Status == StatusScheduled && !cur.StartAt.Equal(*p.in.StartAt) {

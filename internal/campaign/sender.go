@@ -186,6 +186,11 @@ func (s *Sender) Slice(ctx context.Context, accountID, campaignID, lineID uuid.U
 		if err != nil {
 			return err
 		}
+		if deref(slots.Line.QualityRating) == "red" {
+			st.Done = true
+			return s.autoPause(ctx, tx, c, "the quality of a sender line turned red: sending more on it risks its messaging limit and a block; "+
+				"take it out of the campaign's lines or wait for its quality to recover, then resume", now)
+		}
 		if slots.N == 0 {
 			st.Wait, st.Done = slots.Wait, slots.Wait == 0
 			return nil
