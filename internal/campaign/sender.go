@@ -49,8 +49,8 @@ const (
 
 // Events of sending.
 const (
-	EventProgress    = "campaign.progress"
-	EventCompleted   = "campaign.completed"
+	EventProgress   = "campaign.progress"
+	EventCompleted  = "campaign.completed"
 	EventAutoPaused = "campaign.auto_paused"
 	// EventReplied says a recipient replied to the campaign.
 	EventReplied = "campaign.replied"
