@@ -45,7 +45,10 @@ import (
 	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
-func TestMain(m *testing.M) { testdb.Main(m) }
+func TestMain(m *testing.M) {
+	runChaosWorkerIfAsked()
+	testdb.Main(m)
+}
 
 const testPassword = "correct horse battery"
 
