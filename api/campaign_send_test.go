@@ -353,3 +353,54 @@ func TestCampaignWindowAndAutoPause(t *testing.T) {
 	resp := e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusUnprocessableEntity)
 	require.Contains(t, string(resp.Body), "time_zone")
 }
+
+// Failed recipients are retried as a new run: a draft with the campaign's settings whose
+// audience is the failures, checked again (a contact blocked since is left out); recipients
+// that went out or whose outcome is unknown are not sent again.
+func TestCampaignRetryRun(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Repete")
+	ana := e.campaignContact(f.a, "Ana Reis", []string{"carteira"}, []string{"+55 11 94444-1001"}, true)
+	bia := e.campaignContact(f.a, "Bia Reis", []string{"carteira"}, []string{"+55 11 94444-1002"}, true)
+	caio := e.campaignContact(f.a, "Caio Reis", []string{"carteira"}, []string{"+55 11 94444-1003"}, true)
+	e.campaignContact(f.a, "Duda Reis", []string{"carteira"}, []string{"+55 11 94444-1004"}, true)
+	lines := newCountingLines()
+	lines.fail = func(m provider.Message) error {
+		if m.To == "+5511944441001" || m.To == "+5511944441002" || m.To == "+5511944441003" {
+			return &provider.Error{Code: "131026", Reason: "message undeliverable"}
+		}
+		return nil
+	}
+	s := campaign.NewSender(e.pool, e.clock, e.templates, lines.senders())
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).status(http.StatusCreated).ok(&c)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil).status(http.StatusConflict)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	e.sendCampaign(s, f.a, c.ID, c.SenderIDs)
+	c = e.campaignBody(f.a, c.ID)
+	require.Equal(t, "completed", c.Status)
+	require.EqualValues(t, 3, c.Failed)
+	require.Equal(t, "131026", *e.recipients(c.ID)[uuid.MustParse(ana)].Code)
+
+	e.exec(`UPDATE contacts SET blocked = true WHERE id = $1`, caio)
+	lines.fail = nil
+	var r api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil).status(http.StatusCreated).ok(&r)
+	require.Equal(t, "draft", r.Status)
+	require.Equal(t, c.ID, r.RetryOf)
+	require.Equal(t, "Black Friday (retry)", r.Name)
+	e.do(http.MethodPost, "/v1/campaigns/"+r.ID+"/start", f.a.token, nil).ok(reset(&r))
+	require.EqualValues(t, 2, *r.Recipients)
+	require.EqualValues(t, 1, r.Exclusions["blocked"])
+	before := lines.total()
+	e.sendCampaign(s, f.a, r.ID, r.SenderIDs)
+	require.Equal(t, before+2, lines.total())
+	got := e.recipients(r.ID)
+	require.Equal(t, "sent", got[uuid.MustParse(ana)].State)
+	require.Equal(t, "sent", got[uuid.MustParse(bia)].State)
+	require.Equal(t, "completed", e.campaignBody(f.a, r.ID).Status)
+
+	other := e.newTenant("Outra")
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", other.token, nil).status(http.StatusNotFound)
+}

@@ -256,6 +256,24 @@ func (s *server) registerCampaigns(api huma.API) {
 		}
 		return &struct{ Body CampaignBody }{Body: toCampaignBody(st.Campaign)}, nil
 	}))
+	huma.Register(api, secure(huma.Operation{
+		OperationID: "retry-campaign", Method: http.MethodPost, Path: "/v1/campaigns/{id}/retry", Tags: []string{campaignsTag},
+		Summary: "Make a retry run of a campaign's failed recipients", DefaultStatus: http.StatusCreated,
+		Description: "Creates a draft with the campaign's settings (retry_of names it) whose audience, frozen when it is started, is the campaign's " +
+			"failed recipients, checked again for blocks, broadcasts, consent and attendance. Recipients whose outcome is unknown are not retried: " +
+			"the send may have reached them. 409 while the campaign may still send, or when none failed.",
+		Errors: []int{http.StatusNotFound, http.StatusConflict},
+	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *CampaignIDParam) (*struct{ Body CampaignBody }, error) {
+		p, id, err := pathCaller(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.Campaigns.Retry(ctx, p.AccountID, id)
+		if err != nil {
+			return nil, err
+		}
+		return &struct{ Body CampaignBody }{Body: toCampaignBody(c)}, nil
+	}))
 	for _, op := range []struct {
 		name, summary string
 		fn            func(context.Context, uuid.UUID, uuid.UUID) (campaign.Campaign, error)

@@ -68,6 +68,8 @@ type config struct {
 	QueueWaiting int
 	// CampaignFreeze runs the campaign start benchmark alone (campaignload.go).
 	CampaignFreeze bool
+	// CampaignSend runs the campaign dispatch benchmark alone (campaignsendload.go).
+	CampaignSend bool
 }
 
 func main() {
@@ -96,6 +98,9 @@ func main() {
 	}
 	if cfg.CampaignFreeze {
 		run = runCampaignFreeze
+	}
+	if cfg.CampaignSend {
+		run = runCampaignSend
 	}
 	failed, err := run(ctx, cfg)
 	if err != nil {
@@ -129,6 +134,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Webhooks, "webhooks", false, "run only the webhook benchmark: ingest through the server and draining a stored backlog")
 	fs.BoolVar(&cfg.Send, "send", false, "run only the send benchmark: POST /v1/messages, then a backlog dispatched to ten fake lines, next to raw River throughput")
 	fs.BoolVar(&cfg.Lists, "lists", false, "run only the conversation lists benchmark: GET /v1/conversations over 1 000 000 conversations")
+	fs.BoolVar(&cfg.CampaignSend, "campaign-send", false, "run only the campaign dispatch benchmark: the audience of -contacts contacts sent on ten fake lines of 1 000/s")
 	fs.BoolVar(&cfg.CampaignFreeze, "campaign-freeze", false, "run only the campaign start benchmark: the audience of -contacts contacts frozen into campaign_recipients")
 	fs.BoolVar(&cfg.Sweep, "sweep", false, "run only the session-expiry sweep over 1 000 000 conversations, half of them due")
 	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")

@@ -140,3 +140,51 @@ WHERE account_id = @account_id AND id = @id AND status = 'running';
 UPDATE campaigns SET sends_ok = sends_ok + @ok, sends_failed = sends_failed + @failed, dispatched = dispatched - @put_back
 WHERE account_id = @account_id AND id = @id
 RETURNING sends_ok, sends_failed, max_failure_percent, status;
+
+-- name: CopyCampaignForRetry :one
+-- A retry run: a draft with the campaign's settings that will send to its failed recipients.
+INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter,
+                       match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, pace_percent, pace_interval_minutes,
+                       attendance, attendance_hours, window_start, window_end, time_zone, max_failure_percent, retry_of, created_at, updated_at)
+SELECT c.account_id, @new_id, left(c.name || ' (retry)', 200), c.channel_type, c.segment_id, c.filters, c.tags_any, c.tags_all, c.origins,
+       c.channel_ids_filter, c.match_path, c.explicit_consent, c.line_mode,
+       CASE WHEN c.line_mode = 'explicit' THEN c.sender_ids ELSE '{}' END, c.template_id, c.bindings, c.pace_percent, c.pace_interval_minutes,
+       c.attendance, c.attendance_hours, c.window_start, c.window_end, c.time_zone, c.max_failure_percent, c.id, @now, @now
+FROM campaigns c WHERE c.account_id = @account_id AND c.id = @id
+RETURNING id;
+
+-- name: CountFailedRecipients :one
+SELECT count(*) FROM campaign_recipients WHERE account_id = @account_id AND campaign_id = @campaign_id AND state = 'failed';
+
+-- name: FreezeRetryAudience :many
+-- A retry run's audience: the failed recipients of the campaign it retries, checked again
+-- (blocked, broadcasts off, consent, in attendance) and counted by reason like a freeze; the
+-- address is the one the failed send used. Contacts deleted since are left out.
+WITH cp AS (
+    SELECT c.account_id, c.id, c.channel_type, c.explicit_consent, c.retry_of FROM campaigns c
+    WHERE c.account_id = @account_id AND c.id = @campaign_id
+), served AS (
+    SELECT DISTINCT cv.contact_id
+    FROM attendances a JOIN conversations cv ON cv.account_id = a.account_id AND cv.id = a.conversation_id
+    WHERE a.account_id = @account_id AND sqlc.narg(served_since)::timestamptz IS NOT NULL
+      AND (a.closed_at IS NULL OR a.closed_at >= sqlc.narg(served_since)::timestamptz)
+), audience AS MATERIALIZED (
+    SELECT r.contact_id AS id, r.phone,
+           CASE
+               WHEN k.blocked THEN 'blocked'
+               WHEN NOT k.broadcast THEN 'broadcast_off'
+               WHEN NOT EXISTS (SELECT 1 FROM consent_state st
+                                WHERE st.account_id = cp.account_id AND st.contact_id = k.id AND st.purpose = 'marketing'
+                                  AND st.channel = cp.channel_type AND st.status = 'granted' AND (st.explicit OR NOT cp.explicit_consent)) THEN 'no_consent'
+               WHEN sv.contact_id IS NOT NULL THEN 'in_attendance'
+               ELSE ''
+           END AS reason
+    FROM cp
+    JOIN campaign_recipients r ON r.account_id = cp.account_id AND r.campaign_id = cp.retry_of AND r.state = 'failed'
+    JOIN contacts k ON k.account_id = r.account_id AND k.id = r.contact_id
+    LEFT JOIN served sv ON sv.contact_id = k.id
+), ins AS (
+    INSERT INTO campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at)
+    SELECT @account_id, @campaign_id, a.id, a.phone, @now FROM audience a WHERE a.reason = ''
+)
+SELECT a.reason::text AS reason, count(*) AS n FROM audience a GROUP BY a.reason;

@@ -283,6 +283,38 @@ func (q *Queries) CompleteCampaign(ctx context.Context, db DBTX, arg CompleteCam
 	return result.RowsAffected(), nil
 }
 
+const copyCampaignForRetry = `-- name: CopyCampaignForRetry :one
+INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter,
+                       match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, pace_percent, pace_interval_minutes,
+                       attendance, attendance_hours, window_start, window_end, time_zone, max_failure_percent, retry_of, created_at, updated_at)
+SELECT c.account_id, $1, left(c.name || ' (retry)', 200), c.channel_type, c.segment_id, c.filters, c.tags_any, c.tags_all, c.origins,
+       c.channel_ids_filter, c.match_path, c.explicit_consent, c.line_mode,
+       CASE WHEN c.line_mode = 'explicit' THEN c.sender_ids ELSE '{}' END, c.template_id, c.bindings, c.pace_percent, c.pace_interval_minutes,
+       c.attendance, c.attendance_hours, c.window_start, c.window_end, c.time_zone, c.max_failure_percent, c.id, $2, $2
+FROM campaigns c WHERE c.account_id = $3 AND c.id = $4
+RETURNING id
+`
+
+type CopyCampaignForRetryParams struct {
+	NewID     uuid.UUID
+	Now       time.Time
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// A retry run: a draft with the campaign's settings that will send to its failed recipients.
+func (q *Queries) CopyCampaignForRetry(ctx context.Context, db DBTX, arg CopyCampaignForRetryParams) (uuid.UUID, error) {
+	row := db.QueryRow(ctx, copyCampaignForRetry,
+		arg.NewID,
+		arg.Now,
+		arg.AccountID,
+		arg.ID,
+	)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
 const countCampaignOutcomes = `-- name: CountCampaignOutcomes :one
 UPDATE campaigns SET sends_ok = sends_ok + $1, sends_failed = sends_failed + $2, dispatched = dispatched - $3
 WHERE account_id = $4 AND id = $5
@@ -321,6 +353,22 @@ func (q *Queries) CountCampaignOutcomes(ctx context.Context, db DBTX, arg CountC
 		&i.Status,
 	)
 	return i, err
+}
+
+const countFailedRecipients = `-- name: CountFailedRecipients :one
+SELECT count(*) FROM campaign_recipients WHERE account_id = $1 AND campaign_id = $2 AND state = 'failed'
+`
+
+type CountFailedRecipientsParams struct {
+	AccountID  uuid.UUID
+	CampaignID uuid.UUID
+}
+
+func (q *Queries) CountFailedRecipients(ctx context.Context, db DBTX, arg CountFailedRecipientsParams) (int64, error) {
+	row := db.QueryRow(ctx, countFailedRecipients, arg.AccountID, arg.CampaignID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const deleteCampaignClaim = `-- name: DeleteCampaignClaim :execrows
@@ -367,6 +415,77 @@ func (q *Queries) ExpireCampaignClaims(ctx context.Context, db DBTX, arg ExpireC
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const freezeRetryAudience = `-- name: FreezeRetryAudience :many
+WITH cp AS (
+    SELECT c.account_id, c.id, c.channel_type, c.explicit_consent, c.retry_of FROM campaigns c
+    WHERE c.account_id = $1 AND c.id = $2
+), served AS (
+    SELECT DISTINCT cv.contact_id
+    FROM attendances a JOIN conversations cv ON cv.account_id = a.account_id AND cv.id = a.conversation_id
+    WHERE a.account_id = $1 AND $3::timestamptz IS NOT NULL
+      AND (a.closed_at IS NULL OR a.closed_at >= $3::timestamptz)
+), audience AS MATERIALIZED (
+    SELECT r.contact_id AS id, r.phone,
+           CASE
+               WHEN k.blocked THEN 'blocked'
+               WHEN NOT k.broadcast THEN 'broadcast_off'
+               WHEN NOT EXISTS (SELECT 1 FROM consent_state st
+                                WHERE st.account_id = cp.account_id AND st.contact_id = k.id AND st.purpose = 'marketing'
+                                  AND st.channel = cp.channel_type AND st.status = 'granted' AND (st.explicit OR NOT cp.explicit_consent)) THEN 'no_consent'
+               WHEN sv.contact_id IS NOT NULL THEN 'in_attendance'
+               ELSE ''
+           END AS reason
+    FROM cp
+    JOIN campaign_recipients r ON r.account_id = cp.account_id AND r.campaign_id = cp.retry_of AND r.state = 'failed'
+    JOIN contacts k ON k.account_id = r.account_id AND k.id = r.contact_id
+    LEFT JOIN served sv ON sv.contact_id = k.id
+), ins AS (
+    INSERT INTO campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at)
+    SELECT $1, $2, a.id, a.phone, $4 FROM audience a WHERE a.reason = ''
+)
+SELECT a.reason::text AS reason, count(*) AS n FROM audience a GROUP BY a.reason
+`
+
+type FreezeRetryAudienceParams struct {
+	AccountID   uuid.UUID
+	CampaignID  uuid.UUID
+	ServedSince *time.Time
+	Now         time.Time
+}
+
+type FreezeRetryAudienceRow struct {
+	Reason string
+	N      int64
+}
+
+// A retry run's audience: the failed recipients of the campaign it retries, checked again
+// (blocked, broadcasts off, consent, in attendance) and counted by reason like a freeze; the
+// address is the one the failed send used. Contacts deleted since are left out.
+func (q *Queries) FreezeRetryAudience(ctx context.Context, db DBTX, arg FreezeRetryAudienceParams) ([]FreezeRetryAudienceRow, error) {
+	rows, err := db.Query(ctx, freezeRetryAudience,
+		arg.AccountID,
+		arg.CampaignID,
+		arg.ServedSince,
+		arg.Now,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []FreezeRetryAudienceRow{}
+	for rows.Next() {
+		var i FreezeRetryAudienceRow
+		if err := rows.Scan(&i.Reason, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const insertCampaignClaim = `-- name: InsertCampaignClaim :exec

@@ -170,8 +170,7 @@ func (s *Service) freeze(ctx context.Context, tx pgx.Tx, c Campaign, ln lines, n
 	if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"); err != nil {
 		return Campaign{}, fmt.Errorf("tune the freeze: %w", err)
 	}
-	counts, err := s.q.FreezeCampaignAudience(ctx, tx, store.FreezeCampaignAudienceParams{AccountID: c.AccountID, CampaignID: c.ID,
-		ServedSince: since, Now: now})
+	counts, err := s.freezeAudience(ctx, tx, c, since, now)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("freeze the audience of campaign %s: %w", c.ID, err)
 	}
@@ -228,6 +227,22 @@ func (s *Service) freeze(ctx context.Context, tx pgx.Tx, c Campaign, ln lines, n
 		return out, emit(ctx, tx, EventCompleted, out, now, nil)
 	}
 	return out, s.enqueueSenders(ctx, tx, out)
+}
+
+// freezeAudience inserts the recipients: the segment's audience, or, for a retry run, the
+// failed recipients of the campaign it retries, checked again.
+func (s *Service) freezeAudience(ctx context.Context, tx pgx.Tx, c Campaign, since *time.Time, now time.Time) ([]store.FreezeCampaignAudienceRow, error) {
+	if c.RetryOf == nil {
+		return s.q.FreezeCampaignAudience(ctx, tx, store.FreezeCampaignAudienceParams{AccountID: c.AccountID, CampaignID: c.ID,
+			ServedSince: since, Now: now})
+	}
+	rows, err := s.q.FreezeRetryAudience(ctx, tx, store.FreezeRetryAudienceParams{AccountID: c.AccountID, CampaignID: c.ID,
+		ServedSince: since, Now: now})
+	out := make([]store.FreezeCampaignAudienceRow, len(rows))
+	for i, r := range rows {
+		out[i] = store.FreezeCampaignAudienceRow(r)
+	}
+	return out, err
 }
 
 // RunScheduled starts a scheduled campaign when its time has come on the injected clock: the
