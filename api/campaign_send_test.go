@@ -298,11 +298,34 @@ func TestCampaignCrashMidSliceNeverResends(t *testing.T) {
 	e.clock.Advance(10 * time.Minute) // the line's back-off
 	e.sendCampaign(s, f.a, c2.ID, c2.SenderIDs)
 	require.Equal(t, 1, refused)
+	require.Equal(t, "completed", e.campaignBody(f.a, c2.ID).Status)
+
+	// The pair rate limit (131056): the recipient is tried again no sooner than 6 s later.
+	var c3 api.CampaignBody
+	b["name"] = "Terceira"
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusCreated).ok(&c3)
+	e.do(http.MethodPost, "/v1/campaigns/"+c3.ID+"/start", f.a.token, nil).ok(reset(&c3))
+	refused = 0
+	lines.fail = func(m provider.Message) error {
+		if m.To == "+5511966661003" && refused == 0 {
+			refused++
+			return &provider.Error{Code: send.CodePairRateLimit, Reason: "pair rate limit hit", Retryable: true}
+		}
+		return nil
+	}
+	before := lines.sends["+5511966661003"]
+	e.sendCampaign(s, f.a, c3.ID, c3.SenderIDs)
+	e.clock.Advance(5 * time.Second)
+	e.sendCampaign(s, f.a, c3.ID, c3.SenderIDs)
+	require.Equal(t, before+1, lines.sends["+5511966661003"], "not tried again within 6 s")
+	e.clock.Advance(2 * time.Second)
+	e.sendCampaign(s, f.a, c3.ID, c3.SenderIDs)
+	require.Equal(t, before+2, lines.sends["+5511966661003"])
+	require.Equal(t, "completed", e.campaignBody(f.a, c3.ID).Status)
 	for _, r := range e.recipients(c2.ID) {
 		require.Equal(t, "sent", r.State)
 	}
-	require.Equal(t, 2, lines.sends["+5511966661002"]-1, "refused once, then sent once (plus the first campaign's)")
-	require.Equal(t, "completed", e.campaignBody(f.a, c2.ID).Status)
+	require.Equal(t, 4, lines.sends["+5511966661002"], "once by the first campaign, refused once then sent once by the second, once by the third")
 }
 
 // The delivery window holds sends until it opens; a sender line whose quality turns red pauses

@@ -27,6 +27,9 @@ WHERE account_id = @account_id AND campaign_id = @campaign_id;
 WITH next AS (
     SELECT p.contact_id FROM campaign_recipients p
     WHERE p.account_id = @account_id AND p.campaign_id = @campaign_id AND p.contact_id > @after AND p.state = 'pending'
+      -- One put back after a refusal waits before its next try: 6 s (WhatsApp's pair rate
+      -- limit, one message per 6 s to the same user), four times longer each time, at most an hour.
+      AND (p.attempts = 0 OR p.claimed_at < sqlc.arg(now)::timestamptz - least(6 * power(4, p.attempts - 1), 3600) * interval '1 second')
     ORDER BY p.contact_id
     LIMIT @lim
 )

@@ -207,6 +207,9 @@ const claimCampaignRecipients = `-- name: ClaimCampaignRecipients :many
 WITH next AS (
     SELECT p.contact_id FROM campaign_recipients p
     WHERE p.account_id = $3 AND p.campaign_id = $4 AND p.contact_id > $5 AND p.state = 'pending'
+      -- One put back after a refusal waits before its next try: 6 s (WhatsApp's pair rate
+      -- limit, one message per 6 s to the same user), four times longer each time, at most an hour.
+      AND (p.attempts = 0 OR p.claimed_at < $2::timestamptz - least(6 * power(4, p.attempts - 1), 3600) * interval '1 second')
     ORDER BY p.contact_id
     LIMIT $6
 )
