@@ -190,6 +190,26 @@ func TestCampaignSendsEachRecipientOnce(t *testing.T) {
 	e.do(http.MethodGet, "/v1/conversations?campaign_id="+c.ID, f.a.apiKey, nil).ok(&list)
 	require.Len(t, list.Items, 1)
 	require.Equal(t, conv.ID, list.Items[0].ID)
+	// The agent sees the campaign's message before the reply.
+	var msgs struct {
+		Items []struct {
+			Direction  string `json:"direction"`
+			Kind       string `json:"kind"`
+			Text       string `json:"text"`
+			Status     string `json:"status"`
+			CampaignID string `json:"campaign_id"`
+		}
+	}
+	e.do(http.MethodGet, "/v1/conversations/"+conv.ID+"/messages", f.a.token, nil).ok(&msgs)
+	require.Len(t, msgs.Items, 2)
+	var shown, reply = msgs.Items[0], msgs.Items[1]
+	if shown.Direction != "outbound" {
+		shown, reply = reply, shown
+	}
+	require.Equal(t, "template", shown.Kind)
+	require.Equal(t, *ana.Text, shown.Text)
+	require.Equal(t, "read", shown.Status)
+	require.Equal(t, "Quero a oferta", reply.Text)
 	// A reply on another line, or after the window, links nothing.
 	e.clock.Advance(campaign.AttributionWindow)
 	f.a.token = e.login(f.a)

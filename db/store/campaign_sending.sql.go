@@ -533,7 +533,24 @@ WITH u AS (
     FROM hit h
     WHERE r.account_id = h.account_id AND r.campaign_id = h.campaign_id AND r.contact_id = h.contact_id
       AND r.replied_at IS NULL AND r.state IN ('sent', 'delivered', 'read')
-    RETURNING r.account_id, r.campaign_id, r.contact_id, r.replied_at
+    RETURNING r.account_id, r.campaign_id, r.contact_id, r.replied_at, r.channel_id, r.message_text, r.provider_message_id,
+              r.sent_at, r.delivered_at, r.read_at
+), shown AS (
+    -- The campaign's message joins the conversation the contact replied in, at its send time
+    -- (a UUIDv7 of that time, so it sorts before the reply), so the agent sees what the reply
+    -- answers. Only for the first reply: a campaign send lives in campaign_recipients otherwise.
+    INSERT INTO messages (account_id, id, conversation_id, channel_id, direction, kind, text, template_id, provider_message_id,
+                          status, status_at, campaign_id, created_at)
+    SELECT rec.account_id,
+           encode(overlay(set_byte(uuid_send(gen_random_uuid()), 6, (get_byte(uuid_send(gen_random_uuid()), 6) & 15) | 112)
+                          placing substring(int8send((extract(epoch FROM rec.sent_at) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 'hex')::uuid,
+           h.conversation_id, rec.channel_id, 'outbound', 'template', coalesce(rec.message_text, ''), c.template_id, rec.provider_message_id,
+           CASE WHEN rec.read_at IS NOT NULL THEN 'read' WHEN rec.delivered_at IS NOT NULL THEN 'delivered' ELSE 'sent' END,
+           coalesce(rec.read_at, rec.delivered_at, rec.sent_at), rec.campaign_id, rec.sent_at
+    FROM rec
+    JOIN hit h ON h.account_id = rec.account_id AND h.campaign_id = rec.campaign_id AND h.contact_id = rec.contact_id
+    JOIN campaigns c ON c.account_id = rec.account_id AND c.id = rec.campaign_id
+    ON CONFLICT DO NOTHING
 ), msg AS (
     UPDATE messages m SET campaign_id = h.campaign_id
     FROM hit h WHERE m.account_id = h.account_id AND m.id = h.message_id
