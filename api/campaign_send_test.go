@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/api"
@@ -239,6 +241,12 @@ func TestCampaignPaceAndPause(t *testing.T) {
 	st, err := s.Slice(context.Background(), f.a.account.ID, uuid.MustParse(c.ID), uuid.MustParse(c.SenderIDs[0]))
 	require.NoError(t, err)
 	require.InDelta(t, 30*time.Minute, st.Wait, float64(time.Second), "the next stage is due an interval later")
+	// The line's sender job sleeps until then (bounded), holding no worker.
+	err = (&campaign.SendWorker{Sender: s}).Work(context.Background(), &river.Job[campaign.SendArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 5},
+		Args: campaign.SendArgs{AccountID: f.a.account.ID, CampaignID: uuid.MustParse(c.ID), ChannelID: uuid.MustParse(c.SenderIDs[0])}})
+	var snooze *rivertype.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	require.Equal(t, campaign.MaxSnooze, snooze.Duration)
 
 	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/pause", f.a.token, nil).ok(reset(&c))
 	e.clock.Advance(2 * time.Hour)

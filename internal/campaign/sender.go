@@ -91,30 +91,31 @@ type Step struct {
 }
 
 // RunLine sends slices of the campaign on the line until it is done or budget has passed,
-// waiting in between when the pace, the window or the line's slots say so.
-func (s *Sender) RunLine(ctx context.Context, accountID, campaignID, lineID uuid.UUID, budget time.Duration) (int, error) {
+// waiting in between when the pace, the window or the line's slots say so. A wait longer than
+// what is left of the budget ends the run with later > 0: come back then (the next stage, the
+// window opening), rather than hold a worker.
+func (s *Sender) RunLine(ctx context.Context, accountID, campaignID, lineID uuid.UUID, budget time.Duration) (total int, later time.Duration, err error) {
 	start := time.Now()
-	total := 0
 	for time.Since(start) < budget {
 		st, err := s.Slice(ctx, accountID, campaignID, lineID)
 		total += st.Claimed
 		if err != nil || st.Done {
-			return total, err
+			return total, 0, err
 		}
 		if st.Wait > 0 {
 			if st.Wait > budget-time.Since(start) {
-				return total, nil
+				return total, st.Wait, nil
 			}
 			t := time.NewTimer(st.Wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return total, ctx.Err()
+				return total, 0, ctx.Err()
 			case <-t.C:
 			}
 		}
 	}
-	return total, nil
+	return total, 0, nil
 }
 
 // recipient is a claimed recipient and what became of its send.

@@ -88,10 +88,22 @@ type SendWorker struct {
 	Sender *Sender
 }
 
-// Work sends the campaign on the line until it is done or the budget has passed.
+// MaxSnooze bounds how long a sender sleeps on a far wait (the next stage, the window), so a
+// change of plan (a resume, an edit of the window) is seen within it.
+const MaxSnooze = 5 * time.Minute
+
+// Work sends the campaign on the line until it is done or the budget has passed. Told to come
+// back later (a stage or a window hours away), it snoozes, so the line keeps its one waiting
+// sender and no worker is held.
 func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
-	_, err := w.Sender.RunLine(ctx, job.Args.AccountID, job.Args.CampaignID, job.Args.ChannelID, SendBudget)
-	return err
+	_, later, err := w.Sender.RunLine(ctx, job.Args.AccountID, job.Args.CampaignID, job.Args.ChannelID, SendBudget)
+	if err != nil {
+		return err
+	}
+	if later > 0 {
+		return river.JobSnooze(min(later, MaxSnooze))
+	}
+	return nil
 }
 
 // Timeout leaves room for the budget and the last slice.
