@@ -186,6 +186,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerTeamChat(grp)
 	s.registerNewChat(grp)
 	s.registerCampaigns(grp)
+	s.registerCampaignRecipients(grp)
 	return router, api
 }
 

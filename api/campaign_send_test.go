@@ -433,6 +433,28 @@ func TestCampaignRetryRun(t *testing.T) {
 	require.Equal(t, "completed", c.Status)
 	require.EqualValues(t, 3, c.Failed)
 	require.Equal(t, "131026", *e.recipients(c.ID)[uuid.MustParse(ana)].Code)
+	// The failures, page by page, with their codes.
+	var page struct {
+		Items      []api.CampaignRecipientBody
+		NextCursor string `json:"next_cursor"`
+	}
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/recipients?state=failed&limit=2", f.a.token, nil).ok(&page)
+	require.Len(t, page.Items, 2)
+	require.NotEmpty(t, page.NextCursor)
+	seen := []api.CampaignRecipientBody{page.Items[0], page.Items[1]}
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/recipients?state=failed&limit=2&cursor="+page.NextCursor, f.a.token, nil).ok(reset(&page))
+	require.Len(t, page.Items, 1)
+	require.Empty(t, page.NextCursor)
+	for _, r := range append(seen, page.Items[0]) {
+		require.Equal(t, "failed", r.State)
+		require.Equal(t, "131026", r.Code)
+		require.Equal(t, "message undeliverable", r.Reason)
+		require.NotNil(t, r.FailedAt)
+		require.NotEmpty(t, r.Name)
+	}
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/recipients", f.a.token, nil).ok(reset(&page))
+	require.Len(t, page.Items, 4)
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/recipients?state=lost", f.a.token, nil).status(http.StatusUnprocessableEntity)
 
 	e.exec(`UPDATE contacts SET blocked = true WHERE id = $1`, caio)
 	lines.fail = nil
@@ -454,4 +476,5 @@ func TestCampaignRetryRun(t *testing.T) {
 
 	other := e.newTenant("Outra")
 	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", other.token, nil).status(http.StatusNotFound)
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/recipients", other.token, nil).status(http.StatusNotFound)
 }

@@ -208,3 +208,16 @@ WITH cp AS (
     SELECT @account_id, @campaign_id, a.id, a.phone, @now FROM audience a WHERE a.reason = ''
 )
 SELECT a.reason::text AS reason, count(*) AS n FROM audience a GROUP BY a.reason;
+
+-- name: ListCampaignRecipients :many
+-- A campaign's recipients in contact order (its primary key), after a cursor, in one state
+-- when asked, with the contact's name as it is now.
+SELECT r.contact_id, k.name, r.phone, r.state, r.channel_id, r.provider_message_id, r.code, r.reason,
+       r.requested_at, r.sent_at, r.delivered_at, r.read_at, r.failed_at, r.replied_at
+FROM campaign_recipients r
+LEFT JOIN contacts k ON k.account_id = r.account_id AND k.id = r.contact_id
+WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id
+  AND r.contact_id > @after
+  AND (sqlc.narg('state')::text IS NULL OR r.state = sqlc.narg('state'))
+ORDER BY r.contact_id
+LIMIT @lim;

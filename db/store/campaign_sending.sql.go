@@ -614,6 +614,86 @@ func (q *Queries) LinkCampaignReplies(ctx context.Context, db DBTX, arg LinkCamp
 	return items, nil
 }
 
+const listCampaignRecipients = `-- name: ListCampaignRecipients :many
+SELECT r.contact_id, k.name, r.phone, r.state, r.channel_id, r.provider_message_id, r.code, r.reason,
+       r.requested_at, r.sent_at, r.delivered_at, r.read_at, r.failed_at, r.replied_at
+FROM campaign_recipients r
+LEFT JOIN contacts k ON k.account_id = r.account_id AND k.id = r.contact_id
+WHERE r.account_id = $1 AND r.campaign_id = $2
+  AND r.contact_id > $3
+  AND ($4::text IS NULL OR r.state = $4)
+ORDER BY r.contact_id
+LIMIT $5
+`
+
+type ListCampaignRecipientsParams struct {
+	AccountID  uuid.UUID
+	CampaignID uuid.UUID
+	After      uuid.UUID
+	State      *string
+	Lim        int32
+}
+
+type ListCampaignRecipientsRow struct {
+	ContactID         uuid.UUID
+	Name              *string
+	Phone             string
+	State             string
+	ChannelID         *uuid.UUID
+	ProviderMessageID *string
+	Code              *string
+	Reason            *string
+	RequestedAt       time.Time
+	SentAt            *time.Time
+	DeliveredAt       *time.Time
+	ReadAt            *time.Time
+	FailedAt          *time.Time
+	RepliedAt         *time.Time
+}
+
+// A campaign's recipients in contact order (its primary key), after a cursor, in one state
+// when asked, with the contact's name as it is now.
+func (q *Queries) ListCampaignRecipients(ctx context.Context, db DBTX, arg ListCampaignRecipientsParams) ([]ListCampaignRecipientsRow, error) {
+	rows, err := db.Query(ctx, listCampaignRecipients,
+		arg.AccountID,
+		arg.CampaignID,
+		arg.After,
+		arg.State,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListCampaignRecipientsRow{}
+	for rows.Next() {
+		var i ListCampaignRecipientsRow
+		if err := rows.Scan(
+			&i.ContactID,
+			&i.Name,
+			&i.Phone,
+			&i.State,
+			&i.ChannelID,
+			&i.ProviderMessageID,
+			&i.Code,
+			&i.Reason,
+			&i.RequestedAt,
+			&i.SentAt,
+			&i.DeliveredAt,
+			&i.ReadAt,
+			&i.FailedAt,
+			&i.RepliedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const recordCampaignSends = `-- name: RecordCampaignSends :execrows
 UPDATE campaign_recipients r SET
     state = u.state,
