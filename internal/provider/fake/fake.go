@@ -55,6 +55,10 @@ const (
 	CodeInvalidMessage = "invalid_message"
 	// SentLimit is how many of the latest accepted messages Sent keeps.
 	SentLimit = 10_000
+	// RefLimit is how many of the latest accepted references the dedupe remembers: a re-send
+	// after a crash comes within minutes, and a process that sends millions must not keep
+	// them all.
+	RefLimit = 20_000
 	// SignatureHeader carries a webhook delivery's signature; see the package comment.
 	SignatureHeader = "X-Fake-Signature"
 )
@@ -105,8 +109,11 @@ type Provider struct {
 	next      int                // where the next message goes once sent is full
 	templates map[string]time.Time
 	// refs maps each accepted message's Ref to the id it was given: a re-send is the same
-	// message, not a second one.
-	refs map[string]string
+	// message, not a second one. refOrder holds them in acceptance order (a ring of RefLimit),
+	// so the oldest is forgotten first.
+	refs     map[string]string
+	refOrder []string
+	refNext  int
 }
 
 var (
@@ -171,7 +178,7 @@ func (p *Provider) Send(ctx context.Context, m provider.Message) (provider.Sent,
 		p.mu.Lock()
 		prev, seen := p.refs[m.Ref]
 		if !seen {
-			p.refs[m.Ref] = id
+			p.remember(m.Ref, id)
 		}
 		p.mu.Unlock()
 		if seen {
@@ -220,6 +227,19 @@ func validate(m provider.Message) error {
 		return bad(fmt.Sprintf("unknown message kind %q", m.Kind))
 	}
 	return nil
+}
+
+// remember keeps ref's id, forgetting the oldest reference once RefLimit are kept. The caller
+// holds p.mu.
+func (p *Provider) remember(ref, id string) {
+	p.refs[ref] = id
+	if len(p.refOrder) < RefLimit {
+		p.refOrder = append(p.refOrder, ref)
+		return
+	}
+	delete(p.refs, p.refOrder[p.refNext])
+	p.refOrder[p.refNext] = ref
+	p.refNext = (p.refNext + 1) % RefLimit
 }
 
 func (p *Provider) record(m provider.Message) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -476,4 +477,32 @@ func TestSendDedupesByRef(t *testing.T) {
 	require.EqualValues(t, 4, p.Count())
 	require.EqualValues(t, 1, p.Duplicates())
 	require.Len(t, p.Sent(), 4)
+}
+
+// TestSendForgetsOldRefs: the dedupe remembers the latest RefLimit references only, so a
+// provider that sends millions keeps flat memory; a recent re-send is still the same message.
+func TestSendForgetsOldRefs(t *testing.T) {
+	t.Parallel()
+	p := New(Config{})
+	ctx := context.Background()
+	ids := map[string]string{}
+	for i := range RefLimit + 10 {
+		m := text("+5511987654321", "oi")
+		m.Ref = fmt.Sprintf("msg-%d", i)
+		s, err := p.Send(ctx, m)
+		require.NoError(t, err)
+		ids[m.Ref] = s.ID
+	}
+	require.Len(t, p.refs, RefLimit)
+	recent := text("+5511987654321", "oi")
+	recent.Ref = fmt.Sprintf("msg-%d", RefLimit+9)
+	s, err := p.Send(ctx, recent)
+	require.NoError(t, err)
+	require.Equal(t, ids[recent.Ref], s.ID, "a recent re-send is deduped")
+	old := text("+5511987654321", "oi")
+	old.Ref = "msg-0"
+	s, err = p.Send(ctx, old)
+	require.NoError(t, err)
+	require.NotEqual(t, ids[old.Ref], s.ID, "the oldest reference was forgotten")
+	require.Len(t, p.refs, RefLimit)
 }
