@@ -61,7 +61,9 @@ func (s *server) registerCampaignRecipients(api huma.API) {
 		ID    string `path:"id" format:"uuid"`
 		State string `query:"state" enum:"pending,sending,sent,delivered,read,failed,unknown,replied"`
 		PageParams
-	}) (*struct{ Body listBody[CampaignRecipientBody] }, error) {
+	}) (*struct {
+		Body listBody[CampaignRecipientBody]
+	}, error) {
 		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
