@@ -385,3 +385,53 @@ func TestCampaignTestSend(t *testing.T) {
 	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(reset(&c))
 	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/test-send", f.a.token, map[string]any{"contact_id": ana}).problem(http.StatusUnprocessableEntity)
 }
+
+// bulkAudience gives the fixture's account n contacts in the segment, each with a phone at
+// position 1 (from prefix) and marketing consent on WhatsApp in the projection the freeze
+// reads, without consent records (so the account can still be deleted).
+func (e *testEnv) bulkAudience(f campaignFixture, n int, name, prefix string) {
+	e.t.Helper()
+	e.exec(`INSERT INTO contacts (account_id, id, name, tags) SELECT $1, gen_random_uuid(), $2 || g, '{carteira}' FROM generate_series(1, $3) g`,
+		f.a.account.ID, name+" ", n)
+	e.exec(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
+	        SELECT account_id, $3 || lpad(row_number() OVER (ORDER BY id)::text, 6, '0'), id, 1 FROM contacts WHERE account_id = $1 AND name LIKE $2 || ' %'`,
+		f.a.account.ID, name, prefix)
+	e.exec(`INSERT INTO consent_state (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
+	        SELECT account_id, id, 'marketing', 'whatsapp', 'granted', true, gen_random_uuid(), now() FROM contacts WHERE account_id = $1 AND name LIKE $2 || ' %'`,
+		f.a.account.ID, name)
+}
+
+// The freeze streams the audience through a second connection into a COPY: the recipients
+// come out in contact order with their first phone (the earliest position when none is at
+// position 1), and a COPY that fails (here a recipient already stored) leaves the campaign a
+// draft with nothing written, without hanging the reader.
+func TestCampaignFreezeStream(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Fluxo")
+	e.bulkAudience(f, 3000, "Bulk", "+55118")
+	late := e.campaignContact(f.a, "Tardio", []string{"carteira"}, nil, true)
+	e.exec(`INSERT INTO contact_phones (account_id, phone, contact_id, position) VALUES ($1, '+5511977770003', $2, 3), ($1, '+5511977770002', $2, 2)`,
+		f.a.account.ID, late)
+
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(&c)
+	ana := e.campaignContact(f.a, "Ana Dupla", []string{"carteira"}, []string{"+55 11 98888-6001"}, true)
+	e.exec(`INSERT INTO campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at) VALUES ($1, $2, $3, 'x', now())`,
+		f.a.account.ID, c.ID, ana)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).problem(http.StatusInternalServerError)
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "draft", c.Status)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, c.ID), "only the row put there by hand")
+	require.Zero(t, e.countEvents(f.a, campaign.EventStarted))
+
+	e.exec(`DELETE FROM campaign_recipients WHERE campaign_id = $1`, c.ID)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "running", c.Status)
+	require.EqualValues(t, 3002, *c.Recipients)
+	require.Equal(t, 3002, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending' AND attempts = 0 AND requested_at = $2`,
+		c.ID, *c.StartedAt))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1 AND contact_id = $2 AND phone = '+5511977770002'`, c.ID, late))
+	require.Equal(t, 3002, e.count(`SELECT count(*) FROM campaign_recipients r JOIN contact_phones p ON p.account_id = r.account_id AND p.phone = r.phone AND p.contact_id = r.contact_id
+	        WHERE r.campaign_id = $1`, c.ID), "each with one of its own phones")
+}

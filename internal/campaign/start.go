@@ -165,13 +165,7 @@ func (s *Service) freeze(ctx context.Context, tx pgx.Tx, c Campaign, ln lines, n
 		t := now.Add(-time.Duration(*c.AttendanceHours) * time.Hour)
 		since = &t
 	}
-	// The statement's estimated cost makes PostgreSQL JIT-compile it, which takes longer than
-	// the whole freeze of a million rows, and its hashes spill to disk at the default work_mem.
-	if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"); err != nil {
-		return Campaign{}, fmt.Errorf("tune the freeze: %w", err)
-	}
-	counts, err := s.q.FreezeCampaignAudience(ctx, tx, store.FreezeCampaignAudienceParams{AccountID: c.AccountID, CampaignID: c.ID,
-		ServedSince: since, Now: now})
+	counts, err := s.freezeAudience(ctx, tx, c, since, now)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("freeze the audience of campaign %s: %w", c.ID, err)
 	}
