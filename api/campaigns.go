@@ -52,7 +52,7 @@ type CampaignBody struct {
 	Status              string                     `json:"status" enum:"draft,scheduled,running,paused,completed,cancelled,failed"`
 	Reason              string                     `json:"reason,omitempty" doc:"Why it failed."`
 	Warnings            []string                   `json:"warnings" doc:"What the start warns about (a receptive line chosen explicitly)."`
-	LimitAlert          *campaign.LimitAlert       `json:"limit_alert,omitempty" doc:"Set when the recipients pass the lines' messaging limit (unique users a day): sends will pace to stay under it."`
+	LimitAlert          *campaign.LimitAlert       `json:"limit_alert,omitempty" doc:"Set when the audience passes the lines' messaging limit (unique users a day), counted when the campaign is scheduled and again when its audience is frozen: sends will pace to stay under it."`
 	Recipients          *int32                     `json:"recipients,omitempty" doc:"The audience frozen at the start."`
 	Exclusions          map[string]int64           `json:"exclusions,omitempty" doc:"Members of the segment left out at the start, by reason (the first that applies, in this order): filters, blocked, broadcast_off, no_consent, no_phone, in_attendance."`
 	Version             int32                      `json:"version"`
@@ -215,7 +215,8 @@ func (s *server) registerCampaigns(api huma.API) {
 		Summary: "Start a draft campaign, or schedule it for its start time",
 		Description: "Checks the lines first: explicit lines must be active with the template approved (a receptive one starts with a warning); automatic " +
 			"selection needs at least 3 active prospect lines of good (green) quality in the segment, else 409 says why. With start_at in the future the " +
-			"campaign is scheduled (a job at that time checks the lines again and freezes the audience); otherwise the audience is frozen now: " +
+			"campaign is scheduled (a job at that time checks the lines again and freezes the audience), with limit_alert set (and the campaign.limit_alert " +
+			"event) when the audience it would freeze now passes the lines' messaging limit; otherwise the audience is frozen now: " +
 			"recipients and exclusions by reason are in the answer, and limit_alert when the recipients pass the lines' messaging limit. 409 unless a draft.",
 		Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *CampaignIDParam) (*struct{ Body CampaignBody }, error) {

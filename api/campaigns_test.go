@@ -435,3 +435,62 @@ func TestCampaignFreezeStream(t *testing.T) {
 	require.Equal(t, 3002, e.count(`SELECT count(*) FROM campaign_recipients r JOIN contact_phones p ON p.account_id = r.account_id AND p.phone = r.phone AND p.contact_id = r.contact_id
 	        WHERE r.campaign_id = $1`, c.ID), "each with one of its own phones")
 }
+
+// Scheduling a campaign counts the audience the freeze would take now, without freezing it:
+// past the lines' smallest messaging limit, the campaign carries the alert and
+// campaign.limit_alert is emitted before the start; under it, neither.
+func TestCampaignScheduleLimitAlert(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Limite")
+	e.exec(`UPDATE channels SET messaging_limit = '250' WHERE id = $1`, f.lines[1])
+	e.exec(`UPDATE channels SET messaging_limit = 'unlimited' WHERE id = $1`, f.lines[2])
+	e.bulkAudience(f, 250, "Bulk", "+55119")
+	// Left out as the freeze would: blocked, and not in the segment.
+	e.exec(`INSERT INTO contacts (account_id, id, name, tags, blocked) VALUES ($1, gen_random_uuid(), 'Bloqueado', '{carteira}', true)`, f.a.account.ID)
+	e.campaignContact(f.a, "Fora Segmento", []string{"promo"}, []string{"+55 11 98888-5001"}, true)
+
+	at := e.clock.Now().Add(time.Hour)
+	b := f.body()
+	b["start_at"] = at
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(&c)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "scheduled", c.Status)
+	require.Nil(t, c.LimitAlert, "250 recipients do not pass a limit of 250")
+	require.Zero(t, e.countEvents(f.a, campaign.EventLimitAlert))
+
+	e.campaignContact(f.a, "Mais Um", []string{"carteira"}, []string{"+55 11 98888-5002"}, true)
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "scheduled", c.Status)
+	require.NotNil(t, c.LimitAlert)
+	require.Equal(t, campaign.LimitAlert{Limit: 250, Recipients: 251}, *c.LimitAlert)
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventLimitAlert))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM event_outbox WHERE account_id = $1 AND type = $2 AND (data->>'recipients')::int = 251 AND (data->>'limit')::int = 250`,
+		f.a.account.ID, campaign.EventLimitAlert))
+	require.Nil(t, c.Recipients, "counted, not frozen")
+	require.Zero(t, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, c.ID))
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, campaign.LimitAlert{Limit: 250, Recipients: 251}, *c.LimitAlert)
+
+	// Lines without a limit: nothing to count, no alert.
+	e.exec(`UPDATE channels SET messaging_limit = 'unlimited' WHERE account_id = $1`, f.a.account.ID)
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Nil(t, c.LimitAlert)
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventLimitAlert))
+
+	// At its time the freeze takes the same audience the schedule counted.
+	e.exec(`UPDATE channels SET messaging_limit = '250' WHERE id = $1`, f.lines[1])
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.EqualValues(t, 251, c.LimitAlert.Recipients)
+	e.clock.Advance(time.Hour)
+	f.a.token = e.login(f.a)
+	require.NoError(t, e.runCampaignStart(f.a, c.ID))
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "running", c.Status)
+	require.EqualValues(t, 251, *c.Recipients)
+	require.EqualValues(t, 1, c.Exclusions["blocked"])
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,8 @@ const audienceTuning = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LO
 const copyRecipients = "COPY campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at) FROM STDIN (FORMAT binary)"
 
 // audienceQuery is CampaignAudience for c as sqlc's generated method sends it (text and
-// arguments in its order), with the segment's rules read on db: the freeze streams its rows,
-// which the generated method (a slice of every row) does not.
+// arguments in its order), with the segment's rules read on db: the freeze streams its rows
+// and the schedule counts them, which the generated method (a slice of every row) does not.
 func (s *Service) audienceQuery(ctx context.Context, db store.DBTX, c Campaign, since *time.Time) (query, error) {
 	seg, err := s.q.GetSegment(ctx, db, store.GetSegmentParams{AccountID: c.AccountID, ID: c.SegmentID})
 	if err != nil {
@@ -88,6 +89,59 @@ func (q *query) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
 type capturedRow struct{}
 
 func (capturedRow) Scan(...any) error { return errCaptured }
+
+// audienceUntuning puts back what audienceTuning changed, for the rest of a transaction.
+const audienceUntuning = "SET LOCAL jit TO DEFAULT; SET LOCAL work_mem TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT"
+
+// countRecipients counts the recipients a freeze would take from c's audience now, without
+// writing anything: the same statement (CampaignAudience) aggregated, on tx's snapshot.
+func (s *Service) countRecipients(ctx context.Context, tx pgx.Tx, c Campaign, since *time.Time) (int64, error) {
+	q, err := s.audienceQuery(ctx, tx, c, since)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, audienceTuning); err != nil {
+		return 0, fmt.Errorf("tune the audience count: %w", err)
+	}
+	var n int64
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM (\n"+q.sql+"\n) a WHERE a.reason = ''", q.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the audience of campaign %s: %w", c.ID, err)
+	}
+	if _, err := tx.Exec(ctx, audienceUntuning); err != nil {
+		return 0, fmt.Errorf("untune the audience count: %w", err)
+	}
+	return n, nil
+}
+
+// scheduleAlert is the limit alert of a campaign being scheduled (issue 8: a messaging limit
+// the campaign would pass raises the alert before the start): its audience counted as the
+// freeze would take it now, against the lines' smallest limit. Nil without a limit (nothing is
+// counted then) or under it. The freeze checks again at the start.
+func (s *Service) scheduleAlert(ctx context.Context, tx pgx.Tx, c Campaign, ln lines, now time.Time) (*LimitAlert, []byte, error) {
+	if ln.limit <= 0 {
+		return nil, nil, nil
+	}
+	n, err := s.countRecipients(ctx, tx, c, attendanceSince(c, now))
+	if err != nil || n <= ln.limit {
+		return nil, nil, err
+	}
+	alert := &LimitAlert{Limit: ln.limit, Recipients: n}
+	b, err := json.Marshal(alert)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode limit alert: %w", err)
+	}
+	return alert, b, nil
+}
+
+// attendanceSince is the start of the window in which a served contact is left out (nil:
+// contacts in attendance are included).
+func attendanceSince(c Campaign, now time.Time) *time.Time {
+	if c.Attendance != "exclude" || c.AttendanceHours == nil {
+		return nil
+	}
+	t := now.Add(-time.Duration(*c.AttendanceHours) * time.Hour)
+	return &t
+}
 
 // snapshotID is what pg_export_snapshot returns (hex groups and dashes), checked before it is
 // spliced into SET TRANSACTION SNAPSHOT, which takes no parameters.

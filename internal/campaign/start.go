@@ -118,7 +118,9 @@ func minLimit(cur int64, limit *string) int64 {
 
 // Start starts a draft campaign: its lines are checked (409 with the reason when they do not
 // pass), then, with a start time in the future, it is scheduled (a job at that time freezes
-// the audience, checking the lines again) and emits campaign.scheduled; otherwise the
+// the audience, checking the lines again) and emits campaign.scheduled, and
+// campaign.limit_alert with the alert set when the audience it would freeze now passes the
+// lines' messaging limit; otherwise the
 // audience is frozen now and it runs (campaign.started, and campaign.limit_alert when the
 // recipients pass the lines' messaging limit). Any other status is a 409.
 func (s *Service) Start(ctx context.Context, accountID, id uuid.UUID) (Started, error) {
@@ -142,14 +144,21 @@ func (s *Service) Start(ctx context.Context, accountID, id uuid.UUID) (Started, 
 			if err != nil {
 				return fmt.Errorf("enqueue the start of campaign %s: %w", id, err)
 			}
+			alert, alertJSON, err := s.scheduleAlert(ctx, tx, c, ln, now)
+			if err != nil {
+				return err
+			}
 			if err := s.q.SetCampaignStatus(ctx, tx, store.SetCampaignStatusParams{AccountID: accountID, ID: id, Status: StatusScheduled,
-				SenderIds: ln.senders, Warnings: nonNilStrings(ln.warnings), JobID: &job.Job.ID, Now: now}); err != nil {
+				SenderIds: ln.senders, Warnings: nonNilStrings(ln.warnings), LimitAlert: alertJSON, JobID: &job.Job.ID, Now: now}); err != nil {
 				return fmt.Errorf("schedule campaign %s: %w", id, err)
 			}
 			if out.Campaign, err = s.get(ctx, tx, accountID, id); err != nil {
 				return err
 			}
-			return emit(ctx, tx, EventScheduled, out.Campaign, now, nil)
+			if err := emit(ctx, tx, EventScheduled, out.Campaign, now, nil); err != nil || alert == nil {
+				return err
+			}
+			return emit(ctx, tx, EventLimitAlert, out.Campaign, now, map[string]any{"limit": alert.Limit, "recipients": alert.Recipients})
 		}
 		out.Campaign, err = s.freeze(ctx, tx, c, ln, now)
 		return err
