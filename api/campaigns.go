@@ -62,6 +62,16 @@ type CampaignBody struct {
 	FinishedAt          *time.Time                 `json:"finished_at,omitempty"`
 }
 
+// campaignOutput is a campaign with its ETag (its version), which an edit's If-Match names.
+type campaignOutput struct {
+	ETag string `header:"ETag"`
+	Body CampaignBody
+}
+
+func campaignResponse(c campaign.Campaign) *campaignOutput {
+	return &campaignOutput{ETag: etag(int(c.Version)), Body: toCampaignBody(c)}
+}
+
 // CampaignIDParam names a campaign in the path.
 type CampaignIDParam struct {
 	ID string `path:"id" format:"uuid"`
@@ -163,8 +173,8 @@ func (s *server) registerCampaigns(api huma.API) {
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-campaign", Method: http.MethodGet, Path: "/v1/campaigns/{id}", Tags: []string{campaignsTag},
-		Summary: "Get a campaign", Errors: []int{http.StatusNotFound},
-	}, auth.ContactsRead), handle(func(ctx context.Context, in *CampaignIDParam) (*struct{ Body CampaignBody }, error) {
+		Summary: "Get a campaign", Description: "With its ETag (the version), for an edit's If-Match.", Errors: []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *CampaignIDParam) (*campaignOutput, error) {
 		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
@@ -173,18 +183,24 @@ func (s *server) registerCampaigns(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body CampaignBody }{Body: toCampaignBody(c)}, nil
+		return campaignResponse(c), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "update-campaign", Method: http.MethodPut, Path: "/v1/campaigns/{id}", Tags: []string{campaignsTag},
-		Summary:     "Edit or reschedule a campaign before its start",
-		Description: "Replaces what the campaign says while it is a draft or scheduled (a scheduled campaign's start job moves with start_at); 409 once it started.",
-		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+		Summary: "Edit or reschedule a campaign before its start",
+		Description: "Replaces what the campaign says while it is a draft or scheduled (a scheduled campaign's start job moves with start_at); 409 once it started. " +
+			"With If-Match, the change is refused (412) if the campaign changed since it was read (an edit, a start, a reschedule).",
+		Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *struct {
-		ID   string `path:"id" format:"uuid"`
-		Body CampaignInput
-	}) (*struct{ Body CampaignBody }, error) {
+		ID      string `path:"id" format:"uuid"`
+		IfMatch string `header:"If-Match" doc:"The ETag the change was based on; 412 if the campaign changed since."`
+		Body    CampaignInput
+	}) (*campaignOutput, error) {
 		p, id, err := pathCaller(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		version, err := ifMatchVersion(in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
@@ -192,11 +208,11 @@ func (s *server) registerCampaigns(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.Campaigns.Update(ctx, p.AccountID, id, req)
+		c, err := s.Campaigns.Update(ctx, p.AccountID, id, req, version)
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body CampaignBody }{Body: toCampaignBody(c)}, nil
+		return campaignResponse(c), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "delete-campaign", Method: http.MethodDelete, Path: "/v1/campaigns/{id}", Tags: []string{campaignsTag},

@@ -494,3 +494,46 @@ func TestCampaignScheduleLimitAlert(t *testing.T) {
 	require.EqualValues(t, 251, *c.Recipients)
 	require.EqualValues(t, 1, c.Exclusions["blocked"])
 }
+
+// Reads carry the campaign's version as ETag; an edit based on an older read is refused (412)
+// and changes nothing, one based on the current read goes through, one without If-Match too.
+func TestCampaignETag(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Etag")
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(&c)
+	r := e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(nil)
+	require.Equal(t, `"1"`, r.Header.Get("ETag"))
+
+	b := f.body()
+	b["name"] = "Natal"
+	r = e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: "1"`).ok(reset(&c))
+	require.Equal(t, "Natal", c.Name)
+	require.Equal(t, `"2"`, r.Header.Get("ETag"))
+	require.EqualValues(t, 2, c.Version)
+
+	b["name"] = "Carnaval"
+	for _, stale := range []string{`"1"`, `W/"1"`, `"3", "4"`, `nada`} {
+		e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, "If-Match: "+stale).problem(http.StatusPreconditionFailed)
+	}
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "Natal", c.Name, "a refused edit changes nothing")
+	require.EqualValues(t, 2, c.Version)
+
+	// A start changes the version: an edit based on the read before it is refused.
+	b["start_at"] = e.clock.Now().Add(time.Hour)
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: "2"`).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "scheduled", c.Status)
+	b["start_at"] = e.clock.Now().Add(2 * time.Hour)
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: "3"`).problem(http.StatusPreconditionFailed)
+	r = e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, fmt.Sprintf(`If-Match: "%d"`, c.Version)).ok(reset(&c))
+	require.Equal(t, fmt.Sprintf(`"%d"`, c.Version), r.Header.Get("ETag"))
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: *`).ok(nil)
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b).ok(nil)
+
+	// Another account's campaign stays a 404, whatever the If-Match.
+	other := e.campaignFixture("EtagOutra")
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, other.a.token, other.body(), `If-Match: "1"`).problem(http.StatusNotFound)
+}
