@@ -537,3 +537,32 @@ func TestCampaignETag(t *testing.T) {
 	other := e.campaignFixture("EtagOutra")
 	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, other.a.token, other.body(), `If-Match: "1"`).problem(http.StatusNotFound)
 }
+
+// Campaign recipients have no foreign keys; deleting the account (every table cascades from
+// accounts) still removes them, through its campaigns' deletion, and leaves another account's.
+func TestCampaignRecipientsGoWithTheAccount(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Apagada")
+	keep := e.campaignFixture("Mantida")
+	var ids []string
+	for _, fx := range []campaignFixture{f, keep} {
+		e.bulkAudience(fx, 40, "Bulk", "+55117")
+		var c api.CampaignBody
+		e.do(http.MethodPost, "/v1/campaigns", fx.a.token, fx.body()).ok(&c)
+		e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", fx.a.token, nil).ok(reset(&c))
+		require.EqualValues(t, 40, *c.Recipients)
+		ids = append(ids, c.ID)
+	}
+	// A draft deleted takes nothing with it; the trigger runs for it too.
+	var draft api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(&draft)
+	e.do(http.MethodDelete, "/v1/campaigns/"+draft.ID, f.a.token, nil).status(http.StatusNoContent)
+	require.Equal(t, 40, e.count(`SELECT count(*) FROM campaign_recipients WHERE account_id = $1`, f.a.account.ID))
+
+	e.exec(`DELETE FROM accounts WHERE id = $1`, f.a.account.ID)
+	require.Zero(t, e.count(`SELECT count(*) FROM campaigns WHERE account_id = $1`, f.a.account.ID))
+	require.Zero(t, e.count(`SELECT count(*) FROM campaign_recipients WHERE account_id = $1`, f.a.account.ID))
+	require.Zero(t, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, ids[0]))
+	require.Equal(t, 40, e.count(`SELECT count(*) FROM campaign_recipients WHERE account_id = $1 AND campaign_id = $2`, keep.a.account.ID, ids[1]))
+}
