@@ -79,8 +79,8 @@ type CampaignAudienceRow struct {
 // A campaign's audience as the freeze takes it: every member of the segment (static, or by its
 // rules), with its first phone and the first reason that leaves it out, in this order: filters,
 // blocked, broadcast_off, no_consent, no_phone, in_attendance (” for a recipient). The freeze
-// streams these rows into campaign_recipients by COPY and counts the reasons as they pass; the
-// start of a scheduled campaign counts them (GROUP BY over this text) for the limit alert.
+// streams these rows into campaign_recipients by COPY and counts the reasons as they pass;
+// scheduling a campaign counts its recipients (a count over this text) for the limit alert.
 // The segment's rules and the campaign's filters come in as parameters, so each run is planned
 // for them: an empty filter folds away at planning instead of being tested on every contact.
 // served_since is NULL when contacts in attendance are included (the served join is empty).

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -53,15 +54,24 @@ func (s *Service) audienceQuery(ctx context.Context, db store.DBTX, c Campaign, 
 	var q query
 	_, err = s.q.CampaignAudience(ctx, &q, store.CampaignAudienceParams{
 		TagsAny: nonNilStrings(c.TagsAny), TagsAll: nonNilStrings(c.TagsAll), Origins: nonNilStrings(c.Origins),
-		ChannelIds: c.ChannelIdsFilter, MatchPath: c.MatchPath, ChannelType: c.ChannelType, ExplicitConsent: c.ExplicitConsent,
+		ChannelIds: nonNilUUIDs(c.ChannelIdsFilter), MatchPath: c.MatchPath, ChannelType: c.ChannelType, ExplicitConsent: c.ExplicitConsent,
 		AccountID: c.AccountID, ServedSince: since, SegmentID: c.SegmentID, HasRules: seg.HasRules,
 		STagsAny: nonNilStrings(seg.TagsAny), STagsAll: nonNilStrings(seg.TagsAll), SOrigins: nonNilStrings(seg.Origins),
-		SChannelIds: seg.ChannelIds, SMatchPath: segPath,
+		SChannelIds: nonNilUUIDs(seg.ChannelIds), SMatchPath: segPath,
 	})
 	if !errors.Is(err, errCaptured) {
 		return query{}, fmt.Errorf("capture the audience query: %w", err)
 	}
 	return q, nil
+}
+
+// nonNilUUIDs keeps an empty list an empty array: a nil one would go as NULL, and a NULL
+// filter holds for no contact.
+func nonNilUUIDs(ids []uuid.UUID) []uuid.UUID {
+	if ids == nil {
+		return []uuid.UUID{}
+	}
+	return ids
 }
 
 // query captures the text and arguments a generated query method sends instead of running it
@@ -248,7 +258,7 @@ func writeRecipients(ctx context.Context, rd *pgx.Conn, q query, w io.Writer, co
 	for rows.Next() {
 		v := rows.RawValues()
 		if len(v) != 3 || len(v[0]) != 16 {
-			return fmt.Errorf("unexpected audience row: %d columns", len(v))
+			return fmt.Errorf("unexpected audience row: %d columns, not a binary contact id and two texts", len(v))
 		}
 		if len(v[2]) > 0 {
 			counts[string(v[2])]++
