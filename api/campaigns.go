@@ -56,7 +56,7 @@ type CampaignBody struct {
 	Status              string                     `json:"status" enum:"draft,scheduled,running,paused,completed,cancelled,failed"`
 	Reason              string                     `json:"reason,omitempty" doc:"Why it failed."`
 	Warnings            []string                   `json:"warnings" doc:"What the start warns about (a receptive line chosen explicitly)."`
-	LimitAlert          *campaign.LimitAlert       `json:"limit_alert,omitempty" doc:"Set when the recipients pass the lines' messaging limit (unique users a day): sends will pace to stay under it."`
+	LimitAlert          *campaign.LimitAlert       `json:"limit_alert,omitempty" doc:"Set when the audience passes the lines' messaging limit (unique users a day), counted when the campaign is scheduled and again when its audience is frozen: sends will pace to stay under it."`
 	Recipients          *int32                     `json:"recipients,omitempty" doc:"The audience frozen at the start."`
 	Exclusions          map[string]int64           `json:"exclusions,omitempty" doc:"Members of the segment left out at the start, by reason (the first that applies, in this order): filters, blocked, broadcast_off, no_consent, no_phone, in_attendance."`
 	Version             int32                      `json:"version"`
@@ -75,6 +75,16 @@ type CampaignBody struct {
 	NextStageAt         *time.Time                 `json:"next_stage_at,omitempty" doc:"When the pace releases its next stage."`
 	PauseReason         string                     `json:"pause_reason,omitempty" doc:"Why the campaign paused by itself (failure rate, a line's quality, a payment stop); resume once fixed."`
 	RetryOf             string                     `json:"retry_of,omitempty" format:"uuid" doc:"The campaign whose failed recipients this run sends to again."`
+}
+
+// campaignOutput is a campaign with its ETag (its version), which an edit's If-Match names.
+type campaignOutput struct {
+	ETag string `header:"ETag"`
+	Body CampaignBody
+}
+
+func campaignResponse(c campaign.Campaign) *campaignOutput {
+	return &campaignOutput{ETag: etag(int(c.Version)), Body: toCampaignBody(c)}
 }
 
 // CampaignIDParam names a campaign in the path.
@@ -190,8 +200,8 @@ func (s *server) registerCampaigns(api huma.API) {
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "get-campaign", Method: http.MethodGet, Path: "/v1/campaigns/{id}", Tags: []string{campaignsTag},
-		Summary: "Get a campaign", Errors: []int{http.StatusNotFound},
-	}, auth.ContactsRead), handle(func(ctx context.Context, in *CampaignIDParam) (*struct{ Body CampaignBody }, error) {
+		Summary: "Get a campaign", Description: "With its ETag (the version), for an edit's If-Match.", Errors: []int{http.StatusNotFound},
+	}, auth.ContactsRead), handle(func(ctx context.Context, in *CampaignIDParam) (*campaignOutput, error) {
 		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
@@ -200,18 +210,24 @@ func (s *server) registerCampaigns(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body CampaignBody }{Body: toCampaignBody(c)}, nil
+		return campaignResponse(c), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "update-campaign", Method: http.MethodPut, Path: "/v1/campaigns/{id}", Tags: []string{campaignsTag},
-		Summary:     "Edit or reschedule a campaign before its start",
-		Description: "Replaces what the campaign says while it is a draft or scheduled (a scheduled campaign's start job moves with start_at); 409 once it started.",
-		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+		Summary: "Edit or reschedule a campaign before its start",
+		Description: "Replaces what the campaign says while it is a draft or scheduled (a scheduled campaign's start job moves with start_at); 409 once it started. " +
+			"With If-Match, the change is refused (412) if the campaign changed since it was read (an edit, a start, a reschedule).",
+		Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *struct {
-		ID   string `path:"id" format:"uuid"`
-		Body CampaignInput
-	}) (*struct{ Body CampaignBody }, error) {
+		ID      string `path:"id" format:"uuid"`
+		IfMatch string `header:"If-Match" doc:"The ETag the change was based on; 412 if the campaign changed since."`
+		Body    CampaignInput
+	}) (*campaignOutput, error) {
 		p, id, err := pathCaller(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		version, err := ifMatchVersion(in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
@@ -219,11 +235,11 @@ func (s *server) registerCampaigns(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.Campaigns.Update(ctx, p.AccountID, id, req)
+		c, err := s.Campaigns.Update(ctx, p.AccountID, id, req, version)
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body CampaignBody }{Body: toCampaignBody(c)}, nil
+		return campaignResponse(c), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "delete-campaign", Method: http.MethodDelete, Path: "/v1/campaigns/{id}", Tags: []string{campaignsTag},
@@ -242,7 +258,8 @@ func (s *server) registerCampaigns(api huma.API) {
 		Summary: "Start a draft campaign, or schedule it for its start time",
 		Description: "Checks the lines first: explicit lines must be active with the template approved (a receptive one starts with a warning); automatic " +
 			"selection needs at least 3 active prospect lines of good (green) quality in the segment, else 409 says why. With start_at in the future the " +
-			"campaign is scheduled (a job at that time checks the lines again and freezes the audience); otherwise the audience is frozen now: " +
+			"campaign is scheduled (a job at that time checks the lines again and freezes the audience), with limit_alert set (and the campaign.limit_alert " +
+			"event) when the audience it would freeze now passes the lines' messaging limit; otherwise the audience is frozen now: " +
 			"recipients and exclusions by reason are in the answer, and limit_alert when the recipients pass the lines' messaging limit. 409 unless a draft.",
 		Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *CampaignIDParam) (*struct{ Body CampaignBody }, error) {

@@ -385,3 +385,184 @@ func TestCampaignTestSend(t *testing.T) {
 	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(reset(&c))
 	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/test-send", f.a.token, map[string]any{"contact_id": ana}).problem(http.StatusUnprocessableEntity)
 }
+
+// bulkAudience gives the fixture's account n contacts in the segment, each with a phone at
+// position 1 (from prefix) and marketing consent on WhatsApp in the projection the freeze
+// reads, without consent records (so the account can still be deleted).
+func (e *testEnv) bulkAudience(f campaignFixture, n int, name, prefix string) {
+	e.t.Helper()
+	e.exec(`INSERT INTO contacts (account_id, id, name, tags) SELECT $1, gen_random_uuid(), $2 || g, '{carteira}' FROM generate_series(1, $3) g`,
+		f.a.account.ID, name+" ", n)
+	e.exec(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
+	        SELECT account_id, $3 || lpad(row_number() OVER (ORDER BY id)::text, 6, '0'), id, 1 FROM contacts WHERE account_id = $1 AND name LIKE $2 || ' %'`,
+		f.a.account.ID, name, prefix)
+	e.exec(`INSERT INTO consent_state (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
+	        SELECT account_id, id, 'marketing', 'whatsapp', 'granted', true, gen_random_uuid(), now() FROM contacts WHERE account_id = $1 AND name LIKE $2 || ' %'`,
+		f.a.account.ID, name)
+}
+
+// The freeze streams the audience through a second connection into a COPY: the recipients
+// come out in contact order with their first phone (the earliest position when none is at
+// position 1), and a COPY that fails (here a recipient already stored) leaves the campaign a
+// draft with nothing written, without hanging the reader.
+func TestCampaignFreezeStream(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Fluxo")
+	e.bulkAudience(f, 3000, "Bulk", "+55118")
+	late := e.campaignContact(f.a, "Tardio", []string{"carteira"}, nil, true)
+	e.exec(`INSERT INTO contact_phones (account_id, phone, contact_id, position) VALUES ($1, '+5511977770003', $2, 3), ($1, '+5511977770002', $2, 2)`,
+		f.a.account.ID, late)
+
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(&c)
+	ana := e.campaignContact(f.a, "Ana Dupla", []string{"carteira"}, []string{"+55 11 98888-6001"}, true)
+	e.exec(`INSERT INTO campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at) VALUES ($1, $2, $3, 'x', now())`,
+		f.a.account.ID, c.ID, ana)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).problem(http.StatusInternalServerError)
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "draft", c.Status)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, c.ID), "only the row put there by hand")
+	require.Zero(t, e.countEvents(f.a, campaign.EventStarted))
+
+	e.exec(`DELETE FROM campaign_recipients WHERE campaign_id = $1`, c.ID)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "running", c.Status)
+	require.EqualValues(t, 3002, *c.Recipients)
+	require.Equal(t, 3002, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending' AND attempts = 0 AND requested_at = $2`,
+		c.ID, *c.StartedAt))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1 AND contact_id = $2 AND phone = '+5511977770002'`, c.ID, late))
+	require.Equal(t, 3002, e.count(`SELECT count(*) FROM campaign_recipients r JOIN contact_phones p ON p.account_id = r.account_id AND p.phone = r.phone AND p.contact_id = r.contact_id
+	        WHERE r.campaign_id = $1`, c.ID), "each with one of its own phones")
+}
+
+// Scheduling a campaign counts the audience the freeze would take now, without freezing it:
+// past the lines' smallest messaging limit, the campaign carries the alert and
+// campaign.limit_alert is emitted before the start; under it, neither.
+func TestCampaignScheduleLimitAlert(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Limite")
+	e.exec(`UPDATE channels SET messaging_limit = '250' WHERE id = $1`, f.lines[1])
+	e.exec(`UPDATE channels SET messaging_limit = 'unlimited' WHERE id = $1`, f.lines[2])
+	e.bulkAudience(f, 250, "Bulk", "+55119")
+	// Left out as the freeze would: blocked, and not in the segment.
+	e.exec(`INSERT INTO contacts (account_id, id, name, tags, blocked) VALUES ($1, gen_random_uuid(), 'Bloqueado', '{carteira}', true)`, f.a.account.ID)
+	e.campaignContact(f.a, "Fora Segmento", []string{"promo"}, []string{"+55 11 98888-5001"}, true)
+
+	at := e.clock.Now().Add(time.Hour)
+	b := f.body()
+	b["start_at"] = at
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(&c)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "scheduled", c.Status)
+	require.Nil(t, c.LimitAlert, "250 recipients do not pass a limit of 250")
+	require.Zero(t, e.countEvents(f.a, campaign.EventLimitAlert))
+
+	e.campaignContact(f.a, "Mais Um", []string{"carteira"}, []string{"+55 11 98888-5002"}, true)
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "scheduled", c.Status)
+	require.NotNil(t, c.LimitAlert)
+	require.Equal(t, campaign.LimitAlert{Limit: 250, Recipients: 251}, *c.LimitAlert)
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventLimitAlert))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM event_outbox WHERE account_id = $1 AND type = $2 AND (data->>'recipients')::int = 251 AND (data->>'limit')::int = 250`,
+		f.a.account.ID, campaign.EventLimitAlert))
+	require.Nil(t, c.Recipients, "counted, not frozen")
+	require.Zero(t, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, c.ID))
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, campaign.LimitAlert{Limit: 250, Recipients: 251}, *c.LimitAlert)
+
+	// Lines without a limit: nothing to count, no alert.
+	e.exec(`UPDATE channels SET messaging_limit = 'unlimited' WHERE account_id = $1`, f.a.account.ID)
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Nil(t, c.LimitAlert)
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventLimitAlert))
+
+	// At its time the freeze takes the same audience the schedule counted.
+	e.exec(`UPDATE channels SET messaging_limit = '250' WHERE id = $1`, f.lines[1])
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.EqualValues(t, 251, c.LimitAlert.Recipients)
+	e.clock.Advance(time.Hour)
+	f.a.token = e.login(f.a)
+	require.NoError(t, e.runCampaignStart(f.a, c.ID))
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "running", c.Status)
+	require.EqualValues(t, 251, *c.Recipients)
+	require.EqualValues(t, 1, c.Exclusions["blocked"])
+}
+
+// Reads carry the campaign's version as ETag; an edit based on an older read is refused (412)
+// and changes nothing, one based on the current read goes through, one without If-Match too.
+func TestCampaignETag(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Etag")
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(&c)
+	r := e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(nil)
+	require.Equal(t, `"1"`, r.Header.Get("ETag"))
+
+	b := f.body()
+	b["name"] = "Natal"
+	r = e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: "1"`).ok(reset(&c))
+	require.Equal(t, "Natal", c.Name)
+	require.Equal(t, `"2"`, r.Header.Get("ETag"))
+	require.EqualValues(t, 2, c.Version)
+
+	b["name"] = "Carnaval"
+	for _, stale := range []string{`"1"`, `W/"1"`, `"3", "4"`, `nada`} {
+		e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, "If-Match: "+stale).problem(http.StatusPreconditionFailed)
+	}
+	e.do(http.MethodGet, "/v1/campaigns/"+c.ID, f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "Natal", c.Name, "a refused edit changes nothing")
+	require.EqualValues(t, 2, c.Version)
+
+	// A start changes the version: an edit based on the read before it is refused.
+	b["start_at"] = e.clock.Now().Add(time.Hour)
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: "2"`).ok(reset(&c))
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	require.Equal(t, "scheduled", c.Status)
+	b["start_at"] = e.clock.Now().Add(2 * time.Hour)
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: "3"`).problem(http.StatusPreconditionFailed)
+	r = e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, fmt.Sprintf(`If-Match: "%d"`, c.Version)).ok(reset(&c))
+	require.Equal(t, fmt.Sprintf(`"%d"`, c.Version), r.Header.Get("ETag"))
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b, `If-Match: *`).ok(nil)
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, f.a.token, b).ok(nil)
+
+	// Another account's campaign stays a 404, whatever the If-Match.
+	other := e.campaignFixture("EtagOutra")
+	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, other.a.token, other.body(), `If-Match: "1"`).problem(http.StatusNotFound)
+}
+
+// Campaign recipients have no foreign keys; deleting the account (every table cascades from
+// accounts) still removes them, through its campaigns' deletion, and leaves another account's.
+func TestCampaignRecipientsGoWithTheAccount(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Apagada")
+	keep := e.campaignFixture("Mantida")
+	var ids []string
+	for _, fx := range []campaignFixture{f, keep} {
+		e.bulkAudience(fx, 40, "Bulk", "+55117")
+		var c api.CampaignBody
+		e.do(http.MethodPost, "/v1/campaigns", fx.a.token, fx.body()).ok(&c)
+		e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", fx.a.token, nil).ok(reset(&c))
+		require.EqualValues(t, 40, *c.Recipients)
+		ids = append(ids, c.ID)
+	}
+	// A draft deleted takes nothing with it; the trigger runs for it too.
+	var draft api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).ok(&draft)
+	e.do(http.MethodDelete, "/v1/campaigns/"+draft.ID, f.a.token, nil).status(http.StatusNoContent)
+	require.Equal(t, 40, e.count(`SELECT count(*) FROM campaign_recipients WHERE account_id = $1`, f.a.account.ID))
+
+	e.exec(`DELETE FROM accounts WHERE id = $1`, f.a.account.ID)
+	require.Zero(t, e.count(`SELECT count(*) FROM campaigns WHERE account_id = $1`, f.a.account.ID))
+	require.Zero(t, e.count(`SELECT count(*) FROM campaign_recipients WHERE account_id = $1`, f.a.account.ID))
+	require.Zero(t, e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, ids[0]))
+	require.Equal(t, 40, e.count(`SELECT count(*) FROM campaign_recipients WHERE account_id = $1 AND campaign_id = $2`, keep.a.account.ID, ids[1]))
+}

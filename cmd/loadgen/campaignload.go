@@ -91,8 +91,9 @@ func seedCampaign(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, 
 }
 
 // runCampaignFreeze measures the start of a campaign over the whole account: the line checks
-// and the audience frozen by one INSERT ... SELECT into campaign_recipients, in-process
-// (campaign.Service.Start, what POST /v1/campaigns/{id}/start runs).
+// and the audience frozen into campaign_recipients (read by a second connection on the start's
+// snapshot, streamed into a binary COPY), in-process (campaign.Service.Start, what
+// POST /v1/campaigns/{id}/start runs).
 func runCampaignFreeze(ctx context.Context, cfg config) (failed bool, err error) {
 	started := time.Now()
 	loadAtStart := loadAverage()
@@ -156,8 +157,9 @@ func runCampaignFreeze(ctx context.Context, cfg config) (failed bool, err error)
 	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -campaign-freeze -contacts %d`.\n", cfg.Contacts)
 	fmt.Fprintf(&b, "- %d contacts, all in the segment (rules on origin); marketing consent on WhatsApp for 90 %% (revoked for every 10th), every 50th "+
 		"blocked, every 40th with broadcasts off; three good prospect lines. Measured: `campaign.Service.Start` in-process (what "+
-		"`POST /v1/campaigns/{id}/start` runs): lock, line checks, one `INSERT ... SELECT` into `campaign_recipients` that also counts the "+
-		"exclusions by reason, the campaign row and its events, one transaction.\n\n", cfg.Contacts)
+		"`POST /v1/campaigns/{id}/start` runs): lock, line checks, the audience read by a second connection on the start's exported snapshot "+
+		"and streamed into a binary `COPY` into `campaign_recipients` on the start's transaction (the exclusions counted by reason as the rows pass), "+
+		"the campaign row and its events; one transaction.\n\n", cfg.Contacts)
 	b.WriteString("| Start | Recipients | Left out | Took | rows/s | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| freeze %d contacts | %d | %d (%s) | %s | %.0f | ≤ 4 s for 1 000 000 (250 000 rows/s) | %s |\n",

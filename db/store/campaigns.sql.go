@@ -12,6 +12,115 @@ import (
 	"github.com/google/uuid"
 )
 
+const campaignAudience = `-- name: CampaignAudience :many
+SELECT k.id AS contact_id,
+       coalesce(fp.phone,
+                -- The rare contact without a phone at position 1 (a number taken by another
+                -- contact, a merge): its earliest one.
+                (SELECT p.phone FROM contact_phones p WHERE p.account_id = k.account_id AND p.contact_id = k.id
+                 ORDER BY p.position LIMIT 1), '')::text AS phone,
+       (CASE
+            WHEN NOT ((cardinality($1::text[]) = 0 OR k.tags && $1::text[])
+                      AND (cardinality($2::text[]) = 0 OR k.tags @> $2::text[])
+                      AND (cardinality($3::text[]) = 0 OR k.origin = ANY($3::text[]))
+                      AND (cardinality($4::uuid[]) = 0 OR k.origin_channel_id = ANY($4::uuid[]))
+                      AND ($5::text IS NULL OR k.custom @@ $5::text::jsonpath)) THEN 'filters'
+            WHEN k.blocked THEN 'blocked'
+            WHEN NOT k.broadcast THEN 'broadcast_off'
+            WHEN st.contact_id IS NULL THEN 'no_consent'
+            WHEN fp.phone IS NULL AND NOT EXISTS (SELECT 1 FROM contact_phones p WHERE p.account_id = k.account_id AND p.contact_id = k.id) THEN 'no_phone'
+            WHEN sv.contact_id IS NOT NULL THEN 'in_attendance'
+            ELSE ''
+        END)::text AS reason
+FROM contacts k
+LEFT JOIN consent_state st ON st.account_id = $6 AND st.contact_id = k.id AND st.purpose = 'marketing'
+     AND st.channel = $7 AND st.status = 'granted' AND (st.explicit OR NOT $8::bool)
+LEFT JOIN contact_phones fp ON fp.account_id = $6 AND fp.contact_id = k.id AND fp.position = 1
+LEFT JOIN (SELECT DISTINCT cv.contact_id
+           FROM attendances a JOIN conversations cv ON cv.account_id = a.account_id AND cv.id = a.conversation_id
+           WHERE a.account_id = $6 AND $9::timestamptz IS NOT NULL
+             AND (a.closed_at IS NULL OR a.closed_at >= $9::timestamptz)) sv ON sv.contact_id = k.id
+WHERE k.account_id = $6 AND (
+    EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = k.account_id AND m.segment_id = $10 AND m.contact_id = k.id)
+    OR ($11::bool
+        AND (cardinality($12::text[]) = 0 OR k.tags && $12::text[])
+        AND (cardinality($13::text[]) = 0 OR k.tags @> $13::text[])
+        AND (cardinality($14::text[]) = 0 OR k.origin = ANY($14::text[]))
+        AND (cardinality($15::uuid[]) = 0 OR k.origin_channel_id = ANY($15::uuid[]))
+        AND ($16::text IS NULL OR k.custom @@ $16::text::jsonpath)))
+ORDER BY k.id
+`
+
+type CampaignAudienceParams struct {
+	TagsAny         []string
+	TagsAll         []string
+	Origins         []string
+	ChannelIds      []uuid.UUID
+	MatchPath       *string
+	AccountID       uuid.UUID
+	ChannelType     string
+	ExplicitConsent bool
+	ServedSince     *time.Time
+	SegmentID       uuid.UUID
+	HasRules        bool
+	STagsAny        []string
+	STagsAll        []string
+	SOrigins        []string
+	SChannelIds     []uuid.UUID
+	SMatchPath      *string
+}
+
+type CampaignAudienceRow struct {
+	ContactID uuid.UUID
+	Phone     string
+	Reason    string
+}
+
+// A campaign's audience as the freeze takes it: every member of the segment (static, or by its
+// rules), with its first phone and the first reason that leaves it out, in this order: filters,
+// blocked, broadcast_off, no_consent, no_phone, in_attendance (” for a recipient). The freeze
+// streams these rows into campaign_recipients by COPY and counts the reasons as they pass;
+// scheduling a campaign counts its recipients (a count over this text) for the limit alert.
+// The segment's rules and the campaign's filters come in as parameters, so each run is planned
+// for them: an empty filter folds away at planning instead of being tested on every contact.
+// served_since is NULL when contacts in attendance are included (the served join is empty).
+func (q *Queries) CampaignAudience(ctx context.Context, db DBTX, arg CampaignAudienceParams) ([]CampaignAudienceRow, error) {
+	rows, err := db.Query(ctx, campaignAudience,
+		arg.TagsAny,
+		arg.TagsAll,
+		arg.Origins,
+		arg.ChannelIds,
+		arg.MatchPath,
+		arg.AccountID,
+		arg.ChannelType,
+		arg.ExplicitConsent,
+		arg.ServedSince,
+		arg.SegmentID,
+		arg.HasRules,
+		arg.STagsAny,
+		arg.STagsAll,
+		arg.SOrigins,
+		arg.SChannelIds,
+		arg.SMatchPath,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CampaignAudienceRow{}
+	for rows.Next() {
+		var i CampaignAudienceRow
+		if err := rows.Scan(&i.ContactID, &i.Phone, &i.Reason); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const campaignLines = `-- name: CampaignLines :many
 SELECT ch.id, ch.name, ch.active, ch.line_kind, ch.quality_rating, ch.messaging_limit, ch.throughput_mps
 FROM channels ch
@@ -112,107 +221,6 @@ func (q *Queries) DeleteDraftCampaign(ctx context.Context, db DBTX, arg DeleteDr
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const freezeCampaignAudience = `-- name: FreezeCampaignAudience :many
-WITH cp AS (
-    SELECT c.account_id, c.id, c.channel_type, c.explicit_consent, c.tags_any, c.tags_all,
-           c.origins, c.channel_ids_filter, c.match_path,
-           s.id AS segment_id, s.has_rules, s.tags_any AS s_tags_any, s.tags_all AS s_tags_all, s.origins AS s_origins,
-           s.channel_ids AS s_channel_ids, s.match_path AS s_match_path
-    FROM campaigns c JOIN segments s ON s.account_id = c.account_id AND s.id = c.segment_id
-    WHERE c.account_id = $1 AND c.id = $2
-), served AS (
-    SELECT DISTINCT cv.contact_id
-    FROM attendances a JOIN conversations cv ON cv.account_id = a.account_id AND cv.id = a.conversation_id
-    WHERE a.account_id = $1 AND $3::timestamptz IS NOT NULL
-      AND (a.closed_at IS NULL OR a.closed_at >= $3::timestamptz)
-), first_phone AS MATERIALIZED (
-    -- The contact's first phone: position 1 almost always, so the lookup for an earlier one
-    -- runs only for the rare phone stored at a later position.
-    SELECT p.contact_id, p.phone FROM contact_phones p
-    WHERE p.account_id = $1
-      AND (p.position = 1 OR NOT EXISTS (SELECT 1 FROM contact_phones q
-                                         WHERE q.account_id = p.account_id AND q.contact_id = p.contact_id AND q.position < p.position))
-), consented AS (
-    SELECT st.contact_id FROM cp, consent_state st
-    WHERE st.account_id = $1 AND st.purpose = 'marketing' AND st.channel = cp.channel_type AND st.status = 'granted'
-      AND (st.explicit OR NOT cp.explicit_consent)
-), audience AS MATERIALIZED (
-    SELECT k.id, fp.phone,
-           CASE
-               WHEN NOT (
-                    (cardinality(cp.tags_any) = 0 OR k.tags && cp.tags_any)
-                    AND (cardinality(cp.tags_all) = 0 OR k.tags @> cp.tags_all)
-                    AND (cardinality(cp.origins) = 0 OR k.origin = ANY(cp.origins))
-                    AND (cardinality(cp.channel_ids_filter) = 0 OR k.origin_channel_id = ANY(cp.channel_ids_filter))
-                    AND (cp.match_path IS NULL OR k.custom @@ cp.match_path::jsonpath)) THEN 'filters'
-               WHEN k.blocked THEN 'blocked'
-               WHEN NOT k.broadcast THEN 'broadcast_off'
-               WHEN cs.contact_id IS NULL THEN 'no_consent'
-               WHEN fp.phone IS NULL THEN 'no_phone'
-               WHEN sv.contact_id IS NOT NULL THEN 'in_attendance'
-               ELSE ''
-           END AS reason
-    FROM cp
-    JOIN contacts k ON k.account_id = cp.account_id
-    LEFT JOIN first_phone fp ON fp.contact_id = k.id
-    LEFT JOIN consented cs ON cs.contact_id = k.id
-    LEFT JOIN served sv ON sv.contact_id = k.id
-    WHERE k.account_id = $1 AND (
-        EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = k.account_id AND m.segment_id = cp.segment_id AND m.contact_id = k.id)
-        OR (cp.has_rules
-            AND (cardinality(cp.s_tags_any) = 0 OR k.tags && cp.s_tags_any)
-            AND (cardinality(cp.s_tags_all) = 0 OR k.tags @> cp.s_tags_all)
-            AND (cardinality(cp.s_origins) = 0 OR k.origin = ANY(cp.s_origins))
-            AND (cardinality(cp.s_channel_ids) = 0 OR k.origin_channel_id = ANY(cp.s_channel_ids))
-            AND (cp.s_match_path IS NULL OR k.custom @@ cp.s_match_path)))
-), ins AS (
-    INSERT INTO campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at)
-    SELECT $1, $2, a.id, a.phone, $4 FROM audience a WHERE a.reason = ''
-)
-SELECT a.reason::text AS reason, count(*) AS n FROM audience a GROUP BY a.reason
-`
-
-type FreezeCampaignAudienceParams struct {
-	AccountID   uuid.UUID
-	CampaignID  uuid.UUID
-	ServedSince *time.Time
-	Now         time.Time
-}
-
-type FreezeCampaignAudienceRow struct {
-	Reason string
-	N      int64
-}
-
-// The audience frozen in one statement: the segment's members (static or by its rules) within
-// the campaign's filters, each either inserted as a pending recipient or left out for the
-// first reason that applies, in this order: filters, blocked, broadcast_off, no_consent,
-// no_phone, in_attendance. Returns the count per reason (an empty one for the recipients).
-func (q *Queries) FreezeCampaignAudience(ctx context.Context, db DBTX, arg FreezeCampaignAudienceParams) ([]FreezeCampaignAudienceRow, error) {
-	rows, err := db.Query(ctx, freezeCampaignAudience,
-		arg.AccountID,
-		arg.CampaignID,
-		arg.ServedSince,
-		arg.Now,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []FreezeCampaignAudienceRow{}
-	for rows.Next() {
-		var i FreezeCampaignAudienceRow
-		if err := rows.Scan(&i.Reason, &i.N); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const getCampaign = `-- name: GetCampaign :one

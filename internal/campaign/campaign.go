@@ -405,14 +405,19 @@ func insertParams(accountID, id uuid.UUID, p prepared, now time.Time) store.Inse
 
 // Update replaces what a campaign that has not started says (draft or scheduled: edit and
 // reschedule before the start). A scheduled campaign keeps a start time in the future and its
-// start job moves with it. After the start it is a 409.
-func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input) (Campaign, error) {
+// start job moves with it. After the start it is a 409. With ifVersion (the If-Match of
+// DESIGN §5), the change is refused (412) when the campaign's version is another: someone
+// edited, started or rescheduled it since the caller read it.
+func (s *Service) Update(ctx context.Context, accountID, id uuid.UUID, in Input, ifVersion *int) (Campaign, error) {
 	var out Campaign
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.now()
 		cur, err := s.lock(ctx, tx, accountID, id)
 		if err != nil {
 			return err
+		}
+		if ifVersion != nil && *ifVersion != int(cur.Version) {
+			return fault.PreconditionFailed("the campaign changed since it was read (If-Match does not match its ETag)")
 		}
 		if cur.Status != StatusDraft && cur.Status != StatusScheduled {
 			return fault.Conflict("the campaign is " + cur.Status + ": only a draft or scheduled campaign is edited")

@@ -118,7 +118,9 @@ func minLimit(cur int64, limit *string) int64 {
 
 // Start starts a draft campaign: its lines are checked (409 with the reason when they do not
 // pass), then, with a start time in the future, it is scheduled (a job at that time freezes
-// the audience, checking the lines again) and emits campaign.scheduled; otherwise the
+// the audience, checking the lines again) and emits campaign.scheduled, and
+// campaign.limit_alert with the alert set when the audience it would freeze now passes the
+// lines' messaging limit; otherwise the
 // audience is frozen now and it runs (campaign.started, and campaign.limit_alert when the
 // recipients pass the lines' messaging limit). Any other status is a 409.
 func (s *Service) Start(ctx context.Context, accountID, id uuid.UUID) (Started, error) {
@@ -142,14 +144,21 @@ func (s *Service) Start(ctx context.Context, accountID, id uuid.UUID) (Started, 
 			if err != nil {
 				return fmt.Errorf("enqueue the start of campaign %s: %w", id, err)
 			}
+			alert, alertJSON, err := s.scheduleAlert(ctx, tx, c, ln, now)
+			if err != nil {
+				return err
+			}
 			if err := s.q.SetCampaignStatus(ctx, tx, store.SetCampaignStatusParams{AccountID: accountID, ID: id, Status: StatusScheduled,
-				SenderIds: ln.senders, Warnings: nonNilStrings(ln.warnings), JobID: &job.Job.ID, Now: now}); err != nil {
+				SenderIds: ln.senders, Warnings: nonNilStrings(ln.warnings), LimitAlert: alertJSON, JobID: &job.Job.ID, Now: now}); err != nil {
 				return fmt.Errorf("schedule campaign %s: %w", id, err)
 			}
 			if out.Campaign, err = s.get(ctx, tx, accountID, id); err != nil {
 				return err
 			}
-			return emit(ctx, tx, EventScheduled, out.Campaign, now, nil)
+			if err := emit(ctx, tx, EventScheduled, out.Campaign, now, nil); err != nil || alert == nil {
+				return err
+			}
+			return emit(ctx, tx, EventLimitAlert, out.Campaign, now, map[string]any{"limit": alert.Limit, "recipients": alert.Recipients})
 		}
 		out.Campaign, err = s.freeze(ctx, tx, c, ln, now)
 		return err
@@ -157,20 +166,18 @@ func (s *Service) Start(ctx context.Context, accountID, id uuid.UUID) (Started, 
 	return out, err
 }
 
-// freeze writes the audience into campaign_recipients in one statement, stores the counts and
-// what the line checks chose, and moves the campaign to running.
+// freeze writes the audience into campaign_recipients (freezeAudience streams a segment's;
+// a retry run's is the failures it retries), stores the counts and what the line checks
+// chose, moves the campaign to running and enqueues its senders.
 func (s *Service) freeze(ctx context.Context, tx pgx.Tx, c Campaign, ln lines, now time.Time) (Campaign, error) {
-	var since *time.Time
-	if c.Attendance == "exclude" && c.AttendanceHours != nil {
-		t := now.Add(-time.Duration(*c.AttendanceHours) * time.Hour)
-		since = &t
+	since := attendanceSince(c, now)
+	var counts []reasonCount
+	var err error
+	if c.RetryOf != nil {
+		counts, err = s.freezeRetry(ctx, tx, c, since, now)
+	} else {
+		counts, err = s.freezeAudience(ctx, tx, c, since, now)
 	}
-	// The statement's estimated cost makes PostgreSQL JIT-compile it, which takes longer than
-	// the whole freeze of a million rows, and its hashes spill to disk at the default work_mem.
-	if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"); err != nil {
-		return Campaign{}, fmt.Errorf("tune the freeze: %w", err)
-	}
-	counts, err := s.freezeAudience(ctx, tx, c, since, now)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("freeze the audience of campaign %s: %w", c.ID, err)
 	}
@@ -229,18 +236,14 @@ func (s *Service) freeze(ctx context.Context, tx pgx.Tx, c Campaign, ln lines, n
 	return out, s.enqueueSenders(ctx, tx, out)
 }
 
-// freezeAudience inserts the recipients: the segment's audience, or, for a retry run, the
-// failed recipients of the campaign it retries, checked again.
-func (s *Service) freezeAudience(ctx context.Context, tx pgx.Tx, c Campaign, since *time.Time, now time.Time) ([]store.FreezeCampaignAudienceRow, error) {
-	if c.RetryOf == nil {
-		return s.q.FreezeCampaignAudience(ctx, tx, store.FreezeCampaignAudienceParams{AccountID: c.AccountID, CampaignID: c.ID,
-			ServedSince: since, Now: now})
-	}
+// freezeRetry inserts a retry run's recipients: the failed recipients of the campaign it
+// retries, checked again, in one statement (a retry's audience is small next to a segment's).
+func (s *Service) freezeRetry(ctx context.Context, tx pgx.Tx, c Campaign, since *time.Time, now time.Time) ([]reasonCount, error) {
 	rows, err := s.q.FreezeRetryAudience(ctx, tx, store.FreezeRetryAudienceParams{AccountID: c.AccountID, CampaignID: c.ID,
 		ServedSince: since, Now: now})
-	out := make([]store.FreezeCampaignAudienceRow, len(rows))
+	out := make([]reasonCount, len(rows))
 	for i, r := range rows {
-		out[i] = store.FreezeCampaignAudienceRow(r)
+		out[i] = reasonCount{Reason: r.Reason, N: r.N}
 	}
 	return out, err
 }
