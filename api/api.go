@@ -186,6 +186,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerTeamChat(grp)
 	s.registerNewChat(grp)
 	s.registerCampaigns(grp)
+	s.registerCampaignReports(grp)
 	return router, api
 }
 
