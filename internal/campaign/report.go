@@ -145,15 +145,24 @@ var ReportColumns = []string{"NomePessoa", "CpfCnpj", "CodPessoaCliente", "DDDTe
 // that a download shows progress, rarely enough that flushing costs nothing.
 const reportFlushRows = 10_000
 
-// reportRows reads one campaign's recipients with their contacts' current data (a deleted
-// contact gives nulls), in primary key order, which lets PostgreSQL merge-join both tables'
-// primary keys without sorting. It is run directly (not through sqlc) so its rows stream.
-const reportRows = `SELECT ct.name, ct.document, ct.customer_code, r.phone, ct.email, r.requested_at, r.sent_at,
+// ReportSQL reads one campaign's recipients with their contacts' current data (a deleted
+// contact gives nulls) in contact order: the recipients' primary key order, so PostgreSQL
+// merge-joins the recipients as their index returns them with the contacts (a million-row
+// campaign: 1.4 s in the executor, where the default plan, a parallel hash join and a sort
+// spilling to disk, took 5.8 s). The contacts are joined on the account given, not on
+// r.account_id, which lets the planner see their key order too. It is run directly (not
+// through sqlc) so its rows stream; exported for the benchmark's raw PostgreSQL floor.
+const ReportSQL = `SELECT ct.name, ct.document, ct.customer_code, r.phone, ct.email, r.requested_at, r.sent_at,
        r.message_text, r.state, r.code, r.reason
 FROM campaign_recipients r
-LEFT JOIN contacts ct ON ct.account_id = r.account_id AND ct.id = r.contact_id
+LEFT JOIN contacts ct ON ct.account_id = $1 AND ct.id = r.contact_id
 WHERE r.account_id = $1 AND r.campaign_id = $2
 ORDER BY r.contact_id`
+
+// ReportSettings are the report statement's own settings (SET LOCAL, in its transaction): JIT compilation costs more than it
+// saves on a stream of simple rows, parallel workers would need a merge of sorted outputs the
+// index order already gives, and a large campaign's join gets more than the default 4 MB.
+const ReportSettings = "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '64MB'"
 
 // ReportFileName is the name the report downloads as.
 func ReportFileName(c Campaign) string {
@@ -164,7 +173,8 @@ func ReportFileName(c Campaign) string {
 // contacts export): a header of ReportColumns, then one row per recipient, read from a single
 // query and written as it arrives, so a million rows need no more memory than one. Times are
 // dd/mm/yyyy HH:MM:SS in the campaign's time zone (America/Sao_Paulo unless set), free text
-// is neutralised against formula injection as the contacts export does it. c comes from Get,
+// is neutralised against formula injection as the contacts export does it. Rows come in
+// contact order. c comes from Get,
 // which already checked the account. It returns how many rows it wrote.
 func (s *Service) Report(ctx context.Context, c Campaign, w io.Writer) (int, error) {
 	loc, err := time.LoadLocation(c.TimeZone)
@@ -175,7 +185,15 @@ func (s *Service) Report(ctx context.Context, c Campaign, w io.Writer) (int, err
 	if err := cw.Write(ReportColumns); err != nil {
 		return 0, fmt.Errorf("write report header: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, reportRows, c.AccountID, c.ID)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, fmt.Errorf("begin the report of campaign %s: %w", c.ID, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // read-only: nothing to keep
+	if _, err := tx.Exec(ctx, ReportSettings); err != nil {
+		return 0, fmt.Errorf("set up the report of campaign %s: %w", c.ID, err)
+	}
+	rows, err := tx.Query(ctx, ReportSQL, c.AccountID, c.ID)
 	if err != nil {
 		return 0, fmt.Errorf("read the recipients of campaign %s: %w", c.ID, err)
 	}
