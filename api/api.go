@@ -187,6 +187,7 @@ func New(d Deps) (http.Handler, huma.API) {
 	s.registerNewChat(grp)
 	s.registerCampaigns(grp)
 	s.registerCampaignRecipients(grp)
+	s.registerCampaignReports(grp)
 	return router, api
 }
 

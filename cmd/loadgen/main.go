@@ -13,6 +13,7 @@
 //	go run ./cmd/loadgen -lists [-duration 10s]                                 (conversation lists alone)
 //	go run ./cmd/loadgen -queue [-queue-waiting 100000] [-duration 10s]           (the agents' Next alone)
 //	go run ./cmd/loadgen -sweep                                                 (the session-expiry sweep alone)
+//	go run ./cmd/loadgen -campaign-report [-contacts 1000000]                   (a campaign's CSV report alone)
 //
 // URL must be a superuser connection string (the database is dropped and created); when the
 // flag is empty TEST_DATABASE_URL is read, then the PostgreSQL on 127.0.0.1:5432 is tried.
@@ -70,6 +71,8 @@ type config struct {
 	CampaignFreeze bool
 	// CampaignSend runs the campaign dispatch benchmark alone (campaignsendload.go).
 	CampaignSend bool
+	// CampaignReport runs the campaign CSV report benchmark alone (campaignreport.go).
+	CampaignReport bool
 }
 
 func main() {
@@ -101,6 +104,9 @@ func main() {
 	}
 	if cfg.CampaignSend {
 		run = runCampaignSend
+	}
+	if cfg.CampaignReport {
+		run = runCampaignReport
 	}
 	failed, err := run(ctx, cfg)
 	if err != nil {
@@ -136,6 +142,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Lists, "lists", false, "run only the conversation lists benchmark: GET /v1/conversations over 1 000 000 conversations")
 	fs.BoolVar(&cfg.CampaignSend, "campaign-send", false, "run only the campaign dispatch benchmark: the audience of -contacts contacts sent on ten fake lines of 1 000/s")
 	fs.BoolVar(&cfg.CampaignFreeze, "campaign-freeze", false, "run only the campaign start benchmark: the audience of -contacts contacts frozen into campaign_recipients")
+	fs.BoolVar(&cfg.CampaignReport, "campaign-report", false, "run only the campaign report benchmark: GET /v1/campaigns/{id}/report.csv of a campaign with -contacts recipients")
 	fs.BoolVar(&cfg.Sweep, "sweep", false, "run only the session-expiry sweep over 1 000 000 conversations, half of them due")
 	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")
 	fs.BoolVar(&cfg.Import, "import", false, "run only the CSV import scenario (POST /v1/imports of new rows, then of updates)")

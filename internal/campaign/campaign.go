@@ -118,7 +118,8 @@ type Input struct {
 // DefaultMaxFailurePercent is the failure rate past which a campaign pauses by itself.
 const DefaultMaxFailurePercent = 20
 
-// DefaultTimeZone is the delivery window's zone when none is given.
+// DefaultTimeZone is the delivery window's zone when none is given, and where reports tell
+// times and days when nothing else says: the users are Brazilian.
 const DefaultTimeZone = "America/Sao_Paulo"
 
 // windowMinute reads "HH:MM" as minutes of the day.

@@ -64,10 +64,10 @@ func exportRow(c Contact) []string {
 	}
 	tags := make([]string, len(c.Tags))
 	for i, t := range c.Tags {
-		tags[i] = inert(t)
+		tags[i] = Inert(t)
 	}
-	row := []string{c.ID.String(), inert(c.Name), val(c.Document), val(c.DocumentKind), inert(val(c.CustomerCode)), strings.Join(phones, ";"),
-		inert(val(c.Email)), "", inert(val(c.RG)), strings.Join(tags, ";"), c.Priority, "", strconv.FormatBool(c.Blocked),
+	row := []string{c.ID.String(), Inert(c.Name), val(c.Document), val(c.DocumentKind), Inert(val(c.CustomerCode)), strings.Join(phones, ";"),
+		Inert(val(c.Email)), "", Inert(val(c.RG)), strings.Join(tags, ";"), c.Priority, "", strconv.FormatBool(c.Blocked),
 		strconv.FormatBool(c.Broadcast), "", c.CreatedAt.Format(time.RFC3339), c.UpdatedAt.Format(time.RFC3339)}
 	if c.BirthDate != nil {
 		row[7] = c.BirthDate.Format(time.DateOnly)
@@ -77,15 +77,16 @@ func exportRow(c Contact) []string {
 	}
 	if len(c.Custom) > 0 {
 		b, _ := json.Marshal(c.Custom)
-		row[14] = inert(string(b))
+		row[14] = Inert(string(b))
 	}
 	return row
 }
 
-// inert keeps a spreadsheet from reading free text as a formula (CSV injection): text that
+// Inert keeps a spreadsheet from reading free text as a formula (CSV injection): text that
 // starts with = + - @ or a tab or carriage return gets a leading apostrophe. Phones, which
-// start with +, are not free text and are left alone.
-func inert(s string) string {
+// start with +, are not free text and are left alone. It is exported so every CSV the service
+// writes (the campaign report too) neutralises text the same way.
+func Inert(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}
