@@ -11,9 +11,6 @@ import (
 	"github.com/conversa-hq/conversa/internal/fault"
 )
 
-// RecipientStates are the states a recipient moves through (DESIGN §4 per recipient).
-var RecipientStates = []string{"pending", "sending", "sent", "delivered", "read", "failed", "unknown", "replied"}
-
 // Recipient is one contact of a campaign's frozen audience and where its send is.
 type Recipient = store.ListCampaignRecipientsRow
 
@@ -26,7 +23,7 @@ func (s *Service) Recipients(ctx context.Context, accountID, id uuid.UUID, state
 	}
 	var st *string
 	if state != "" {
-		if !slices.Contains(RecipientStates, state) {
+		if !slices.Contains(States, state) {
 			return nil, fault.Invalid("invalid state", fault.FieldError{Field: "query.state", Message: "must be one of the recipient states", Value: state})
 		}
 		st = &state

@@ -53,12 +53,13 @@ const (
 	// CodeInvalidMessage is the Error.Code of a message the fake refuses because a real
 	// provider could not send it either (no recipient, no payload for its kind). Not retryable.
 	CodeInvalidMessage = "invalid_message"
-	// SentLimit is how many of the latest accepted messages Sent keeps.
-	SentLimit = 10_000
+	// SentLimit is how many of the latest accepted messages Sent keeps: enough for tests and
+	// demos, and flat memory for a process that sends millions through many fake lines.
+	SentLimit = 4_000
 	// RefLimit is how many of the latest accepted references the dedupe remembers: a re-send
-	// after a crash comes within minutes, and a process that sends millions must not keep
-	// them all.
-	RefLimit = 20_000
+	// after a crash comes soon after the first, and a process that sends millions must not
+	// keep them all.
+	RefLimit = 4_000
 	// SignatureHeader carries a webhook delivery's signature; see the package comment.
 	SignatureHeader = "X-Fake-Signature"
 )
