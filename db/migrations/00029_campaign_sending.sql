@@ -57,12 +57,18 @@ CREATE INDEX campaign_recipients_provider_id ON campaign_recipients (account_id,
 -- A contact's reply finds the campaign sends that reached it (attribution window).
 CREATE INDEX campaign_recipients_reached ON campaign_recipients (account_id, contact_id, sent_at)
     WHERE sent_at IS NOT NULL;
+-- The recipients put back after a refusal, waiting for another try: the claims after the
+-- first pass read only these (a put-back is rare, so the index is small and the freeze's rows,
+-- never put back, are not in it).
+CREATE INDEX campaign_recipients_retry ON campaign_recipients (account_id, campaign_id, contact_id)
+    WHERE state = 'pending' AND attempts > 0;
 -- Running campaigns, for the leader's sweep that keeps their senders going.
 CREATE INDEX campaigns_running ON campaigns (status) WHERE status = 'running';
 
 -- +goose Down
 DROP TABLE campaign_claims;
 DROP INDEX campaigns_running;
+DROP INDEX campaign_recipients_retry;
 DROP INDEX campaign_recipients_reached;
 DROP INDEX campaign_recipients_provider_id;
 ALTER TABLE campaign_recipients DROP COLUMN message_text, DROP COLUMN claimed_at, DROP COLUMN attempts;

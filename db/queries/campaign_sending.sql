@@ -38,6 +38,22 @@ FROM next
 WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id AND r.contact_id = next.contact_id
 RETURNING r.contact_id, r.phone, r.attempts;
 
+-- name: ClaimCampaignRetries :many
+-- After the first pass over the audience: the recipients put back after a refusal whose wait is
+-- over (6 s, four times longer each time, at most an hour), by the partial index that holds
+-- only them, so the tail of a campaign never rescans the whole audience.
+WITH next AS (
+    SELECT p.contact_id FROM campaign_recipients p
+    WHERE p.account_id = @account_id AND p.campaign_id = @campaign_id AND p.state = 'pending' AND p.attempts > 0
+      AND p.claimed_at < sqlc.arg(now)::timestamptz - least(6 * power(4, p.attempts - 1), 3600) * interval '1 second'
+    ORDER BY p.contact_id
+    LIMIT @lim
+)
+UPDATE campaign_recipients r SET state = 'sending', channel_id = @channel_id, claimed_at = @now
+FROM next
+WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id AND r.contact_id = next.contact_id
+RETURNING r.contact_id, r.phone, r.attempts;
+
 -- name: InsertCampaignClaim :exec
 INSERT INTO campaign_claims (account_id, campaign_id, id, channel_id, contact_ids, lease_until)
 VALUES (@account_id, @campaign_id, @id, @channel_id, @contact_ids, @lease_until);

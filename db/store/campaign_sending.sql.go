@@ -264,6 +264,63 @@ func (q *Queries) ClaimCampaignRecipients(ctx context.Context, db DBTX, arg Clai
 	return items, nil
 }
 
+const claimCampaignRetries = `-- name: ClaimCampaignRetries :many
+WITH next AS (
+    SELECT p.contact_id FROM campaign_recipients p
+    WHERE p.account_id = $3 AND p.campaign_id = $4 AND p.state = 'pending' AND p.attempts > 0
+      AND p.claimed_at < $2::timestamptz - least(6 * power(4, p.attempts - 1), 3600) * interval '1 second'
+    ORDER BY p.contact_id
+    LIMIT $5
+)
+UPDATE campaign_recipients r SET state = 'sending', channel_id = $1, claimed_at = $2
+FROM next
+WHERE r.account_id = $3 AND r.campaign_id = $4 AND r.contact_id = next.contact_id
+RETURNING r.contact_id, r.phone, r.attempts
+`
+
+type ClaimCampaignRetriesParams struct {
+	ChannelID  *uuid.UUID
+	Now        *time.Time
+	AccountID  uuid.UUID
+	CampaignID uuid.UUID
+	Lim        int32
+}
+
+type ClaimCampaignRetriesRow struct {
+	ContactID uuid.UUID
+	Phone     string
+	Attempts  int16
+}
+
+// After the first pass over the audience: the recipients put back after a refusal whose wait is
+// over (6 s, four times longer each time, at most an hour), by the partial index that holds
+// only them, so the tail of a campaign never rescans the whole audience.
+func (q *Queries) ClaimCampaignRetries(ctx context.Context, db DBTX, arg ClaimCampaignRetriesParams) ([]ClaimCampaignRetriesRow, error) {
+	rows, err := db.Query(ctx, claimCampaignRetries,
+		arg.ChannelID,
+		arg.Now,
+		arg.AccountID,
+		arg.CampaignID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClaimCampaignRetriesRow{}
+	for rows.Next() {
+		var i ClaimCampaignRetriesRow
+		if err := rows.Scan(&i.ContactID, &i.Phone, &i.Attempts); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const completeCampaign = `-- name: CompleteCampaign :execrows
 UPDATE campaigns cp SET status = 'completed', finished_at = $1, version = cp.version + 1, updated_at = $1
 WHERE cp.account_id = $2 AND cp.id = $3 AND cp.status = 'running'

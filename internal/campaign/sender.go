@@ -200,35 +200,42 @@ func (s *Sender) Slice(ctx context.Context, accountID, campaignID, lineID uuid.U
 			st.Done = true
 			return s.autoPause(ctx, tx, c, "the provider stopped the account's paid (template) sends: fix the payment method, then resume", now)
 		}
-		after := uuid.Nil
-		if c.ClaimCursor != nil {
-			after = *c.ClaimCursor
-		}
-		claim := func(after uuid.UUID) error {
+		// The first pass walks the audience in contact order from the cursor; once it reaches
+		// the end (the cursor is passDone), claims take the recipients put back, by their index.
+		cursor := c.ClaimCursor
+		if cursor == nil || *cursor != passDone {
+			after := uuid.Nil
+			if cursor != nil {
+				after = *cursor
+			}
 			rows, err = s.q.ClaimCampaignRecipients(ctx, tx, store.ClaimCampaignRecipientsParams{AccountID: accountID, CampaignID: campaignID,
 				After: after, Lim: int32(slots.N), ChannelID: &lineID, Now: &now})
 			if err != nil {
 				return fmt.Errorf("claim recipients of campaign %s: %w", campaignID, err)
 			}
-			return nil
-		}
-		if err := claim(after); err != nil {
-			return err
-		}
-		if len(rows) == 0 && after != uuid.Nil {
-			// The pass reached the end: start another for the recipients put back.
-			if err := claim(uuid.Nil); err != nil {
-				return err
+			cursor = &passDone
+			if len(rows) == slots.N {
+				cursor = &rows[len(rows)-1].ContactID
 			}
 		}
-		var cursor *uuid.UUID
-		if len(rows) == slots.N {
-			cursor = &rows[len(rows)-1].ContactID
+		if len(rows) == 0 {
+			retries, err := s.q.ClaimCampaignRetries(ctx, tx, store.ClaimCampaignRetriesParams{AccountID: accountID, CampaignID: campaignID,
+				Lim: int32(slots.N), ChannelID: &lineID, Now: &now})
+			if err != nil {
+				return fmt.Errorf("claim the put-back recipients of campaign %s: %w", campaignID, err)
+			}
+			for _, r := range retries {
+				rows = append(rows, store.ClaimCampaignRecipientsRow(r))
+			}
 		}
 		if len(rows) == 0 {
-			// Released but nothing pending: the rest is in flight with other senders.
+			// Released but nothing to take now: the rest is in flight with other senders, or
+			// put back and waiting. The pass's end is kept, so no claim walks it again.
 			st.Wait = time.Second
-			return nil
+			if sameUUID(cursor, c.ClaimCursor) {
+				return nil
+			}
+			return s.q.AdvanceCampaignClaims(ctx, tx, store.AdvanceCampaignClaimsParams{AccountID: accountID, ID: campaignID, Cursor: cursor})
 		}
 		if err := slots.Spend(ctx, tx, len(rows), now); err != nil {
 			return err
@@ -538,6 +545,13 @@ func (c Campaign) limitAllowance(now time.Time) (int, time.Duration) {
 	allowed := int(c.Alert.Limit) * (days + 1)
 	nextDay := c.StartedAt.Add(time.Duration(days+1) * 24 * time.Hour)
 	return allowed - int(c.Dispatched), nextDay.Sub(now)
+}
+
+// passDone is the claim cursor once the first pass over the audience has reached its end.
+var passDone = uuid.Max
+
+func sameUUID(a, b *uuid.UUID) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
 func sameTime(a, b *time.Time) bool {
