@@ -76,7 +76,9 @@ func chaosWorker(ctx context.Context, dsn, waURL string) error {
 	if err != nil {
 		return err
 	}
-	if err := client.Start(ctx); err != nil {
+	// A stop lets the running jobs finish (as `conversa worker` does): Start's own context
+	// would cancel them.
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	<-ctx.Done()

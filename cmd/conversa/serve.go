@@ -104,7 +104,9 @@ func workerCmd() *cobra.Command {
 			}
 			schedules.Wake = send.Waker(client, logger)
 			imports.Enqueuer = client
-			if err := client.Start(ctx); err != nil {
+			// Not ctx itself: cancelling Start's context cancels the running jobs at once, and a
+			// stop must let them finish (stopWorkers, up to CONVERSA_SHUTDOWN_TIMEOUT).
+			if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 				return fmt.Errorf("start workers: %w", err)
 			}
 			webhooks.Logger = logger
@@ -244,7 +246,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	})
 
 	if !cfg.APIOnly {
-		if err := client.Start(ctx); err != nil {
+		// Not ctx itself: cancelling Start's context cancels the running jobs at once, and a
+		// stop must let them finish (stopWorkers, up to CONVERSA_SHUTDOWN_TIMEOUT).
+		if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
 	}

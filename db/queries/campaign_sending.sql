@@ -7,9 +7,14 @@ WHERE account_id = @account_id AND id = @id;
 -- Claims whose lease has passed belong to senders that died mid-slice: their recipients still
 -- sending become unknown (the send may have reached the provider; it is never repeated).
 WITH gone AS (
-    DELETE FROM campaign_claims
-    WHERE account_id = @account_id AND campaign_id = @campaign_id AND lease_until < @now
-    RETURNING contact_ids
+    -- A claim whose record is running (it deletes the claim first) is skipped: it settles
+    -- its recipients itself.
+    DELETE FROM campaign_claims d
+    WHERE (d.account_id, d.campaign_id, d.id) IN (
+        SELECT x.account_id, x.campaign_id, x.id FROM campaign_claims x
+        WHERE x.account_id = @account_id AND x.campaign_id = @campaign_id AND x.lease_until < @now
+        FOR UPDATE SKIP LOCKED)
+    RETURNING d.contact_ids
 )
 UPDATE campaign_recipients r
 SET state = 'unknown', reason = 'the sender stopped before recording the outcome; not sent again'
@@ -109,6 +114,13 @@ WHERE r.account_id = u.account_id AND r.provider_message_id = u.provider_id
            ELSE array_position(ARRAY['sent', 'delivered', 'read'], u.status) > coalesce(array_position(ARRAY['sent', 'delivered', 'read'], r.state), 0)
                 AND r.state IN ('sent', 'delivered', 'read') END
 RETURNING r.account_id, r.campaign_id, r.contact_id, r.state;
+
+-- name: ShiftCampaignTallies :exec
+-- Sends the provider reported failed after accepting them move from the sent tally to the
+-- failed one (the automatic pause reads them).
+UPDATE campaigns c SET sends_ok = c.sends_ok - u.n, sends_failed = c.sends_failed + u.n
+FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@campaign_ids::uuid[]) AS campaign_id, unnest(@ns::integer[]) AS n) AS u
+WHERE c.account_id = u.account_id AND c.id = u.campaign_id;
 
 -- name: LinkCampaignReplies :many
 -- Contacts' replies within the attribution window after a campaign send on the same line: the

@@ -451,9 +451,14 @@ func (q *Queries) DeleteCampaignClaim(ctx context.Context, db DBTX, arg DeleteCa
 
 const expireCampaignClaims = `-- name: ExpireCampaignClaims :execrows
 WITH gone AS (
-    DELETE FROM campaign_claims
-    WHERE account_id = $1 AND campaign_id = $2 AND lease_until < $3
-    RETURNING contact_ids
+    -- A claim whose record is running (it deletes the claim first) is skipped: it settles
+    -- its recipients itself.
+    DELETE FROM campaign_claims d
+    WHERE (d.account_id, d.campaign_id, d.id) IN (
+        SELECT x.account_id, x.campaign_id, x.id FROM campaign_claims x
+        WHERE x.account_id = $1 AND x.campaign_id = $2 AND x.lease_until < $3
+        FOR UPDATE SKIP LOCKED)
+    RETURNING d.contact_ids
 )
 UPDATE campaign_recipients r
 SET state = 'unknown', reason = 'the sender stopped before recording the outcome; not sent again'
@@ -853,5 +858,24 @@ func (q *Queries) SetCampaignRelease(ctx context.Context, db DBTX, arg SetCampai
 		arg.AccountID,
 		arg.ID,
 	)
+	return err
+}
+
+const shiftCampaignTallies = `-- name: ShiftCampaignTallies :exec
+UPDATE campaigns c SET sends_ok = c.sends_ok - u.n, sends_failed = c.sends_failed + u.n
+FROM (SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS campaign_id, unnest($3::integer[]) AS n) AS u
+WHERE c.account_id = u.account_id AND c.id = u.campaign_id
+`
+
+type ShiftCampaignTalliesParams struct {
+	AccountIds  []uuid.UUID
+	CampaignIds []uuid.UUID
+	Ns          []int32
+}
+
+// Sends the provider reported failed after accepting them move from the sent tally to the
+// failed one (the automatic pause reads them).
+func (q *Queries) ShiftCampaignTallies(ctx context.Context, db DBTX, arg ShiftCampaignTalliesParams) error {
+	_, err := db.Exec(ctx, shiftCampaignTallies, arg.AccountIds, arg.CampaignIds, arg.Ns)
 	return err
 }

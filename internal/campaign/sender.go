@@ -37,6 +37,8 @@ const (
 	// SliceTimeout bounds a slice's sends: a call not answered by then may or may not have
 	// reached the provider, so its recipient is unknown.
 	SliceTimeout = time.Minute
+	// RecordTimeout bounds the record of a slice's outcomes.
+	RecordTimeout = 30 * time.Second
 	// SendConcurrency is how many sends of a slice are in flight at once.
 	SendConcurrency = 64
 	// FailurePauseMinSends is how many outcomes the automatic pause waits for before it
@@ -66,9 +68,9 @@ type Sender struct {
 	clock     clock.Clock
 	senders   send.Senders
 	templates *template.Service
-	// crashAfterSend (tests) makes Slice return right after the sends, before recording
-	// anything: a sender killed mid-slice.
-	crashAfterSend bool
+	// CrashAfterSend is for tests: Slice returns right after the sends, before recording
+	// anything, as a process killed mid-slice would.
+	CrashAfterSend bool
 }
 
 // NewSender returns a Sender sending through senders (send.NewSenders: the lines' adapters).
@@ -262,20 +264,31 @@ func (s *Sender) Slice(ctx context.Context, accountID, campaignID, lineID uuid.U
 	for i, r := range rows {
 		recs[i].ClaimCampaignRecipientsRow = r
 	}
-	if err := s.sendAll(ctx, c, lineID, claimID, recs); err != nil {
-		return st, err
+	sendErr := s.sendAll(ctx, c, lineID, recs)
+	if sendErr != nil {
+		// Nothing was sent (the reads before the first send failed): the slice goes back.
+		for i := range recs {
+			recs[i].state, recs[i].code, recs[i].why = "pending", "internal", sendErr.Error()
+		}
 	}
-	if s.crashAfterSend {
+	if s.CrashAfterSend {
 		return st, nil
 	}
-	return st, s.record(ctx, c, lineID, claimID, recs)
+	// The outcomes are recorded even when the job is being stopped: what went out must not be
+	// written off as unknown.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RecordTimeout)
+	defer cancel()
+	if err := s.record(rctx, c, lineID, claimID, recs); err != nil {
+		return st, err
+	}
+	return st, sendErr
 }
 
 // sendAll renders the template for each recipient (the campaign's bindings over the
 // template's, with the contact's current fields) and sends the slice with bounded
 // concurrency. A recipient whose variables have no value, or whose contact was deleted, fails
 // without a send.
-func (s *Sender) sendAll(ctx context.Context, c Campaign, lineID, claimID uuid.UUID, recs []recipient) error {
+func (s *Sender) sendAll(ctx context.Context, c Campaign, lineID uuid.UUID, recs []recipient) error {
 	fail := func(code, why string) {
 		for i := range recs {
 			recs[i].state, recs[i].code, recs[i].why = "failed", code, why
@@ -328,8 +341,18 @@ func (s *Sender) sendAll(ctx context.Context, c Campaign, lineID, claimID uuid.U
 			continue
 		}
 		if senderErr != nil {
-			pe := asProviderError(senderErr)
-			r.state, r.code, r.why = "failed", pe.Code, pe.Reason
+			var pe *provider.Error
+			if errors.As(senderErr, &pe) {
+				r.state, r.code, r.why = "failed", pe.Code, pe.Reason
+			} else {
+				// The line's adapter could not be built (a passing fault): try again later.
+				r.state, r.code, r.why = "pending", "internal", senderErr.Error()
+			}
+			continue
+		}
+		if sctx.Err() != nil {
+			// The slice ran out of time before this one was tried: it goes back, untried.
+			r.state, r.code, r.why = "pending", "timeout", "the slice ran out of time before this send was tried"
 			continue
 		}
 		r.text = rendered.Body
@@ -378,14 +401,6 @@ func (r *recipient) decide(sent provider.Sent, err error, timedOut bool) {
 	}
 }
 
-func asProviderError(err error) *provider.Error {
-	var pe *provider.Error
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return &provider.Error{Code: "transport", Reason: err.Error()}
-}
-
 // record stores a slice's outcomes in one transaction (after which the claim is gone), applies
 // status reports that arrived before the provider ids were stored, emits campaign.progress,
 // pauses the campaign when its failure rate passes the threshold or the provider stopped paid
@@ -418,11 +433,26 @@ func (s *Sender) record(ctx context.Context, c Campaign, lineID, claimID uuid.UU
 		if err := s.q.LockLineStatuses(ctx, tx, lineID.String()); err != nil {
 			return fmt.Errorf("lock line statuses: %w", err)
 		}
+		// The claim first: a claim expiring it at the same time (it holds the campaign's row)
+		// either finishes before this, or skips the claim this holds; taking the recipients
+		// first would lock them in the other order.
+		held, err := s.q.DeleteCampaignClaim(ctx, tx, store.DeleteCampaignClaimParams{AccountID: c.AccountID, CampaignID: c.ID, ID: claimID})
+		if err != nil {
+			return fmt.Errorf("delete the claim of campaign %s: %w", c.ID, err)
+		}
+		if held == 0 {
+			// The lease ran out and the campaign moved on (its recipients are unknown, maybe
+			// completed): what went out is recorded, but nothing is put back into it.
+			for i, st := range p.States {
+				if st == "pending" {
+					p.States[i] = "failed"
+					counts["failed"]++
+				}
+			}
+			counts["pending"] = 0
+		}
 		if _, err := s.q.RecordCampaignSends(ctx, tx, p); err != nil {
 			return fmt.Errorf("record a slice of campaign %s: %w", c.ID, err)
-		}
-		if _, err := s.q.DeleteCampaignClaim(ctx, tx, store.DeleteCampaignClaimParams{AccountID: c.AccountID, CampaignID: c.ID, ID: claimID}); err != nil {
-			return fmt.Errorf("delete the claim of campaign %s: %w", c.ID, err)
 		}
 		if len(stored.ProviderIds) > 0 {
 			early, err := send.StoredFor(ctx, tx, stored, now)
@@ -595,8 +625,34 @@ func ApplyStatuses(ctx context.Context, tx pgx.Tx, evs []send.Status) error {
 	if len(p.ProviderIds) == 0 {
 		return nil
 	}
-	if _, err := store.New().ApplyCampaignStatuses(ctx, tx, p); err != nil {
+	q := store.New()
+	rows, err := q.ApplyCampaignStatuses(ctx, tx, p)
+	if err != nil {
 		return fmt.Errorf("apply statuses to campaign sends: %w", err)
+	}
+	// A failure is only applied to a send recorded as sent: move it between the tallies.
+	type campaignKey struct{ account, id uuid.UUID }
+	failed := map[campaignKey]int32{}
+	var keys []campaignKey
+	for _, r := range rows {
+		if r.State != "failed" {
+			continue
+		}
+		k := campaignKey{r.AccountID, r.CampaignID}
+		if failed[k] == 0 {
+			keys = append(keys, k)
+		}
+		failed[k]++
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	shift := store.ShiftCampaignTalliesParams{}
+	for _, k := range keys {
+		shift.AccountIds, shift.CampaignIds, shift.Ns = append(shift.AccountIds, k.account), append(shift.CampaignIds, k.id), append(shift.Ns, failed[k])
+	}
+	if err := q.ShiftCampaignTallies(ctx, tx, shift); err != nil {
+		return fmt.Errorf("move failed sends between the tallies: %w", err)
 	}
 	return nil
 }
