@@ -595,29 +595,8 @@ func ApplyStatuses(ctx context.Context, tx pgx.Tx, evs []send.Status) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	// One report per send, the furthest along: reports in one batch may come in any order.
-	type key struct {
-		account uuid.UUID
-		id      string
-	}
-	best := map[key]send.Status{}
-	var order []key
-	for _, e := range evs {
-		if _, ok := statusRank[e.Status]; !ok || e.ProviderMessageID == "" {
-			continue
-		}
-		k := key{e.AccountID, e.ProviderMessageID}
-		cur, seen := best[k]
-		if !seen {
-			order = append(order, k)
-		}
-		if !seen || statusRank[e.Status] > statusRank[cur.Status] {
-			best[k] = e
-		}
-	}
 	p := store.ApplyCampaignStatusesParams{}
-	for _, k := range order {
-		e := best[k]
+	for _, e := range send.Furthest(evs) {
 		p.AccountIds, p.ProviderIds = append(p.AccountIds, e.AccountID), append(p.ProviderIds, e.ProviderMessageID)
 		p.Statuses, p.Ats = append(p.Statuses, string(e.Status)), append(p.Ats, e.At.UTC())
 		p.Codes, p.Reasons = append(p.Codes, e.Code), append(p.Reasons, e.Reason)
@@ -656,10 +635,6 @@ func ApplyStatuses(ctx context.Context, tx pgx.Tx, evs []send.Status) error {
 	}
 	return nil
 }
-
-// statusRank orders reports on one send: a report that the contact got it beats a failure,
-// and read beats delivered beats sent.
-var statusRank = map[provider.Status]int{provider.StatusSent: 1, provider.StatusFailed: 2, provider.StatusDelivered: 3, provider.StatusRead: 4}
 
 // ReplyLinker links contacts' replies to the campaign send that reached them on the same line
 // within AttributionWindow (conversation.CampaignLinker): the recipient becomes replied, and

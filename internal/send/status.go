@@ -77,7 +77,10 @@ type msgKey struct {
 	id               string
 }
 
-func apply(ctx context.Context, tx pgx.Tx, q *store.Queries, evs []Status) error {
+// Furthest keeps one report per sent message, the furthest along (rank), in the order the
+// messages first appear: reports in one batch may come in any order, and a set-based update
+// takes one row per message. Reports of other statuses or without a provider id are dropped.
+func Furthest(evs []Status) []Status {
 	best := map[msgKey]Status{}
 	var order []msgKey
 	for _, e := range evs {
@@ -93,12 +96,20 @@ func apply(ctx context.Context, tx pgx.Tx, q *store.Queries, evs []Status) error
 			best[k] = e
 		}
 	}
-	if len(order) == 0 {
+	out := make([]Status, len(order))
+	for i, k := range order {
+		out[i] = best[k]
+	}
+	return out
+}
+
+func apply(ctx context.Context, tx pgx.Tx, q *store.Queries, evs []Status) error {
+	evs = Furthest(evs)
+	if len(evs) == 0 {
 		return nil
 	}
 	p := store.ApplyStatusesParams{}
-	for _, k := range order {
-		e := best[k]
+	for _, e := range evs {
 		p.AccountIds, p.ChannelIds, p.ProviderIds = append(p.AccountIds, e.AccountID), append(p.ChannelIds, e.ChannelID), append(p.ProviderIds, e.ProviderMessageID)
 		p.Statuses, p.Ats = append(p.Statuses, string(e.Status)), append(p.Ats, e.At.UTC())
 		p.Codes, p.Reasons = append(p.Codes, e.Code), append(p.Reasons, e.Reason)
