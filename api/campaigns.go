@@ -7,6 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/campaign"
@@ -81,6 +82,23 @@ type CampaignBody struct {
 type campaignOutput struct {
 	ETag string `header:"ETag"`
 	Body CampaignBody
+}
+
+// campaignCreated is a new campaign (a draft or a retry run) with where it lives, its ETag, and
+// whether the answer is an earlier call's, replayed for its Idempotency-Key.
+type campaignCreated struct {
+	ETag     string `header:"ETag"`
+	Location string `header:"Location"`
+	Replayed string `header:"Idempotent-Replayed" doc:"true when this is the stored answer to an earlier call with the same Idempotency-Key."`
+	Body     CampaignBody
+}
+
+func createdCampaign(b CampaignBody, replayed bool) *campaignCreated {
+	out := &campaignCreated{ETag: etag(int(b.Version)), Location: "/v1/campaigns/" + b.ID, Body: b}
+	if replayed {
+		out.Replayed = "true"
+	}
+	return out
 }
 
 func campaignResponse(c campaign.Campaign) *campaignOutput {
@@ -162,7 +180,11 @@ func (s *server) registerCampaigns(api huma.API) {
 		Description: "422 names every bad field: a segment or template that is not the account's, a template not approved in a chosen line's library " +
 			"(or on no line, with automatic selection), a variable left unbound, filters on unknown custom fields, pacing or attendance out of range.",
 		Errors: []int{http.StatusUnprocessableEntity},
-	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *struct{ Body CampaignInput }) (*struct{ Body CampaignBody }, error) {
+	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *struct {
+		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes a retried call safe: the same key and body return the first answer for 24 hours; the same key with another body is a 422."`
+		Body           CampaignInput
+		RawBody        []byte
+	}) (*campaignCreated, error) {
 		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
@@ -171,11 +193,15 @@ func (s *server) registerCampaigns(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.Campaigns.Create(ctx, p.AccountID, req)
+		body, replayed, err := idempotent(ctx, s, p.AccountID, "create-campaign", in.IdempotencyKey, in.RawBody, http.StatusCreated,
+			func(tx pgx.Tx) (CampaignBody, error) {
+				c, err := s.Campaigns.CreateTx(ctx, tx, p.AccountID, req)
+				return toCampaignBody(c), err
+			})
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body CampaignBody }{Body: toCampaignBody(c)}, nil
+		return createdCampaign(body, replayed), nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "list-campaigns", Method: http.MethodGet, Path: "/v1/campaigns", Tags: []string{campaignsTag},
@@ -280,16 +306,23 @@ func (s *server) registerCampaigns(api huma.API) {
 			"failed recipients, checked again for blocks, broadcasts, consent and attendance. Recipients whose outcome is unknown are not retried: " +
 			"the send may have reached them. 409 while the campaign may still send, or when none failed.",
 		Errors: []int{http.StatusNotFound, http.StatusConflict},
-	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *CampaignIDParam) (*struct{ Body CampaignBody }, error) {
+	}, auth.TemplatesWrite), handle(func(ctx context.Context, in *struct {
+		ID             string `path:"id" format:"uuid"`
+		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes a retried call safe: the same key returns the first run for 24 hours instead of making another."`
+	}) (*campaignCreated, error) {
 		p, id, err := pathCaller(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.Campaigns.Retry(ctx, p.AccountID, id)
+		body, replayed, err := idempotent(ctx, s, p.AccountID, "retry-campaign:"+id.String(), in.IdempotencyKey, nil, http.StatusCreated,
+			func(tx pgx.Tx) (CampaignBody, error) {
+				c, err := s.Campaigns.RetryTx(ctx, tx, p.AccountID, id)
+				return toCampaignBody(c), err
+			})
 		if err != nil {
 			return nil, err
 		}
-		return &struct{ Body CampaignBody }{Body: toCampaignBody(c)}, nil
+		return createdCampaign(body, replayed), nil
 	}))
 	for _, op := range []struct {
 		name, summary string

@@ -538,6 +538,47 @@ func TestCampaignETag(t *testing.T) {
 	e.do(http.MethodPut, "/v1/campaigns/"+c.ID, other.a.token, other.body(), `If-Match: "1"`).problem(http.StatusNotFound)
 }
 
+// A marketer's frontend that lost the answer to a create retries it with the same
+// Idempotency-Key: one campaign, the first answer; the key with another body is refused, a
+// failed call leaves the key free, and another account's same key is its own.
+func TestCampaignCreateIdempotent(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Idem")
+	count := func() int { return e.count(`SELECT count(*) FROM campaigns WHERE account_id = $1`, f.a.account.ID) }
+
+	bad := f.body()
+	delete(bad, "bindings") // body:3 left unbound
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, bad, "Idempotency-Key: bf-1").problem(http.StatusUnprocessableEntity)
+	require.Equal(t, 0, count(), "a refused create stores nothing")
+
+	var first, second api.CampaignBody
+	r := e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body(), "Idempotency-Key: bf-1").status(http.StatusCreated).ok(&first)
+	require.Empty(t, r.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, "/v1/campaigns/"+first.ID, r.Header.Get("Location"))
+	require.Equal(t, `"1"`, r.Header.Get("ETag"))
+	r = e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body(), "Idempotency-Key: bf-1").status(http.StatusCreated).ok(&second)
+	require.Equal(t, "true", r.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, first, second)
+	require.Equal(t, 1, count())
+	require.Equal(t, 1, e.countEvents(f.a, "campaign.created"))
+
+	other := f.body()
+	other["name"] = "Natal"
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, other, "Idempotency-Key: bf-1").problem(http.StatusUnprocessableEntity)
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body(), "Idempotency-Key: "+strings.Repeat("k", 256)).problem(http.StatusUnprocessableEntity)
+	require.Equal(t, 1, count())
+
+	// Without a key each call creates.
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).status(http.StatusCreated).ok(nil)
+	require.Equal(t, 2, count())
+
+	g := e.campaignFixture("IdemOutra")
+	var theirs api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", g.a.token, g.body(), "Idempotency-Key: bf-1").status(http.StatusCreated).ok(&theirs)
+	require.NotEqual(t, first.ID, theirs.ID)
+}
+
 // Campaign recipients have no foreign keys; deleting the account (every table cascades from
 // accounts) still removes them, through its campaigns' deletion, and leaves another account's.
 func TestCampaignRecipientsGoWithTheAccount(t *testing.T) {

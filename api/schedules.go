@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/fault"
-	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/schedule"
 )
 
@@ -111,28 +109,15 @@ func (s *server) registerSchedules(api huma.API) {
 			ChannelID: b.ChannelID, TemplateID: b.TemplateID, Variables: b.Variables, OpenAttendance: b.OpenAttendance,
 			AgentID: b.AgentID, DepartmentID: b.DepartmentID, Flow: b.Flow, ConversationID: b.ConversationID,
 			UserID: p.UserID, APIKeyID: p.APIKeyID}
-		out := &struct{ Body ScheduleBody }{}
-		if in.IdempotencyKey == "" {
-			sc, err := s.Schedules.Create(ctx, req)
-			if err != nil {
-				return nil, err
-			}
-			out.Body = toScheduleBody(sc)
-			return out, nil
-		}
-		resp, _, err := idempotency.Do(ctx, s.Pool, p.AccountID, "create-schedule:"+id.String(), in.IdempotencyKey, in.RawBody,
-			func(tx pgx.Tx) (idempotency.Response, error) {
+		body, _, err := idempotent(ctx, s, p.AccountID, "create-schedule:"+id.String(), in.IdempotencyKey, in.RawBody, http.StatusCreated,
+			func(tx pgx.Tx) (ScheduleBody, error) {
 				sc, err := s.Schedules.CreateIn(ctx, tx, req)
-				if err != nil {
-					return idempotency.Response{}, err
-				}
-				body, err := json.Marshal(toScheduleBody(sc))
-				return idempotency.Response{Status: http.StatusCreated, Body: body}, err
+				return toScheduleBody(sc), err
 			})
 		if err != nil {
 			return nil, err
 		}
-		return out, json.Unmarshal(resp.Body, &out.Body)
+		return &struct{ Body ScheduleBody }{Body: body}, nil
 	}))
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "list-contact-schedules", Method: http.MethodGet, Path: "/v1/contacts/{id}/schedules", Tags: []string{schedulesTag},

@@ -374,24 +374,31 @@ func sendable(t template.Template, lineID uuid.UUID) bool {
 }
 
 // Create stores a draft campaign and emits campaign.created.
-func (s *Service) Create(ctx context.Context, accountID uuid.UUID, in Input) (Campaign, error) {
-	var out Campaign
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		now := s.now()
-		p, err := s.prepare(ctx, tx, accountID, in, now)
-		if err != nil {
-			return err
-		}
-		id, err := s.q.InsertCampaign(ctx, tx, insertParams(accountID, uuid.Must(uuid.NewV7()), p, now))
-		if err != nil {
-			return fmt.Errorf("store campaign: %w", err)
-		}
-		if out, err = s.get(ctx, tx, accountID, id); err != nil {
-			return err
-		}
-		return emit(ctx, tx, EventCreated, out, now, nil)
+func (s *Service) Create(ctx context.Context, accountID uuid.UUID, in Input) (out Campaign, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out, err = s.CreateTx(ctx, tx, accountID, in)
+		return err
 	})
 	return out, err
+}
+
+// CreateTx is Create in the caller's transaction, which an Idempotency-Key's stored answer
+// shares so that a retried call creates nothing twice.
+func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, in Input) (Campaign, error) {
+	now := s.now()
+	p, err := s.prepare(ctx, tx, accountID, in, now)
+	if err != nil {
+		return Campaign{}, err
+	}
+	id, err := s.q.InsertCampaign(ctx, tx, insertParams(accountID, uuid.Must(uuid.NewV7()), p, now))
+	if err != nil {
+		return Campaign{}, fmt.Errorf("store campaign: %w", err)
+	}
+	out, err := s.get(ctx, tx, accountID, id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	return out, emit(ctx, tx, EventCreated, out, now, nil)
 }
 
 func insertParams(accountID, id uuid.UUID, p prepared, now time.Time) store.InsertCampaignParams {
