@@ -315,6 +315,28 @@ func TestCampaignCrashMidSliceNeverResends(t *testing.T) {
 	require.Equal(t, 4, lines.total(), "an unknown outcome is never sent again")
 	require.Equal(t, "completed", e.campaignBody(f.a, c.ID).Status)
 
+	// A sender dies mid-slice and the marketer cancels: no sender is left to settle the
+	// claim, so the leader's sweep does once its lease passes.
+	var cx api.CampaignBody
+	b["name"] = "Cancelada"
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusCreated).ok(&cx)
+	e.do(http.MethodPost, "/v1/campaigns/"+cx.ID+"/start", f.a.token, nil).ok(reset(&cx))
+	s.CrashAfterSend = true
+	_, err = s.Slice(context.Background(), f.a.account.ID, uuid.MustParse(cx.ID), uuid.MustParse(f.lines[0]))
+	require.NoError(t, err)
+	s.CrashAfterSend = false
+	e.do(http.MethodPost, "/v1/campaigns/"+cx.ID+"/cancel", f.a.token, nil).ok(nil)
+	require.NoError(t, s.ExpireLapsedClaims(context.Background()))
+	for _, r := range e.recipients(cx.ID) {
+		require.Equal(t, "sending", r.State, "a claim whose lease runs is a live sender's")
+	}
+	e.clock.Advance(campaign.ClaimLease + time.Second)
+	require.NoError(t, s.ExpireLapsedClaims(context.Background()))
+	for _, r := range e.recipients(cx.ID) {
+		require.Equal(t, "unknown", r.State)
+	}
+	require.Equal(t, 8, lines.total())
+
 	// A throughput refusal puts the recipient back; it goes out once, later.
 	var c2 api.CampaignBody
 	b["name"] = "Segunda"
@@ -359,7 +381,7 @@ func TestCampaignCrashMidSliceNeverResends(t *testing.T) {
 	for _, r := range e.recipients(c2.ID) {
 		require.Equal(t, "sent", r.State)
 	}
-	require.Equal(t, 4, lines.sends["+5511966661002"], "once by the first campaign, refused once then sent once by the second, once by the third")
+	require.Equal(t, 5, lines.sends["+5511966661002"], "once by the first campaign and the cancelled one, refused once then sent once by the second, once by the third")
 }
 
 // The delivery window holds sends until it opens; a sender line whose quality turns red pauses
@@ -465,7 +487,13 @@ func TestCampaignRetryRun(t *testing.T) {
 	e.exec(`UPDATE contacts SET blocked = true WHERE id = $1`, caio)
 	lines.fail = nil
 	var r api.CampaignBody
-	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil).status(http.StatusCreated).ok(&r)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil, "Idempotency-Key: repete-1").status(http.StatusCreated).ok(&r)
+	// The client did not see the answer and calls again: the same run, not a second one.
+	var again api.CampaignBody
+	resp := e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil, "Idempotency-Key: repete-1").status(http.StatusCreated).ok(&again)
+	require.Equal(t, r.ID, again.ID)
+	require.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM campaigns WHERE retry_of = $1`, uuid.MustParse(c.ID)))
 	require.Equal(t, "draft", r.Status)
 	require.Equal(t, c.ID, r.RetryOf)
 	require.Equal(t, "Black Friday (retry)", r.Name)

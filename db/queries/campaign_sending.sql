@@ -5,21 +5,24 @@ WHERE account_id = @account_id AND id = @id;
 
 -- name: ExpireCampaignClaims :execrows
 -- Claims whose lease has passed belong to senders that died mid-slice: their recipients still
--- sending become unknown (the send may have reached the provider; it is never repeated).
+-- sending become unknown (the send may have reached the provider; it is never repeated). With
+-- a campaign, that campaign's (its senders, under its row lock); without, every campaign's
+-- (the sweep: a cancelled or paused campaign has no sender to do it).
 WITH gone AS (
     -- A claim whose record is running (it deletes the claim first) is skipped: it settles
     -- its recipients itself.
     DELETE FROM campaign_claims d
     WHERE (d.account_id, d.campaign_id, d.id) IN (
         SELECT x.account_id, x.campaign_id, x.id FROM campaign_claims x
-        WHERE x.account_id = @account_id AND x.campaign_id = @campaign_id AND x.lease_until < @now
+        WHERE (sqlc.narg(campaign_id)::uuid IS NULL OR x.account_id = sqlc.narg(account_id) AND x.campaign_id = sqlc.narg(campaign_id))
+          AND x.lease_until < @now
         FOR UPDATE SKIP LOCKED)
-    RETURNING d.contact_ids
+    RETURNING d.account_id, d.campaign_id, d.contact_ids
 )
 UPDATE campaign_recipients r
 SET state = 'unknown', reason = 'the sender stopped before recording the outcome; not sent again'
-FROM (SELECT unnest(contact_ids) AS contact_id FROM gone) AS g
-WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id AND r.contact_id = g.contact_id AND r.state = 'sending';
+FROM (SELECT g.account_id, g.campaign_id, unnest(g.contact_ids) AS contact_id FROM gone g) AS g
+WHERE r.account_id = g.account_id AND r.campaign_id = g.campaign_id AND r.contact_id = g.contact_id AND r.state = 'sending';
 
 -- name: CampaignClaimsInFlight :one
 SELECT count(*) AS n, min(lease_until)::timestamptz AS first_expiry FROM campaign_claims

@@ -456,26 +456,29 @@ WITH gone AS (
     DELETE FROM campaign_claims d
     WHERE (d.account_id, d.campaign_id, d.id) IN (
         SELECT x.account_id, x.campaign_id, x.id FROM campaign_claims x
-        WHERE x.account_id = $1 AND x.campaign_id = $2 AND x.lease_until < $3
+        WHERE ($1::uuid IS NULL OR x.account_id = $2 AND x.campaign_id = $1)
+          AND x.lease_until < $3
         FOR UPDATE SKIP LOCKED)
-    RETURNING d.contact_ids
+    RETURNING d.account_id, d.campaign_id, d.contact_ids
 )
 UPDATE campaign_recipients r
 SET state = 'unknown', reason = 'the sender stopped before recording the outcome; not sent again'
-FROM (SELECT unnest(contact_ids) AS contact_id FROM gone) AS g
-WHERE r.account_id = $1 AND r.campaign_id = $2 AND r.contact_id = g.contact_id AND r.state = 'sending'
+FROM (SELECT g.account_id, g.campaign_id, unnest(g.contact_ids) AS contact_id FROM gone g) AS g
+WHERE r.account_id = g.account_id AND r.campaign_id = g.campaign_id AND r.contact_id = g.contact_id AND r.state = 'sending'
 `
 
 type ExpireCampaignClaimsParams struct {
-	AccountID  uuid.UUID
-	CampaignID uuid.UUID
+	CampaignID *uuid.UUID
+	AccountID  *uuid.UUID
 	Now        time.Time
 }
 
 // Claims whose lease has passed belong to senders that died mid-slice: their recipients still
-// sending become unknown (the send may have reached the provider; it is never repeated).
+// sending become unknown (the send may have reached the provider; it is never repeated). With
+// a campaign, that campaign's (its senders, under its row lock); without, every campaign's
+// (the sweep: a cancelled or paused campaign has no sender to do it).
 func (q *Queries) ExpireCampaignClaims(ctx context.Context, db DBTX, arg ExpireCampaignClaimsParams) (int64, error) {
-	result, err := db.Exec(ctx, expireCampaignClaims, arg.AccountID, arg.CampaignID, arg.Now)
+	result, err := db.Exec(ctx, expireCampaignClaims, arg.CampaignID, arg.AccountID, arg.Now)
 	if err != nil {
 		return 0, err
 	}

@@ -131,6 +131,17 @@ type recipient struct {
 	at    time.Time
 }
 
+// ExpireLapsedClaims settles the claims of senders that died mid-slice in every campaign: their
+// recipients still sending become unknown, never sent again. A running campaign's senders do
+// it themselves before each claim; a cancelled or paused campaign has no sender, and without
+// this its recipients would stay sending for good. The leader's sweep calls it.
+func (s *Sender) ExpireLapsedClaims(ctx context.Context) error {
+	if _, err := s.q.ExpireCampaignClaims(ctx, s.pool, store.ExpireCampaignClaimsParams{Now: s.now()}); err != nil {
+		return fmt.Errorf("expire lapsed campaign claims: %w", err)
+	}
+	return nil
+}
+
 // Slice claims the line's next slice of the campaign (one short transaction: the campaign's
 // row lock serialises claims across processes, the line's bucket bounds them), sends it,
 // and records every outcome set-based.
@@ -154,7 +165,7 @@ func (s *Sender) Slice(ctx context.Context, accountID, campaignID, lineID uuid.U
 			st.Done = true
 			return nil
 		}
-		if _, err := s.q.ExpireCampaignClaims(ctx, tx, store.ExpireCampaignClaimsParams{AccountID: accountID, CampaignID: campaignID, Now: now}); err != nil {
+		if _, err := s.q.ExpireCampaignClaims(ctx, tx, store.ExpireCampaignClaimsParams{AccountID: &accountID, CampaignID: &campaignID, Now: now}); err != nil {
 			return fmt.Errorf("expire crashed claims of campaign %s: %w", campaignID, err)
 		}
 		if wait := c.windowWait(now); wait > 0 {

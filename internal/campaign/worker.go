@@ -127,6 +127,9 @@ type SweepWorker struct {
 // started within the last SendBudget (plus a margin): a sender running longer than that
 // belongs to a process that died, or is finishing its last slice, and a second one is harmless.
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	if err := w.Sender.ExpireLapsedClaims(ctx); err != nil {
+		return err
+	}
 	rows, err := w.Sender.q.RunningCampaigns(ctx, w.Sender.pool)
 	if err != nil {
 		return fmt.Errorf("find running campaigns: %w", err)
