@@ -128,42 +128,81 @@ func runCampaignFreeze(ctx context.Context, cfg config) (failed bool, err error)
 	if err != nil {
 		return false, err
 	}
-	loadBefore := loadAverage()
-	from := time.Now()
-	st, err := svc.Start(ctx, ten.AccountID, id)
+	draft, err := svc.Get(ctx, ten.AccountID, id)
 	if err != nil {
-		return true, err
+		return false, err
 	}
-	took := time.Since(from)
-	c := st.Campaign
-	var rows int64
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM campaign_recipients WHERE account_id = $1 AND campaign_id = $2`, ten.AccountID, id).Scan(&rows); err != nil {
-		return true, err
+	type freezeRun struct {
+		took     time.Duration
+		rows     int64
+		excluded int64
+		reasons  map[string]int64
+		load     string
 	}
-	var excluded int64
-	for _, n := range c.Excluded {
-		excluded += n
-	}
-	failed = c.Status != campaign.StatusRunning || c.Recipients == nil || int64(*c.Recipients) != rows || rows+excluded != int64(cfg.Contacts)
-	rate := float64(rows) / took.Seconds()
-	logf("  froze %d recipients (%d left out: %v) in %s: %.0f rows/s", rows, excluded, c.Excluded, took.Round(time.Millisecond), rate)
-	if failed {
-		logf("  expected every contact frozen or counted once: %d recipients stored, %d counted, %d excluded, status %s", rows, ptrVal(c.Recipients), excluded, c.Status)
+	var runs []freezeRun
+	for i := range max(cfg.FreezeRuns, 1) {
+		if i > 0 {
+			c, err := svc.Create(ctx, ten.AccountID, campaign.Input{Name: fmt.Sprintf("Freeze benchmark %d", i+1), SegmentID: draft.SegmentID, TemplateID: draft.TemplateID})
+			if err != nil {
+				return false, fmt.Errorf("create campaign: %w", err)
+			}
+			id = c.ID
+		}
+		// Each start meets a settled database, as a campaign's audience usually is: every table
+		// it reads vacuumed (hint bits set, visibility map current) and the seeding's or the
+		// previous run's dirty pages written out, so no run pays for an earlier one's writes.
+		for _, q := range []string{"VACUUM ANALYZE contacts, contact_phones, consent_state, campaign_recipients", "CHECKPOINT"} {
+			if _, err := pool.Exec(ctx, q); err != nil {
+				return false, fmt.Errorf("settle before the freeze (%s): %w", q, err)
+			}
+		}
+		load := loadAverage()
+		from := time.Now()
+		st, err := svc.Start(ctx, ten.AccountID, id)
+		if err != nil {
+			return true, err
+		}
+		r := freezeRun{took: time.Since(from), reasons: st.Campaign.Excluded, load: load}
+		c := st.Campaign
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM campaign_recipients WHERE account_id = $1 AND campaign_id = $2`, ten.AccountID, id).Scan(&r.rows); err != nil {
+			return true, err
+		}
+		for _, n := range c.Excluded {
+			r.excluded += n
+		}
+		bad := c.Status != campaign.StatusRunning || c.Recipients == nil || int64(*c.Recipients) != r.rows || r.rows+r.excluded != int64(cfg.Contacts)
+		logf("  run %d: froze %d recipients (%d left out: %v) in %s: %.0f rows/s", i+1, r.rows, r.excluded, c.Excluded, r.took.Round(time.Millisecond), float64(r.rows)/r.took.Seconds())
+		if bad {
+			failed = true
+			logf("  expected every contact frozen or counted once: %d recipients stored, %d counted, %d excluded, status %s", r.rows, ptrVal(c.Recipients), r.excluded, c.Status)
+		}
+		runs = append(runs, r)
+		// The next run starts from the same table: this campaign and its recipients go (the
+		// statement trigger of migration 00031), outside the measurement.
+		if i+1 < max(cfg.FreezeRuns, 1) {
+			if _, err := pool.Exec(ctx, `DELETE FROM campaigns WHERE account_id = $1 AND id = $2`, ten.AccountID, id); err != nil {
+				return true, fmt.Errorf("drop run %d's campaign: %w", i+1, err)
+			}
+		}
 	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### Run of %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; before the freeze: %s; at the end: %s.\n", facts, loadAtStart, loadBefore, loadAverage())
-	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -campaign-freeze -contacts %d`.\n", cfg.Contacts)
+	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", facts, loadAtStart, loadAverage())
+	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -campaign-freeze -contacts %d -freeze-runs %d`.\n", cfg.Contacts, cfg.FreezeRuns)
 	fmt.Fprintf(&b, "- %d contacts, all in the segment (rules on origin); marketing consent on WhatsApp for 90 %% (revoked for every 10th), every 50th "+
 		"blocked, every 40th with broadcasts off; three good prospect lines. Measured: `campaign.Service.Start` in-process (what "+
 		"`POST /v1/campaigns/{id}/start` runs): lock, line checks, the audience read by a second connection on the start's exported snapshot "+
 		"and streamed into a binary `COPY` into `campaign_recipients` on the start's transaction (the exclusions counted by reason as the rows pass), "+
-		"the campaign row and its events; one transaction.\n\n", cfg.Contacts)
-	b.WriteString("| Start | Recipients | Left out | Took | rows/s | Target | Met |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
-	fmt.Fprintf(&b, "| freeze %d contacts | %d | %d (%s) | %s | %.0f | ≤ 4 s for 1 000 000 (250 000 rows/s) | %s |\n",
-		cfg.Contacts, rows, excluded, formatExclusions(c.Excluded), formatMs(took), rate, yesNo(!failed && rate >= 250_000))
+		"the campaign row and its events; one transaction. Each run starts a new campaign over the same audience after `VACUUM ANALYZE` of the tables "+
+		"read and a `CHECKPOINT`; the previous run's campaign and recipients are deleted first.\n\n", cfg.Contacts)
+	b.WriteString("| Start | Load before | Recipients | Left out | Took | rows/s | Target | Met |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for i, r := range runs {
+		rate := float64(r.rows) / r.took.Seconds()
+		fmt.Fprintf(&b, "| run %d: freeze %d contacts | %s | %d | %d (%s) | %s | %.0f | ≤ 4 s for 1 000 000 (250 000 rows/s) | %s |\n",
+			i+1, cfg.Contacts, r.load, r.rows, r.excluded, formatExclusions(r.reasons), formatMs(r.took), rate, yesNo(!failed && r.rows >= 1_000_000 && rate >= 250_000))
+	}
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
 		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {

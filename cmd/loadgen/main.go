@@ -69,6 +69,8 @@ type config struct {
 	QueueWaiting int
 	// CampaignFreeze runs the campaign start benchmark alone (campaignload.go).
 	CampaignFreeze bool
+	// FreezeRuns is how many campaigns the freeze benchmark starts over the same audience.
+	FreezeRuns int
 	// CampaignSend runs the campaign dispatch benchmark alone (campaignsendload.go).
 	CampaignSend bool
 	// CampaignReport runs the campaign CSV report benchmark alone (campaignreport.go).
@@ -142,6 +144,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Lists, "lists", false, "run only the conversation lists benchmark: GET /v1/conversations over 1 000 000 conversations")
 	fs.BoolVar(&cfg.CampaignSend, "campaign-send", false, "run only the campaign dispatch benchmark: the audience of -contacts contacts sent on ten fake lines of 1 000/s")
 	fs.BoolVar(&cfg.CampaignFreeze, "campaign-freeze", false, "run only the campaign start benchmark: the audience of -contacts contacts frozen into campaign_recipients")
+	fs.IntVar(&cfg.FreezeRuns, "freeze-runs", 3, "campaigns started one after the other by -campaign-freeze (each on the settled database)")
 	fs.BoolVar(&cfg.CampaignReport, "campaign-report", false, "run only the campaign report benchmark: GET /v1/campaigns/{id}/report.csv of a campaign with -contacts recipients")
 	fs.BoolVar(&cfg.Sweep, "sweep", false, "run only the session-expiry sweep over 1 000 000 conversations, half of them due")
 	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")
