@@ -78,7 +78,10 @@ LIMIT @lim;
 -- Template sends per day (in time_zone), template and segment: campaign sends (recipients sent
 -- in [from, to), under their campaign's template and segment) and direct template messages
 -- (outbound, created in [from, to), no campaign; no segment). Campaigns started at or after
--- to sent nothing in the period, so only the others' recipients are read.
+-- to, or finished well before from, sent nothing in the period, so only the others' recipients
+-- are read: an account's old campaigns cost a report of last week nothing. (A sender still
+-- holding a slice when its campaign is cancelled records it within minutes; the hour's margin
+-- keeps those sends.)
 WITH sends AS (
     SELECT (r.sent_at AT TIME ZONE @time_zone::text)::date AS day, c.template_id, c.segment_id,
            count(*)                                                         AS sends,
@@ -88,6 +91,7 @@ WITH sends AS (
     FROM campaigns c
     JOIN campaign_recipients r ON r.account_id = c.account_id AND r.campaign_id = c.id
     WHERE c.account_id = @account_id AND c.started_at < @to_at::timestamptz
+      AND (c.finished_at IS NULL OR c.finished_at + interval '1 hour' >= @from_at::timestamptz)
       AND r.sent_at >= @from_at::timestamptz AND r.sent_at < @to_at::timestamptz
       AND (sqlc.narg('segment_id')::uuid IS NULL OR c.segment_id = sqlc.narg('segment_id'))
       AND (sqlc.narg('template_id')::uuid IS NULL OR c.template_id = sqlc.narg('template_id'))

@@ -259,6 +259,7 @@ WITH sends AS (
     FROM campaigns c
     JOIN campaign_recipients r ON r.account_id = c.account_id AND r.campaign_id = c.id
     WHERE c.account_id = $1 AND c.started_at < $3::timestamptz
+      AND (c.finished_at IS NULL OR c.finished_at + interval '1 hour' >= $4::timestamptz)
       AND r.sent_at >= $4::timestamptz AND r.sent_at < $3::timestamptz
       AND ($5::uuid IS NULL OR c.segment_id = $5)
       AND ($6::uuid IS NULL OR c.template_id = $6)
@@ -309,7 +310,10 @@ type TemplateSendsReportRow struct {
 // Template sends per day (in time_zone), template and segment: campaign sends (recipients sent
 // in [from, to), under their campaign's template and segment) and direct template messages
 // (outbound, created in [from, to), no campaign; no segment). Campaigns started at or after
-// to sent nothing in the period, so only the others' recipients are read.
+// to, or finished well before from, sent nothing in the period, so only the others' recipients
+// are read: an account's old campaigns cost a report of last week nothing. (A sender still
+// holding a slice when its campaign is cancelled records it within minutes; the hour's margin
+// keeps those sends.)
 func (q *Queries) TemplateSendsReport(ctx context.Context, db DBTX, arg TemplateSendsReportParams) ([]TemplateSendsReportRow, error) {
 	rows, err := db.Query(ctx, templateSendsReport,
 		arg.AccountID,
