@@ -508,6 +508,21 @@ func TestCampaignRetryRun(t *testing.T) {
 	require.Equal(t, "sent", got[uuid.MustParse(bia)].State)
 	require.Equal(t, "completed", e.campaignBody(f.a, r.ID).Status)
 
+	// A second retry of the same campaign would send to the same failures again: refused
+	// while a run of it stands (a new key or none makes no difference).
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil, "Idempotency-Key: repete-2").problem(http.StatusConflict)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil).problem(http.StatusConflict)
+	// A run cancelled after it reached Ana and Bia lets the campaign be retried again, for
+	// the one it never reached.
+	e.exec(`UPDATE campaigns SET status = 'cancelled' WHERE id = $1`, r.ID)
+	e.exec(`UPDATE contacts SET blocked = false WHERE id = $1`, caio)
+	var r2 api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", f.a.token, nil).status(http.StatusCreated).ok(&r2)
+	e.do(http.MethodPost, "/v1/campaigns/"+r2.ID+"/start", f.a.token, nil).ok(reset(&r2))
+	require.EqualValues(t, 1, *r2.Recipients)
+	_, caioIn := e.recipients(r2.ID)[uuid.MustParse(caio)]
+	require.True(t, caioIn)
+
 	other := e.newTenant("Outra")
 	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", other.token, nil).status(http.StatusNotFound)
 	e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/recipients", other.token, nil).status(http.StatusNotFound)

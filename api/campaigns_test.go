@@ -579,6 +579,21 @@ func TestCampaignCreateIdempotent(t *testing.T) {
 	require.NotEqual(t, first.ID, theirs.ID)
 }
 
+// A segment a campaign targets cannot be deleted from under it: a clear 409, not a 500, and the
+// segment stays; once no campaign names it, it goes.
+func TestCampaignKeepsItsSegment(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Mantem")
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).status(http.StatusCreated).ok(&c)
+	e.do(http.MethodDelete, "/v1/segments/"+f.segment, f.a.token, nil).problem(http.StatusConflict)
+	e.do(http.MethodGet, "/v1/segments/"+f.segment, f.a.token, nil).ok(nil)
+	e.do(http.MethodDelete, "/v1/campaigns/"+c.ID, f.a.token, nil).status(http.StatusNoContent)
+	e.do(http.MethodDelete, "/v1/segments/"+f.segment, f.a.token, nil).status(http.StatusNoContent)
+	e.do(http.MethodGet, "/v1/segments/"+f.segment, f.a.token, nil).problem(http.StatusNotFound)
+}
+
 // Campaign recipients have no foreign keys; deleting the account (every table cascades from
 // accounts) still removes them, through its campaigns' deletion, and leaves another account's.
 func TestCampaignRecipientsGoWithTheAccount(t *testing.T) {

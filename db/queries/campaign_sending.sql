@@ -16,6 +16,8 @@ WITH gone AS (
         SELECT x.account_id, x.campaign_id, x.id FROM campaign_claims x
         WHERE (sqlc.narg(campaign_id)::uuid IS NULL OR x.account_id = sqlc.narg(account_id) AND x.campaign_id = sqlc.narg(campaign_id))
           AND x.lease_until < @now
+        -- A bounded bite: after an outage the next call takes the rest.
+        LIMIT 100
         FOR UPDATE SKIP LOCKED)
     RETURNING d.account_id, d.campaign_id, d.contact_ids
 )
@@ -192,6 +194,13 @@ UPDATE campaigns SET sends_ok = sends_ok + @ok, sends_failed = sends_failed + @f
 WHERE account_id = @account_id AND id = @id
 RETURNING sends_ok, sends_failed, max_failure_percent, status;
 
+-- name: LiveRetryRun :one
+-- A retry run of the campaign that may still send, or has (draft, scheduled, running, paused,
+-- completed): another retry of the same campaign would send to the same failures again.
+SELECT id, status FROM campaigns
+WHERE account_id = @account_id AND retry_of = @campaign_id AND status NOT IN ('cancelled', 'failed')
+ORDER BY created_at LIMIT 1;
+
 -- name: CopyCampaignForRetry :one
 -- A retry run: a draft with the campaign's settings that will send to its failed recipients.
 INSERT INTO campaigns (account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter,
@@ -234,6 +243,12 @@ WITH cp AS (
     JOIN campaign_recipients r ON r.account_id = cp.account_id AND r.campaign_id = cp.retry_of AND r.state = 'failed'
     JOIN contacts k ON k.account_id = r.account_id AND k.id = r.contact_id
     LEFT JOIN served sv ON sv.contact_id = k.id
+    -- An earlier retry run of the same campaign (cancelled or failed: a live one refuses the
+    -- retry) that reached the contact, or may have, took its turn: never twice.
+    WHERE NOT EXISTS (SELECT 1 FROM campaigns o
+                      JOIN campaign_recipients x ON x.account_id = o.account_id AND x.campaign_id = o.id AND x.contact_id = r.contact_id
+                      WHERE o.account_id = cp.account_id AND o.retry_of = cp.retry_of AND o.id <> cp.id
+                        AND x.state NOT IN ('pending', 'failed'))
 ), ins AS (
     INSERT INTO campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at)
     SELECT @account_id, @campaign_id, a.id, a.phone, @now FROM audience a WHERE a.reason = ''

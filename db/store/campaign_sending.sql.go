@@ -458,6 +458,8 @@ WITH gone AS (
         SELECT x.account_id, x.campaign_id, x.id FROM campaign_claims x
         WHERE ($1::uuid IS NULL OR x.account_id = $2 AND x.campaign_id = $1)
           AND x.lease_until < $3
+        -- A bounded bite: after an outage the next call takes the rest.
+        LIMIT 100
         FOR UPDATE SKIP LOCKED)
     RETURNING d.account_id, d.campaign_id, d.contact_ids
 )
@@ -509,6 +511,12 @@ WITH cp AS (
     JOIN campaign_recipients r ON r.account_id = cp.account_id AND r.campaign_id = cp.retry_of AND r.state = 'failed'
     JOIN contacts k ON k.account_id = r.account_id AND k.id = r.contact_id
     LEFT JOIN served sv ON sv.contact_id = k.id
+    -- An earlier retry run of the same campaign (cancelled or failed: a live one refuses the
+    -- retry) that reached the contact, or may have, took its turn: never twice.
+    WHERE NOT EXISTS (SELECT 1 FROM campaigns o
+                      JOIN campaign_recipients x ON x.account_id = o.account_id AND x.campaign_id = o.id AND x.contact_id = r.contact_id
+                      WHERE o.account_id = cp.account_id AND o.retry_of = cp.retry_of AND o.id <> cp.id
+                        AND x.state NOT IN ('pending', 'failed'))
 ), ins AS (
     INSERT INTO campaign_recipients (account_id, campaign_id, contact_id, phone, requested_at)
     SELECT $1, $2, a.id, a.phone, $4 FROM audience a WHERE a.reason = ''
@@ -757,6 +765,31 @@ func (q *Queries) ListCampaignRecipients(ctx context.Context, db DBTX, arg ListC
 		return nil, err
 	}
 	return items, nil
+}
+
+const liveRetryRun = `-- name: LiveRetryRun :one
+SELECT id, status FROM campaigns
+WHERE account_id = $1 AND retry_of = $2 AND status NOT IN ('cancelled', 'failed')
+ORDER BY created_at LIMIT 1
+`
+
+type LiveRetryRunParams struct {
+	AccountID  uuid.UUID
+	CampaignID *uuid.UUID
+}
+
+type LiveRetryRunRow struct {
+	ID     uuid.UUID
+	Status string
+}
+
+// A retry run of the campaign that may still send, or has (draft, scheduled, running, paused,
+// completed): another retry of the same campaign would send to the same failures again.
+func (q *Queries) LiveRetryRun(ctx context.Context, db DBTX, arg LiveRetryRunParams) (LiveRetryRunRow, error) {
+	row := db.QueryRow(ctx, liveRetryRun, arg.AccountID, arg.CampaignID)
+	var i LiveRetryRunRow
+	err := row.Scan(&i.ID, &i.Status)
+	return i, err
 }
 
 const recordCampaignSends = `-- name: RecordCampaignSends :execrows

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -34,6 +35,13 @@ func (s *Service) RetryTx(ctx context.Context, tx pgx.Tx, accountID, id uuid.UUI
 	}
 	if c.Status != StatusCompleted && c.Status != StatusCancelled {
 		return Campaign{}, fault.Conflict("the campaign is " + c.Status + ": retry its failures once it is completed or cancelled")
+	}
+	live, err := s.q.LiveRetryRun(ctx, tx, store.LiveRetryRunParams{AccountID: accountID, CampaignID: &id})
+	if err == nil {
+		return Campaign{}, fault.Conflict(fmt.Sprintf("campaign %s is already a retry run of this campaign (%s): retry its failures instead", live.ID, live.Status))
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Campaign{}, fmt.Errorf("find retry runs of campaign %s: %w", id, err)
 	}
 	failed, err := s.q.CountFailedRecipients(ctx, tx, store.CountFailedRecipientsParams{AccountID: accountID, CampaignID: id})
 	if err != nil {

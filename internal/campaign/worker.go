@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"log/slog"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -127,8 +128,10 @@ type SweepWorker struct {
 // started within the last SendBudget (plus a margin): a sender running longer than that
 // belongs to a process that died, or is finishing its last slice, and a second one is harmless.
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	// Settling lapsed claims must not hold up the senders of every running campaign: a failure
+	// is logged and the next sweep, 2 s later, tries again.
 	if err := w.Sender.ExpireLapsedClaims(ctx); err != nil {
-		return err
+		slog.Default().ErrorContext(ctx, "campaign sweep: lapsed claims not settled", "error", err)
 	}
 	rows, err := w.Sender.q.RunningCampaigns(ctx, w.Sender.pool)
 	if err != nil {

@@ -290,9 +290,13 @@ func (s *Service) List(ctx context.Context, accountID uuid.UUID, after *uuid.UUI
 	return out, nil
 }
 
-// Delete removes a segment (its contacts stay).
+// Delete removes a segment (its contacts stay). A segment that campaigns target stays too (409):
+// their audience, reports and retries name it.
 func (s *Service) Delete(ctx context.Context, accountID, id uuid.UUID) error {
 	n, err := s.q.DeleteSegment(ctx, s.pool, store.DeleteSegmentParams{AccountID: accountID, ID: id})
+	if c, ok := pgdb.ForeignKeyViolation(err); ok && c == "campaigns_account_id_segment_id_fkey" {
+		return fault.Conflict("campaigns target this segment: delete their drafts first; a segment a campaign has started on is kept for its reports")
+	}
 	if err != nil {
 		return fmt.Errorf("delete segment %s: %w", id, err)
 	}
