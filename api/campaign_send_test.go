@@ -425,6 +425,29 @@ func TestCampaignWindowAndAutoPause(t *testing.T) {
 	require.Equal(t, "completed", c.Status)
 	require.EqualValues(t, 2, c.Sent)
 
+	// A deactivated line leaves its share to the campaign's other lines; with none active the
+	// campaign pauses, saying why, instead of running without sending.
+	var c2 api.CampaignBody
+	b2 := f.body()
+	b2["name"], b2["sender_ids"] = "Sem linhas", []string{f.lines[0], f.lines[1]}
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b2).status(http.StatusCreated).ok(&c2)
+	e.do(http.MethodPost, "/v1/campaigns/"+c2.ID+"/start", f.a.token, nil).ok(reset(&c2))
+	e.exec(`UPDATE channels SET active = false WHERE id = $1`, f.lines[1])
+	st, err = s.Slice(context.Background(), f.a.account.ID, uuid.MustParse(c2.ID), uuid.MustParse(f.lines[1]))
+	require.NoError(t, err)
+	require.True(t, st.Done)
+	require.Equal(t, "running", e.campaignBody(f.a, c2.ID).Status)
+	e.exec(`UPDATE channels SET active = false WHERE id = $1`, f.lines[0])
+	_, err = s.Slice(context.Background(), f.a.account.ID, uuid.MustParse(c2.ID), uuid.MustParse(f.lines[0]))
+	require.NoError(t, err)
+	c2 = e.campaignBody(f.a, c2.ID)
+	require.Equal(t, "paused", c2.Status)
+	require.Contains(t, c2.PauseReason, "no sender line")
+	e.exec(`UPDATE channels SET active = true WHERE id = $1`, f.lines[0])
+	e.do(http.MethodPost, "/v1/campaigns/"+c2.ID+"/resume", f.a.token, nil).ok(nil)
+	require.Equal(t, 2, e.sendCampaign(s, f.a, c2.ID, c2.SenderIDs))
+	require.Equal(t, "completed", e.campaignBody(f.a, c2.ID).Status)
+
 	// Bad windows and zones are named.
 	b["window_start"], b["window_end"], b["time_zone"], b["max_failure_percent"] = "25:00", "20:00", "Mars/Olympus", 101
 	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusUnprocessableEntity)

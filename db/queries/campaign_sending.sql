@@ -267,3 +267,7 @@ WHERE r.account_id = @account_id AND r.campaign_id = @campaign_id
   AND (sqlc.narg('state')::text IS NULL OR r.state = sqlc.narg('state'))
 ORDER BY r.contact_id
 LIMIT @lim;
+
+-- name: CountActiveLines :one
+-- How many of a campaign's sender lines still exist and are active.
+SELECT count(*) FROM channels WHERE account_id = @account_id AND id = ANY(@ids::uuid[]) AND active;

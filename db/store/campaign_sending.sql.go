@@ -375,6 +375,23 @@ func (q *Queries) CopyCampaignForRetry(ctx context.Context, db DBTX, arg CopyCam
 	return id, err
 }
 
+const countActiveLines = `-- name: CountActiveLines :one
+SELECT count(*) FROM channels WHERE account_id = $1 AND id = ANY($2::uuid[]) AND active
+`
+
+type CountActiveLinesParams struct {
+	AccountID uuid.UUID
+	Ids       []uuid.UUID
+}
+
+// How many of a campaign's sender lines still exist and are active.
+func (q *Queries) CountActiveLines(ctx context.Context, db DBTX, arg CountActiveLinesParams) (int64, error) {
+	row := db.QueryRow(ctx, countActiveLines, arg.AccountID, arg.Ids)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countCampaignOutcomes = `-- name: CountCampaignOutcomes :one
 UPDATE campaigns SET sends_ok = sends_ok + $1, sends_failed = sends_failed + $2, dispatched = dispatched - $3
 WHERE account_id = $4 AND id = $5

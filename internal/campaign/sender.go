@@ -205,6 +205,16 @@ func (s *Sender) Slice(ctx context.Context, accountID, campaignID, lineID uuid.U
 			return s.autoPause(ctx, tx, c, "the quality of a sender line turned red: sending more on it risks its messaging limit and a block; "+
 				"take it out of the campaign's lines or wait for its quality to recover, then resume", now)
 		}
+		if !slots.Line.Active {
+			// This line was deactivated or deleted: the campaign's other lines take its share,
+			// and with none left it pauses, saying why, instead of running without sending.
+			st.Done = true
+			n, err := s.q.CountActiveLines(ctx, tx, store.CountActiveLinesParams{AccountID: accountID, Ids: c.SenderIds})
+			if err != nil || n > 0 {
+				return err
+			}
+			return s.autoPause(ctx, tx, c, "no sender line of the campaign is active (each was deactivated or deleted): activate one, then resume", now)
+		}
 		if slots.N == 0 {
 			st.Wait, st.Done = slots.Wait, slots.Wait == 0
 			return nil
