@@ -83,18 +83,24 @@ func (r *rawTarget) sendMessage(b sendBench) op {
 	}
 }
 
-// waitQueued waits until no message is queued, and returns how long that took.
+// waitQueued waits until no message is queued, and returns how long that took. It asks
+// whether any is left, not how many: counting a 200 000-message backlog every 20 ms took
+// ~100 ms of PostgreSQL CPU a time, most of a core taken from the dispatch it was timing.
 func waitQueued(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	for {
-		var n int
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE status = 'queued'").Scan(&n); err != nil {
+		var left bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE status = 'queued')").Scan(&left); err != nil {
 			return 0, err
 		}
-		if n == 0 {
+		if !left {
 			return time.Since(start), nil
 		}
 		if time.Since(start) > timeout {
+			var n int
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE status = 'queued'").Scan(&n); err != nil {
+				return 0, err
+			}
 			return 0, fmt.Errorf("%d messages still queued after %s", n, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
