@@ -306,3 +306,43 @@ func TestAccountDeletionTakesItsEvents(t *testing.T) {
 	require.Equal(t, 1, count("events", kept.ID))
 	require.Equal(t, 1, count("event_outbox", kept.ID))
 }
+
+// TestIdleHubKeepsItsPlace: a hub without subscriptions reads only the highest seq, not the
+// events; a stream that subscribes afterwards starts after what was published meanwhile and
+// gets what comes next, nothing older.
+func TestIdleHubKeepsItsPlace(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := testdb.New(t)
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	log := event.NewLog(pool)
+	hub := event.NewHub(pool, quiet)
+	hub.PollEvery = 20 * time.Millisecond
+	go func() { _ = hub.Run(ctx) }()
+
+	require.NoError(t, event.Emit(ctx, pool, a.ID, time.Now(), event.New{Type: "while idle"}))
+	idle, err := log.Publish(ctx)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		sub, since, err := hub.Subscribe(ctx, a.ID)
+		require.NoError(t, err)
+		sub.Close()
+		return since >= idle
+	}, 10*time.Second, 50*time.Millisecond, "the idle hub moved past what was published")
+
+	sub, since, err := hub.Subscribe(ctx, a.ID)
+	require.NoError(t, err)
+	defer sub.Close()
+	require.Equal(t, idle, since)
+	require.NoError(t, event.Emit(ctx, pool, a.ID, time.Now(), event.New{Type: "live"}))
+	_, err = log.Publish(ctx)
+	require.NoError(t, err)
+	select {
+	case e := <-sub.Events():
+		require.Equal(t, "live", e.Type, "nothing from before the subscription")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the live event did not arrive")
+	}
+}
