@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -83,18 +84,24 @@ func (r *rawTarget) sendMessage(b sendBench) op {
 	}
 }
 
-// waitQueued waits until no message is queued, and returns how long that took.
+// waitQueued waits until no message is queued, and returns how long that took. It asks
+// whether any is left, not how many: counting a 200 000-message backlog every 20 ms took
+// ~100 ms of PostgreSQL CPU a time, most of a core taken from the dispatch it was timing.
 func waitQueued(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	for {
-		var n int
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE status = 'queued'").Scan(&n); err != nil {
+		var left bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE status = 'queued')").Scan(&left); err != nil {
 			return 0, err
 		}
-		if n == 0 {
+		if !left {
 			return time.Since(start), nil
 		}
 		if time.Since(start) > timeout {
+			var n int
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE status = 'queued'").Scan(&n); err != nil {
+				return 0, err
+			}
 			return 0, fmt.Errorf("%d messages still queued after %s", n, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -111,7 +118,11 @@ type dispatchResult struct {
 	MaxLineSecond int
 	// MaxLineRate is the highest average rate of one line over its whole sending.
 	MaxLineRate float64
-	Failed      int
+	// MaxLineSustained is the same without the line's first burst (its bucket starts full):
+	// what the per-line limit is judged on. A line at exactly its limit sends 20 000 in
+	// 19.8 s, 1 010/s on average, which a 1 % margin on MaxLineRate would call over it.
+	MaxLineSustained float64
+	Failed           int
 }
 
 func (d dispatchResult) rate() float64 { return float64(d.Messages) / d.Took.Seconds() }
@@ -166,10 +177,14 @@ func measureDispatch(ctx context.Context, pool *pgxpool.Pool, b sendBench) (disp
 		SELECT coalesce(max(n), 0) FROM ranked WHERE first > 1 AND last > 1`, since).Scan(&out.MaxLineSecond); err != nil {
 		return out, err
 	}
+	// A line's bucket starts full, so between its first and last send a line at its limit
+	// sends its burst plus its rate times the span: the sustained rate leaves the burst out.
+	burst := math.Floor(float64(sendLineRate) * send.BurstFraction)
 	if err := pool.QueryRow(ctx, `
-		SELECT coalesce(max(n / greatest(extract(epoch FROM last - first), 0.001)), 0)::float8 FROM (
+		SELECT coalesce(max(n / greatest(extract(epoch FROM last - first), 0.001)), 0)::float8,
+		       coalesce(max((n - $2::float8) / greatest(extract(epoch FROM last - first), 0.001)), 0)::float8 FROM (
 			SELECT channel_id, count(*) AS n, min(status_at) AS first, max(status_at) AS last FROM messages
-			WHERE status_at >= $1 AND status = 'sent' GROUP BY 1) l`, since).Scan(&out.MaxLineRate); err != nil {
+			WHERE status_at >= $1 AND status = 'sent' GROUP BY 1) l`, since, burst).Scan(&out.MaxLineRate, &out.MaxLineSustained); err != nil {
 		return out, err
 	}
 	err = pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE status = 'failed'").Scan(&out.Failed)
@@ -327,8 +342,8 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	if err != nil {
 		return failed, err
 	}
-	logf("  %d messages in %s: %.0f msg/s; busiest line-second %d, fastest line average %.0f/s; %d failed", disp.Messages, disp.Took.Round(time.Millisecond),
-		disp.rate(), disp.MaxLineSecond, disp.MaxLineRate, disp.Failed)
+	logf("  %d messages in %s: %.0f msg/s; busiest line-second %d, fastest line average %.0f/s (%.0f/s after its first burst); %d failed", disp.Messages,
+		disp.Took.Round(time.Millisecond), disp.rate(), disp.MaxLineSecond, disp.MaxLineRate, disp.MaxLineSustained, disp.Failed)
 	logf("raw River: %d no-op jobs", riverNoopJobs)
 	riverRate, err := measureRawRiver(ctx, pool)
 	if err != nil {
@@ -360,10 +375,10 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "\nThe messages accepted in the API phase were all dispatched %s after it ended.\n\n", apiDrain.Round(time.Millisecond))
 	b.WriteString("| Dispatch | Messages | Took | msg/s | Fastest line, average | Busiest line, one calendar second | Failed | Raw River no-op jobs/s (same run) | Dispatch / River | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	fmt.Fprintf(&b, "| backlog queued in one statement, %d lines × %d, sent to the fake provider | %d | %s | %.0f | %.0f/s (limit %d/s) | %d (bucket allows %.0f) | %d | %.0f | %.2f | ≥ 8000 msg/s, per-line limit held | %s |\n",
-		sendLines, sendBacklogPer, disp.Messages, formatMs(disp.Took), disp.rate(), disp.MaxLineRate, sendLineRate, disp.MaxLineSecond,
+	fmt.Fprintf(&b, "| backlog queued in one statement, %d lines × %d, sent to the fake provider | %d | %s | %.0f | %.0f/s (%.0f/s after the first burst; limit %d/s) | %d (bucket allows %.0f) | %d | %.0f | %.2f | ≥ 8000 msg/s, per-line limit held | %s |\n",
+		sendLines, sendBacklogPer, disp.Messages, formatMs(disp.Took), disp.rate(), disp.MaxLineRate, disp.MaxLineSustained, sendLineRate, disp.MaxLineSecond,
 		sendLineRate*(1+send.BurstFraction), disp.Failed, riverRate, disp.rate()/riverRate,
-		yesNo(disp.rate() >= 8000 && disp.MaxLineRate <= sendLineRate*1.01 && float64(disp.MaxLineSecond) <= sendLineRate*(1+send.BurstFraction) && disp.Failed == 0))
+		yesNo(disp.rate() >= 8000 && disp.MaxLineSustained <= sendLineRate*1.01 && float64(disp.MaxLineSecond) <= sendLineRate*(1+send.BurstFraction) && disp.Failed == 0))
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
 		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {

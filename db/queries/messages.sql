@@ -65,7 +65,7 @@ ON CONFLICT (channel_id) DO NOTHING;
 -- name: LockSendSlots :one
 -- The line's bucket, locked until the claim's transaction ends: dispatchers of one line in
 -- any process take turns here. Also says whether the line's account has paid sends stopped.
-SELECT s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active, ch.quality_rating,
+SELECT s.account_id, s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active, ch.quality_rating,
        EXISTS (SELECT 1 FROM paid_send_stops p WHERE p.account_id = s.account_id) AS paid_stopped
 FROM channel_send_slots s
 JOIN channels ch ON ch.account_id = s.account_id AND ch.id = s.channel_id
@@ -84,27 +84,56 @@ WHERE channel_id = @channel_id;
 -- name: ClearLineBackOff :exec
 UPDATE channel_send_slots SET backoffs = 0, backoff_until = NULL WHERE channel_id = @channel_id AND backoffs > 0;
 
+-- name: ReleaseExpiredClaims :exec
+-- The line's claims whose lease ran out (their dispatcher died mid-batch, after its sends or
+-- before them): deleted, and the attempt each made counted on its messages still queued. The
+-- claim after this takes those messages again; a provider that dedupes by our reference sees
+-- the same one.
+WITH gone AS (
+    DELETE FROM message_claims c
+    WHERE c.account_id = @account_id AND c.channel_id = @channel_id AND c.lease_until <= @now
+    RETURNING c.message_ids
+), tried AS (
+    SELECT u.id, count(*)::integer AS n FROM gone g CROSS JOIN LATERAL unnest(g.message_ids) AS u(id) GROUP BY u.id
+)
+UPDATE messages m SET attempts = m.attempts + t.n
+FROM tried t
+WHERE m.account_id = @account_id AND m.id = t.id AND m.status IS NOT DISTINCT FROM 'queued'; -- not messages_due: see RecordSent
+
 -- name: ClaimDueMessages :many
--- Claims up to @batch due messages of the line (the messages_due index), skipping those
--- another dispatcher holds, and leases them: send_after moves to the lease's end, so a
--- dispatcher that dies mid-batch leaves them to be claimed again once the lease ends. With
+-- Claims up to @batch due messages of the line (the messages_due index) for one batch: the
+-- claim is a message_claims row holding their ids until @lease_until, and the messages
+-- themselves are not written (00034). Messages held by another live claim of the line are
+-- skipped; claims of one line are serialised by its bucket row (LockSendSlots, in the same
+-- transaction), so no two live claims share a message. attempts counts this one. With
 -- @skip_templates (paid sends stopped) template messages stay queued.
-WITH due AS (
-    SELECT m.account_id, m.id FROM messages m
-    WHERE m.channel_id = @channel_id AND m.status = 'queued' AND m.send_after <= @now
+WITH held AS (
+    SELECT unnest(c.message_ids) AS id FROM message_claims c
+    WHERE c.account_id = @account_id AND c.channel_id = @channel_id AND c.lease_until > @now
+), due AS (
+    SELECT m.account_id, m.id, m.conversation_id, m.kind, m.text, m.payload, m.to_address, m.attempts + 1 AS attempts,
+           m.template_id, m.template_category, m.error_code, m.engagement_retried
+    FROM messages m
+    WHERE m.channel_id = @channel_id AND m.status = 'queued' AND m.send_after <= @now AND m.account_id = @account_id
       AND NOT (@skip_templates::boolean AND m.kind = 'template')
+      AND m.id NOT IN (SELECT h.id FROM held h)
     ORDER BY m.send_after
     LIMIT @batch
-    FOR UPDATE SKIP LOCKED
+), claim AS (
+    INSERT INTO message_claims (account_id, channel_id, id, message_ids, lease_until)
+    SELECT @account_id, @channel_id, @claim_id, array_agg(d.id), @lease_until FROM due d
+    HAVING count(*) > 0
 )
-UPDATE messages m SET send_after = @lease_until, attempts = m.attempts + 1
-FROM due
-WHERE m.account_id = due.account_id AND m.id = due.id
-RETURNING m.account_id, m.id, m.conversation_id, m.kind, m.text, m.payload, m.to_address, m.attempts,
-          m.template_id, m.template_category, m.error_code, m.engagement_retried,
-          (m.template_id IS NOT NULL AND NOT EXISTS (
-              SELECT 1 FROM templates t WHERE t.account_id = m.account_id AND t.id = m.template_id AND t.deleted_at IS NULL
-          ))::boolean AS template_gone;
+SELECT d.account_id, d.id, d.conversation_id, d.kind, d.text, d.payload, d.to_address, d.attempts::integer AS attempts,
+       d.template_id, d.template_category, d.error_code, d.engagement_retried,
+       (d.template_id IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM templates t WHERE t.account_id = d.account_id AND t.id = d.template_id AND t.deleted_at IS NULL
+       ))::boolean AS template_gone
+FROM due d;
+
+-- name: DeleteMessageClaim :exec
+-- A batch's outcomes are recorded: its claim ends with them, in the same transaction.
+DELETE FROM message_claims WHERE account_id = @account_id AND channel_id = @channel_id AND id = @id;
 
 -- name: LockLineStatuses :exec
 -- Serialises a dispatcher storing provider ids with a drain applying status updates of the
@@ -117,26 +146,32 @@ SELECT pg_advisory_xact_lock_shared(hashtextextended(u.line, 6))
 FROM (SELECT unnest(@lines::text[]) AS line) AS u ORDER BY u.line;
 
 -- name: RecordSent :many
--- Messages the provider accepted: sent, with the provider's id.
+-- Messages the provider accepted: sent, with the provider's id. This and the two below count
+-- the attempt the batch made (its claim did not write the messages). They find each message by
+-- its primary key. Their "still queued" test is written IS NOT DISTINCT FROM so that it does not
+-- match the messages_due index's predicate: with status = 'queued' the planner may read every
+-- queued message through that index into a hash table for each batch (its statistics, taken
+-- when the queue was short, promise a handful), which cost ~400 ms a batch with 200 000 queued.
 UPDATE messages m SET status = 'sent', status_at = u.at, provider_message_id = u.provider_id, send_after = NULL,
-       error_code = NULL, error_reason = NULL
+       error_code = NULL, error_reason = NULL, attempts = m.attempts + 1
 FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id, unnest(@provider_ids::text[]) AS provider_id, unnest(@ats::timestamptz[]) AS at) AS u
-WHERE m.account_id = u.account_id AND m.id = u.id AND m.status = 'queued'
+WHERE m.account_id = u.account_id AND m.id = u.id AND m.status IS NOT DISTINCT FROM 'queued'
 RETURNING m.account_id, m.id, m.conversation_id, m.channel_id, m.provider_message_id, m.template_category, m.status_at;
 
 -- name: RecordFailed :many
 -- Messages refused for good: failed, with the provider's code and a readable reason.
-UPDATE messages m SET status = 'failed', status_at = u.at, send_after = NULL, error_code = u.code, error_reason = u.reason
+UPDATE messages m SET status = 'failed', status_at = u.at, send_after = NULL, error_code = u.code, error_reason = u.reason,
+       attempts = m.attempts + 1
 FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id, unnest(@codes::text[]) AS code, unnest(@reasons::text[]) AS reason, unnest(@ats::timestamptz[]) AS at) AS u
-WHERE m.account_id = u.account_id AND m.id = u.id AND m.status = 'queued'
+WHERE m.account_id = u.account_id AND m.id = u.id AND m.status IS NOT DISTINCT FROM 'queued'
 RETURNING m.account_id, m.id, m.conversation_id, m.channel_id, m.status_at, m.error_code, m.error_reason;
 
 -- name: RecordRetry :exec
 -- Messages to try again later: still queued, due at @send_after, the last refusal kept.
 UPDATE messages m SET send_after = u.send_after, error_code = u.code, error_reason = u.reason,
-       engagement_retried = m.engagement_retried OR u.engagement
+       engagement_retried = m.engagement_retried OR u.engagement, attempts = m.attempts + 1
 FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id, unnest(@codes::text[]) AS code, unnest(@reasons::text[]) AS reason, unnest(@send_afters::timestamptz[]) AS send_after, unnest(@engagements::boolean[]) AS engagement) AS u
-WHERE m.account_id = u.account_id AND m.id = u.id AND m.status = 'queued';
+WHERE m.account_id = u.account_id AND m.id = u.id AND m.status IS NOT DISTINCT FROM 'queued';
 
 -- name: ApplyStatuses :many
 -- Status updates from webhooks, one row per message: a status only moves forward (queued,

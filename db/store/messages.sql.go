@@ -116,30 +116,40 @@ func (q *Queries) BackOffLine(ctx context.Context, db DBTX, arg BackOffLineParam
 }
 
 const claimDueMessages = `-- name: ClaimDueMessages :many
-WITH due AS (
-    SELECT m.account_id, m.id FROM messages m
-    WHERE m.channel_id = $2 AND m.status = 'queued' AND m.send_after <= $3
+
+WITH held AS (
+    SELECT unnest(c.message_ids) AS id FROM message_claims c
+    WHERE c.account_id = $1 AND c.channel_id = $2 AND c.lease_until > $3
+), due AS (
+    SELECT m.account_id, m.id, m.conversation_id, m.kind, m.text, m.payload, m.to_address, m.attempts + 1 AS attempts,
+           m.template_id, m.template_category, m.error_code, m.engagement_retried
+    FROM messages m
+    WHERE m.channel_id = $2 AND m.status = 'queued' AND m.send_after <= $3 AND m.account_id = $1
       AND NOT ($4::boolean AND m.kind = 'template')
+      AND m.id NOT IN (SELECT h.id FROM held h)
     ORDER BY m.send_after
     LIMIT $5
-    FOR UPDATE SKIP LOCKED
+), claim AS (
+    INSERT INTO message_claims (account_id, channel_id, id, message_ids, lease_until)
+    SELECT $1, $2, $6, array_agg(d.id), $7 FROM due d
+    HAVING count(*) > 0
 )
-UPDATE messages m SET send_after = $1, attempts = m.attempts + 1
-FROM due
-WHERE m.account_id = due.account_id AND m.id = due.id
-RETURNING m.account_id, m.id, m.conversation_id, m.kind, m.text, m.payload, m.to_address, m.attempts,
-          m.template_id, m.template_category, m.error_code, m.engagement_retried,
-          (m.template_id IS NOT NULL AND NOT EXISTS (
-              SELECT 1 FROM templates t WHERE t.account_id = m.account_id AND t.id = m.template_id AND t.deleted_at IS NULL
-          ))::boolean AS template_gone
+SELECT d.account_id, d.id, d.conversation_id, d.kind, d.text, d.payload, d.to_address, d.attempts::integer AS attempts,
+       d.template_id, d.template_category, d.error_code, d.engagement_retried,
+       (d.template_id IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM templates t WHERE t.account_id = d.account_id AND t.id = d.template_id AND t.deleted_at IS NULL
+       ))::boolean AS template_gone
+FROM due d
 `
 
 type ClaimDueMessagesParams struct {
-	LeaseUntil    *time.Time
+	AccountID     uuid.UUID
 	ChannelID     uuid.UUID
-	Now           *time.Time
+	Now           time.Time
 	SkipTemplates bool
 	Batch         int32
+	ClaimID       uuid.UUID
+	LeaseUntil    time.Time
 }
 
 type ClaimDueMessagesRow struct {
@@ -158,17 +168,22 @@ type ClaimDueMessagesRow struct {
 	TemplateGone      bool
 }
 
-// Claims up to @batch due messages of the line (the messages_due index), skipping those
-// another dispatcher holds, and leases them: send_after moves to the lease's end, so a
-// dispatcher that dies mid-batch leaves them to be claimed again once the lease ends. With
+// not messages_due: see RecordSent
+// Claims up to @batch due messages of the line (the messages_due index) for one batch: the
+// claim is a message_claims row holding their ids until @lease_until, and the messages
+// themselves are not written (00034). Messages held by another live claim of the line are
+// skipped; claims of one line are serialised by its bucket row (LockSendSlots, in the same
+// transaction), so no two live claims share a message. attempts counts this one. With
 // @skip_templates (paid sends stopped) template messages stay queued.
 func (q *Queries) ClaimDueMessages(ctx context.Context, db DBTX, arg ClaimDueMessagesParams) ([]ClaimDueMessagesRow, error) {
 	rows, err := db.Query(ctx, claimDueMessages,
-		arg.LeaseUntil,
+		arg.AccountID,
 		arg.ChannelID,
 		arg.Now,
 		arg.SkipTemplates,
 		arg.Batch,
+		arg.ClaimID,
+		arg.LeaseUntil,
 	)
 	if err != nil {
 		return nil, err
@@ -305,6 +320,22 @@ func (q *Queries) ConversationTarget(ctx context.Context, db DBTX, arg Conversat
 	return i, err
 }
 
+const deleteMessageClaim = `-- name: DeleteMessageClaim :exec
+DELETE FROM message_claims WHERE account_id = $1 AND channel_id = $2 AND id = $3
+`
+
+type DeleteMessageClaimParams struct {
+	AccountID uuid.UUID
+	ChannelID uuid.UUID
+	ID        uuid.UUID
+}
+
+// A batch's outcomes are recorded: its claim ends with them, in the same transaction.
+func (q *Queries) DeleteMessageClaim(ctx context.Context, db DBTX, arg DeleteMessageClaimParams) error {
+	_, err := db.Exec(ctx, deleteMessageClaim, arg.AccountID, arg.ChannelID, arg.ID)
+	return err
+}
+
 const dueLines = `-- name: DueLines :many
 WITH RECURSIVE lines AS (
     (SELECT m.channel_id FROM messages m WHERE m.status = 'queued' ORDER BY m.channel_id LIMIT 1)
@@ -425,7 +456,7 @@ func (q *Queries) LockLinesShared(ctx context.Context, db DBTX, lines []string) 
 }
 
 const lockSendSlots = `-- name: LockSendSlots :one
-SELECT s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active, ch.quality_rating,
+SELECT s.account_id, s.tokens, s.refilled_at, s.backoff_until, s.backoffs, ch.throughput_mps, ch.type, ch.provider, ch.active, ch.quality_rating,
        EXISTS (SELECT 1 FROM paid_send_stops p WHERE p.account_id = s.account_id) AS paid_stopped
 FROM channel_send_slots s
 JOIN channels ch ON ch.account_id = s.account_id AND ch.id = s.channel_id
@@ -434,6 +465,7 @@ FOR UPDATE OF s
 `
 
 type LockSendSlotsRow struct {
+	AccountID     uuid.UUID
 	Tokens        float64
 	RefilledAt    time.Time
 	BackoffUntil  *time.Time
@@ -452,6 +484,7 @@ func (q *Queries) LockSendSlots(ctx context.Context, db DBTX, channelID uuid.UUI
 	row := db.QueryRow(ctx, lockSendSlots, channelID)
 	var i LockSendSlotsRow
 	err := row.Scan(
+		&i.AccountID,
 		&i.Tokens,
 		&i.RefilledAt,
 		&i.BackoffUntil,
@@ -628,9 +661,10 @@ func (q *Queries) QueueMessage(ctx context.Context, db DBTX, arg QueueMessagePar
 }
 
 const recordFailed = `-- name: RecordFailed :many
-UPDATE messages m SET status = 'failed', status_at = u.at, send_after = NULL, error_code = u.code, error_reason = u.reason
+UPDATE messages m SET status = 'failed', status_at = u.at, send_after = NULL, error_code = u.code, error_reason = u.reason,
+       attempts = m.attempts + 1
 FROM (SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS id, unnest($3::text[]) AS code, unnest($4::text[]) AS reason, unnest($5::timestamptz[]) AS at) AS u
-WHERE m.account_id = u.account_id AND m.id = u.id AND m.status = 'queued'
+WHERE m.account_id = u.account_id AND m.id = u.id AND m.status IS NOT DISTINCT FROM 'queued'
 RETURNING m.account_id, m.id, m.conversation_id, m.channel_id, m.status_at, m.error_code, m.error_reason
 `
 
@@ -689,9 +723,9 @@ func (q *Queries) RecordFailed(ctx context.Context, db DBTX, arg RecordFailedPar
 
 const recordRetry = `-- name: RecordRetry :exec
 UPDATE messages m SET send_after = u.send_after, error_code = u.code, error_reason = u.reason,
-       engagement_retried = m.engagement_retried OR u.engagement
+       engagement_retried = m.engagement_retried OR u.engagement, attempts = m.attempts + 1
 FROM (SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS id, unnest($3::text[]) AS code, unnest($4::text[]) AS reason, unnest($5::timestamptz[]) AS send_after, unnest($6::boolean[]) AS engagement) AS u
-WHERE m.account_id = u.account_id AND m.id = u.id AND m.status = 'queued'
+WHERE m.account_id = u.account_id AND m.id = u.id AND m.status IS NOT DISTINCT FROM 'queued'
 `
 
 type RecordRetryParams struct {
@@ -718,9 +752,9 @@ func (q *Queries) RecordRetry(ctx context.Context, db DBTX, arg RecordRetryParam
 
 const recordSent = `-- name: RecordSent :many
 UPDATE messages m SET status = 'sent', status_at = u.at, provider_message_id = u.provider_id, send_after = NULL,
-       error_code = NULL, error_reason = NULL
+       error_code = NULL, error_reason = NULL, attempts = m.attempts + 1
 FROM (SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS id, unnest($3::text[]) AS provider_id, unnest($4::timestamptz[]) AS at) AS u
-WHERE m.account_id = u.account_id AND m.id = u.id AND m.status = 'queued'
+WHERE m.account_id = u.account_id AND m.id = u.id AND m.status IS NOT DISTINCT FROM 'queued'
 RETURNING m.account_id, m.id, m.conversation_id, m.channel_id, m.provider_message_id, m.template_category, m.status_at
 `
 
@@ -741,7 +775,12 @@ type RecordSentRow struct {
 	StatusAt          *time.Time
 }
 
-// Messages the provider accepted: sent, with the provider's id.
+// Messages the provider accepted: sent, with the provider's id. This and the two below count
+// the attempt the batch made (its claim did not write the messages). They find each message by
+// its primary key. Their "still queued" test is written IS NOT DISTINCT FROM so that it does not
+// match the messages_due index's predicate: with status = 'queued' the planner may read every
+// queued message through that index into a hash table for each batch (its statistics, taken
+// when the queue was short, promise a handful), which cost ~400 ms a batch with 200 000 queued.
 func (q *Queries) RecordSent(ctx context.Context, db DBTX, arg RecordSentParams) ([]RecordSentRow, error) {
 	rows, err := db.Query(ctx, recordSent,
 		arg.AccountIds,
@@ -773,6 +812,34 @@ func (q *Queries) RecordSent(ctx context.Context, db DBTX, arg RecordSentParams)
 		return nil, err
 	}
 	return items, nil
+}
+
+const releaseExpiredClaims = `-- name: ReleaseExpiredClaims :exec
+WITH gone AS (
+    DELETE FROM message_claims c
+    WHERE c.account_id = $1 AND c.channel_id = $2 AND c.lease_until <= $3
+    RETURNING c.message_ids
+), tried AS (
+    SELECT u.id, count(*)::integer AS n FROM gone g CROSS JOIN LATERAL unnest(g.message_ids) AS u(id) GROUP BY u.id
+)
+UPDATE messages m SET attempts = m.attempts + t.n
+FROM tried t
+WHERE m.account_id = $1 AND m.id = t.id AND m.status IS NOT DISTINCT FROM 'queued'
+`
+
+type ReleaseExpiredClaimsParams struct {
+	AccountID uuid.UUID
+	ChannelID uuid.UUID
+	Now       time.Time
+}
+
+// The line's claims whose lease ran out (their dispatcher died mid-batch, after its sends or
+// before them): deleted, and the attempt each made counted on its messages still queued. The
+// claim after this takes those messages again; a provider that dedupes by our reference sees
+// the same one.
+func (q *Queries) ReleaseExpiredClaims(ctx context.Context, db DBTX, arg ReleaseExpiredClaimsParams) error {
+	_, err := db.Exec(ctx, releaseExpiredClaims, arg.AccountID, arg.ChannelID, arg.Now)
+	return err
 }
 
 const sendTarget = `-- name: SendTarget :one

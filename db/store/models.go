@@ -504,6 +504,14 @@ type Message struct {
 	EngagementRetried bool
 }
 
+type MessageClaim struct {
+	AccountID  uuid.UUID
+	ChannelID  uuid.UUID
+	ID         uuid.UUID
+	MessageIds []uuid.UUID
+	LeaseUntil time.Time
+}
+
 type PaidSendStop struct {
 	AccountID uuid.UUID
 	ChannelID uuid.UUID

@@ -269,3 +269,80 @@ func TestPruneKeepsWhatIsRecentOrStillOwed(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left)
 }
+
+// TestAccountDeletionTakesItsEvents: events have no foreign key to accounts (00035: the
+// publisher checked it per event); deleting an account still takes its published and waiting
+// events, and leaves another account's.
+func TestAccountDeletionTakesItsEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	gone, err := account.Create(ctx, pool, "Gone")
+	require.NoError(t, err)
+	kept, err := account.Create(ctx, pool, "Kept")
+	require.NoError(t, err)
+	log := event.NewLog(pool)
+	now := time.Now()
+	for _, id := range []uuid.UUID{gone.ID, kept.ID} {
+		require.NoError(t, event.Emit(ctx, pool, id, now, event.New{Type: "published"}))
+	}
+	_, err = log.Publish(ctx)
+	require.NoError(t, err)
+	for _, id := range []uuid.UUID{gone.ID, kept.ID} {
+		require.NoError(t, event.Emit(ctx, pool, id, now, event.New{Type: "waiting"}))
+	}
+	count := func(table string, id uuid.UUID) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE account_id = $1", id).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, count("events", gone.ID))
+	require.Equal(t, 1, count("event_outbox", gone.ID))
+
+	_, err = pool.Exec(ctx, "DELETE FROM accounts WHERE id = $1", gone.ID)
+	require.NoError(t, err)
+	require.Zero(t, count("events", gone.ID))
+	require.Zero(t, count("event_outbox", gone.ID))
+	require.Equal(t, 1, count("events", kept.ID))
+	require.Equal(t, 1, count("event_outbox", kept.ID))
+}
+
+// TestIdleHubKeepsItsPlace: a hub without subscriptions reads only the highest seq, not the
+// events; a stream that subscribes afterwards starts after what was published meanwhile and
+// gets what comes next, nothing older.
+func TestIdleHubKeepsItsPlace(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := testdb.New(t)
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	log := event.NewLog(pool)
+	hub := event.NewHub(pool, quiet)
+	hub.PollEvery = 20 * time.Millisecond
+	go func() { _ = hub.Run(ctx) }()
+
+	require.NoError(t, event.Emit(ctx, pool, a.ID, time.Now(), event.New{Type: "while idle"}))
+	idle, err := log.Publish(ctx)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		sub, since, err := hub.Subscribe(ctx, a.ID)
+		require.NoError(t, err)
+		sub.Close()
+		return since >= idle
+	}, 10*time.Second, 50*time.Millisecond, "the idle hub moved past what was published")
+
+	sub, since, err := hub.Subscribe(ctx, a.ID)
+	require.NoError(t, err)
+	defer sub.Close()
+	require.Equal(t, idle, since)
+	require.NoError(t, event.Emit(ctx, pool, a.ID, time.Now(), event.New{Type: "live"}))
+	_, err = log.Publish(ctx)
+	require.NoError(t, err)
+	select {
+	case e := <-sub.Events():
+		require.Equal(t, "live", e.Type, "nothing from before the subscription")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the live event did not arrive")
+	}
+}

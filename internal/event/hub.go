@@ -145,7 +145,28 @@ func (h *Hub) listen(ctx context.Context) error {
 }
 
 // read fetches everything published since the last read and hands it to the subscriptions.
+// With no subscription in the process it reads only the highest seq: a process that serves no
+// stream (a worker, or a server nobody is watching) does not fetch and decode every event, which
+// during a dispatch is one per message sent.
 func (h *Hub) read(ctx context.Context) error {
+	h.mu.Lock()
+	idle := len(h.subs) == 0
+	h.mu.Unlock()
+	if idle {
+		// Numbers become visible in order, so every event up to the highest is visible: a
+		// subscription that begins after this starts from it, and reads older ones from the log.
+		last, err := h.q.LastEventSeq(ctx, h.pool)
+		if err != nil {
+			return fmt.Errorf("read the last event seq: %w", err)
+		}
+		h.mu.Lock()
+		if len(h.subs) == 0 {
+			h.last = max(h.last, last)
+			h.mu.Unlock()
+			return nil
+		}
+		h.mu.Unlock() // a subscription began meanwhile: it gets what came after h.last
+	}
 	for {
 		h.mu.Lock()
 		after := h.last

@@ -165,15 +165,22 @@ func (d *Dispatcher) DispatchBatch(ctx context.Context, channelID uuid.UUID) (Ba
 	now := d.clock.Now().UTC().Truncate(time.Microsecond)
 	var rows []store.ClaimDueMessagesRow
 	var b Batch
+	c := claim{channelID: channelID, id: uuid.Must(uuid.NewV7())}
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		slots, err := TakeSlots(ctx, tx, channelID, MaxBatch, now)
 		if err != nil || slots.N == 0 {
 			b.Wait = slots.Wait
 			return err
 		}
+		c.accountID = slots.Line.AccountID
+		// Under the bucket's lock, so no other claim of the line is being taken meanwhile.
+		if err := d.q.ReleaseExpiredClaims(ctx, tx, store.ReleaseExpiredClaimsParams{AccountID: c.accountID, ChannelID: channelID, Now: now}); err != nil {
+			return fmt.Errorf("release expired claims: %w", err)
+		}
 		lease := now.Add(Lease)
 		rows, err = d.q.ClaimDueMessages(ctx, tx, store.ClaimDueMessagesParams{
-			ChannelID: channelID, Now: &now, SkipTemplates: slots.Line.PaidStopped, Batch: int32(slots.N), LeaseUntil: &lease,
+			AccountID: c.accountID, ChannelID: channelID, Now: now, SkipTemplates: slots.Line.PaidStopped, Batch: int32(slots.N),
+			ClaimID: c.id, LeaseUntil: lease,
 		})
 		if err != nil {
 			return fmt.Errorf("claim due messages: %w", err)
@@ -193,7 +200,12 @@ func (d *Dispatcher) DispatchBatch(ctx context.Context, channelID uuid.UUID) (Ba
 	if d.crashAfterSend {
 		return b, nil
 	}
-	return b, d.record(ctx, channelID, msgs)
+	return b, d.record(ctx, c, msgs)
+}
+
+// claim names a batch's message_claims row, which the record deletes.
+type claim struct {
+	accountID, channelID, id uuid.UUID
 }
 
 // Slots is what a line's bucket allows a claim (DESIGN §7: per-line throughput is enforced in
@@ -396,10 +408,12 @@ func Decide(e *provider.Error, kind string, attempts int, engagementRetried bool
 	return DecideRetry, now.Add(max(wait, e.RetryAfter))
 }
 
-// record stores a batch's outcomes in one transaction: sent ones with their provider ids
-// (then the status updates that arrived before those ids were stored), failures with code and
-// reason, retries with when; template sends open their category's session.
-func (d *Dispatcher) record(ctx context.Context, channelID uuid.UUID, msgs []claimed) error {
+// record stores a batch's outcomes in one transaction, which also ends the batch's claim: sent
+// ones with their provider ids (then the status updates that arrived before those ids were
+// stored), failures with code and reason, retries with when, each counting the attempt;
+// template sends open their category's session.
+func (d *Dispatcher) record(ctx context.Context, c claim, msgs []claimed) error {
+	channelID := c.channelID
 	now := d.clock.Now().UTC().Truncate(time.Microsecond)
 	var sent store.RecordSentParams
 	var failed store.RecordFailedParams
@@ -443,6 +457,9 @@ func (d *Dispatcher) record(ctx context.Context, channelID uuid.UUID, msgs []cla
 		// First: a drain applying this line's statuses finishes before, or starts after.
 		if err := d.q.LockLineStatuses(ctx, tx, channelID.String()); err != nil {
 			return fmt.Errorf("lock line statuses: %w", err)
+		}
+		if err := d.q.DeleteMessageClaim(ctx, tx, store.DeleteMessageClaimParams{AccountID: c.accountID, ChannelID: channelID, ID: c.id}); err != nil {
+			return fmt.Errorf("end the batch's claim: %w", err)
 		}
 		var evs []statusEvent
 		if len(sent.Ids) > 0 {

@@ -179,6 +179,7 @@ func TestDispatchSendsAndEmits(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("msg %d", i), findSent(f.Sent(), id.String()).Text)
 	}
 	require.Equal(t, 3, e.count("SELECT count(*) FROM event_outbox WHERE type = 'message.status'"))
+	require.Zero(t, e.count("SELECT count(*) FROM message_claims"), "the record ended the batch's claim")
 	require.Equal(t, 0, e.dispatch().Claimed, "nothing left")
 }
 
@@ -203,12 +204,18 @@ func TestKilledWorkerNoDuplicateSend(t *testing.T) {
 	require.Equal(t, 5, b.Claimed)
 	require.EqualValues(t, 5, f.Count(), "the provider got them; the worker died before recording")
 	for _, id := range ids {
-		require.Equal(t, "queued", e.msg(id).Status)
+		m := e.msg(id)
+		require.Equal(t, "queued", m.Status)
+		require.Zero(t, m.Attempts, "the claim does not write the messages")
 	}
+	require.Equal(t, 1, e.count("SELECT count(*) FROM message_claims"), "the dead worker's claim holds them")
 	// Another worker: the lease holds them until it ends.
 	require.Equal(t, 0, e.dispatch().Claimed)
-	e.clock.Advance(send.Lease)
+	e.clock.Advance(send.Lease - time.Microsecond)
+	require.Equal(t, 0, e.dispatch().Claimed, "not before the lease ends")
+	e.clock.Advance(time.Microsecond)
 	require.Equal(t, 5, e.dispatch().Claimed)
+	require.Zero(t, e.count("SELECT count(*) FROM message_claims"), "the expired claim was released, the new one recorded")
 	require.EqualValues(t, 5, f.Count(), "no message was sent twice")
 	require.EqualValues(t, 5, f.Duplicates(), "the re-sends were recognised by our id")
 	for _, id := range ids {
