@@ -550,3 +550,57 @@ func TestCampaignRetryRun(t *testing.T) {
 	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/retry", other.token, nil).status(http.StatusNotFound)
 	e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/recipients", other.token, nil).status(http.StatusNotFound)
 }
+
+// A campaign whose sends fail past its limit pauses by itself; once the marketer fixes the
+// cause and resumes, the rate is judged on the sends since the resume, so the campaign goes on
+// instead of pausing again on the failures already counted.
+func TestCampaignFailureRatePause(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := e.campaignFixture("Falhas")
+	e.bulkAudience(f, 300, "Massa", "+5511977")
+	lines := newCountingLines()
+	failing := true
+	lines.fail = func(provider.Message) error {
+		if failing {
+			return &provider.Error{Code: "131026", Reason: "message undeliverable"}
+		}
+		return nil
+	}
+	s := campaign.NewSender(e.pool, e.clock, e.templates, lines.senders())
+	b := f.body()
+	b["sender_ids"], b["max_failure_percent"] = []string{f.lines[0]}, 20
+	var c api.CampaignBody
+	e.do(http.MethodPost, "/v1/campaigns", f.a.token, b).status(http.StatusCreated).ok(&c)
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
+	until := func(status string) api.CampaignBody {
+		t.Helper()
+		for range 100 {
+			e.clock.Advance(time.Second)
+			e.sendCampaign(s, f.a, c.ID, c.SenderIDs)
+			if got := e.campaignBody(f.a, c.ID); got.Status == status {
+				return got
+			}
+		}
+		got := e.campaignBody(f.a, c.ID)
+		codes := map[string]int{}
+		for _, r := range e.recipients(c.ID) {
+			if r.Code != nil {
+				codes[*r.Code]++
+			}
+		}
+		t.Fatalf("campaign never %s: %s %q sent %d failed %d %v", status, got.Status, got.PauseReason, got.Sent, got.Failed, codes)
+		return api.CampaignBody{}
+	}
+	c = until("paused")
+	require.Contains(t, c.PauseReason, "sends failed")
+	require.GreaterOrEqual(t, c.Failed, int32(campaign.FailurePauseMinSends))
+	require.Less(t, c.Failed, int32(300), "it paused before the whole audience failed")
+
+	failing = false
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/resume", f.a.token, nil).ok(nil)
+	c = until("completed")
+	require.EqualValues(t, 300, c.Sent+c.Failed)
+	require.Positive(t, c.Sent)
+	require.Equal(t, 1, e.countEvents(f.a, campaign.EventAutoPaused), "paused once, not again after the resume")
+}

@@ -391,7 +391,7 @@ func TestCampaignTestSend(t *testing.T) {
 // reads, without consent records (so the account can still be deleted).
 func (e *testEnv) bulkAudience(f campaignFixture, n int, name, prefix string) {
 	e.t.Helper()
-	e.exec(`INSERT INTO contacts (account_id, id, name, tags) SELECT $1, gen_random_uuid(), $2 || g, '{carteira}' FROM generate_series(1, $3) g`,
+	e.exec(`INSERT INTO contacts (account_id, id, name, tags, customer_code) SELECT $1, gen_random_uuid(), $2 || g, '{carteira}', $2 || '-' || g FROM generate_series(1, $3) g`,
 		f.a.account.ID, name+" ", n)
 	e.exec(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
 	        SELECT account_id, $3 || lpad(row_number() OVER (ORDER BY id)::text, 6, '0'), id, 1 FROM contacts WHERE account_id = $1 AND name LIKE $2 || ' %'`,

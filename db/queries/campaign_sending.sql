@@ -189,10 +189,17 @@ UPDATE campaigns SET status = 'paused', pause_reason = @reason, version = versio
 WHERE account_id = @account_id AND id = @id AND status = 'running';
 
 -- name: CountCampaignOutcomes :one
--- Adds a slice's outcomes to the campaign's tallies; returns them for the automatic pause.
+-- Adds a slice's outcomes to the campaign's tallies; returns them, and those since the last
+-- resume, for the automatic pause.
 UPDATE campaigns SET sends_ok = sends_ok + @ok, sends_failed = sends_failed + @failed, dispatched = dispatched - @put_back
 WHERE account_id = @account_id AND id = @id
-RETURNING sends_ok, sends_failed, max_failure_percent, status;
+RETURNING sends_ok, sends_failed, (sends_ok - failure_base_ok)::integer AS recent_ok,
+          (sends_failed - failure_base_failed)::integer AS recent_failed, max_failure_percent, status;
+
+-- name: SetFailureBase :exec
+-- A resume: the failure rate is judged again from here.
+UPDATE campaigns SET failure_base_ok = sends_ok, failure_base_failed = sends_failed
+WHERE account_id = @account_id AND id = @id;
 
 -- name: LiveRetryRun :one
 -- A retry run of the campaign that may still send, or has (draft, scheduled, running, paused,

@@ -395,7 +395,8 @@ func (q *Queries) CountActiveLines(ctx context.Context, db DBTX, arg CountActive
 const countCampaignOutcomes = `-- name: CountCampaignOutcomes :one
 UPDATE campaigns SET sends_ok = sends_ok + $1, sends_failed = sends_failed + $2, dispatched = dispatched - $3
 WHERE account_id = $4 AND id = $5
-RETURNING sends_ok, sends_failed, max_failure_percent, status
+RETURNING sends_ok, sends_failed, (sends_ok - failure_base_ok)::integer AS recent_ok,
+          (sends_failed - failure_base_failed)::integer AS recent_failed, max_failure_percent, status
 `
 
 type CountCampaignOutcomesParams struct {
@@ -409,11 +410,14 @@ type CountCampaignOutcomesParams struct {
 type CountCampaignOutcomesRow struct {
 	SendsOk           int32
 	SendsFailed       int32
+	RecentOk          int32
+	RecentFailed      int32
 	MaxFailurePercent int16
 	Status            string
 }
 
-// Adds a slice's outcomes to the campaign's tallies; returns them for the automatic pause.
+// Adds a slice's outcomes to the campaign's tallies; returns them, and those since the last
+// resume, for the automatic pause.
 func (q *Queries) CountCampaignOutcomes(ctx context.Context, db DBTX, arg CountCampaignOutcomesParams) (CountCampaignOutcomesRow, error) {
 	row := db.QueryRow(ctx, countCampaignOutcomes,
 		arg.Ok,
@@ -426,6 +430,8 @@ func (q *Queries) CountCampaignOutcomes(ctx context.Context, db DBTX, arg CountC
 	err := row.Scan(
 		&i.SendsOk,
 		&i.SendsFailed,
+		&i.RecentOk,
+		&i.RecentFailed,
 		&i.MaxFailurePercent,
 		&i.Status,
 	)
@@ -911,6 +917,22 @@ func (q *Queries) SetCampaignRelease(ctx context.Context, db DBTX, arg SetCampai
 		arg.AccountID,
 		arg.ID,
 	)
+	return err
+}
+
+const setFailureBase = `-- name: SetFailureBase :exec
+UPDATE campaigns SET failure_base_ok = sends_ok, failure_base_failed = sends_failed
+WHERE account_id = $1 AND id = $2
+`
+
+type SetFailureBaseParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// A resume: the failure rate is judged again from here.
+func (q *Queries) SetFailureBase(ctx context.Context, db DBTX, arg SetFailureBaseParams) error {
+	_, err := db.Exec(ctx, setFailureBase, arg.AccountID, arg.ID)
 	return err
 }
 

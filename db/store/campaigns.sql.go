@@ -232,7 +232,7 @@ func (q *Queries) DeleteDraftCampaign(ctx context.Context, db DBTX, arg DeleteDr
 }
 
 const getCampaign = `-- name: GetCampaign :one
-SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason FROM campaigns WHERE account_id = $1 AND id = $2
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason, failure_base_ok, failure_base_failed FROM campaigns WHERE account_id = $1 AND id = $2
 `
 
 type GetCampaignParams struct {
@@ -289,6 +289,8 @@ func (q *Queries) GetCampaign(ctx context.Context, db DBTX, arg GetCampaignParam
 		&i.SendsFailed,
 		&i.RetryOf,
 		&i.PauseReason,
+		&i.FailureBaseOk,
+		&i.FailureBaseFailed,
 	)
 	return i, err
 }
@@ -369,7 +371,7 @@ func (q *Queries) InsertCampaign(ctx context.Context, db DBTX, arg InsertCampaig
 }
 
 const listCampaigns = `-- name: ListCampaigns :many
-SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason FROM campaigns
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason, failure_base_ok, failure_base_failed FROM campaigns
 WHERE account_id = $1
   AND ($2::uuid IS NULL OR id < $2)
   AND ($3::text IS NULL OR status = $3)
@@ -444,6 +446,8 @@ func (q *Queries) ListCampaigns(ctx context.Context, db DBTX, arg ListCampaignsP
 			&i.SendsFailed,
 			&i.RetryOf,
 			&i.PauseReason,
+			&i.FailureBaseOk,
+			&i.FailureBaseFailed,
 		); err != nil {
 			return nil, err
 		}
@@ -456,7 +460,7 @@ func (q *Queries) ListCampaigns(ctx context.Context, db DBTX, arg ListCampaignsP
 }
 
 const lockCampaign = `-- name: LockCampaign :one
-SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE
+SELECT account_id, id, name, channel_type, segment_id, filters, tags_any, tags_all, origins, channel_ids_filter, match_path, explicit_consent, line_mode, sender_ids, template_id, bindings, start_at, pace_percent, pace_interval_minutes, attendance, attendance_hours, status, reason, warnings, limit_alert, recipients, exclusions, job_id, version, created_at, updated_at, started_at, finished_at, released, next_release_at, dispatched, claim_cursor, window_start, window_end, time_zone, max_failure_percent, sends_ok, sends_failed, retry_of, pause_reason, failure_base_ok, failure_base_failed FROM campaigns WHERE account_id = $1 AND id = $2 FOR UPDATE
 `
 
 type LockCampaignParams struct {
@@ -514,6 +518,8 @@ func (q *Queries) LockCampaign(ctx context.Context, db DBTX, arg LockCampaignPar
 		&i.SendsFailed,
 		&i.RetryOf,
 		&i.PauseReason,
+		&i.FailureBaseOk,
+		&i.FailureBaseFailed,
 	)
 	return i, err
 }

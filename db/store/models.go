@@ -107,6 +107,8 @@ type Campaign struct {
 	SendsFailed         int32
 	RetryOf             *uuid.UUID
 	PauseReason         *string
+	FailureBaseOk       int32
+	FailureBaseFailed   int32
 }
 
 type CampaignClaim struct {

@@ -502,12 +502,14 @@ func (s *Sender) record(ctx context.Context, c Campaign, lineID, claimID uuid.UU
 			return nil
 		}
 		c.Status = tally.Status
-		switch settled := tally.SendsOk + tally.SendsFailed; {
+		// The failure rate counts the sends since the campaign last resumed (all of them before a
+		// first pause): a resume after fixing the cause starts judging afresh.
+		switch settled := tally.RecentOk + tally.RecentFailed; {
 		case paymentStop:
 			return s.autoPause(ctx, tx, c, "the provider stopped the account's paid (template) sends: fix the payment method, then resume", now)
-		case tally.MaxFailurePercent > 0 && settled >= FailurePauseMinSends && tally.SendsFailed*100 > int32(tally.MaxFailurePercent)*settled:
+		case tally.MaxFailurePercent > 0 && settled >= FailurePauseMinSends && tally.RecentFailed*100 > int32(tally.MaxFailurePercent)*settled:
 			return s.autoPause(ctx, tx, c, fmt.Sprintf("%d of %d sends failed, more than the campaign's limit of %d%%: check the failures, then resume",
-				tally.SendsFailed, settled, tally.MaxFailurePercent), now)
+				tally.RecentFailed, settled, tally.MaxFailurePercent), now)
 		}
 		return s.complete(ctx, tx, c, now)
 	})

@@ -361,6 +361,9 @@ func (s *Service) move(ctx context.Context, accountID, id uuid.UUID, action stri
 			return err
 		}
 		if tr.to == StatusRunning {
+			if err := s.q.SetFailureBase(ctx, tx, store.SetFailureBaseParams{AccountID: accountID, ID: id}); err != nil {
+				return fmt.Errorf("resume campaign %s: %w", id, err)
+			}
 			if err := s.enqueueSenders(ctx, tx, out); err != nil {
 				return err
 			}
