@@ -12,60 +12,41 @@ import (
 	"github.com/google/uuid"
 )
 
-const lockSessionExpirySweep = `-- name: LockSessionExpirySweep :one
-SELECT expired_at, expired_id, expiring_at, expiring_id FROM session_expiry_sweep WHERE singleton FOR UPDATE
+const lockSessionExpiryMark = `-- name: LockSessionExpiryMark :one
+SELECT after_at, after_id FROM session_expiry_marks WHERE ended = $1 FOR UPDATE
 `
 
-type LockSessionExpirySweepRow struct {
-	ExpiredAt  time.Time
-	ExpiredID  uuid.UUID
-	ExpiringAt time.Time
-	ExpiringID uuid.UUID
+type LockSessionExpiryMarkRow struct {
+	AfterAt time.Time
+	AfterID uuid.UUID
 }
 
-// Where the sweep stopped, locked for the batch's transaction: one sweep at a time, whatever
-// the number of processes.
-func (q *Queries) LockSessionExpirySweep(ctx context.Context, db DBTX) (LockSessionExpirySweepRow, error) {
-	row := db.QueryRow(ctx, lockSessionExpirySweep)
-	var i LockSessionExpirySweepRow
-	err := row.Scan(
-		&i.ExpiredAt,
-		&i.ExpiredID,
-		&i.ExpiringAt,
-		&i.ExpiringID,
-	)
+// Where the sweep of one threshold (@ended: Expirado, else Expirando) stopped, locked for the
+// batch's transaction: one batch per threshold at a time, whatever the number of processes.
+func (q *Queries) LockSessionExpiryMark(ctx context.Context, db DBTX, ended bool) (LockSessionExpiryMarkRow, error) {
+	row := db.QueryRow(ctx, lockSessionExpiryMark, ended)
+	var i LockSessionExpiryMarkRow
+	err := row.Scan(&i.AfterAt, &i.AfterID)
 	return i, err
 }
 
 const sweepSessionExpiry = `-- name: SweepSessionExpiry :one
-WITH expired AS (
+WITH due AS (
     SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.service_expires_at FROM conversations v
     WHERE v.service_expires_at IS NOT NULL
       AND (v.service_expires_at, v.id) > ($1::timestamptz, $2::uuid)
       AND v.service_expires_at <= $3::timestamptz
     ORDER BY v.service_expires_at, v.id
     LIMIT $4::int
-), expiring AS (
-    SELECT v.account_id, v.id, v.contact_id, v.channel_id, v.service_expires_at FROM conversations v
-    WHERE v.service_expires_at IS NOT NULL
-      AND (v.service_expires_at, v.id) > ($5::timestamptz, $6::uuid)
-      AND v.service_expires_at <= $7::timestamptz
-    ORDER BY v.service_expires_at, v.id
-    LIMIT $4::int
-), due AS (
-    SELECT e.account_id, e.id, e.contact_id, e.channel_id, e.service_expires_at, true AS ended FROM expired e
-    UNION ALL
-    SELECT x.account_id, x.id, x.contact_id, x.channel_id, x.service_expires_at, false FROM expiring x
-    WHERE x.service_expires_at > $3::timestamptz
 ), steps AS (
-    SELECT d.account_id, d.id, d.contact_id, d.channel_id, d.service_expires_at, d.ended, row_number() OVER () AS n
+    SELECT d.account_id, d.id, d.contact_id, d.channel_id, d.service_expires_at, row_number() OVER () AS n
     FROM due d JOIN channels ch ON ch.account_id = d.account_id AND ch.id = d.channel_id
-    WHERE ch.type = 'whatsapp'
+    WHERE ch.type = 'whatsapp' AND ($5::boolean OR d.service_expires_at > $6::timestamptz)
 ), accounts AS (
     SELECT DISTINCT s.account_id FROM steps s
 ), created AS (
     INSERT INTO tags (account_id, id, name, color, automation_only, created_at, updated_at)
-    SELECT a.account_id, gen_random_uuid(), n.name, n.color, true, $3, $3
+    SELECT a.account_id, gen_random_uuid(), n.name, n.color, true, $6, $6
     FROM accounts a, (VALUES ('Expirando', '#ff7f0e'), ('Expirado', '#d62728')) AS n(name, color)
     WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.account_id = a.account_id AND lower(t.name) = lower(n.name))
     ORDER BY a.account_id, n.name
@@ -82,89 +63,79 @@ WITH expired AS (
            (array_agg(f.id) FILTER (WHERE f.name = 'expirado'))[1] AS expired
     FROM found f GROUP BY f.account_id
 ), events AS (
+    -- The data is to_jsonb of a row whose columns name the keys (the lateral subqueries are
+    -- pulled up into row constructors): a third cheaper than jsonb_build_object, which looks
+    -- up each argument's type on every row, and the same document.
     INSERT INTO event_outbox (account_id, event_id, type, subject_id, data, occurred_at)
-    SELECT s.account_id, ($8::uuid[])[s.n], 'conversation.tagged', s.id,
-           jsonb_build_object('conversation_id', s.id, 'contact_id', s.contact_id, 'channel_id', s.channel_id,
-                              'service_expires_at', s.service_expires_at)
-               || CASE WHEN s.ended
-                      THEN jsonb_build_object('tag', 'Expirado', 'tag_id', st.expired, 'replaced', 'Expirando')
-                      ELSE jsonb_build_object('tag', 'Expirando', 'tag_id', st.expiring) END,
-           $3
+    SELECT s.account_id, ($7::uuid[])[s.n], 'conversation.tagged', s.id,
+           CASE WHEN $5::boolean THEN to_jsonb(expired_data) ELSE to_jsonb(expiring_data) END,
+           $6
     FROM steps s JOIN session_tags st ON st.account_id = s.account_id
+    CROSS JOIN LATERAL (
+        SELECT s.id AS conversation_id, s.contact_id, s.channel_id, s.service_expires_at,
+               'Expirado' AS tag, st.expired AS tag_id, 'Expirando' AS replaced) expired_data
+    CROSS JOIN LATERAL (
+        SELECT s.id AS conversation_id, s.contact_id, s.channel_id, s.service_expires_at,
+               'Expirando' AS tag, st.expiring AS tag_id) expiring_data
     WHERE st.expiring IS NOT NULL AND st.expired IS NOT NULL
     RETURNING 1
-), last_expired AS (
-    SELECT e.service_expires_at, e.id FROM expired e ORDER BY e.service_expires_at DESC, e.id DESC LIMIT 1
-), last_expiring AS (
-    SELECT x.service_expires_at, x.id FROM expiring x ORDER BY x.service_expires_at DESC, x.id DESC LIMIT 1
+), last AS (
+    SELECT d.service_expires_at, d.id FROM due d ORDER BY d.service_expires_at DESC, d.id DESC LIMIT 1
 ), mark AS (
-    UPDATE session_expiry_sweep w SET
-        expired_at = coalesce((SELECT l.service_expires_at FROM last_expired l), w.expired_at),
-        expired_id = coalesce((SELECT l.id FROM last_expired l), w.expired_id),
-        expiring_at = coalesce((SELECT l.service_expires_at FROM last_expiring l), w.expiring_at),
-        expiring_id = coalesce((SELECT l.id FROM last_expiring l), w.expiring_id)
-    WHERE w.singleton
+    UPDATE session_expiry_marks w SET after_at = l.service_expires_at, after_id = l.id
+    FROM last l WHERE w.ended = $5::boolean
 )
-SELECT (SELECT count(*) FROM expired)::int AS expired_read,
-       (SELECT count(*) FROM expiring)::int AS expiring_read,
+SELECT (SELECT count(*) FROM due)::int AS read,
        (SELECT count(*) FROM events)::int AS emitted,
-       (SELECT count(*) FROM steps s WHERE NOT EXISTS (
-            SELECT 1 FROM session_tags st WHERE st.account_id = s.account_id AND st.expiring IS NOT NULL AND st.expired IS NOT NULL)
-       )::int AS missing
+       ((SELECT count(*) FROM steps) - (SELECT count(*) FROM events))::int AS missing
 `
 
 type SweepSessionExpiryParams struct {
-	ExpiredAt  time.Time
-	ExpiredID  uuid.UUID
-	Now        time.Time
-	Batch      int32
-	ExpiringAt time.Time
-	ExpiringID uuid.UUID
-	Soon       time.Time
-	EventIds   []uuid.UUID
+	AfterAt  time.Time
+	AfterID  uuid.UUID
+	Upto     time.Time
+	Batch    int32
+	Ended    bool
+	Now      time.Time
+	EventIds []uuid.UUID
 }
 
 type SweepSessionExpiryRow struct {
-	ExpiredRead  int32
-	ExpiringRead int32
-	Emitted      int32
-	Missing      int32
+	Read    int32
+	Emitted int32
+	Missing int32
 }
 
-// One batch of the session-expiry sweep (internal/expiry), after LockSessionExpirySweep:
+// One batch of one threshold of the session-expiry sweep (internal/expiry), after
+// LockSessionExpiryMark:
 //
-//  1. Read, by conversations_service_expiry, up to @batch conversations whose session ended
-//     after the Expirado watermark and by @now, and up to @batch whose session ends after the
-//     Expirando watermark and by @soon (now plus the warning), each in (end, id) order.
-//  2. Keep the WhatsApp ones (sessions are WhatsApp's); a session already ended gets only its
-//     Expirado event.
+//  1. Read, by conversations_service_expiry (an index-only scan: the index carries every
+//     column read), up to @batch conversations whose session ends after the watermark and by
+//     @upto, in (end, id) order: @upto is now for Expirado (@ended), now plus the warning for
+//     Expirando.
+//  2. Keep the WhatsApp ones (sessions are WhatsApp's); for Expirando, only those whose session
+//     has not ended by @now (an ended one gets its Expirado event from the other threshold).
 //  3. Create the accounts' Expirando and Expirado tags (automation-only) where missing, so the
 //     events and the conversation filter name them by id; a tag of that name the account made
 //     itself is used as it is.
 //  4. Emit conversation.tagged per conversation, ids from @event_ids (UUIDv7, one per row).
-//  5. Move the watermarks to the last row each scan read.
+//  5. Move the watermark to the last row read.
 //
-// Returns how many rows each scan read (a full scan means more may follow), the events
+// Returns how many rows the scan read (a full scan means more may follow), the events
 // emitted, and missing: conversations whose account's tags could not be seen (another
 // transaction created them meanwhile), in which case the caller rolls the batch back and
 // runs it again.
 func (q *Queries) SweepSessionExpiry(ctx context.Context, db DBTX, arg SweepSessionExpiryParams) (SweepSessionExpiryRow, error) {
 	row := db.QueryRow(ctx, sweepSessionExpiry,
-		arg.ExpiredAt,
-		arg.ExpiredID,
-		arg.Now,
+		arg.AfterAt,
+		arg.AfterID,
+		arg.Upto,
 		arg.Batch,
-		arg.ExpiringAt,
-		arg.ExpiringID,
-		arg.Soon,
+		arg.Ended,
+		arg.Now,
 		arg.EventIds,
 	)
 	var i SweepSessionExpiryRow
-	err := row.Scan(
-		&i.ExpiredRead,
-		&i.ExpiringRead,
-		&i.Emitted,
-		&i.Missing,
-	)
+	err := row.Scan(&i.Read, &i.Emitted, &i.Missing)
 	return i, err
 }

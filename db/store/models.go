@@ -630,12 +630,10 @@ type SegmentUser struct {
 	UserID    uuid.UUID
 }
 
-type SessionExpirySweep struct {
-	Singleton  bool
-	ExpiredAt  time.Time
-	ExpiredID  uuid.UUID
-	ExpiringAt time.Time
-	ExpiringID uuid.UUID
+type SessionExpiryMark struct {
+	Ended   bool
+	AfterAt time.Time
+	AfterID uuid.UUID
 }
 
 type Tag struct {

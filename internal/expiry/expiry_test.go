@@ -343,3 +343,45 @@ func TestSweepCases(t *testing.T) {
 		})
 	}
 }
+
+// TestSweepEventData pins the whole data document of both events, key by key, as consoles and
+// webhooks receive it: the sweep builds it in SQL, and a cheaper way of building it must not
+// change a key or a value's form.
+func TestSweepEventData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := setup(t)
+	a := e.tenant("Acme")
+	first := e.write(a, a.whatsapp, "5511900000001")
+	e.clock.Set(start.Add(40 * time.Minute))
+	later := e.write(a, a.whatsapp, "5511900000002")
+	contact := func(conv uuid.UUID) uuid.UUID {
+		var id uuid.UUID
+		require.NoError(t, e.pool.QueryRow(ctx, `SELECT contact_id FROM conversations WHERE id = $1`, conv).Scan(&id))
+		return id
+	}
+	tag := func(name string) uuid.UUID {
+		var id uuid.UUID
+		require.NoError(t, e.pool.QueryRow(ctx, `SELECT id FROM tags WHERE account_id = $1 AND name = $2`, a.id, name).Scan(&id))
+		return id
+	}
+	// At 24h+10m the first session has ended and the second ends in 30 minutes.
+	e.clock.Set(start.Add(24*time.Hour + 10*time.Minute))
+	require.Equal(t, 2, e.sweep().Tagged)
+	rows, err := e.pool.Query(ctx, `SELECT subject_id, data::text FROM event_outbox WHERE account_id = $1 AND type = 'conversation.tagged'`, a.id)
+	require.NoError(t, err)
+	got := map[uuid.UUID]string{}
+	for rows.Next() {
+		var subject uuid.UUID
+		var data string
+		require.NoError(t, rows.Scan(&subject, &data))
+		got[subject] = data
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[uuid.UUID]string{
+		first: fmt.Sprintf(`{"tag": "Expirado", "tag_id": "%s", "replaced": "Expirando", "channel_id": "%s", "contact_id": "%s", "conversation_id": "%s", "service_expires_at": "2026-12-03T12:00:00+00:00"}`,
+			tag("Expirado"), a.whatsapp, contact(first), first),
+		later: fmt.Sprintf(`{"tag": "Expirando", "tag_id": "%s", "channel_id": "%s", "contact_id": "%s", "conversation_id": "%s", "service_expires_at": "2026-12-03T12:40:00+00:00"}`,
+			tag("Expirando"), a.whatsapp, contact(later), later),
+	}, got)
+}
