@@ -95,7 +95,8 @@ func (s *server) registerCampaignReports(api huma.API) {
 			"split into area code and local number for Brazilian numbers (+55 11 98765-4321: 11 and 987654321; other countries: no " +
 			"area code, the digits with the country code). Times are dd/mm/yyyy HH:MM:SS in the campaign's time zone " +
 			"(America/Sao_Paulo unless set); DataHoraEnvio is empty until sent. SituacaoEntrega is Pendente, Enviando, Enviado, " +
-			"Entregue, Lido, Respondido, Desconhecido (the outcome of the send was lost; it is never resent) or Falha: <code> <reason>. " +
+			"Entregue, Lido, Respondido, Desconhecido (the outcome of the send was lost; it is never resent), Cancelado (still pending when " +
+			"the campaign was cancelled: never sent) or Falha: <code> <reason>. " +
 			"Text that a spreadsheet would run as a formula (starting with = + - @) gets a leading apostrophe. Streamed as PostgreSQL " +
 			"returns the rows, so a million rows need no more memory than one.",
 		Responses: map[string]*huma.Response{"200": {Description: "CSV", Content: map[string]*huma.MediaType{"text/csv": {}}}},

@@ -166,6 +166,17 @@ func TestCampaignReportCSV(t *testing.T) {
 	require.Equal(t, "Falha: 131026 Message undeliverable", rows[4][9])
 	require.Equal(t, "", rows[4][7], "never sent")
 	require.Equal(t, []string{"", "", "", "31", "999990000", "", "27/11/2026 10:05:09", "", "", "Pendente"}, rows[5], "a deleted contact leaves its fields empty")
+
+	// Cancelled: the recipients whose turn never came say so; the others keep their outcome.
+	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/cancel", f.a.token, nil).ok(nil)
+	r = e.do(http.MethodGet, "/v1/campaigns/"+c.ID+"/report.csv", f.a.token, nil)
+	rows, err = csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
+	require.NoError(t, err)
+	got := []string{}
+	for _, row := range rows[1:] {
+		got = append(got, row[9])
+	}
+	require.Equal(t, []string{"Lido", "Respondido", "Cancelado", "Falha: 131026 Message undeliverable", "Cancelado"}, got)
 }
 
 // flushCounter is a response writer that counts the writes and flushes that reach it.

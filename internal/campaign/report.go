@@ -209,6 +209,7 @@ func (s *Service) Report(ctx context.Context, c Campaign, w io.Writer) (int, err
 		buf                                         []byte
 		n                                           int
 	)
+	cancelled := c.Status == StatusCancelled
 	for rows.Next() {
 		if err := rows.Scan(&name, &doc, &code, &phone, &email, &requested, &sent, &text, &state, &fcode, &reason); err != nil {
 			return n, fmt.Errorf("read report row %d: %w", n+1, err)
@@ -224,7 +225,13 @@ func (s *Service) Report(ctx context.Context, c Campaign, w io.Writer) (int, err
 			rec[7] = string(buf)
 		}
 		rec[8] = contact.Inert(text.String)
-		rec[9] = contact.Inert(Situation(state, fcode.String, reason.String))
+		if state == "pending" && cancelled {
+			// Its turn never came: said so, rather than pending for good (rewriting a
+			// million rows would make the cancel itself slow).
+			rec[9] = SituationCancelled
+		} else {
+			rec[9] = contact.Inert(Situation(state, fcode.String, reason.String))
+		}
 		if err := cw.Write(rec); err != nil {
 			return n, fmt.Errorf("write report row %d: %w", n+1, err)
 		}
@@ -285,6 +292,10 @@ func SplitPhone(phone string) (ddd, number string) {
 	}
 	return "", digits
 }
+
+// SituationCancelled is the report's SituacaoEntrega of a recipient still pending when its
+// campaign was cancelled: never sent, and never to be.
+const SituationCancelled = "Cancelado"
 
 // Situation is a recipient's state in the Portuguese words of the report's SituacaoEntrega; a
 // failure carries the provider's code and reason.
