@@ -151,10 +151,8 @@ func runCampaignFreeze(ctx context.Context, cfg config) (failed bool, err error)
 		// Each start meets a settled database, as a campaign's audience usually is: every table
 		// it reads vacuumed (hint bits set, visibility map current) and the seeding's or the
 		// previous run's dirty pages written out, so no run pays for an earlier one's writes.
-		for _, q := range []string{"VACUUM ANALYZE contacts, contact_phones, consent_state, campaign_recipients", "CHECKPOINT"} {
-			if _, err := pool.Exec(ctx, q); err != nil {
-				return false, fmt.Errorf("settle before the freeze (%s): %w", q, err)
-			}
+		if err := settle(ctx, pool, "contacts, contact_phones, consent_state, campaign_recipients"); err != nil {
+			return false, err
 		}
 		load := loadAverage()
 		from := time.Now()

@@ -72,8 +72,7 @@ func seedConversations(ctx context.Context, pool *pgxpool.Pool, accountID uuid.U
 		WHERE c.account_id = $1`, accountID, lines, b.departments, len(b.departments), agent, listOpenPercent); err != nil {
 		return b, fmt.Errorf("seed conversations: %w", err)
 	}
-	_, err := pool.Exec(ctx, "VACUUM ANALYZE conversations")
-	return b, err
+	return b, settle(ctx, pool, "conversations")
 }
 
 // listQueries are the console lists measured: the open view filtered by a line, newest and
@@ -212,7 +211,7 @@ func runLists(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -lists -duration %s -warmup %s -list-concurrency %d -db-max-conns %d`.\n",
 		cfg.Duration, cfg.Warmup, cfg.ListConcurrency, cfg.DBMaxConns)
 	fmt.Fprintf(&b, "- Data: %d contacts, each with a conversation on each of %d lines: %d conversations, %d open (a third of those with an agent, "+
-		"half in one of %d departments), last messages spread over 30 days; seeded in one statement in %s, then VACUUM ANALYZE.\n",
+		"half in one of %d departments), last messages spread over 30 days; seeded in one statement in %s, then VACUUM ANALYZE and a CHECKPOINT.\n",
 		listContacts, listLines, total, open, listDepartments, seedTook.Round(time.Second))
 	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d, called with an API key (which sees every department). "+
 		"Each request picks at random: the open view of one line newest first, the same oldest first, or of one department; "+

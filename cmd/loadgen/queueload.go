@@ -125,8 +125,7 @@ func seedQueue(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, n i
 	if err := rows.Err(); err != nil {
 		return b, err
 	}
-	_, err = pool.Exec(ctx, "VACUUM ANALYZE conversations, contacts, users")
-	return b, err
+	return b, settle(ctx, pool, "conversations, contacts, users")
 }
 
 // loginAgents logs every agent in through the server. Login is throttled per client address,

@@ -65,13 +65,10 @@ func seedSweep(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, con
 		FROM conversations WHERE account_id = $1`, accountID).Scan(&due); err != nil {
 		return 0, 0, err
 	}
-	if _, err := pool.Exec(ctx, "VACUUM ANALYZE conversations"); err != nil {
-		return 0, 0, err
-	}
 	// The seeding wrote about a gigabyte of WAL, which sets off a checkpoint (max_wal_size):
-	// take it now, so that the sweep is not measured paying for the seeding's dirty pages
-	// and full-page images.
-	if _, err := pool.Exec(ctx, "CHECKPOINT"); err != nil {
+	// settle takes it now, so that the sweep is not measured paying for the seeding's dirty
+	// pages and full-page images.
+	if err := settle(ctx, pool, "conversations"); err != nil {
 		return 0, 0, err
 	}
 	return int(tag.RowsAffected()), due, nil
