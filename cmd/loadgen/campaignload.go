@@ -90,6 +90,45 @@ func seedCampaign(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, 
 	return c.ID, nil
 }
 
+// campaignScenario is where every campaign benchmark starts: its own database, the benchmark
+// tenant with -contacts contacts seeded, and the campaign and template services over them.
+type campaignScenario struct {
+	pool      *pgxpool.Pool
+	url       string
+	drop      func()
+	ten       tenant
+	svc       *campaign.Service
+	templates *template.Service
+}
+
+func newCampaignScenario(ctx context.Context, cfg config, dbName string) (sc campaignScenario, err error) {
+	sc.pool, sc.url, sc.drop, err = scenarioDatabase(ctx, cfg, dbName)
+	if err != nil {
+		return sc, err
+	}
+	defer func() {
+		if err != nil {
+			sc.drop()
+		}
+	}()
+	if sc.ten, err = setupTenant(ctx, sc.pool); err != nil {
+		return sc, err
+	}
+	logf("seeding %d contacts", cfg.Contacts)
+	if _, _, err = seedContacts(ctx, sc.pool, sc.ten.AccountID, cfg.Contacts, cfg.SeedWorkers); err != nil {
+		return sc, err
+	}
+	box, err := secretbox.New(benchSecretKey)
+	if err != nil {
+		return sc, err
+	}
+	contacts := contact.NewService(sc.pool, clock.System{})
+	sc.templates = template.NewService(sc.pool, clock.System{}, channel.NewService(sc.pool, clock.System{}, box), contacts)
+	sc.svc = campaign.NewService(sc.pool, clock.System{}, sc.templates,
+		send.NewService(sc.pool, clock.System{}, contacts, sc.templates, consent.NewService(sc.pool, clock.System{})))
+	return sc, nil
+}
+
 // runCampaignFreeze measures the start of a campaign over the whole account: the line checks
 // and the audience frozen into campaign_recipients (read by a second connection on the start's
 // snapshot, streamed into a binary COPY), in-process (campaign.Service.Start, what
@@ -97,27 +136,12 @@ func seedCampaign(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, 
 func runCampaignFreeze(ctx context.Context, cfg config) (failed bool, err error) {
 	started := time.Now()
 	loadAtStart := loadAverage()
-	const campaignDB = benchDB + "_campaign"
-	pool, _, dropDB, err := scenarioDatabase(ctx, cfg, campaignDB)
+	sc, err := newCampaignScenario(ctx, cfg, benchDB+"_campaign")
 	if err != nil {
 		return false, err
 	}
-	defer dropDB()
-	ten, err := setupTenant(ctx, pool)
-	if err != nil {
-		return false, err
-	}
-	logf("seeding %d contacts", cfg.Contacts)
-	if _, _, err := seedContacts(ctx, pool, ten.AccountID, cfg.Contacts, cfg.SeedWorkers); err != nil {
-		return false, err
-	}
-	box, err := secretbox.New(benchSecretKey)
-	if err != nil {
-		return false, err
-	}
-	contacts := contact.NewService(pool, clock.System{})
-	templates := template.NewService(pool, clock.System{}, channel.NewService(pool, clock.System{}, box), contacts)
-	svc := campaign.NewService(pool, clock.System{}, templates, send.NewService(pool, clock.System{}, contacts, templates, consent.NewService(pool, clock.System{})))
+	defer sc.drop()
+	pool, ten, svc, templates := sc.pool, sc.ten, sc.svc, sc.templates
 	seedFrom := time.Now()
 	id, err := seedCampaign(ctx, pool, ten.AccountID, svc, templates)
 	if err != nil {

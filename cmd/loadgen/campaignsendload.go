@@ -10,13 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/conversa-hq/conversa/internal/campaign"
-	"github.com/conversa-hq/conversa/internal/channel"
-	"github.com/conversa-hq/conversa/internal/clock"
-	"github.com/conversa-hq/conversa/internal/consent"
-	"github.com/conversa-hq/conversa/internal/contact"
-	"github.com/conversa-hq/conversa/internal/secretbox"
-	"github.com/conversa-hq/conversa/internal/send"
-	"github.com/conversa-hq/conversa/internal/template"
 )
 
 // The campaign dispatch benchmark (issue 8): ten prospect lines at 1 000 messages/s each.
@@ -58,26 +51,12 @@ func runCampaignSend(ctx context.Context, cfg config) (failed bool, err error) {
 	started := time.Now()
 	loadAtStart := loadAverage()
 	const campaignDB = benchDB + "_campaign_send"
-	pool, benchURL, dropDB, err := scenarioDatabase(ctx, cfg, campaignDB)
+	sc, err := newCampaignScenario(ctx, cfg, campaignDB)
 	if err != nil {
 		return false, err
 	}
-	defer dropDB()
-	ten, err := setupTenant(ctx, pool)
-	if err != nil {
-		return false, err
-	}
-	logf("seeding %d contacts", cfg.Contacts)
-	if _, _, err := seedContacts(ctx, pool, ten.AccountID, cfg.Contacts, cfg.SeedWorkers); err != nil {
-		return false, err
-	}
-	box, err := secretbox.New(benchSecretKey)
-	if err != nil {
-		return false, err
-	}
-	contacts := contact.NewService(pool, clock.System{})
-	templates := template.NewService(pool, clock.System{}, channel.NewService(pool, clock.System{}, box), contacts)
-	svc := campaign.NewService(pool, clock.System{}, templates, send.NewService(pool, clock.System{}, contacts, templates, consent.NewService(pool, clock.System{})))
+	defer sc.drop()
+	pool, benchURL, ten, svc, templates := sc.pool, sc.url, sc.ten, sc.svc, sc.templates
 	id, err := seedCampaign(ctx, pool, ten.AccountID, svc, templates)
 	if err != nil {
 		return false, err
