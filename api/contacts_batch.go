@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/conversa-hq/conversa/internal/auth"
 	"github.com/conversa-hq/conversa/internal/contact"
-	"github.com/conversa-hq/conversa/internal/idempotency"
 )
 
 // BatchItemResult is one item's answer in a batch upsert.
@@ -57,28 +55,12 @@ func (s *server) registerContactBatch(api huma.API) {
 				return nil, prefixProblem(problem(err), i)
 			}
 		}
-		run := func(tx pgx.Tx) (idempotency.Response, error) {
-			results, err := s.Contacts.BatchTx(ctx, tx, p.AccountID, contact.MatchKey(in.Body.Key), items)
-			if err != nil {
-				return idempotency.Response{}, err
-			}
-			b, err := json.Marshal(toBatchBody(results))
-			return idempotency.Response{Status: http.StatusOK, Body: b}, err
-		}
-		var resp idempotency.Response
-		if in.IdempotencyKey != "" {
-			resp, _, err = idempotency.Do(ctx, s.Pool, p.AccountID, "batch-upsert-contacts", in.IdempotencyKey, in.RawBody, run)
-		} else {
-			err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-				resp, err = run(tx)
-				return err
+		out, _, err := idempotent(ctx, s, p.AccountID, "batch-upsert-contacts", in.IdempotencyKey, in.RawBody, http.StatusOK,
+			func(tx pgx.Tx) (BatchResultBody, error) {
+				results, err := s.Contacts.BatchTx(ctx, tx, p.AccountID, contact.MatchKey(in.Body.Key), items)
+				return toBatchBody(results), err
 			})
-		}
 		if err != nil {
-			return nil, err
-		}
-		var out BatchResultBody
-		if err := json.Unmarshal(resp.Body, &out); err != nil {
 			return nil, err
 		}
 		return &struct{ Body BatchResultBody }{Body: out}, nil

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -10,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/conversa-hq/conversa/internal/auth"
-	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/newchat"
 )
 
@@ -72,32 +70,18 @@ func (s *server) registerNewChat(api huma.API) {
 		req := newchat.Request{AccountID: p.AccountID, UserID: p.UserID, APIKeyID: p.APIKeyID, Phone: b.Phone, Foreign: b.Foreign, Name: b.Name,
 			ChannelID: b.ChannelID, TemplateID: b.TemplateID, Variables: b.Variables, Open: b.Open}
 		var res newchat.Result
-		out := &struct{ Body NewChatBody }{}
-		run := func(tx pgx.Tx) (idempotency.Response, error) {
-			if res, err = s.NewChat.Start(ctx, tx, req); err != nil {
-				return idempotency.Response{}, err
-			}
-			body, err := json.Marshal(toNewChatBody(res))
-			return idempotency.Response{Status: http.StatusAccepted, Body: body}, err
-		}
-		replayed := false
-		if in.IdempotencyKey != "" {
-			var resp idempotency.Response
-			if resp, replayed, err = idempotency.Do(ctx, s.Pool, p.AccountID, "start-new-chat", in.IdempotencyKey, in.RawBody, run); err != nil {
-				return nil, err
-			}
-			if err := json.Unmarshal(resp.Body, &out.Body); err != nil {
-				return nil, err
-			}
-		} else {
-			if err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { _, err := run(tx); return err }); err != nil {
-				return nil, err
-			}
-			out.Body = toNewChatBody(res)
+		body, replayed, err := idempotent(ctx, s, p.AccountID, "start-new-chat", in.IdempotencyKey, in.RawBody, http.StatusAccepted,
+			func(tx pgx.Tx) (NewChatBody, error) {
+				var err error
+				res, err = s.NewChat.Start(ctx, tx, req)
+				return toNewChatBody(res), err
+			})
+		if err != nil {
+			return nil, err
 		}
 		if !replayed && s.Send.Wake != nil {
 			s.Send.Wake(ctx, res.Message.ChannelID)
 		}
-		return out, nil
+		return &struct{ Body NewChatBody }{Body: body}, nil
 	}))
 }
