@@ -40,9 +40,10 @@ generate:
 	$(TOOL) sqlc generate
 	$(GO) run ./cmd/conversa openapi > openapi.yaml
 
-## bench: the HTTP and PostgreSQL figures of docs/benchmarks.md (seeds 1 000 000 contacts)
+## bench: the HTTP and PostgreSQL figures of docs/benchmarks.md (seeds 1 000 000 contacts), on a
+## private durable PostgreSQL with the production settings of internal/pgdb/settings.go
 bench: build
-	./$(BIN) with-postgres -- $(GO) run ./cmd/loadgen -conversa ./$(BIN) $(BENCH_FLAGS)
+	./$(BIN) with-postgres --durable -- $(GO) run ./cmd/loadgen -conversa ./$(BIN) $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

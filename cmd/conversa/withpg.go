@@ -16,10 +16,13 @@ import (
 // withPostgresCmd runs a command (the test suite, a benchmark) with TEST_DATABASE_URL pointing
 // at a superuser connection: the one already set, else the machine's PostgreSQL on
 // 127.0.0.1:5432 unless CONVERSA_NO_SYSTEM_PG=1, else a private throwaway cluster that is
-// removed afterwards. The command's exit status is passed on.
+// removed afterwards. With --durable it always starts the private cluster, durable and with
+// pgdb.ServerSettings: benchmarks measure the server this service is sized for, not whatever
+// the machine's own PostgreSQL is configured with. The command's exit status is passed on.
 func withPostgresCmd() *cobra.Command {
 	var dir string
-	return &cobra.Command{
+	var durable bool
+	cmd := &cobra.Command{
 		Use:    "with-postgres -- COMMAND [ARGS...]",
 		Short:  "Run a command with TEST_DATABASE_URL set to a PostgreSQL server (for make test and make bench)",
 		Hidden: true,
@@ -30,7 +33,7 @@ func withPostgresCmd() *cobra.Command {
 			switch {
 			case url != "":
 				fmt.Fprintln(os.Stderr, "with-postgres: using TEST_DATABASE_URL")
-			case pgdb.SystemAnswers():
+			case !durable && pgdb.SystemAnswers():
 				url = pgdb.SystemURL
 				fmt.Fprintln(os.Stderr, "with-postgres: using the PostgreSQL on 127.0.0.1:5432 (CONVERSA_NO_SYSTEM_PG=1 to use a private one)")
 			default:
@@ -46,7 +49,7 @@ func withPostgresCmd() *cobra.Command {
 					defer os.RemoveAll(d)
 					dir = d
 				}
-				cluster := &pgdb.Cluster{Dir: filepath.Join(dir, "pg"), Logf: func(f string, a ...any) {
+				cluster := &pgdb.Cluster{Dir: filepath.Join(dir, "pg"), Durable: durable, Logf: func(f string, a ...any) {
 					fmt.Fprintf(os.Stderr, "with-postgres: "+f+"\n", a...)
 				}}
 				if err := cluster.Start(ctx); err != nil {
@@ -69,6 +72,8 @@ func withPostgresCmd() *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&durable, "durable", false, "start a private durable cluster with production settings (for benchmarks), ignoring 127.0.0.1:5432")
+	return cmd
 }
 
 type exitCode int

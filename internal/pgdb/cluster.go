@@ -29,7 +29,9 @@ type Cluster struct {
 	// server runs as the `postgres` OS user (PostgreSQL refuses root); if that user cannot
 	// reach Dir, the cluster lives in a directory under os.TempDir() named after Dir instead.
 	Dir string
-	// Durable keeps fsync on. Test clusters turn it off: they are thrown away.
+	// Durable keeps fsync and synchronous commit on and runs with ServerSettings, as a
+	// production server would (conversa dev, make bench). Test clusters turn durability off:
+	// they are thrown away.
 	Durable bool
 	// Logf reports progress (installing, initialising, starting). Optional.
 	Logf func(format string, args ...any)
@@ -96,10 +98,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 		"-c listen_addresses=127.0.0.1",
 		"-c unix_socket_directories=",
 		"-c max_connections=300",
-		"-c shared_buffers=256MB",
 	}
-	if !c.Durable {
-		opts = append(opts, "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
+	if c.Durable {
+		for _, kv := range ServerSettings(totalMemory()) {
+			opts = append(opts, "-c "+kv)
+		}
+	} else {
+		opts = append(opts, "-c shared_buffers=256MB", "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
 	}
 	logFile := filepath.Join(filepath.Dir(c.dataDir), "postgres.log")
 	if out, err := c.run(ctx, filepath.Join(c.bin, "pg_ctl"), "start", "-D", c.dataDir, "-l", logFile,
