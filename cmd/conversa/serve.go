@@ -257,6 +257,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	defer stopWake()
 	go webhooks.RunNotifier(wakeCtx)
 	go func() { _ = webhook.Listen(wakeCtx, pool, jobs.WakeDrain(client, webhooks, logger)) }()
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			_ = stopWorkers(client, cfg.ShutdownTimeout, logger)
+			return err
+		}
+		defer stopDebug()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = stopWorkers(client, cfg.ShutdownTimeout, logger)

@@ -32,6 +32,7 @@ var Vars = []Var{
 	{"CONVERSA_DB_MAX_CONNS", "16", "Connections in the database pool."},
 	{"CONVERSA_WORKERS", "100", "River workers in the default queue (serve and worker)."},
 	{"CONVERSA_JOBS", "true", "false makes serve an API-only process that runs no River workers (run `conversa worker` processes for them), so request latency does not share a process with the dispatchers and drains."},
+	{"CONVERSA_DEBUG_ADDR", "(none)", "Address of a second listener serving Go's profiler (/debug/pprof/), e.g. 127.0.0.1:6060: where a slow server spends its CPU. Keep it off public interfaces."},
 	{"CONVERSA_LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"CONVERSA_LOG_FORMAT", "json", "json or text."},
 	{"CONVERSA_SHUTDOWN_TIMEOUT", "30s", "How long a stop waits for in-flight requests and jobs."},
@@ -45,8 +46,10 @@ var Vars = []Var{
 type Config struct {
 	DatabaseURL string
 	Addr        string
-	JWTKeys     string
-	SecretKey   string
+	// DebugAddr serves net/http/pprof when set (CONVERSA_DEBUG_ADDR).
+	DebugAddr string
+	JWTKeys   string
+	SecretKey string
 	// PublicURL is where providers reach the server (the media library's links).
 	PublicURL string
 	// WhatsAppURL is the Cloud API's base URL.
@@ -94,6 +97,7 @@ func Load() (Config, error) {
 	c := Config{
 		DatabaseURL:     os.Getenv("DATABASE_URL"),
 		Addr:            str("CONVERSA_ADDR"),
+		DebugAddr:       os.Getenv("CONVERSA_DEBUG_ADDR"),
 		JWTKeys:         os.Getenv("CONVERSA_JWT_KEYS"),
 		SecretKey:       os.Getenv("CONVERSA_SECRET_KEY"),
 		PublicURL:       str("CONVERSA_PUBLIC_URL"),
