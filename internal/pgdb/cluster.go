@@ -100,7 +100,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		"-c max_connections=300",
 	}
 	if c.Durable {
-		for _, kv := range ServerSettings(totalMemory()) {
+		for _, kv := range ServerSettings(totalMemory(), hasLZ4(ctx, c.bin)) {
 			opts = append(opts, "-c "+kv)
 		}
 	} else {
