@@ -222,6 +222,13 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		return false, err
 	}
 	defer removeBin()
+	tier, err := measureIngestTier(ctx, cfg, bin, benchURL, pool, ten.APIKey, wh)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range tier {
+		failed = failed || r.HTTP.Errors > 0
+	}
 	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
 	if err != nil {
 		return false, err
@@ -333,10 +340,18 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns, cfg.WebhookBacklog)
 	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d, its River workers on (2 drain workers). "+
 		"Each request is a signed WhatsApp inbound text (about 600 bytes) with its own message id, so draining records one event per delivery; "+
-		"the server drains while it ingests, and every phase starts once everything stored before it has been drained. Raw PG: the service's one INSERT on a bare pgx pool of the same size, and the same INSERT "+
+		"the server drains while it ingests, and every phase starts once everything stored before it has been drained. The ingest tier rows come first: "+
+		"an API-only process (CONVERSA_JOBS=false, no River workers) takes the deliveries and nothing drains them until the server with workers starts "+
+		"(which drains them before its own rows), so they measure the request path alone, as a deployment with separate API and worker processes runs it "+
+		"(on this machine both still share the two cores and the database with the load generator). Raw PG: the service's one INSERT on a bare pgx pool of the same size, and the same INSERT "+
 		"with `pg_notify` in the statement (what a NOTIFY per delivery would cost).\n\n", cfg.DBMaxConns)
 	b.WriteString("| Ingest | Clients | rps | p50 | p90 | p99 | max | Errors | Raw PG rps | Raw p99 | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range tier {
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | | | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
+			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
+			formatMs(r.HTTP.Max()), r.HTTP.Errors, r.Scenario.Target, yesNo(r.Met()))
+	}
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
 			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
@@ -370,6 +385,44 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		}
 	}
 	return failed, nil
+}
+
+// measureIngestTier runs the ingest scenarios against an API-only process (CONVERSA_JOBS=false):
+// the request path alone, the signature check and the durable INSERT, with no drain sharing
+// the machine. What it stores stays undrained until the server with workers starts.
+func measureIngestTier(ctx context.Context, cfg config, bin, benchURL string, pool *pgxpool.Pool, apiKey string, wh webhookBench) ([]scenarioResult, error) {
+	api, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns, "CONVERSA_JOBS=false")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if serr := api.Stop(); serr != nil {
+			logf("%v", serr)
+		}
+	}()
+	web := newHTTPTarget(api.Base, apiKey, cfg.Concurrency, nil)
+	var out []scenarioResult
+	for _, sc := range []scenario{
+		{Name: "ingest tier (API-only process, nothing draining), flat out", Clients: cfg.Concurrency, Duration: cfg.Duration,
+			HTTP: web.receiveWebhook(wh), Target: target{MinRPS: 3000}},
+		{Name: "ingest tier (API-only process, nothing draining) at 3000/s", Clients: cfg.Concurrency, Duration: cfg.Duration, Rate: 3000,
+			HTTP: web.receiveWebhook(wh), Target: target{MinRPS: 2940, MaxP99: 20 * time.Millisecond}},
+	} {
+		if _, err := pool.Exec(ctx, "VACUUM ANALYZE webhook_deliveries"); err != nil {
+			return nil, err
+		}
+		logf("%s: HTTP, %d clients, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
+		from := time.Now()
+		res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.HTTP)}
+		res.PeakRSS = api.RSS.Peak(from, time.Now())
+		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
+		printErrors(res.HTTP)
+		out = append(out, res)
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // loadAverage is /proc/loadavg's first three fields: how busy the machine was, since other
