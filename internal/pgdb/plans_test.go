@@ -2,9 +2,12 @@ package pgdb_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/internal/pgdb"
@@ -44,4 +47,28 @@ func TestGenericPlansForOneQuery(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, tag.RowsAffected())
 	require.Zero(t, pool.Stat().AcquiredConns(), "every call gave its connection back")
+}
+
+// Allowing generic plans must not cost a server WARNING per statement (SET LOCAL outside an
+// explicit transaction block raises one), which the server formats, logs and sends each time.
+func TestGenericPlansRaiseNoNotice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testdbPool(t).Config()
+	var notices []string
+	var mu sync.Mutex
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		notices = append(notices, n.Severity+": "+n.Message)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	var mode string
+	require.NoError(t, pgdb.GenericPlans{Pool: pool}.QueryRow(ctx, "SELECT current_setting('plan_cache_mode') WHERE $1::int > 0", 1).Scan(&mode))
+	require.Equal(t, "auto", mode)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, notices)
 }
