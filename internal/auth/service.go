@@ -63,7 +63,26 @@ type Service struct {
 	ipLimits  map[string]*rate.Limiter
 	// revoked holds keys this process revoked recently, with when.
 	revoked map[uuid.UUID]time.Time
+
+	// verified holds the access tokens this process has verified, until they expire (see
+	// verifyAccess).
+	verifiedMu sync.RWMutex
+	verified   map[string]verifiedAccess
 }
+
+// verifiedAccess is a verified access token's principal and the moment verification would
+// start refusing it (its expiry plus the leeway).
+type verifiedAccess struct {
+	principal Principal
+	until     time.Time
+}
+
+// accessLeeway is the clock skew tolerated on an access token's times.
+const accessLeeway = 5 * time.Second
+
+// maxVerified bounds the verified-token cache; when it is full it starts over. Only tokens
+// whose signature held get in, so its size follows the tokens this service issued.
+const maxVerified = 20_000
 
 type cachedKey struct {
 	principal Principal
@@ -91,6 +110,7 @@ func NewService(pool *pgxpool.Pool, keys *KeySet, clk clock.Clock, cfg Config) *
 		keyLimits: map[uuid.UUID]*rate.Limiter{},
 		ipLimits:  map[string]*rate.Limiter{},
 		revoked:   map[uuid.UUID]time.Time{},
+		verified:  map[string]verifiedAccess{},
 	}
 }
 
@@ -269,7 +289,36 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 	return s.verifyAccess(credential)
 }
 
+// verifyAccess checks an access token, once per process and token: an agent's console sends
+// the same token with every request for the token's whole life, and the Ed25519 check costs
+// about 75 µs of CPU (8 % of this two-core machine at 2 000 queue Nexts a second). Access
+// tokens are stateless (nothing revokes one before it expires), so a token verified once gives
+// the same principal until the moment verification would refuse it as expired, and that is
+// how long it is kept. A token that fails is never kept.
 func (s *Service) verifyAccess(raw string) (Principal, error) {
+	now := s.clock.Now()
+	s.verifiedMu.RLock()
+	v, ok := s.verified[raw]
+	s.verifiedMu.RUnlock()
+	if ok && now.Before(v.until) {
+		return v.principal, nil
+	}
+	p, exp, err := s.parseAccess(raw)
+	if err != nil {
+		return p, err
+	}
+	s.verifiedMu.Lock()
+	if len(s.verified) >= maxVerified {
+		clear(s.verified)
+	}
+	s.verified[raw] = verifiedAccess{principal: p, until: exp.Add(accessLeeway)}
+	s.verifiedMu.Unlock()
+	return p, nil
+}
+
+// parseAccess verifies an access token's signature and claims, and returns its principal and
+// expiry.
+func (s *Service) parseAccess(raw string) (Principal, time.Time, error) {
 	var c accessClaims
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -284,26 +333,26 @@ func (s *Service) verifyAccess(raw string) (Principal, error) {
 		jwt.WithAudience(audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(accessLeeway),
 		jwt.WithTimeFunc(s.clock.Now),
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Principal{}, fault.Unauthorized("access token expired: refresh it")
+			return Principal{}, time.Time{}, fault.Unauthorized("access token expired: refresh it")
 		}
-		return Principal{}, fault.Unauthorized("invalid access token")
+		return Principal{}, time.Time{}, fault.Unauthorized("invalid access token")
 	}
 	acct, err1 := uuid.Parse(c.Account)
 	uid, err2 := uuid.Parse(c.Subject)
 	role, err3 := ParseRole(c.Role)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return Principal{}, fault.Unauthorized("invalid access token")
+	if err1 != nil || err2 != nil || err3 != nil || c.ExpiresAt == nil {
+		return Principal{}, time.Time{}, fault.Unauthorized("invalid access token")
 	}
 	perms := make([]Permission, len(c.Permissions))
 	for i, p := range c.Permissions {
 		perms[i] = Permission(p)
 	}
-	return Principal{AccountID: acct, UserID: &uid, Role: role, Permissions: perms}, nil
+	return Principal{AccountID: acct, UserID: &uid, Role: role, Permissions: perms}, c.ExpiresAt.Time, nil
 }
 
 func (s *Service) allowLogin(addr string) (time.Duration, bool) {
