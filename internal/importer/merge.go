@@ -601,13 +601,20 @@ func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 		ORDER BY 2`)
 	if mode != ModeCreateOnly {
 		// Numbers the contact lacks go after its own (numbers of other contacts failed the row).
-		add(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
+		// contact_phones has no foreign key (migration 00040): the contacts are locked here
+		// FOR KEY SHARE, so a delete waits for the import, and one deleted meanwhile gets none.
+		add(`WITH x AS (
+			    SELECT s.target, ph.phone, ph.ord
+			    FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
+			    WHERE s.fail IS NULL AND s.target <> s.new_id
+			      AND NOT EXISTS (SELECT 1 FROM contact_phones o WHERE o.account_id = $1 AND o.phone = ph.phone)
+			), held AS (
+			    SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.id IN (SELECT x.target FROM x) FOR KEY SHARE
+			)
+			INSERT INTO contact_phones (account_id, phone, contact_id, position)
 			SELECT $1, x.phone, x.target, (coalesce((SELECT max(p.position) FROM contact_phones p
 			                                         WHERE p.account_id = $1 AND p.contact_id = x.target), 0) + x.ord)::smallint
-			FROM (SELECT s.target, ph.phone, ph.ord
-			      FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
-			      WHERE s.fail IS NULL AND s.target <> s.new_id
-			        AND NOT EXISTS (SELECT 1 FROM contact_phones o WHERE o.account_id = $1 AND o.phone = ph.phone)) x
+			FROM x JOIN held ON held.id = x.target
 			ON CONFLICT (account_id, phone) DO NOTHING`)
 	}
 	if segment {
