@@ -33,7 +33,9 @@ type ImportGrant struct {
 // inserts; ON CONFLICT's speculative insertion, an extra WAL record per row, is kept for
 // contacts that have state. A concurrent append to one of these contacts cannot slip between
 // the two: it conflicts first on the chain's unique (contact, seq) key, whose row is written
-// before the contact's state rows.
+// before the contact's state rows. Both write in key order, a contact's rows together (the
+// planner would otherwise loop over the channels outermost and visit every contact's index
+// and heap pages twelve times).
 const appendGrants = `
 WITH g AS (
     SELECT g.* FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
@@ -74,6 +76,7 @@ WITH g AS (
     INSERT INTO consent_state AS s (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
     SELECT $1, ins.contact_id, pu.purpose, ch.channel, 'granted', $14, ins.id, $11
     FROM ins JOIN tip ON tip.id = ins.id AND tip.has_state, unnest($10::text[]) AS pu(purpose), unnest($15::text[]) AS ch(channel)
+    ORDER BY ins.contact_id, pu.purpose, ch.channel
     ON CONFLICT (account_id, contact_id, purpose, channel) DO UPDATE SET
         status = EXCLUDED.status,
         explicit = EXCLUDED.explicit OR (EXCLUDED.status = 'granted' AND s.status = 'granted' AND s.explicit),
