@@ -210,3 +210,59 @@ func TestConsentWritersHoldTheContact(t *testing.T) {
 	require.Error(t, err, "append_consent refuses a contact that does not exist")
 	require.Zero(t, orphans(t, pool))
 }
+
+// TestContactsNeedTheirAccount: contacts have no foreign key to accounts (migration 00041);
+// an insert still needs an existing account and holds it until it commits, a contact never
+// changes account, and deleting an account deletes its contacts.
+func TestContactsNeedTheirAccount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	b, err := account.Create(ctx, pool, "B")
+	require.NoError(t, err)
+	svc := contact.NewService(pool, clock.System{})
+
+	_, err = pool.Exec(ctx, `INSERT INTO contacts (account_id, id, name) VALUES ($1, $2, 'x')`, uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()))
+	_, isFK := pgdb.ForeignKeyViolation(err)
+	require.True(t, isFK, "want a foreign key violation, got %v", err)
+
+	c, err := svc.Create(ctx, a.ID, contact.Fields{Name: "C", Phones: []string{"11 98765-0001"}})
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE contacts SET account_id = $2 WHERE account_id = $1`, a.ID, b.ID)
+	_, isFK = pgdb.ForeignKeyViolation(err)
+	require.True(t, isFK, "a contact cannot change account: %v", err)
+
+	// An open insert holds its account: the deletion waits.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `INSERT INTO contacts (account_id, id, name) VALUES ($1, $2, 'y')`, a.ID, uuid.Must(uuid.NewV7()))
+	require.NoError(t, err)
+	del, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = del.Rollback(ctx) }()
+	_, err = del.Exec(ctx, "SET LOCAL lock_timeout = '200ms'")
+	require.NoError(t, err)
+	_, err = del.Exec(ctx, "DELETE FROM accounts WHERE id = $1", a.ID)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "55P03", pgErr.Code, "the deletion must wait for the insert: %v", err)
+	require.NoError(t, del.Rollback(ctx))
+	require.NoError(t, tx.Commit(ctx))
+
+	kept, err := svc.Create(ctx, b.ID, contact.Fields{Name: "Kept", CustomerCode: ptr("K1")})
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "DELETE FROM accounts WHERE id = $1", a.ID)
+	require.NoError(t, err)
+	var left int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM contacts WHERE account_id = $1)
+		+ (SELECT count(*) FROM contact_phones WHERE account_id = $1)`, a.ID).Scan(&left))
+	require.Zero(t, left)
+	_, err = svc.Get(ctx, a.ID, c.ID)
+	require.Error(t, err)
+	_, err = svc.Get(ctx, b.ID, kept.ID)
+	require.NoError(t, err)
+	require.Zero(t, orphans(t, pool))
+}
