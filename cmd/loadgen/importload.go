@@ -354,7 +354,7 @@ func runImportBench(ctx context.Context, cfg config) (bool, error) {
 		"%.0f rows/s into the real contacts and contact_phones (indexes and foreign keys)",
 		cfg.ImportRows, float64(cfg.ImportRows)/rawIdx.Seconds(), float64(cfg.ImportRows)/rawBare.Seconds(), float64(cfg.ImportRows)/rawReal.Seconds())
 
-	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns)
+	srv, err := startServer(ctx, bin, benchURL, cfg.DBMaxConns, "CONVERSA_LOG_LEVEL="+cfg.ServerLogLevel)
 	if err != nil {
 		return false, err
 	}

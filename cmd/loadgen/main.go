@@ -64,6 +64,8 @@ type config struct {
 	Import        bool
 	ImportRows    int
 	ImportConsent int
+	// ServerLogLevel is CONVERSA_LOG_LEVEL of the -import server.
+	ServerLogLevel string
 	// Queue runs the live queue benchmark alone (queueload.go) over QueueWaiting conversations.
 	Queue        bool
 	QueueWaiting int
@@ -151,6 +153,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.Import, "import", false, "run only the CSV import scenario (POST /v1/imports of new rows, then of updates)")
 	fs.IntVar(&cfg.ImportRows, "import-rows", 1_000_000, "rows of the generated CSV files of -import")
 	fs.IntVar(&cfg.ImportConsent, "import-consent", 10, "percent of -import rows that accept communications (each records a consent grant)")
+	fs.StringVar(&cfg.ServerLogLevel, "server-log-level", "warn", "log level of the server of -import (debug shows the time of each batch's steps)")
 	fs.BoolVar(&cfg.Queue, "queue", false, "run only the live queue benchmark: 50 agents calling POST /v1/queue/next over -queue-waiting conversations")
 	fs.IntVar(&cfg.QueueWaiting, "queue-waiting", 100_000, "waiting conversations seeded for -queue (one contact each)")
 	if err := fs.Parse(args); err != nil {

@@ -26,16 +26,29 @@ type ImportGrant struct {
 // rules). Every record of a call shares purposes, channels, method and recorder. When $19 names
 // a channel, contacts that any record ever covered on it are skipped (a first inbound message
 // never opts back in a contact who opted out).
+//
+// Each contact is locked FOR KEY SHARE (consent_state has no foreign key: migration 00040),
+// so its deletion waits for this transaction; a contact already deleted is skipped. The
+// projection rows of a contact that has none yet (every contact of a new import) are plain
+// inserts; ON CONFLICT's speculative insertion, an extra WAL record per row, is kept for
+// contacts that have state. A concurrent append to one of these contacts cannot slip between
+// the two: it conflicts first on the chain's unique (contact, seq) key, whose row is written
+// before the contact's state rows. Both write in key order, a contact's rows together (the
+// planner would otherwise loop over the channels outermost and visit every contact's index
+// and heap pages twelve times).
 const appendGrants = `
 WITH g AS (
-    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
+    SELECT g.* FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
         AS g(id, contact_id, occurred_at, text_shown, source, identifier_kind, identifier, digest)
+    JOIN contacts c ON c.account_id = $1 AND c.id = g.contact_id
     WHERE $19::text = '' OR (
         SELECT 1 FROM consent_records r
         WHERE r.account_id = $1 AND r.contact_id = g.contact_id AND (r.all_channels OR $19::text = ANY(r.channels))
         LIMIT 1) IS NULL
+    FOR KEY SHARE OF c
 ), tip AS (
-    SELECT g.*, coalesce(t.seq, 0) + 1 AS seq, t.hash AS prev_hash
+    SELECT g.*, coalesce(t.seq, 0) + 1 AS seq, t.hash AS prev_hash,
+           EXISTS (SELECT 1 FROM consent_state s WHERE s.account_id = $1 AND s.contact_id = g.contact_id) AS has_state
     FROM g LEFT JOIN LATERAL (
         SELECT r.seq, r.hash FROM consent_records r
         WHERE r.account_id = $1 AND r.contact_id = g.contact_id
@@ -53,21 +66,31 @@ WITH g AS (
            sha256(convert_to(E'conversa-consent-v2\n', 'UTF8') || tip.digest || int8send(tip.seq::bigint) || coalesce(tip.prev_hash, ''::bytea))
     FROM tip
     RETURNING id, contact_id
+), first AS (
+    INSERT INTO consent_state (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
+    SELECT $1, ins.contact_id, pu.purpose, ch.channel, 'granted', $14, ins.id, $11
+    FROM ins JOIN tip ON tip.id = ins.id AND NOT tip.has_state, unnest($10::text[]) AS pu(purpose), unnest($15::text[]) AS ch(channel)
+    ORDER BY ins.contact_id, pu.purpose, ch.channel
 )
-INSERT INTO consent_state AS s (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
-SELECT $1, ins.contact_id, pu.purpose, ch.channel, 'granted', $14, ins.id, $11
-FROM ins, unnest($10::text[]) AS pu(purpose), unnest($15::text[]) AS ch(channel)
-ON CONFLICT (account_id, contact_id, purpose, channel) DO UPDATE SET
-    status = EXCLUDED.status,
-    explicit = EXCLUDED.explicit OR (EXCLUDED.status = 'granted' AND s.status = 'granted' AND s.explicit),
-    record_id = EXCLUDED.record_id,
-    updated_at = EXCLUDED.updated_at
-WHERE NOT (EXCLUDED.status = 'pending' AND s.status = 'granted')`
+, later AS (
+    INSERT INTO consent_state AS s (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
+    SELECT $1, ins.contact_id, pu.purpose, ch.channel, 'granted', $14, ins.id, $11
+    FROM ins JOIN tip ON tip.id = ins.id AND tip.has_state, unnest($10::text[]) AS pu(purpose), unnest($15::text[]) AS ch(channel)
+    ORDER BY ins.contact_id, pu.purpose, ch.channel
+    ON CONFLICT (account_id, contact_id, purpose, channel) DO UPDATE SET
+        status = EXCLUDED.status,
+        explicit = EXCLUDED.explicit OR (EXCLUDED.status = 'granted' AND s.status = 'granted' AND s.explicit),
+        record_id = EXCLUDED.record_id,
+        updated_at = EXCLUDED.updated_at
+    WHERE NOT (EXCLUDED.status = 'pending' AND s.status = 'granted')
+)
+SELECT count(*) FROM ins`
 
 // RecordImportMany is RecordImport for many contacts at once, inside the caller's
 // transaction: one set-based statement appends each contact's record after the tip of its
 // chain, sealed exactly as append_consent seals it, and updates consent_state, so Verify and
-// Replay hold as if each had been recorded alone. Contacts must be distinct and exist.
+// Replay hold as if each had been recorded alone. Contacts must be distinct; one deleted
+// meanwhile is skipped. It returns how many records it appended.
 //
 // It does not take append_consent's per-contact advisory lock (an import of 50 000 contacts
 // would exhaust the lock table); an append racing on the same contact makes one of the two
@@ -165,11 +188,12 @@ func (s *Service) appendMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID
 		digests[i] = contentDigest(rec)
 	}
 	rec := Record{Channels: first.Channels, AllChannels: first.AllChannels}
-	tag, err := tx.Exec(ctx, appendGrants, accountID, ids, contacts, occurred, texts, sources, idKinds, idVals, digests,
+	var appended int64
+	err := tx.QueryRow(ctx, appendGrants, accountID, ids, contacts, occurred, texts, sources, idKinds, idVals, digests,
 		slices.Sorted(slices.Values(strs(first.Purposes))), now, by.Kind, by.ID, explicit, strs(rec.scope()),
-		strs(first.Channels), first.AllChannels, string(first.Method), skipSeenOn)
+		strs(first.Channels), first.AllChannels, string(first.Method), skipSeenOn).Scan(&appended)
 	if err != nil {
 		return 0, err
 	}
-	return tag.RowsAffected(), nil
+	return appended, nil
 }

@@ -165,6 +165,8 @@ func (b *batcher) refreshStatistics(ctx context.Context, batch int64) {
 
 func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lineError, read, bytesRead int64) (created int64, err error) {
 	q := b.s.q
+	pt := newPhases()
+	defer pt.log(ctx, b.id, len(rows))
 	cur, err := q.LockImport(ctx, tx, store.LockImportParams{AccountID: b.accountID, ID: b.id})
 	if err != nil {
 		return 0, fmt.Errorf("lock import %s: %w", b.id, err)
@@ -194,6 +196,7 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 	if err := b.resolveTags(ctx, tx, rows, extra, now); err != nil {
 		return 0, err
 	}
+	pt.mark("tags")
 
 	// Keys inside the batch: for updates the last row with a key wins, for create_only the
 	// first; the others are reported as skipped. A phone on two rows of different contacts
@@ -295,9 +298,11 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 	if err != nil {
 		return 0, fmt.Errorf("stage batch: %w", err)
 	}
+	pt.mark("stage")
 	if _, err := tx.Exec(ctx, `ANALYZE import_stage`); err != nil {
 		return 0, fmt.Errorf("analyze staging table: %w", err)
 	}
+	pt.mark("analyze_stage")
 	noName := false
 	for i, r := range rows {
 		noName = noName || (r.noName && !dropped[i])
@@ -305,17 +310,18 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 	for _, stmt := range mergeStatements(mode, b.plan, b.opts.DryRun, b.opts.SegmentID != nil, noName) {
 		args := []any{b.accountID, now, b.opts.SegmentID}
 		switch {
-		case strings.Contains(stmt, "$3"):
-		case strings.Contains(stmt, "$2"):
+		case strings.Contains(stmt.sql, "$3"):
+		case strings.Contains(stmt.sql, "$2"):
 			args = args[:2]
-		case strings.Contains(stmt, "$1"):
+		case strings.Contains(stmt.sql, "$1"):
 			args = args[:1]
 		default:
 			args = nil
 		}
-		if _, err := tx.Exec(ctx, stmt, args...); err != nil {
-			return 0, fmt.Errorf("merge batch: %w", err)
+		if _, err := tx.Exec(ctx, stmt.sql, args...); err != nil {
+			return 0, fmt.Errorf("merge batch (%s): %w", stmt.name, err)
 		}
+		pt.mark(stmt.name)
 	}
 	var updated int64
 	if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE fail IS NULL AND target = new_id),
@@ -326,6 +332,7 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 		if err := b.recordConsent(ctx, tx); err != nil {
 			return 0, err
 		}
+		pt.mark("consent")
 	}
 	failRows, err := tx.Query(ctx, `SELECT line, coalesce(fail_column, ''), fail, skipped FROM import_stage WHERE fail IS NOT NULL`)
 	if err != nil {
@@ -354,6 +361,7 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 			return 0, fmt.Errorf("store batch errors: %w", err)
 		}
 	}
+	pt.mark("failures")
 	if err := q.ImportProgress(ctx, tx, store.ImportProgressParams{
 		AccountID: b.accountID, ID: b.id, RowsRead: read, BytesRead: bytesRead,
 		Created: created, Updated: updated, Failed: failed, Skipped: skipped, Now: now,
@@ -504,56 +512,59 @@ func countRows(errs []lineError) (failed, skipped int64) {
 	return int64(len(f)), skipped
 }
 
+// mergeStatement is one of a batch's set-based statements, named for the debug log.
+type mergeStatement struct{ name, sql string }
+
 // mergeStatements are the set-based statements that match the staged rows to contacts, mark
 // the ones that cannot be applied, and (unless dry) apply the rest. Each takes $1 the account,
 // $2 the time, $3 the segment.
-func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
-	var out []string
+func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []mergeStatement {
+	var out []mergeStatement
 	cols := strings.NewReplacer("'+code+'", lit(p.headerOf(FieldCustomerCode)), "'+phone+'", lit(p.headerOf(FieldPhone)), "'+name+'", lit(p.headerOf(FieldName)))
-	add := func(s string) { out = append(out, cols.Replace(s)) }
+	add := func(name, s string) { out = append(out, mergeStatement{name: name, sql: cols.Replace(s)}) }
 	// Match: target is the existing contact, or the new id.
 	switch {
 	case mode == ModeUpsertByCode || (mode == ModeUpdateOnly && p.has(FieldCustomerCode)):
-		add(`UPDATE import_stage s SET target = coalesce(
+		add("match", `UPDATE import_stage s SET target = coalesce(
 			(SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.customer_code = s.key), s.new_id)
 			WHERE s.fail IS NULL`)
 	case mode == ModeCreateOnly:
-		add(`UPDATE import_stage s SET skipped = true, fail = 'a contact with this customer code already exists', fail_column = '+code+'
+		add("code_exists", `UPDATE import_stage s SET skipped = true, fail = 'a contact with this customer code already exists', fail_column = '+code+'
 			FROM contacts c WHERE c.account_id = $1 AND c.customer_code = s.customer_code AND s.fail IS NULL`)
-		add(`UPDATE import_stage s SET skipped = true, fail = format('a contact with phone %s already exists', p.phone), fail_column = '+phone+'
+		add("phone_exists", `UPDATE import_stage s SET skipped = true, fail = format('a contact with phone %s already exists', p.phone), fail_column = '+phone+'
 			FROM contact_phones p WHERE p.account_id = $1 AND p.phone = s.phones[1] AND s.fail IS NULL`)
-		add(`UPDATE import_stage SET target = new_id WHERE fail IS NULL`)
+		add("match", `UPDATE import_stage SET target = new_id WHERE fail IS NULL`)
 	default:
-		add(`UPDATE import_stage s SET target = coalesce(
+		add("match", `UPDATE import_stage s SET target = coalesce(
 			(SELECT p.contact_id FROM contact_phones p WHERE p.account_id = $1 AND p.phone = s.key), s.new_id)
 			WHERE s.fail IS NULL`)
 	}
 	if mode == ModeUpdateOnly {
-		add(`UPDATE import_stage SET skipped = true, fail = 'no contact has this ' ||
+		add("not_found", `UPDATE import_stage SET skipped = true, fail = 'no contact has this ' ||
 			CASE WHEN customer_code = key THEN 'customer code' ELSE 'phone' END
 			WHERE target = new_id AND fail IS NULL`)
 	}
 	if noName {
-		add(`UPDATE import_stage SET fail = 'a name is required to create a contact', fail_column = '+name+'
+		add("no_name", `UPDATE import_stage SET fail = 'a name is required to create a contact', fail_column = '+name+'
 			WHERE name IS NULL AND target = new_id AND fail IS NULL`)
 	}
 	// Conflicts with other contacts.
 	if mode == ModeUpsertByPhone || (mode == ModeUpdateOnly && !p.has(FieldCustomerCode)) {
-		add(`UPDATE import_stage s SET fail = 'customer code already used by another contact', fail_column = '+code+'
+		add("code_taken", `UPDATE import_stage s SET fail = 'customer code already used by another contact', fail_column = '+code+'
 			FROM contacts c WHERE c.account_id = $1 AND c.customer_code = s.customer_code AND c.id <> s.target AND s.fail IS NULL`)
-		add(`UPDATE import_stage s SET fail = format('customer code is also on line %s, for another contact', d.first_line), fail_column = '+code+'
+		add("code_repeated", `UPDATE import_stage s SET fail = format('customer code is also on line %s, for another contact', d.first_line), fail_column = '+code+'
 			FROM (SELECT customer_code, min(line) AS first_line FROM import_stage WHERE customer_code IS NOT NULL AND fail IS NULL
 			      GROUP BY customer_code HAVING count(DISTINCT target) > 1) d
 			WHERE s.customer_code = d.customer_code AND s.line > d.first_line AND s.fail IS NULL`)
 	}
-	add(`UPDATE import_stage s SET fail = format('phone %s belongs to another contact', x.phone), fail_column = '+phone+'
+	add("phone_taken", `UPDATE import_stage s SET fail = format('phone %s belongs to another contact', x.phone), fail_column = '+phone+'
 		FROM (SELECT s2.row_no, min(p.phone) AS phone
 		      FROM import_stage s2, unnest(s2.phones) AS ph(phone), contact_phones p
 		      WHERE p.account_id = $1 AND p.phone = ph.phone AND p.contact_id <> s2.target AND s2.fail IS NULL
 		      GROUP BY s2.row_no) x
 		WHERE s.row_no = x.row_no`)
 	if mode != ModeCreateOnly {
-		add(`UPDATE import_stage s SET fail = 'the contact would have more than 10 phones', fail_column = '+phone+'
+		add("too_many_phones", `UPDATE import_stage s SET fail = 'the contact would have more than 10 phones', fail_column = '+phone+'
 		FROM (SELECT s2.row_no FROM import_stage s2, contact_phones p
 		      WHERE s2.target <> s2.new_id AND s2.fail IS NULL AND cardinality(s2.phones) > 0
 		        AND p.account_id = $1 AND p.contact_id = s2.target AND NOT p.phone = ANY(s2.phones)
@@ -564,7 +575,7 @@ func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 		return out
 	}
 	// Apply.
-	add(`INSERT INTO contacts (account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
+	add("insert_contacts", `INSERT INTO contacts (account_id, id, name, document, document_kind, customer_code, email, birth_date, rg,
 	                           tags, custom, origin, created_at, updated_at)
 		SELECT $1, s.new_id, s.name, s.document, s.document_kind, s.customer_code, s.email, s.birth_date, s.rg,
 		       s.tags, coalesce(s.custom, '{}'), 'import', $2, $2
@@ -573,7 +584,7 @@ func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 	// Empty cells keep what the contact has; tags and custom values are added to its own (both
 	// spelt alike: tags take the catalogue's spelling everywhere), and so are phones (below).
 	// A row that changes nothing writes nothing, so the contact keeps its version.
-	add(`UPDATE contacts c SET name = coalesce(s.name, c.name), document = coalesce(s.document, c.document),
+	add("update_contacts", `UPDATE contacts c SET name = coalesce(s.name, c.name), document = coalesce(s.document, c.document),
 		    document_kind = CASE WHEN s.document IS NULL THEN c.document_kind ELSE s.document_kind END,
 		    customer_code = coalesce(s.customer_code, c.customer_code), email = coalesce(s.email, c.email),
 		    birth_date = coalesce(s.birth_date, c.birth_date), rg = coalesce(s.rg, c.rg),
@@ -594,24 +605,31 @@ func mergeStatements(mode Mode, p *plan, dry, segment, noName bool) []string {
 		    OR (s.custom IS NOT NULL AND NOT c.custom @> s.custom)
 		    OR EXISTS (SELECT 1 FROM unnest(s.phones) AS ph(phone)
 		               WHERE NOT EXISTS (SELECT 1 FROM contact_phones o WHERE o.account_id = $1 AND o.phone = ph.phone)))`)
-	add(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
+	add("insert_phones", `INSERT INTO contact_phones (account_id, phone, contact_id, position)
 		SELECT $1, ph.phone, s.target, ph.ord::smallint
 		FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
 		WHERE s.fail IS NULL AND s.target = s.new_id
 		ORDER BY 2`)
 	if mode != ModeCreateOnly {
 		// Numbers the contact lacks go after its own (numbers of other contacts failed the row).
-		add(`INSERT INTO contact_phones (account_id, phone, contact_id, position)
+		// contact_phones has no foreign key (migration 00040): the contacts are locked here
+		// FOR KEY SHARE, so a delete waits for the import, and one deleted meanwhile gets none.
+		add("add_phones", `WITH x AS (
+			    SELECT s.target, ph.phone, ph.ord
+			    FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
+			    WHERE s.fail IS NULL AND s.target <> s.new_id
+			      AND NOT EXISTS (SELECT 1 FROM contact_phones o WHERE o.account_id = $1 AND o.phone = ph.phone)
+			), held AS (
+			    SELECT c.id FROM contacts c WHERE c.account_id = $1 AND c.id IN (SELECT x.target FROM x) FOR KEY SHARE
+			)
+			INSERT INTO contact_phones (account_id, phone, contact_id, position)
 			SELECT $1, x.phone, x.target, (coalesce((SELECT max(p.position) FROM contact_phones p
 			                                         WHERE p.account_id = $1 AND p.contact_id = x.target), 0) + x.ord)::smallint
-			FROM (SELECT s.target, ph.phone, ph.ord
-			      FROM import_stage s CROSS JOIN LATERAL unnest(s.phones) WITH ORDINALITY AS ph(phone, ord)
-			      WHERE s.fail IS NULL AND s.target <> s.new_id
-			        AND NOT EXISTS (SELECT 1 FROM contact_phones o WHERE o.account_id = $1 AND o.phone = ph.phone)) x
+			FROM x JOIN held ON held.id = x.target
 			ON CONFLICT (account_id, phone) DO NOTHING`)
 	}
 	if segment {
-		add(`INSERT INTO segment_members (account_id, segment_id, contact_id, added_at)
+		add("segment", `INSERT INTO segment_members (account_id, segment_id, contact_id, added_at)
 			SELECT $1, $3, s.target, $2 FROM import_stage s WHERE s.fail IS NULL
 			ON CONFLICT DO NOTHING`)
 	}
