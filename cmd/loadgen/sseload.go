@@ -59,6 +59,9 @@ func measureOutboxToSSE(ctx context.Context, pool *pgxpool.Pool, accountID uuid.
 		return nil, fmt.Errorf("open the event stream: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("open the event stream: %s", resp.Status)
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	done := make(chan struct{})

@@ -149,6 +149,29 @@ func waitDrained(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration)
 	}
 }
 
+// waitPublished waits until the event outbox is empty (every event numbered by the publisher)
+// and says how long that took.
+func waitPublished(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		var waiting bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM event_outbox)").Scan(&waiting); err != nil {
+			return 0, fmt.Errorf("look at the event outbox: %w", err)
+		}
+		if !waiting {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("events still unpublished after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // measureProcessing stores n signed deliveries at once (COPY, as if the ingest had taken a
 // burst while the workers were down), NOTIFYs as the ingest does, and times the server's
 // workers draining them.
@@ -314,6 +337,15 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	if err := settle(); err != nil {
 		return failed, err
 	}
+	// The drain wrote an event per delivery into the outbox; the stream phases time new events
+	// only, so they start once the publisher has numbered the backlog's (otherwise they wait
+	// behind it and time out seeing nothing).
+	logf("waiting for the publisher to empty the event outbox")
+	published, err := waitPublished(ctx, pool, 5*time.Minute)
+	if err != nil {
+		return failed, err
+	}
+	logf("  outbox empty %s after the drain", published.Round(time.Millisecond))
 	probe, err := measureOutboxToSSE(ctx, pool, ten.AccountID, srv.Base, ten.APIKey, 100, 300)
 	if err != nil {
 		return failed, err
@@ -367,6 +399,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "| backlog drained by the server's workers | %d | %s | %s | %.0f | %d | %.0f | %s | ≥ 5000 events/s | %s |\n",
 		proc.Deliveries, formatMs(proc.Copy), formatMs(proc.Drain), float64(proc.Deliveries)/proc.Drain.Seconds(), proc.Events, evps,
 		formatMB(proc.PeakRSS), yesNo(evps >= 5000 && proc.Events == int64(proc.Deliveries)))
+	fmt.Fprintf(&b, "\nThe publisher had numbered every event of the backlog %s after the drain ended; the stream rows start then.\n", published.Round(time.Millisecond))
 	fmt.Fprintf(&b, "\nInbound to SSE: one client holds GET /v1/events/stream?after=<last seq> open (API key; live from now, as a console that has loaded its state) while deliveries are posted at a steady "+
 		"%d/s; each is timed from just before its POST to the stream event that carries its message id.\n\n", sseRate)
 	b.WriteString(sseMarkdown(sse))
