@@ -43,6 +43,18 @@ type scenarioResult struct {
 	PeakRSS  int64
 }
 
+// measureHTTP runs a scenario's HTTP phase against srv (its Rate, or flat out), logs the outcome
+// and notes the server's peak memory during the phase.
+func measureHTTP(ctx context.Context, cfg config, sc scenario, srv *server) scenarioResult {
+	logf("%s: HTTP, %d clients, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
+	from := time.Now()
+	res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.HTTP)}
+	res.PeakRSS = srv.RSS.Peak(from, time.Now())
+	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
+	printErrors(res.HTTP)
+	return res
+}
+
 // Met reports whether the HTTP measurement reached the target without errors.
 func (r scenarioResult) Met() bool {
 	t := r.Scenario.Target

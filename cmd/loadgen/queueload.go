@@ -267,12 +267,7 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 	sc := scenario{Name: fmt.Sprintf("POST /v1/queue/next, %d waiting", cfg.QueueWaiting), Clients: queueAgents, Duration: cfg.Duration,
 		HTTP: web.queueNext(qb), Raw: rawQueueNext(queue.NewService(rawPool, clock.System{}), qb),
 		Target: target{MinRPS: queueRate, MaxP99: 10 * time.Millisecond}}
-	logf("%s: HTTP, %d agents, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
-	from := time.Now()
-	res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.HTTP)}
-	res.PeakRSS = srv.RSS.Peak(from, time.Now())
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
-	printErrors(res.HTTP)
+	res := measureHTTP(ctx, cfg, sc, srv)
 	// Agents do not press Next back to back: the same agents offered the target rate, latency
 	// counted from when each request was due (a closed loop of 50 clients has latency = 50 ÷
 	// throughput, so its p99 says little about one agent's wait at 2 000/s).

@@ -313,12 +313,7 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	web := newHTTPTarget(srv.Base, ten.APIKey, cfg.Concurrency, nil)
 	sc := scenario{Name: "POST /v1/messages (text, open session), flat out, while the same process dispatches", Clients: cfg.Concurrency, Duration: cfg.Duration,
 		HTTP: web.sendMessage(sb), Raw: raw.sendMessage(sb), Target: target}
-	logf("%s: HTTP, %d clients, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
-	from := time.Now()
-	res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.HTTP)}
-	res.PeakRSS = srv.RSS.Peak(from, time.Now())
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
-	printErrors(res.HTTP)
+	res := measureHTTP(ctx, cfg, sc, srv)
 	apiDrain, err := waitQueued(ctx, pool, 5*time.Minute)
 	if err != nil {
 		return true, err

@@ -292,12 +292,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		if err := settle(); err != nil {
 			return failed, err
 		}
-		logf("%s: HTTP, %d clients, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
-		from := time.Now()
-		res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.HTTP)}
-		res.PeakRSS = srv.RSS.Peak(from, time.Now())
-		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
-		printErrors(res.HTTP)
+		res := measureHTTP(ctx, cfg, sc, srv)
 		if err := settle(); err != nil {
 			return failed, err
 		}
@@ -444,13 +439,7 @@ func measureIngestTier(ctx context.Context, cfg config, bin, benchURL string, po
 		if _, err := pool.Exec(ctx, "VACUUM ANALYZE webhook_deliveries"); err != nil {
 			return nil, err
 		}
-		logf("%s: HTTP, %d clients, %s + %s warm-up", sc.Name, sc.Clients, sc.Duration, cfg.Warmup)
-		from := time.Now()
-		res := scenarioResult{Scenario: sc, HTTP: runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.HTTP)}
-		res.PeakRSS = api.RSS.Peak(from, time.Now())
-		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
-		printErrors(res.HTTP)
-		out = append(out, res)
+		out = append(out, measureHTTP(ctx, cfg, sc, api))
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
