@@ -67,7 +67,8 @@ type Service struct {
 	cache map[uuid.UUID]cachedEndpoint
 	// stored says a delivery was stored since the last NOTIFY (see RunNotifier).
 	stored atomic.Bool
-	writer writer
+	// writer stores deliveries, grouping those of concurrent requests (see newWriter).
+	writer *pgdb.Group[store.InsertWebhookDeliveryParams, struct{}]
 	// draining counts this process's drain jobs between their first batch and their exit;
 	// rewake hands one of them a wake (see DrainWorker.Work and WakeRunning).
 	draining atomic.Int32
@@ -83,8 +84,10 @@ type cachedEndpoint struct {
 func NewService(pool *pgxpool.Pool, channels *channel.Service, clk clock.Clock) *Service {
 	convs := conversation.NewService(pool, clk)
 	convs.Linker = campaign.ReplyLinker{}
-	return &Service{pool: pool, q: store.New(), channels: channels, clock: clk, cache: map[uuid.UUID]cachedEndpoint{},
+	s := &Service{pool: pool, q: store.New(), channels: channels, clock: clk, cache: map[uuid.UUID]cachedEndpoint{},
 		Conversations: convs, rewake: make(chan struct{}, 1)}
+	s.writer = s.newWriter()
+	return s
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -229,7 +232,7 @@ type Delivery struct {
 }
 
 // Receive checks a delivery's signature or token and stores it with one autocommit INSERT
-// (shared with the deliveries that arrive at the same moment, see writer): nothing else
+// (shared with the deliveries that arrive at the same moment, see newWriter): nothing else
 // happens before the provider gets its answer. A missing or wrong signature is a 401
 // fault and stores nothing; a channel of another type is a 404. A signed delivery that does
 // not parse is stored all the same and kept with its error when drained, except a WebChat
@@ -264,7 +267,7 @@ func (s *Service) Receive(ctx context.Context, d Delivery) (uuid.UUID, error) {
 		signature = ""
 	}
 	id := uuid.Must(uuid.NewV7())
-	err = s.store(ctx, store.InsertWebhookDeliveryParams{
+	_, err = s.writer.Do(ctx, store.InsertWebhookDeliveryParams{
 		AccountID: ep.AccountID, ID: id, ChannelID: ep.ChannelID, Provider: ep.Provider,
 		Signature: signature, RequestUrl: requestURL, Body: d.Body, ReceivedAt: now,
 	})
