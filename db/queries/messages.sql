@@ -242,32 +242,47 @@ SELECT l.channel_id::uuid AS channel_id FROM lines l
 WHERE l.channel_id IS NOT NULL
   AND EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued' AND m.channel_id = l.channel_id AND m.send_after <= @now);
 
--- name: QueueFreeForm :one
--- The Send Message API's fast path, one round trip: a free-form message to a contact (by id,
--- customer code or phone) that already has a conversation on the channel is stored only when
--- internal/send's rules let it go (contact not blocked, channel active, a WhatsApp service
--- session open). No row when they do not, or there is no conversation yet: the caller then
--- takes the full path, which says why.
-WITH ok AS (
-    SELECT cv.id, cv.address FROM contacts c
-    JOIN channels ch ON ch.account_id = c.account_id AND ch.id = @channel_id
-    JOIN conversations cv ON cv.account_id = c.account_id AND cv.contact_id = c.id AND cv.channel_id = ch.id
-    WHERE c.account_id = @account_id
-      AND c.id = coalesce(sqlc.narg(contact_id)::uuid,
-                          (SELECT x.id FROM contacts x WHERE x.account_id = @account_id AND x.customer_code = sqlc.narg(customer_code)::text),
-                          (SELECT p.contact_id FROM contact_phones p WHERE p.account_id = @account_id AND p.phone = sqlc.narg(phone)::text))
-      AND NOT c.blocked AND ch.active
-      AND (ch.type <> 'whatsapp' OR cv.service_expires_at > @created_at)
+-- name: QueueFreeForms :many
+-- The Send Message API's fast path: free-form messages to contacts (by id or customer code)
+-- that already have a conversation on the channel, each stored only when internal/send's rules
+-- let it go (contact not blocked, channel active, a WhatsApp service session open). One
+-- statement for any number of messages, so concurrent requests share its start-up, its
+-- statement triggers and its commit. A message is absent from the result when its rules do
+-- not hold or it has no conversation yet: its caller then takes the full path, which says why.
+-- The zero uuid and '' stand for NULL in the arrays (no contact id: by customer code; no user,
+-- no API key). The conversations are locked in id order, so two batches never deadlock.
+WITH input AS (
+    SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@ids::uuid[]) AS id, unnest(@channel_ids::uuid[]) AS channel_id,
+           unnest(@contact_ids::uuid[]) AS contact_id, unnest(@customer_codes::text[]) AS customer_code,
+           unnest(@kinds::text[]) AS kind, unnest(@texts::text[]) AS text, unnest(@payloads::jsonb[]) AS payload,
+           unnest(@sent_by_user_ids::uuid[]) AS sent_by_user_id, unnest(@api_key_ids::uuid[]) AS api_key_id,
+           unnest(@created_ats::timestamptz[]) AS created_at
+), ok AS (
+    SELECT i.*, cv.id AS conversation_id, cv.address FROM input i
+    JOIN contacts c ON c.account_id = i.account_id
+     AND c.id = coalesce(nullif(i.contact_id, '00000000-0000-0000-0000-000000000000'),
+                         (SELECT x.id FROM contacts x WHERE x.account_id = i.account_id AND x.customer_code = nullif(i.customer_code, '')))
+    JOIN channels ch ON ch.account_id = i.account_id AND ch.id = i.channel_id
+    JOIN conversations cv ON cv.account_id = i.account_id AND cv.contact_id = c.id AND cv.channel_id = ch.id
+    WHERE NOT c.blocked AND ch.active
+      AND (ch.type <> 'whatsapp' OR cv.service_expires_at > i.created_at)
+), touched AS (
+    SELECT ok.account_id, ok.conversation_id, max(ok.created_at) AS at FROM ok GROUP BY 1, 2
+), locked AS (
+    SELECT c.account_id, c.id, t.at FROM conversations c JOIN touched t ON c.account_id = t.account_id AND c.id = t.conversation_id
+    ORDER BY c.account_id, c.id
+    FOR UPDATE OF c
 ), cv AS (
-    UPDATE conversations c SET last_message_at = greatest(c.last_message_at, @created_at), updated_at = @created_at, unanswered_since = NULL
-    FROM ok WHERE c.account_id = @account_id AND c.id = ok.id
-    RETURNING c.id, c.address
+    UPDATE conversations c SET last_message_at = greatest(c.last_message_at, l.at), updated_at = l.at, unanswered_since = NULL
+    FROM locked l WHERE c.account_id = l.account_id AND c.id = l.id
+    RETURNING c.account_id, c.id
 ), m AS (
     INSERT INTO messages (account_id, id, conversation_id, channel_id, direction, kind, text, payload, status, status_at,
                           send_after, sent_by_user_id, api_key_id, created_at, to_address)
-    SELECT @account_id, @id, cv.id, @channel_id, 'outbound', @kind, @text, @payload, 'queued', @created_at,
-           @created_at, sqlc.narg(sent_by_user_id), sqlc.narg(api_key_id), @created_at, cv.address
-    FROM cv
-    RETURNING conversation_id
+    SELECT ok.account_id, ok.id, ok.conversation_id, ok.channel_id, 'outbound', ok.kind, ok.text, ok.payload, 'queued', ok.created_at,
+           ok.created_at, nullif(ok.sent_by_user_id, '00000000-0000-0000-0000-000000000000'),
+           nullif(ok.api_key_id, '00000000-0000-0000-0000-000000000000'), ok.created_at, ok.address
+    FROM ok JOIN cv ON cv.account_id = ok.account_id AND cv.id = ok.conversation_id
+    RETURNING id, conversation_id
 )
-SELECT m.conversation_id FROM m;
+SELECT m.id, m.conversation_id FROM m;

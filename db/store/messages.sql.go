@@ -524,70 +524,101 @@ func (q *Queries) OpenCategorySessions(ctx context.Context, db DBTX, arg OpenCat
 	return err
 }
 
-const queueFreeForm = `-- name: QueueFreeForm :one
-WITH ok AS (
-    SELECT cv.id, cv.address FROM contacts c
-    JOIN channels ch ON ch.account_id = c.account_id AND ch.id = $1
-    JOIN conversations cv ON cv.account_id = c.account_id AND cv.contact_id = c.id AND cv.channel_id = ch.id
-    WHERE c.account_id = $2
-      AND c.id = coalesce($3::uuid,
-                          (SELECT x.id FROM contacts x WHERE x.account_id = $2 AND x.customer_code = $4::text),
-                          (SELECT p.contact_id FROM contact_phones p WHERE p.account_id = $2 AND p.phone = $5::text))
-      AND NOT c.blocked AND ch.active
-      AND (ch.type <> 'whatsapp' OR cv.service_expires_at > $6)
+const queueFreeForms = `-- name: QueueFreeForms :many
+WITH input AS (
+    SELECT unnest($1::uuid[]) AS account_id, unnest($2::uuid[]) AS id, unnest($3::uuid[]) AS channel_id,
+           unnest($4::uuid[]) AS contact_id, unnest($5::text[]) AS customer_code,
+           unnest($6::text[]) AS kind, unnest($7::text[]) AS text, unnest($8::jsonb[]) AS payload,
+           unnest($9::uuid[]) AS sent_by_user_id, unnest($10::uuid[]) AS api_key_id,
+           unnest($11::timestamptz[]) AS created_at
+), ok AS (
+    SELECT i.account_id, i.id, i.channel_id, i.contact_id, i.customer_code, i.kind, i.text, i.payload, i.sent_by_user_id, i.api_key_id, i.created_at, cv.id AS conversation_id, cv.address FROM input i
+    JOIN contacts c ON c.account_id = i.account_id
+     AND c.id = coalesce(nullif(i.contact_id, '00000000-0000-0000-0000-000000000000'),
+                         (SELECT x.id FROM contacts x WHERE x.account_id = i.account_id AND x.customer_code = nullif(i.customer_code, '')))
+    JOIN channels ch ON ch.account_id = i.account_id AND ch.id = i.channel_id
+    JOIN conversations cv ON cv.account_id = i.account_id AND cv.contact_id = c.id AND cv.channel_id = ch.id
+    WHERE NOT c.blocked AND ch.active
+      AND (ch.type <> 'whatsapp' OR cv.service_expires_at > i.created_at)
+), touched AS (
+    SELECT ok.account_id, ok.conversation_id, max(ok.created_at) AS at FROM ok GROUP BY 1, 2
+), locked AS (
+    SELECT c.account_id, c.id, t.at FROM conversations c JOIN touched t ON c.account_id = t.account_id AND c.id = t.conversation_id
+    ORDER BY c.account_id, c.id
+    FOR UPDATE OF c
 ), cv AS (
-    UPDATE conversations c SET last_message_at = greatest(c.last_message_at, $6), updated_at = $6, unanswered_since = NULL
-    FROM ok WHERE c.account_id = $2 AND c.id = ok.id
-    RETURNING c.id, c.address
+    UPDATE conversations c SET last_message_at = greatest(c.last_message_at, l.at), updated_at = l.at, unanswered_since = NULL
+    FROM locked l WHERE c.account_id = l.account_id AND c.id = l.id
+    RETURNING c.account_id, c.id
 ), m AS (
     INSERT INTO messages (account_id, id, conversation_id, channel_id, direction, kind, text, payload, status, status_at,
                           send_after, sent_by_user_id, api_key_id, created_at, to_address)
-    SELECT $2, $7, cv.id, $1, 'outbound', $8, $9, $10, 'queued', $6,
-           $6, $11, $12, $6, cv.address
-    FROM cv
-    RETURNING conversation_id
+    SELECT ok.account_id, ok.id, ok.conversation_id, ok.channel_id, 'outbound', ok.kind, ok.text, ok.payload, 'queued', ok.created_at,
+           ok.created_at, nullif(ok.sent_by_user_id, '00000000-0000-0000-0000-000000000000'),
+           nullif(ok.api_key_id, '00000000-0000-0000-0000-000000000000'), ok.created_at, ok.address
+    FROM ok JOIN cv ON cv.account_id = ok.account_id AND cv.id = ok.conversation_id
+    RETURNING id, conversation_id
 )
-SELECT m.conversation_id FROM m
+SELECT m.id, m.conversation_id FROM m
 `
 
-type QueueFreeFormParams struct {
-	ChannelID    uuid.UUID
-	AccountID    uuid.UUID
-	ContactID    *uuid.UUID
-	CustomerCode *string
-	Phone        *string
-	CreatedAt    *time.Time
-	ID           uuid.UUID
-	Kind         string
-	Text         string
-	Payload      []byte
-	SentByUserID *uuid.UUID
-	ApiKeyID     *uuid.UUID
+type QueueFreeFormsParams struct {
+	AccountIds    []uuid.UUID
+	Ids           []uuid.UUID
+	ChannelIds    []uuid.UUID
+	ContactIds    []uuid.UUID
+	CustomerCodes []string
+	Kinds         []string
+	Texts         []string
+	Payloads      [][]byte
+	SentByUserIds []uuid.UUID
+	ApiKeyIds     []uuid.UUID
+	CreatedAts    []time.Time
 }
 
-// The Send Message API's fast path, one round trip: a free-form message to a contact (by id,
-// customer code or phone) that already has a conversation on the channel is stored only when
-// internal/send's rules let it go (contact not blocked, channel active, a WhatsApp service
-// session open). No row when they do not, or there is no conversation yet: the caller then
-// takes the full path, which says why.
-func (q *Queries) QueueFreeForm(ctx context.Context, db DBTX, arg QueueFreeFormParams) (uuid.UUID, error) {
-	row := db.QueryRow(ctx, queueFreeForm,
-		arg.ChannelID,
-		arg.AccountID,
-		arg.ContactID,
-		arg.CustomerCode,
-		arg.Phone,
-		arg.CreatedAt,
-		arg.ID,
-		arg.Kind,
-		arg.Text,
-		arg.Payload,
-		arg.SentByUserID,
-		arg.ApiKeyID,
+type QueueFreeFormsRow struct {
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+}
+
+// The Send Message API's fast path: free-form messages to contacts (by id or customer code)
+// that already have a conversation on the channel, each stored only when internal/send's rules
+// let it go (contact not blocked, channel active, a WhatsApp service session open). One
+// statement for any number of messages, so concurrent requests share its start-up, its
+// statement triggers and its commit. A message is absent from the result when its rules do
+// not hold or it has no conversation yet: its caller then takes the full path, which says why.
+// The zero uuid and ” stand for NULL in the arrays (no contact id: by customer code; no user,
+// no API key). The conversations are locked in id order, so two batches never deadlock.
+func (q *Queries) QueueFreeForms(ctx context.Context, db DBTX, arg QueueFreeFormsParams) ([]QueueFreeFormsRow, error) {
+	rows, err := db.Query(ctx, queueFreeForms,
+		arg.AccountIds,
+		arg.Ids,
+		arg.ChannelIds,
+		arg.ContactIds,
+		arg.CustomerCodes,
+		arg.Kinds,
+		arg.Texts,
+		arg.Payloads,
+		arg.SentByUserIds,
+		arg.ApiKeyIds,
+		arg.CreatedAts,
 	)
-	var conversation_id uuid.UUID
-	err := row.Scan(&conversation_id)
-	return conversation_id, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []QueueFreeFormsRow{}
+	for rows.Next() {
+		var i QueueFreeFormsRow
+		if err := rows.Scan(&i.ID, &i.ConversationID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const queueMessage = `-- name: QueueMessage :one

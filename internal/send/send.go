@@ -94,11 +94,18 @@ type Service struct {
 	Media *media.Service
 	// Wake, when set, is called with a line that has new messages (after they are stored).
 	Wake func(ctx context.Context, channelID uuid.UUID)
+	// freeForms stores the fast path's messages of concurrent requests together.
+	freeForms *pgdb.Group[freeForm, uuid.UUID]
 }
 
 // NewService returns a Service.
 func NewService(pool *pgxpool.Pool, clk clock.Clock, contacts *contact.Service, templates *template.Service, cons *consent.Service) *Service {
-	return &Service{pool: pool, q: store.New(), clock: clk, contacts: contacts, templates: templates, consent: cons}
+	s := &Service{pool: pool, q: store.New(), clock: clk, contacts: contacts, templates: templates, consent: cons}
+	s.freeForms = &pgdb.Group[freeForm, uuid.UUID]{Runners: FreeFormWriters, Max: FreeFormGroup,
+		Run: func(ctx context.Context, msgs []freeForm) ([]uuid.UUID, error) {
+			return queueFreeForms(ctx, s.pool, s.q, msgs)
+		}}
+	return s
 }
 
 // The refusals, each its own problem. ErrBlocked, ErrNotApproved and ErrNoConsent say the
@@ -216,18 +223,18 @@ func (s *Service) Send(ctx context.Context, db store.DBTX, req Request) (Queued,
 // fastFreeForm stores a free-form message in one statement when the contact already has a
 // conversation on the channel and the rules Send checks all hold (the statement checks the
 // same: not blocked, channel active, service session open on WhatsApp); ok is false when the
-// full path must run, to queue the message or to say why not.
+// full path must run, to queue the message or to say why not. Outside a transaction the
+// message shares its statement with those of concurrent requests (freeForms).
 func (s *Service) fastFreeForm(ctx context.Context, db store.DBTX, req Request, text string, internal bool, now time.Time) (Queued, bool, error) {
 	if internal || req.TemplateID != nil || req.ConversationID != nil || strings.Contains(text, ProtocolToken) {
 		return Queued{}, false, nil
 	}
-	p := store.QueueFreeFormParams{AccountID: req.AccountID, ChannelID: req.ChannelID, ContactID: req.ContactID, CreatedAt: &now,
-		ID: uuid.Must(uuid.NewV7()), Kind: "text", Text: text, Payload: []byte("{}"), SentByUserID: req.UserID, ApiKeyID: req.APIKeyID}
+	f := freeForm{accountID: req.AccountID, id: uuid.Must(uuid.NewV7()), channelID: req.ChannelID, contactID: req.ContactID,
+		kind: "text", text: text, payload: []byte("{}"), userID: req.UserID, apiKeyID: req.APIKeyID, at: now}
 	switch {
 	case req.ContactID != nil:
 	case strings.TrimSpace(req.CustomerCode) != "":
-		code := strings.TrimSpace(req.CustomerCode)
-		p.CustomerCode = &code
+		f.customerCode = strings.TrimSpace(req.CustomerCode)
 	default:
 		return Queued{}, false, nil // by phone: the full path normalises it
 	}
@@ -236,21 +243,84 @@ func (s *Service) fastFreeForm(ctx context.Context, db store.DBTX, req Request, 
 		if err != nil {
 			return Queued{}, false, fmt.Errorf("encode message payload: %w", err)
 		}
-		p.Kind, p.Text, p.Payload = "media", req.Media.Caption, b
+		f.kind, f.text, f.payload = "media", req.Media.Caption, b
 	}
-	if pool, ok := db.(*pgxpool.Pool); ok {
-		// A generic plan: the statement took longer to plan than to run (pgbench of it alone:
-		// 3 790/s with generic plans allowed, 1 984/s with the pool's custom plans).
-		db = pgdb.GenericPlans{Pool: pool}
+	var conv uuid.UUID
+	if pool, ok := db.(*pgxpool.Pool); ok && pool == s.pool {
+		var err error
+		if conv, err = s.freeForms.Do(ctx, f); err != nil {
+			return Queued{}, false, err
+		}
+	} else {
+		convs, err := queueFreeForms(ctx, db, s.q, []freeForm{f})
+		if err != nil {
+			return Queued{}, false, err
+		}
+		conv = convs[0]
 	}
-	conv, err := s.q.QueueFreeForm(ctx, db, p)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if conv == uuid.Nil {
 		return Queued{}, false, nil
 	}
-	if err != nil {
-		return Queued{}, false, fmt.Errorf("store message: %w", err)
+	return Queued{ID: f.id, ConversationID: conv, ChannelID: req.ChannelID, Kind: f.kind, Status: "queued"}, true, nil
+}
+
+// freeForm is a message for the fast path (QueueFreeForms).
+type freeForm struct {
+	accountID, id, channelID uuid.UUID
+	// The recipient: contactID, else customerCode.
+	contactID        *uuid.UUID
+	customerCode     string
+	kind, text       string
+	payload          []byte
+	userID, apiKeyID *uuid.UUID
+	at               time.Time
+}
+
+// FreeFormWriters is how many fast-path statements a process has in flight at once, and
+// FreeFormGroup the most messages one carries. Measured with loadgen -send (64 clients): see
+// docs/benchmarks.md, issue 6.
+const (
+	FreeFormWriters = 4
+	FreeFormGroup   = 64
+)
+
+// queueFreeForms runs the fast path's statement for msgs and returns, for each, its
+// conversation, or uuid.Nil when the message was not stored (the full path says why). The
+// statement runs with a generic plan when db is a pool (pgbench of the one-message statement:
+// 3 790/s with generic plans allowed, 1 984/s with the pool's custom plans).
+func queueFreeForms(ctx context.Context, db store.DBTX, q *store.Queries, msgs []freeForm) ([]uuid.UUID, error) {
+	p := store.QueueFreeFormsParams{}
+	for _, m := range msgs {
+		contact, user, key := uuid.Nil, uuid.Nil, uuid.Nil
+		if m.contactID != nil {
+			contact = *m.contactID
+		}
+		if m.userID != nil {
+			user = *m.userID
+		}
+		if m.apiKeyID != nil {
+			key = *m.apiKeyID
+		}
+		p.AccountIds, p.Ids, p.ChannelIds, p.ContactIds = append(p.AccountIds, m.accountID), append(p.Ids, m.id), append(p.ChannelIds, m.channelID), append(p.ContactIds, contact)
+		p.CustomerCodes, p.Kinds, p.Texts, p.Payloads = append(p.CustomerCodes, m.customerCode), append(p.Kinds, m.kind), append(p.Texts, m.text), append(p.Payloads, m.payload)
+		p.SentByUserIds, p.ApiKeyIds, p.CreatedAts = append(p.SentByUserIds, user), append(p.ApiKeyIds, key), append(p.CreatedAts, m.at)
 	}
-	return Queued{ID: p.ID, ConversationID: conv, ChannelID: req.ChannelID, Kind: p.Kind, Status: "queued"}, true, nil
+	if pool, ok := db.(*pgxpool.Pool); ok {
+		db = pgdb.GenericPlans{Pool: pool}
+	}
+	rows, err := q.QueueFreeForms(ctx, db, p)
+	if err != nil {
+		return nil, fmt.Errorf("store %d messages: %w", len(msgs), err)
+	}
+	stored := make(map[uuid.UUID]uuid.UUID, len(rows))
+	for _, r := range rows {
+		stored[r.ID] = r.ConversationID
+	}
+	convs := make([]uuid.UUID, len(msgs))
+	for i, m := range msgs {
+		convs[i] = stored[m.id]
+	}
+	return convs, nil
 }
 
 func (s *Service) queue(ctx context.Context, db store.DBTX, p store.QueueMessageParams, channelID uuid.UUID) (Queued, error) {
