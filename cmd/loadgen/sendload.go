@@ -70,16 +70,18 @@ func (h *httpTarget) sendMessage(b sendBench) op {
 }
 
 // sendMessage is what the service does in the database for one message to a contact with an
-// open session: the one statement that checks the rules and stores it, with a generic plan as
-// internal/send runs it.
+// open session when it arrives alone: the one statement that checks the rules and stores it,
+// with a generic plan as internal/send runs it (under load the service stores the messages of
+// concurrent requests with one such statement).
 func (r *rawTarget) sendMessage(b sendBench) op {
 	db := pgdb.GenericPlans{Pool: r.pool}
 	return func(ctx context.Context, rng *rand.Rand) error {
 		i := rng.IntN(len(b.contacts))
-		now := time.Now()
-		_, err := r.q.QueueFreeForm(ctx, db, store.QueueFreeFormParams{AccountID: b.accountID, ChannelID: b.lines[i%sendLines],
-			ContactID: &b.contacts[i], CreatedAt: &now, ID: uuid.Must(uuid.NewV7()), Kind: "text",
-			Text: "Olá! Seu pedido saiu para entrega.", Payload: []byte("{}")})
+		_, err := r.q.QueueFreeForms(ctx, db, store.QueueFreeFormsParams{AccountIds: []uuid.UUID{b.accountID},
+			Ids: []uuid.UUID{uuid.Must(uuid.NewV7())}, ChannelIds: []uuid.UUID{b.lines[i%sendLines]}, ContactIds: []uuid.UUID{b.contacts[i]},
+			CustomerCodes: []string{""}, Kinds: []string{"text"}, Texts: []string{"Olá! Seu pedido saiu para entrega."},
+			Payloads: [][]byte{[]byte("{}")}, SentByUserIds: []uuid.UUID{uuid.Nil}, ApiKeyIds: []uuid.UUID{uuid.Nil},
+			CreatedAts: []time.Time{time.Now()}})
 		return err
 	}
 }
@@ -279,7 +281,10 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 		return false, err
 	}
 	defer raw.Close()
-	target := target{MinRPS: 2500, MaxP99: 25 * time.Millisecond}
+	// The issue's figure is 2 500 accepted/s with p99 < 25 ms from 64 clients: offered at that
+	// rate (a closed loop of 64 clients at 2 500/s would average 25.6 ms by construction); the
+	// flat-out rows show the capacity behind it.
+	capacity := target{MinRPS: 2500}
 
 	// Phase 1a: an API-only process (CONVERSA_JOBS=false), as a deployment that runs its
 	// dispatchers in worker processes; the accepted messages wait for phase 1b's server.
@@ -287,12 +292,16 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	alone := scenario{Name: "POST /v1/messages (text, open session), flat out, API-only process", Clients: cfg.Concurrency, Duration: cfg.Duration,
-		HTTP: newHTTPTarget(api.Base, ten.APIKey, cfg.Concurrency, nil).sendMessage(sb), Raw: raw.sendMessage(sb), Target: target}
-	logf("%s: HTTP, %d clients, %s + %s warm-up", alone.Name, alone.Clients, alone.Duration, cfg.Warmup)
-	resAlone := scenarioResult{Scenario: alone, HTTP: runPhase(ctx, alone.Clients, 0, cfg.Warmup, alone.Duration, alone.HTTP)}
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", resAlone.HTTP.RPS(), formatMs(resAlone.HTTP.Percentile(50)), formatMs(resAlone.HTTP.Percentile(99)), resAlone.HTTP.Errors)
-	printErrors(resAlone.HTTP)
+	apiHTTP := newHTTPTarget(api.Base, ten.APIKey, cfg.Concurrency, nil)
+	var alone []scenarioResult
+	for _, sc := range []scenario{
+		{Name: "POST /v1/messages (text, open session), flat out, API-only process", Clients: cfg.Concurrency, Duration: cfg.Duration,
+			HTTP: apiHTTP.sendMessage(sb), Target: capacity},
+		{Name: "POST /v1/messages (text, open session) at 2500/s, API-only process", Clients: cfg.Concurrency, Duration: cfg.Duration, Rate: 2500,
+			HTTP: apiHTTP.sendMessage(sb), Target: target{MinRPS: 2450, MaxP99: 25 * time.Millisecond}},
+	} {
+		alone = append(alone, measureHTTP(ctx, cfg, sc, api))
+	}
 	if err := api.Stop(); err != nil {
 		logf("%v", err)
 	}
@@ -312,7 +321,7 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	}
 	web := newHTTPTarget(srv.Base, ten.APIKey, cfg.Concurrency, nil)
 	sc := scenario{Name: "POST /v1/messages (text, open session), flat out, while the same process dispatches", Clients: cfg.Concurrency, Duration: cfg.Duration,
-		HTTP: web.sendMessage(sb), Raw: raw.sendMessage(sb), Target: target}
+		HTTP: web.sendMessage(sb), Raw: raw.sendMessage(sb), Target: capacity}
 	res := measureHTTP(ctx, cfg, sc, srv)
 	apiDrain, err := waitQueued(ctx, pool, 5*time.Minute)
 	if err != nil {
@@ -321,10 +330,12 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	logf("  the accepted messages were all dispatched %s after the phase", apiDrain.Round(time.Millisecond))
 	logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
 	res.Raw = runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.Raw)
-	resAlone.Raw = res.Raw
+	for i := range alone {
+		alone[i].Raw = res.Raw
+	}
 	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
 	printErrors(res.Raw)
-	failed = resAlone.HTTP.Errors > 0 || res.HTTP.Errors > 0 || res.Raw.Errors > 0
+	failed = alone[0].HTTP.Errors > 0 || alone[1].HTTP.Errors > 0 || res.HTTP.Errors > 0 || res.Raw.Errors > 0
 	if _, err := waitQueued(ctx, pool, 5*time.Minute); err != nil {
 		return failed, err
 	}
@@ -357,12 +368,13 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d: first API-only (CONVERSA_JOBS=false: no River workers, "+
 		"the accepted messages wait), then with its River workers on (16 line dispatchers) for the second API row and the dispatch. "+
 		"%d contacts, each with an open service session on one of %d fake WhatsApp lines (throughput_mps %d, fake provider without latency). "+
-		"The API phases post free-form texts by contact_id without Idempotency-Key; raw PG is the service's "+
-		"one statement for such a message (rules checked, conversation touched, message stored) on a bare pool of the same size.\n\n",
+		"The API phases post free-form texts by contact_id without Idempotency-Key, from 64 keep-alive clients flat out "+
+		"or offered at a fixed rate; raw PG is the service's one statement for one such message (rules checked, conversation touched, message stored) "+
+		"on a bare pool of the same size, flat out (the service stores the messages of concurrent requests with one such statement).\n\n",
 		cfg.DBMaxConns, sendContacts, sendLines, sendLineRate)
 	b.WriteString("| Send | Clients | rps | p50 | p90 | p99 | max | Errors | Raw PG rps | Raw p99 | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range []scenarioResult{resAlone, res} {
+	for _, r := range append(alone, res) {
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
 			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
 			formatMs(r.HTTP.Max()), r.HTTP.Errors, r.Raw.RPS(), formatMs(r.Raw.Percentile(99)), r.Scenario.Target, yesNo(r.Met()))
