@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Group runs the writes of concurrent callers together: a caller hands its input over and
@@ -25,6 +26,9 @@ type Group[In, Out any] struct {
 	// so that one bad input (a row a constraint refuses) fails only its own caller. Nil: always.
 	// Errors that would fail every input alone too (the database unreachable) should say no.
 	Alone func(err error) bool
+	// Timeout bounds one call of Run (default 30 s): the callers of a batch stuck in the
+	// database get an error rather than waiting for ever.
+	Timeout time.Duration
 
 	once  sync.Once
 	queue chan groupCall[In, Out]
@@ -63,6 +67,9 @@ func (g *Group[In, Out]) start() {
 	if g.Max <= 0 {
 		g.Max = 128
 	}
+	if g.Timeout <= 0 {
+		g.Timeout = 30 * time.Second
+	}
 	g.queue = make(chan groupCall[In, Out], g.Runners*g.Max)
 	for range g.Runners {
 		go g.runner()
@@ -92,8 +99,9 @@ func (g *Group[In, Out]) runner() {
 }
 
 func (g *Group[In, Out]) write(calls []groupCall[In, Out], ins []In) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
 	outs, err := g.Run(ctx, ins)
+	cancel()
 	if err == nil && len(outs) != len(ins) {
 		err = fmt.Errorf("group write returned %d outputs for %d inputs", len(outs), len(ins))
 	}
