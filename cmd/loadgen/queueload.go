@@ -267,7 +267,9 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 	sc := scenario{Name: fmt.Sprintf("POST /v1/queue/next, %d waiting", cfg.QueueWaiting), Clients: queueAgents, Duration: cfg.Duration,
 		HTTP: web.queueNext(qb), Raw: rawQueueNext(queue.NewService(rawPool, clock.System{}), qb),
 		Target: target{MinRPS: queueRate, MaxP99: 10 * time.Millisecond}}
+	httpCPU := startCPUMeter(ctx, pool, srv.cmd.Process.Pid, &qb.served)
 	res := measureHTTP(ctx, cfg, sc, srv)
+	httpCost := httpCPU.stop(ctx)
 	// Agents do not press Next back to back: the same agents offered the target rate, latency
 	// counted from when each request was due (a closed loop of 50 clients has latency = 50 ÷
 	// throughput, so its p99 says little about one agent's wait at 2 000/s).
@@ -287,7 +289,10 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 		return true, err
 	}
 	logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
+	rawCPU := startCPUMeter(ctx, pool, 0, &qb.served)
 	res.Raw = runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.Raw)
+	rawCost := rawCPU.stop(ctx)
+	logf("  CPU per assignment: flat out over HTTP %s; raw %s", httpCost, rawCost)
 	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
 	printErrors(res.Raw)
 	rawCheck, err := qb.check(ctx, pool)
@@ -321,6 +326,8 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | — | — | — | (with the row above) | | %s | %s |\n", paced.Name, paced.Clients,
 		pacedRes.HTTP.RPS(), formatMs(pacedRes.HTTP.Percentile(50)), formatMs(pacedRes.HTTP.Percentile(90)), formatMs(pacedRes.HTTP.Percentile(99)),
 		formatMs(pacedRes.HTTP.Max()), pacedRes.HTTP.Errors, paced.Target, yesNo(pacedRes.Met() && pacedRes.HTTP.RPS() >= 0.98*queueRate && !failed))
+	fmt.Fprintf(&b, "\nCPU per assignment (user + system, warm-up included; PostgreSQL is every process pg_stat_activity lists): "+
+		"flat out over HTTP %s; raw %s.\n", httpCost, rawCost)
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
 		if err := appendMarkdown(cfg.Markdown, b.String()); err != nil {
@@ -366,4 +373,78 @@ func (b *queueBench) reset(ctx context.Context, pool *pgxpool.Pool) error {
 	b.served.Store(0)
 	b.dupes.Store(0)
 	return nil
+}
+
+// cpuMeter measures the CPU time PostgreSQL, the server and this process spend during a phase,
+// per conversation handed out: a figure that moves much less with the other load on a shared
+// machine than the throughput does.
+type cpuMeter struct {
+	pool      *pgxpool.Pool
+	serverPID int
+	served    *atomic.Int64
+	pg        map[int]time.Duration
+	server    time.Duration
+	self      time.Duration
+	handed    int64
+}
+
+func startCPUMeter(ctx context.Context, pool *pgxpool.Pool, serverPID int, served *atomic.Int64) *cpuMeter {
+	m := &cpuMeter{pool: pool, serverPID: serverPID, served: served, pg: pgCPU(ctx, pool)}
+	if serverPID > 0 {
+		m.server = processCPU(serverPID)
+	}
+	m.self = processCPU(os.Getpid())
+	m.handed = served.Load()
+	return m
+}
+
+// pgCPU is the CPU time so far of each process of the database server that pg_stat_activity
+// lists (backends, autovacuum, walwriter, checkpointer…).
+func pgCPU(ctx context.Context, pool *pgxpool.Pool) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity`)
+	if err != nil {
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			out[pid] = processCPU(pid)
+		}
+	}
+	return out
+}
+
+// phaseCost is a phase's CPU time per conversation handed out.
+type phaseCost struct {
+	PG, Server, Self time.Duration
+	Handed           int64
+}
+
+func (c phaseCost) String() string {
+	if c.Handed == 0 {
+		return "(nothing handed out)"
+	}
+	per := func(d time.Duration) string {
+		return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(c.Handed))
+	}
+	s := "PostgreSQL " + per(c.PG)
+	if c.Server > 0 {
+		s += ", server " + per(c.Server)
+	}
+	return s + ", load generator " + per(c.Self) + fmt.Sprintf(" (%d handed out)", c.Handed)
+}
+
+// stop ends the measurement. A server process that started during the phase counts whole;
+// one that ended during it is missed (an autovacuum worker, at most).
+func (m *cpuMeter) stop(ctx context.Context) phaseCost {
+	c := phaseCost{Handed: m.served.Load() - m.handed, Self: processCPU(os.Getpid()) - m.self}
+	if m.serverPID > 0 {
+		c.Server = processCPU(m.serverPID) - m.server
+	}
+	for pid, cpu := range pgCPU(ctx, m.pool) {
+		c.PG += cpu - m.pg[pid]
+	}
+	return c
 }

@@ -2,16 +2,24 @@ package queue_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkNext is the database side of the agents' Next over a deep queue: parallel callers
 // (-cpu × GOMAXPROCS goroutines, each an agent at random among 8) take the head of 50 000
 // waiting conversations, through the same statement the API runs. Each op is one assignment.
+// Besides the wall time it reports pg-µs/op, the CPU time the database's backends spent per
+// assignment (read from /proc when the server runs on this machine): on a shared machine the
+// wall time moves with the other load, the CPU per assignment much less.
 //
 //	go test -run '^$' -bench Next -benchtime 5000x -cpu 8 ./internal/queue
 func BenchmarkNext(b *testing.B) {
@@ -32,6 +40,7 @@ func BenchmarkNext(b *testing.B) {
 	for i := range agents {
 		agents[i] = e.agent(e.account)
 	}
+	cpu0, cpuOK := backendsCPU(ctx, e.pool)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -39,4 +48,46 @@ func BenchmarkNext(b *testing.B) {
 			require.NoError(b, err)
 		}
 	})
+	b.StopTimer()
+	if cpu1, ok := backendsCPU(ctx, e.pool); ok && cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)*1e6/float64(sysClockTicks)/float64(b.N), "pg-µs/op")
+	}
+}
+
+// sysClockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on Linux).
+const sysClockTicks = 100
+
+// backendsCPU is the CPU time (user + system, in clock ticks) used so far by the client
+// backends of the pool's database, when they run on this machine; the pool's connections are
+// kept open for the whole benchmark (pgxpool keeps idle connections for 30 minutes by default).
+func backendsCPU(ctx context.Context, pool *pgxpool.Pool) (int64, bool) {
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`)
+	if err != nil {
+		return 0, false
+	}
+	defer rows.Close()
+	var total int64
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) != nil {
+			return 0, false
+		}
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, false
+		}
+		// The fields after the command name (which may hold spaces): state is the first,
+		// utime and stime the 12th and 13th.
+		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+		if len(f) < 13 {
+			return 0, false
+		}
+		u, err1 := strconv.ParseInt(f[11], 10, 64)
+		s, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		total += u + s
+	}
+	return total, rows.Err() == nil
 }
