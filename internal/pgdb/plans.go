@@ -31,6 +31,15 @@ type GenericPlans struct {
 // silently.
 const allowGeneric = "SELECT set_config('plan_cache_mode', 'auto', true)"
 
+// AllowGenericPlans lets the statements tx runs next reuse generic plans, until tx ends: what
+// GenericPlans does for one statement, for a transaction that runs such a statement many times.
+func AllowGenericPlans(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, allowGeneric); err != nil {
+		return fmt.Errorf("allow generic plans: %w", err)
+	}
+	return nil
+}
+
 func (g GenericPlans) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	b.Queue(allowGeneric)
