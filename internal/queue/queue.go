@@ -67,11 +67,15 @@ type Service struct {
 	pool  *pgxpool.Pool
 	q     *store.Queries
 	clock clock.Clock
+	// nexts groups the Nexts of concurrent callers (see nextTogether).
+	nexts *pgdb.Group[nextCall, *store.NextInQueueRow]
 }
 
 // NewService returns a Service.
 func NewService(pool *pgxpool.Pool, clk clock.Clock) *Service {
-	return &Service{pool: pool, q: store.New(), clock: clk}
+	s := &Service{pool: pool, q: store.New(), clock: clk}
+	s.nexts = &pgdb.Group[nextCall, *store.NextInQueueRow]{Runners: NextRunners, Max: NextGroup, Run: s.nextTogether}
+	return s
 }
 
 // ErrEmpty is Next's answer when nothing waits that the agent may serve.
@@ -80,21 +84,86 @@ var ErrEmpty = errors.New("no conversation waits for this agent")
 func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
 
 // Next assigns userID the first waiting conversation it may serve, removing its department,
-// and emits conversation.assigned, in one statement (one round trip, atomic on its own), and
-// returns the conversation as assigned. Concurrent callers never get the same conversation:
-// rows being taken are skipped. ErrEmpty when nothing waits for the agent.
+// and emits conversation.assigned, atomically, and returns the conversation as assigned.
+// Concurrent callers never get the same conversation. ErrEmpty when nothing waits for the agent.
+//
+// The Nexts of concurrent callers run together (nextTogether): under load, one transaction
+// serves a group of them one after another, rather than each racing the others for the queue's
+// head in its own transaction.
 func (s *Service) Next(ctx context.Context, accountID, userID uuid.UUID) (conversation.Conversation, error) {
-	now := s.now()
-	// A generic plan: planning the statement afresh cost more than running it.
-	r, err := s.q.NextInQueue(ctx, pgdb.GenericPlans{Pool: s.pool}, store.NextInQueueParams{AccountID: accountID, UserID: userID,
-		DueBefore: now.Add(AppointmentLead), Now: now, EventID: uuid.Must(uuid.NewV7())})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return conversation.Conversation{}, ErrEmpty
-	}
+	r, err := s.nexts.Do(ctx, nextCall{accountID: accountID, userID: userID})
 	if err != nil {
 		return conversation.Conversation{}, fmt.Errorf("take the next conversation: %w", err)
 	}
-	return conversation.FromRow(store.GetConversationRow(r))
+	if r == nil {
+		return conversation.Conversation{}, ErrEmpty
+	}
+	return conversation.FromRow(store.GetConversationRow(*r))
+}
+
+// NextRunners is how many groups of Nexts a process runs at once, and NextGroup the most Nexts
+// one group carries: with every agent's Next in its own transaction, sixteen backends raced
+// for the same head rows (skipping each other's locks and rechecking rows just taken), and a
+// Next cost 1.3–1.6 ms of database CPU under load against 0.25–0.3 ms alone.
+const (
+	NextRunners = 2
+	NextGroup   = 32
+)
+
+// nextCall is one agent's Next.
+type nextCall struct{ accountID, userID uuid.UUID }
+
+// nextTogether serves calls: alone, with the one assigning statement in one round trip
+// (atomic on its own); together, with that statement for each call in turn inside one
+// transaction, each seeing what the ones before it took, under one commit. A nil row: nothing
+// waited for that agent.
+func (s *Service) nextTogether(ctx context.Context, calls []nextCall) ([]*store.NextInQueueRow, error) {
+	now := s.now()
+	out := make([]*store.NextInQueueRow, len(calls))
+	next := func(db store.DBTX, i int) error {
+		r, err := s.q.NextInQueue(ctx, db, store.NextInQueueParams{AccountID: calls[i].accountID, UserID: calls[i].userID,
+			DueBefore: now.Add(AppointmentLead), Now: now, EventID: uuid.Must(uuid.NewV7())})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out[i] = &r
+		return nil
+	}
+	if len(calls) == 1 {
+		// A generic plan: planning the statement afresh cost more than running it.
+		return out, next(pgdb.GenericPlans{Pool: s.pool}, 0)
+	}
+	// The statements go in one round trip (each still runs after the one before it): waiting
+	// for each answer in turn, the group was bound by round trips on a busy machine.
+	b := &pgx.Batch{}
+	pgdb.QueueGenericPlans(b)
+	record := pgdb.Recorder{Batch: b}
+	for i := range calls {
+		if err := next(record, i); !errors.Is(err, pgdb.ErrRecorded) {
+			return nil, fmt.Errorf("record Next: %w", err)
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("allow generic plans: %w", err)
+		}
+		replay := pgdb.Replay{Results: br}
+		for i := range calls {
+			if err := next(replay, i); err != nil {
+				return err
+			}
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve %d Nexts together: %w", len(calls), err)
+	}
+	return out, nil
 }
 
 // emitAssigned writes conversation.assigned: who has the conversation now and how it came.

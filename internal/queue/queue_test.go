@@ -366,6 +366,32 @@ func TestNextServesOnlyWhatTheAgentMay(t *testing.T) {
 	require.Equal(t, uuid.Nil, next(support))
 }
 
+// The Nexts of concurrent callers served together, in one transaction: each in turn, in queue
+// order, by the same rules as alone, none given what an earlier one took.
+func TestNextTogether(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	ch := e.channel(e.account, "whatsapp", 80)
+	sales, support, stranger := e.agent(e.account), e.agent(e.account), e.agent(e.account)
+	salesDept := e.department(e.account, "Vendas", sales)
+	e.department(e.account, "Suporte", support)
+	inSales := e.waiting(e.account, e.contact(e.account, "S", "medium", nil), ch, at(9, 0))
+	e.exec(`UPDATE conversations SET department_id = $1 WHERE id = $2`, salesDept, inSales)
+	first := e.waiting(e.account, e.contact(e.account, "A", "medium", nil), ch, at(9, 30))
+	second := e.waiting(e.account, e.contact(e.account, "B", "medium", nil), ch, at(9, 45))
+
+	got, err := queue.NextTogether(ctx, e.svc, e.account, []uuid.UUID{stranger, stranger, support, sales, sales})
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{first, second, uuid.Nil, inSales, uuid.Nil}, got)
+	require.Equal(t, stranger, *e.conv(first).agent)
+	require.Equal(t, stranger, *e.conv(second).agent)
+	require.Equal(t, sales, *e.conv(inSales).agent)
+	require.Nil(t, e.conv(inSales).dept, "assigning an agent removes the department")
+	require.Len(t, e.events(queue.EventConversationAssigned), 3)
+	require.Empty(t, e.order())
+}
+
 // Many agents pressing Next at once over many waiting conversations: each conversation is
 // given exactly once.
 func TestNextConcurrentAgentsNeverShare(t *testing.T) {
