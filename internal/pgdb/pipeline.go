@@ -65,7 +65,3 @@ func (r Replay) Query(context.Context, string, ...any) (pgx.Rows, error) {
 func (r Replay) QueryRow(context.Context, string, ...any) pgx.Row {
 	return r.Results.QueryRow()
 }
-
-// QueueGenericPlans queues in b what AllowGenericPlans runs, for a batch sent in a transaction;
-// its result is read with Results.Exec before the statements'.
-func QueueGenericPlans(b *pgx.Batch) { b.Queue(allowGeneric) }

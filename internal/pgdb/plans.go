@@ -31,18 +31,14 @@ type GenericPlans struct {
 // silently.
 const allowGeneric = "SELECT set_config('plan_cache_mode', 'auto', true)"
 
-// AllowGenericPlans lets the statements tx runs next reuse generic plans, until tx ends: what
-// GenericPlans does for one statement, for a transaction that runs such a statement many times.
-func AllowGenericPlans(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, allowGeneric); err != nil {
-		return fmt.Errorf("allow generic plans: %w", err)
-	}
-	return nil
-}
+// QueueGenericPlans queues in b the statement that lets the statements queued after it reuse
+// generic plans until the transaction ends: what GenericPlans does for one statement, for a
+// batch of them sent in one transaction. Its result is read with Exec before theirs.
+func QueueGenericPlans(b *pgx.Batch) { b.Queue(allowGeneric) }
 
 func (g GenericPlans) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(allowGeneric)
+	QueueGenericPlans(b)
 	b.Queue(sql, args...)
 	br := g.Pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {

@@ -119,10 +119,14 @@ type nextCall struct{ accountID, userID uuid.UUID }
 // waited for that agent.
 func (s *Service) nextTogether(ctx context.Context, calls []nextCall) ([]*store.NextInQueueRow, error) {
 	now := s.now()
+	params := make([]store.NextInQueueParams, len(calls))
+	for i, c := range calls {
+		params[i] = store.NextInQueueParams{AccountID: c.accountID, UserID: c.userID,
+			DueBefore: now.Add(AppointmentLead), Now: now, EventID: uuid.Must(uuid.NewV7())}
+	}
 	out := make([]*store.NextInQueueRow, len(calls))
 	next := func(db store.DBTX, i int) error {
-		r, err := s.q.NextInQueue(ctx, db, store.NextInQueueParams{AccountID: calls[i].accountID, UserID: calls[i].userID,
-			DueBefore: now.Add(AppointmentLead), Now: now, EventID: uuid.Must(uuid.NewV7())})
+		r, err := s.q.NextInQueue(ctx, db, params[i])
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
