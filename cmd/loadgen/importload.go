@@ -405,7 +405,7 @@ func appendImportMarkdown(cfg config, started time.Time, facts facts, figures []
 	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -import -import-rows %d -import-consent %d -db-max-conns %d`.\n", cfg.ImportRows, cfg.ImportConsent, cfg.DBMaxConns)
 	fmt.Fprintf(&b, "- File: %d rows, ';' delimited, UTF-8 with BOM, CRLF; CPFs with and without punctuation, mobiles in four "+
 		"formats ((11) 9XXXX-XXXX, +55 11 9XXXX-XXXX, 119XXXXXXXX, 55119XXXXXXXX), birth dates as 31/12/1990, %d%% \"sim\" in the "+
-		"accepts-communications column (each records a consent grant), 1%% broken rows (bad CPF or short phone). Mode "+
+		"accepts-communications column (each records a consent grant; the second file's, the same contacts', find it in force and record none), 1%% broken rows (bad CPF or short phone). Mode "+
 		"upsert_by_customer_code. The second file has the same codes with a new name and e-mail on every row.\n", cfg.ImportRows, cfg.ImportConsent)
 	b.WriteString("- Rows/s counts from the 202 to the poll that saw `done` (polled every 250 ms), i.e. the job alone; the upload " +
 		"(streamed into PostgreSQL) is timed apart. Server RSS is VmRSS sampled every 100 ms from the upload to the end.\n")

@@ -25,7 +25,9 @@ type ImportGrant struct {
 // writes, computed for the whole set (consent.Replay is the reference for the projection's
 // rules). Every record of a call shares purposes, channels, method and recorder. When $19 names
 // a channel, contacts that any record ever covered on it are skipped (a first inbound message
-// never opts back in a contact who opted out).
+// never opts back in a contact who opted out). When $20 is set, contacts whose state already
+// grants every purpose on every channel of the record, as explicitly as it would, are skipped:
+// the grant would change nothing.
 //
 // Each contact is locked FOR KEY SHARE (consent_state has no foreign key: migration 00040),
 // so its deletion waits for this transaction; a contact already deleted is skipped. The
@@ -41,10 +43,15 @@ WITH g AS (
     SELECT g.* FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
         AS g(id, contact_id, occurred_at, text_shown, source, identifier_kind, identifier, digest)
     JOIN contacts c ON c.account_id = $1 AND c.id = g.contact_id
-    WHERE $19::text = '' OR (
+    WHERE ($19::text = '' OR (
         SELECT 1 FROM consent_records r
         WHERE r.account_id = $1 AND r.contact_id = g.contact_id AND (r.all_channels OR $19::text = ANY(r.channels))
-        LIMIT 1) IS NULL
+        LIMIT 1) IS NULL)
+      AND NOT ($20::boolean AND (
+        SELECT count(*) FROM consent_state s
+        WHERE s.account_id = $1 AND s.contact_id = g.contact_id AND s.purpose = ANY($10::text[])
+          AND s.channel = ANY($15::text[]) AND s.status = 'granted' AND (s.explicit OR NOT $14)
+        ) = cardinality($10::text[]) * cardinality($15::text[]))
     FOR KEY SHARE OF c
 ), tip AS (
     SELECT g.*, coalesce(t.seq, 0) + 1 AS seq, t.hash AS prev_hash,
@@ -92,6 +99,12 @@ SELECT count(*) FROM ins`
 // Replay hold as if each had been recorded alone. Contacts must be distinct; one deleted
 // meanwhile is skipped. It returns how many records it appended.
 //
+// A contact whose consent is already in force for every purpose on every channel gets no
+// record: the record that granted it stays the evidence, and a CRM that re-imports its whole
+// base every night does not append a record (and rewrite 36 state rows) per consenting
+// contact each time. A contact who revoked anything, or whose consent is pending or limited to
+// some channels, gets the import's grant as before.
+//
 // It does not take append_consent's per-contact advisory lock (an import of 50 000 contacts
 // would exhaust the lock table); an append racing on the same contact makes one of the two
 // transactions fail on the unique (contact, seq) key, never a forked chain, and the import
@@ -108,7 +121,7 @@ func (s *Service) RecordImportMany(ctx context.Context, tx pgx.Tx, accountID uui
 			Source: fmt.Sprintf("import %s, row %d", ev.File, ev.Row),
 		}}
 	}
-	n, err := s.appendMany(ctx, tx, accountID, entries, by, "")
+	n, err := s.appendMany(ctx, tx, accountID, entries, by, "", true)
 	if err != nil {
 		return 0, fmt.Errorf("append import consents: %w", err)
 	}
@@ -139,7 +152,7 @@ func (s *Service) RecordFirstInboundMany(ctx context.Context, tx pgx.Tx, account
 			Source: fmt.Sprintf("inbound %s message %s", ch, f.MessageRef),
 		}}
 	}
-	n, err := s.appendMany(ctx, tx, accountID, entries, system, string(ch))
+	n, err := s.appendMany(ctx, tx, accountID, entries, system, string(ch), false)
 	if err != nil {
 		return 0, fmt.Errorf("record implicit consents on %s: %w", ch, err)
 	}
@@ -154,8 +167,9 @@ type manyEntry struct {
 }
 
 // appendMany runs appendGrants for entries that share action, purposes, channels and method
-// (only the evidence differs), skipping contacts seen on skipSeenOn when it is set.
-func (s *Service) appendMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, entries []manyEntry, by Recorder, skipSeenOn string) (int64, error) {
+// (only the evidence differs), skipping contacts seen on skipSeenOn when it is set, and those
+// whose state the grant would not change when skipInForce is.
+func (s *Service) appendMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID, entries []manyEntry, by Recorder, skipSeenOn string, skipInForce bool) (int64, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
@@ -191,7 +205,7 @@ func (s *Service) appendMany(ctx context.Context, tx pgx.Tx, accountID uuid.UUID
 	var appended int64
 	err := tx.QueryRow(ctx, appendGrants, accountID, ids, contacts, occurred, texts, sources, idKinds, idVals, digests,
 		slices.Sorted(slices.Values(strs(first.Purposes))), now, by.Kind, by.ID, explicit, strs(rec.scope()),
-		strs(first.Channels), first.AllChannels, string(first.Method), skipSeenOn).Scan(&appended)
+		strs(first.Channels), first.AllChannels, string(first.Method), skipSeenOn, skipInForce).Scan(&appended)
 	if err != nil {
 		return 0, err
 	}

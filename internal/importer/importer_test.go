@@ -288,29 +288,38 @@ func TestImportTagsSegmentAndConsent(t *testing.T) {
 	e := setup(t)
 	seg, err := segment.NewService(e.pool, clock.System{}).Create(e.ctx, e.account, segment.Input{Name: "Carteira SP", Priority: 50, Distribution: "manual"})
 	require.NoError(t, err)
-	// A contact with history: the import's record goes after it in its chain.
+	cs := consent.NewService(e.pool, clock.System{})
+	// Contacts with history. A1 opted out of marketing after its first import, so the next
+	// import's grant changes its state and goes after the revocation in its chain; D1's first
+	// import is still in force on every purpose and channel, so importing it again records
+	// nothing (the first record stays the evidence).
 	first := e.importCSV(importer.Options{Mode: importer.ModeUpsertByCode, Mapping: map[string]string{"n": "name", "c": "customer_code", "p": "phone", "a": "accepts_communications"}},
-		"n;c;p;a\nAna;A1;11 91111-1111;sim\n")
-	require.EqualValues(t, 1, first.Created)
+		"n;c;p;a\nAna;A1;11 91111-1111;sim\nDora;D1;11 94444-4444;sim\n")
+	require.EqualValues(t, 2, first.Created)
+	_, err = cs.Record(e.ctx, e.account, e.contactByCode("A1").ID, consent.Entry{Action: consent.Revoke, Purposes: []consent.Purpose{consent.PurposeMarketing}}, e.by)
+	require.NoError(t, err)
 	imp := e.importCSV(importer.Options{
 		Mode: importer.ModeUpsertByCode, Tags: []string{"Importado", "importado"}, SegmentID: &seg.ID,
 		Mapping: map[string]string{"n": "name", "c": "customer_code", "p": "phone", "a": "accepts_communications"},
-	}, "n;c;p;a\nAna;A1;11 91111-1111;sim\nBia;B1;11 92222-2222;yes\nCida;C1;;não\n")
+	}, "n;c;p;a\nAna;A1;11 91111-1111;sim\nBia;B1;11 92222-2222;yes\nCida;C1;;não\nDora;D1;11 94444-4444;sim\n")
 	require.EqualValues(t, 2, imp.Created)
-	require.EqualValues(t, 1, imp.Updated)
+	require.EqualValues(t, 2, imp.Updated)
 
 	require.Equal(t, []string{"Importado"}, e.contactByCode("B1").Tags)
-	require.Equal(t, 3, e.count("SELECT count(*) FROM segment_members WHERE account_id = $1 AND segment_id = $2", e.account, seg.ID))
-	require.Equal(t, 2, e.count("SELECT count(*) FROM consent_records WHERE contact_id = $1", e.contactByCode("A1").ID), "two imports, two records")
+	require.Equal(t, 4, e.count("SELECT count(*) FROM segment_members WHERE account_id = $1 AND segment_id = $2", e.account, seg.ID))
+	require.Equal(t, 3, e.count("SELECT count(*) FROM consent_records WHERE contact_id = $1", e.contactByCode("A1").ID), "import, revocation, import")
 	require.Equal(t, 1, e.count("SELECT count(*) FROM consent_records WHERE contact_id = $1", e.contactByCode("B1").ID))
 	require.Zero(t, e.count("SELECT count(*) FROM consent_records WHERE contact_id = $1", e.contactByCode("C1").ID), "não records nothing")
+	require.Equal(t, 1, e.count("SELECT count(*) FROM consent_records WHERE contact_id = $1", e.contactByCode("D1").ID), "a grant in force is not recorded again")
+	ok, err := cs.Allowed(e.ctx, e.pool, e.account, e.contactByCode("A1").ID, consent.PurposeMarketing, "whatsapp", false)
+	require.NoError(t, err)
+	require.True(t, ok, "the re-import granted again what A1 had revoked")
 
-	cs := consent.NewService(e.pool, clock.System{})
 	v, err := cs.Verify(e.ctx, e.account)
 	require.NoError(t, err)
 	require.Nil(t, v.Problem)
-	require.EqualValues(t, 3, v.Records)
-	ok, err := cs.Allowed(e.ctx, e.pool, e.account, e.contactByCode("B1").ID, consent.PurposeMarketing, "whatsapp", false)
+	require.EqualValues(t, 5, v.Records)
+	ok, err = cs.Allowed(e.ctx, e.pool, e.account, e.contactByCode("B1").ID, consent.PurposeMarketing, "whatsapp", false)
 	require.NoError(t, err)
 	require.True(t, ok, "the import's grant is in force")
 	ok, err = cs.Allowed(e.ctx, e.pool, e.account, e.contactByCode("B1").ID, consent.PurposeMarketing, "whatsapp", true)
