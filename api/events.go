@@ -18,12 +18,15 @@ import (
 
 // EventBody is one event of the log.
 type EventBody struct {
-	Seq        int64           `json:"seq" doc:"Grows with every event the account can see; resume after the last one you handled."`
-	ID         string          `json:"id" format:"uuid" doc:"Stable: a webhook delivered twice carries the same id."`
-	Type       string          `json:"type" example:"contact.merged"`
-	SubjectID  string          `json:"subject_id,omitempty" format:"uuid" doc:"The resource the event is about."`
-	OccurredAt time.Time       `json:"occurred_at"`
-	Data       json.RawMessage `json:"data"`
+	Seq        int64     `json:"seq" doc:"Grows with every event the account can see; resume after the last one you handled."`
+	ID         string    `json:"id" format:"uuid" doc:"Stable: a webhook delivered twice carries the same id."`
+	Type       string    `json:"type" example:"contact.merged"`
+	SubjectID  string    `json:"subject_id,omitempty" format:"uuid" doc:"The resource the event is about."`
+	OccurredAt time.Time `json:"occurred_at"`
+	// PublishedAt lets a client see how long events wait to be numbered, apart from how long
+	// they take to reach it.
+	PublishedAt time.Time       `json:"published_at" doc:"When the log numbered the event; streams and webhooks see it from then."`
+	Data        json.RawMessage `json:"data"`
 }
 
 // EventListBody is a page of the log.
@@ -182,7 +185,7 @@ func (s *server) viewer(ctx context.Context, p auth.Principal) (event.Viewer, er
 }
 
 func toEventBody(e event.Event) EventBody {
-	b := EventBody{Seq: e.Seq, ID: e.ID.String(), Type: e.Type, OccurredAt: e.OccurredAt, Data: e.Data}
+	b := EventBody{Seq: e.Seq, ID: e.ID.String(), Type: e.Type, OccurredAt: e.OccurredAt, PublishedAt: e.PublishedAt, Data: e.Data}
 	if e.SubjectID != nil && *e.SubjectID != uuid.Nil {
 		b.SubjectID = e.SubjectID.String()
 	}

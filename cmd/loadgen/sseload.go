@@ -28,6 +28,32 @@ type sseResult struct {
 	// AfterWrite is, for each event, the part of its latency after the drain wrote it (from
 	// the event's occurred_at to its arrival): publisher, NOTIFY, hub and stream.
 	AfterWrite []time.Duration
+	// AfterPublish is the part after the publisher numbered it (published_at to arrival):
+	// the publish's commit, NOTIFY, hub and stream.
+	AfterPublish []time.Duration
+}
+
+// stages are the parts of the latency sseResult breaks it into, for the report.
+func (r sseResult) stages() []sseStage {
+	return []sseStage{
+		{"after the drain wrote the event (its occurred_at to arrival)", r.AfterWrite},
+		{"after the publisher numbered it (its published_at to arrival)", r.AfterPublish},
+	}
+}
+
+// sseStage is one part of the inbound-to-SSE latency, sorted.
+type sseStage struct {
+	name string
+	ds   []time.Duration
+}
+
+// p is the stage's nearest-rank p-th percentile, formatted; "" when nothing was measured.
+func (s sseStage) p(p int) string {
+	n := len(s.ds)
+	if n == 0 {
+		return ""
+	}
+	return formatMs(s.ds[min(n-1, n*p/100)])
 }
 
 // Percentile is the nearest-rank p-th percentile of the latencies.
@@ -167,7 +193,8 @@ func measureInboundToSSE(ctx context.Context, pool *pgxpool.Pool, base, apiKey s
 				continue
 			}
 			var ev struct {
-				OccurredAt time.Time `json:"occurred_at"`
+				OccurredAt  time.Time `json:"occurred_at"`
+				PublishedAt time.Time `json:"published_at"`
 			}
 			_ = json.Unmarshal(bytes.TrimSpace(line[len("data:"):]), &ev)
 			mu.Lock()
@@ -176,6 +203,9 @@ func measureInboundToSSE(ctx context.Context, pool *pgxpool.Pool, base, apiKey s
 				res.Latencies = append(res.Latencies, at.Sub(t))
 				if !ev.OccurredAt.IsZero() {
 					res.AfterWrite = append(res.AfterWrite, at.Sub(ev.OccurredAt))
+				}
+				if !ev.PublishedAt.IsZero() {
+					res.AfterPublish = append(res.AfterPublish, at.Sub(ev.PublishedAt))
 				}
 			}
 			mu.Unlock()
@@ -230,6 +260,7 @@ func measureInboundToSSE(ctx context.Context, pool *pgxpool.Pool, base, apiKey s
 	res.Seen = len(seen)
 	slices.Sort(res.Latencies)
 	slices.Sort(res.AfterWrite)
+	slices.Sort(res.AfterPublish)
 	return res, nil
 }
 

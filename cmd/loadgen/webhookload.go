@@ -354,8 +354,10 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		return failed, err
 	}
 	logf("  %d of %d seen on the stream, p50 %s, p99 %s", sse.Seen, sse.Sent, formatMs(sse.Percentile(50)), formatMs(sse.Percentile(99)))
-	if n := len(sse.AfterWrite); n > 0 {
-		logf("  after the drain wrote the event: p50 %s, p99 %s", formatMs(sse.AfterWrite[n/2]), formatMs(sse.AfterWrite[min(n-1, n*99/100)]))
+	for _, st := range sse.stages() {
+		if len(st.ds) > 0 {
+			logf("  %s: p50 %s, p99 %s", st.name, st.p(50), st.p(99))
+		}
 	}
 	if err := srv.Stop(); err != nil {
 		logf("%v", err)
@@ -398,9 +400,10 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	fmt.Fprintf(&b, "\nInbound to SSE: one client holds GET /v1/events/stream?after=<last seq> open (API key; live from now, as a console that has loaded its state) while deliveries are posted at a steady "+
 		"%d/s; each is timed from just before its POST to the stream event that carries its message id.\n\n", sseRate)
 	b.WriteString(sseMarkdown(sse))
-	if n := len(sse.AfterWrite); n > 0 {
-		fmt.Fprintf(&b, "| of which after the drain wrote the event (its occurred_at to arrival) | | | | %s | | %s | | | |\n",
-			formatMs(sse.AfterWrite[n/2]), formatMs(sse.AfterWrite[min(n-1, n*99/100)]))
+	for _, st := range sse.stages() {
+		if len(st.ds) > 0 {
+			fmt.Fprintf(&b, "| of which %s | | | | %s | | %s | | | |\n", st.name, st.p(50), st.p(99))
+		}
 	}
 	if n := len(probe); n > 0 {
 		fmt.Fprintf(&b, "| event emitted straight into the outbox → stream (no webhook, no drain) | 100/s | 300 | %d | %s | | %s | %s | | |\n",
