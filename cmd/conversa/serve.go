@@ -88,6 +88,8 @@ func workerCmd() *cobra.Command {
 				}
 			}
 			webhooks := webhook.NewService(pool, channel.NewService(pool, clock.System{}, box), clock.System{})
+			events := event.NewLog(pool)
+			webhooks.EventsWritten = events.Wake
 			out := outbound.NewService(pool, clock.System{}, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 			imports := importer.NewService(pool, clock.System{})
 			senders := send.NewSenders(channel.NewService(pool, clock.System{}, box), cfg.WhatsAppURL)
@@ -111,7 +113,7 @@ func workerCmd() *cobra.Command {
 			}
 			webhooks.Logger = logger
 			go func() { _ = webhook.Listen(ctx, pool, jobs.WakeDrain(client, webhooks, logger)) }()
-			go event.NewLog(pool).RunPublisher(ctx, PublishEvery, logger)
+			go events.RunPublisher(ctx, PublishEvery, logger)
 			logger.Info("workers started", "max_workers", cfg.Workers)
 			<-ctx.Done()
 			return stopWorkers(client, cfg.ShutdownTimeout, logger)
@@ -181,6 +183,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	channels := channel.NewService(pool, clk, box)
 	webhooks := webhook.NewService(pool, channels, clk)
+	events := event.NewLog(pool)
+	webhooks.EventsWritten = events.Wake
 	out := outbound.NewService(pool, clk, box, outbound.Config{AllowPrivate: cfg.WebhooksAllowPrivate})
 	imports := importer.NewService(pool, clk)
 	senders := send.NewSenders(channels, cfg.WhatsAppURL)
@@ -218,7 +222,6 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, hooks se
 	authSvc := auth.NewService(pool, keys, clk, auth.Config{AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL})
 	// The event log: this process publishes (taking turns with the others) and fans out to its
 	// streams, which end when the server shuts down.
-	events := event.NewLog(pool)
 	hub := event.NewHub(pool, logger)
 	eventsCtx, stopEvents := context.WithCancel(context.Background())
 	defer stopEvents()

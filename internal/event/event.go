@@ -127,11 +127,23 @@ func encode(e New) ([]byte, error) {
 type Log struct {
 	pool *pgxpool.Pool
 	q    *store.Queries
+	wake chan struct{}
 }
 
 // NewLog returns a Log on pool.
 func NewLog(pool *pgxpool.Pool) *Log {
-	return &Log{pool: pool, q: store.New()}
+	return &Log{pool: pool, q: store.New(), wake: make(chan struct{}, 1)}
+}
+
+// Wake asks this process's publisher (RunPublisher) to publish now rather than at its next
+// tick. A writer of this process that has just committed events calls it, so that streams
+// see them a publish after the commit instead of up to an interval later; wakes that come
+// while one is pending are one wake.
+func (l *Log) Wake() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // MaxPage bounds one read of the log.
@@ -175,17 +187,36 @@ func (l *Log) Publish(ctx context.Context) (int64, error) {
 	return last, nil
 }
 
-// RunPublisher publishes every interval until ctx ends. Every process may run one: they take
-// turns, and a turn held elsewhere is skipped.
+// RunPublisher publishes every interval, and at each Wake, until ctx ends. Every process may
+// run one: they take turns, and a turn held elsewhere is skipped (the events written by a
+// process whose wake found the turn taken wait for the next tick, or are published by the
+// holder's next round).
+//
+// Publishes start at least a quarter of interval apart: each is a commit that waits for its
+// WAL flush and a NOTIFY that every process's hub answers with a read, so a burst of wakes
+// (one per drained batch) is served by one publish of them all.
 func (l *Log) RunPublisher(ctx context.Context, interval time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	gap := interval / 4
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-l.wake:
+			if wait := gap - time.Since(last); wait > 0 {
+				pause := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					pause.Stop()
+					return
+				case <-pause.C:
+				}
+			}
 		}
+		last = time.Now()
 		if _, err := l.Publish(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("publish events", "err", err)
 		}

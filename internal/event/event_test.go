@@ -346,3 +346,23 @@ func TestIdleHubKeepsItsPlace(t *testing.T) {
 		t.Fatal("the live event did not arrive")
 	}
 }
+
+// TestWakePublishesAtOnce: a publisher whose interval is an hour publishes an event as soon as
+// it is woken, as it does after the webhook drain commits.
+func TestWakePublishesAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := testdb.New(t)
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	log := event.NewLog(pool)
+	go log.RunPublisher(ctx, time.Hour, quiet)
+
+	require.NoError(t, event.Emit(ctx, pool, a.ID, time.Now(), event.New{Type: "woken"}))
+	log.Wake()
+	require.Eventually(t, func() bool {
+		evs, err := log.List(ctx, a.ID, 0, nil, 10)
+		return err == nil && len(evs) == 1 && evs[0].Type == "woken"
+	}, 10*time.Second, 5*time.Millisecond, "published without waiting for the hour's tick")
+}

@@ -128,6 +128,9 @@ func (s *Service) DrainBatch(ctx context.Context, limit int) (Drained, error) {
 	if err != nil {
 		return Drained{}, err
 	}
+	if out.Deliveries > 0 && s.EventsWritten != nil {
+		s.EventsWritten()
+	}
 	return out, nil
 }
 

@@ -59,3 +59,32 @@ func BenchmarkDrainNewSenders(b *testing.B) {
 	}
 	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
 }
+
+// BenchmarkDrainTrickle drains a backlog of 2 000 deliveries eight at a time, as a lingering
+// drain job takes a trickle of deliveries (one batch per DrainGap): the fixed cost of a drain
+// transaction, which is what a stream waits for after the webhook's 200.
+func BenchmarkDrainTrickle(b *testing.B) {
+	e := setup(b)
+	var batches int
+	var took time.Duration
+	for n := 0; b.Loop(); n++ {
+		b.StopTimer()
+		for i := range 2000 {
+			e.receive(message(n*2000 + i))
+		}
+		b.StartTimer()
+		for {
+			start := time.Now()
+			d, err := e.svc.DrainBatch(context.Background(), 8)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d.Deliveries == 0 {
+				break
+			}
+			took += time.Since(start)
+			batches++
+		}
+	}
+	b.ReportMetric(float64(took.Microseconds())/float64(batches), "µs/batch")
+}

@@ -120,9 +120,15 @@ type DrainWorker struct {
 // its own process, before it ends.
 const DrainLinger = time.Second
 
+// DrainGap is the least time between the starts of one drain job's batches when it is woken
+// rather than finding a full batch: the latency a delivery can wait for a lingering drain of
+// its own process, which its receipt wakes at once (WakeRunning).
+const DrainGap = 5 * time.Millisecond
+
 // Work drains until the backlog is empty, then lingers for DrainLinger: a wake that arrives
-// meanwhile (WakeRunning) makes it drain again at once, so a steady trickle of deliveries is
-// drained within a NotifyEvery of being stored instead of waiting for a new River job to be
+// meanwhile (WakeRunning) makes it drain again, so a steady trickle of deliveries is drained
+// within a DrainGap of being stored by this process (a NotifyEvery by another) instead of
+// waiting for a new River job to be
 // inserted, fetched and started (and for River to record the last one complete, which it does
 // in batches up to a few hundred milliseconds late, and which until then holds its unique slot).
 // It ends after DrainBudget in all.
@@ -131,6 +137,7 @@ func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
 	s.draining.Add(1)
 	deadline := time.Now().Add(DrainBudget)
 	for {
+		started := time.Now()
 		if _, err := s.Drain(ctx, BatchSize, time.Until(deadline)); err != nil {
 			s.draining.Add(-1)
 			return err
@@ -139,6 +146,16 @@ func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
 		select {
 		case <-s.rewake:
 			linger.Stop()
+			// Deliveries stored one at a time wake the drain one at a time; waiting out
+			// DrainGap lets a few gather so that they share a transaction's fixed cost.
+			if wait := DrainGap - time.Since(started); wait > 0 {
+				pause := time.NewTimer(wait)
+				select {
+				case <-pause.C:
+				case <-ctx.Done():
+					pause.Stop()
+				}
+			}
 			continue
 		case <-linger.C:
 		case <-ctx.Done():

@@ -62,6 +62,10 @@ type Service struct {
 	// Conversations take the drained messages (ApplyInbound); exported so the server can
 	// share its instance (and its CampaignLinker).
 	Conversations *conversation.Service
+	// EventsWritten, when set, is called after a drained batch commits: the events it wrote
+	// wait in the outbox until a publisher numbers them, and the server hands this process's
+	// publisher a wake (event.Log.Wake) so that they do not wait for its next tick.
+	EventsWritten func()
 
 	mu    sync.Mutex
 	cache map[uuid.UUID]cachedEndpoint
@@ -278,6 +282,9 @@ func (s *Service) Receive(ctx context.Context, d Delivery) (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("store webhook delivery: %w", err)
 	}
 	s.stored.Store(true)
+	// A drain job of this process that is lingering takes it now; the others hear of it by
+	// the next NOTIFY (RunNotifier).
+	s.WakeRunning()
 	return id, nil
 }
 

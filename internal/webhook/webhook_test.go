@@ -18,6 +18,7 @@ import (
 	"github.com/conversa-hq/conversa/internal/account"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/fault"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
@@ -158,6 +159,26 @@ func TestUnparseableDeliveryIsKeptWithItsError(t *testing.T) {
 	d, err = e.svc.Drain(context.Background(), webhook.BatchSize, time.Minute)
 	require.NoError(t, err)
 	require.Zero(t, d.Deliveries, "a failed delivery is not retried forever")
+}
+
+// TestDrainWakesThePublisher: the events a drained batch wrote are published when its
+// transaction commits, not at the publisher's next tick (an hour here).
+func TestDrainWakesThePublisher(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := setup(t)
+	log := event.NewLog(e.pool)
+	go log.RunPublisher(ctx, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.svc.EventsWritten = log.Wake
+	e.receive(message(1))
+	d, err := e.svc.DrainBatch(ctx, webhook.BatchSize)
+	require.NoError(t, err)
+	require.Equal(t, 1, d.Events)
+	require.Eventually(t, func() bool {
+		var n int
+		return e.pool.QueryRow(ctx, "SELECT count(*) FROM events WHERE type = 'message.received'").Scan(&n) == nil && n == 1
+	}, 10*time.Second, 5*time.Millisecond)
 }
 
 // With real River workers and no NOTIFY at all (as if every notification were lost), the
