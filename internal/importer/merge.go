@@ -182,10 +182,11 @@ func (b *batcher) applyTx(ctx context.Context, tx pgx.Tx, rows []row, errs []lin
 	mode := b.opts.Mode
 	// The batch's statements probe contacts and contact_phones once per staged row. With the
 	// stock random_page_cost (4, a spinning disk's) the planner prices 25 000 index probes of a
-	// million-contact account above a sequential scan of it, and hashes the whole table for
-	// each statement: at 1 000 000 contacts an update batch took 2.9–3.7 s, 1.4–2.0 s of it in
-	// update_contacts. Priced as the cached, solid-state pages they are, the probes win: 1.6–2.2 s
-	// a batch (update_contacts 0.65–0.9 s), 12 868 updates/s in all instead of 7 492.
+	// million-contact account above reading the whole table, and the batch's cost grew with the
+	// account: at 1 000 000 contacts an update batch took 2.9–3.7 s, 1.4–2.0 s of it in
+	// update_contacts, against 1.6 s and 0.8 s at 200 000. Priced as the cached, solid-state
+	// pages they are, the probes are chosen: 1.6–2.2 s a batch at 1 000 000 (update_contacts
+	// 0.65–0.9 s), 12 868 updates/s in all instead of 7 492 (loadgen -import).
 	if _, err := tx.Exec(ctx, "SET LOCAL random_page_cost = 1.1"); err != nil {
 		return 0, fmt.Errorf("import %s: %w", b.id, err)
 	}
