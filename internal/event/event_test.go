@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/internal/account"
@@ -19,6 +20,18 @@ import (
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
+
+// running gives a test a database with one account, the log on it, and a context that ends
+// with the test (stopping the publishers and hubs it starts).
+func running(t *testing.T) (context.Context, *pgxpool.Pool, account.Account, *event.Log) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	pool := testdb.New(t)
+	a, err := account.Create(ctx, pool, "A")
+	require.NoError(t, err)
+	return ctx, pool, a, event.NewLog(pool)
+}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -204,12 +217,7 @@ func TestHubFansOutByAccount(t *testing.T) {
 
 func TestSlowSubscriberIsCutOff(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pool := testdb.New(t)
-	a, err := account.Create(ctx, pool, "A")
-	require.NoError(t, err)
-	log := event.NewLog(pool)
+	ctx, pool, a, log := running(t)
 	hub := event.NewHub(pool, quiet)
 	hub.Buffer = 2
 	go func() { _ = hub.Run(ctx) }()
@@ -312,12 +320,7 @@ func TestAccountDeletionTakesItsEvents(t *testing.T) {
 // gets what comes next, nothing older.
 func TestIdleHubKeepsItsPlace(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pool := testdb.New(t)
-	a, err := account.Create(ctx, pool, "A")
-	require.NoError(t, err)
-	log := event.NewLog(pool)
+	ctx, pool, a, log := running(t)
 	hub := event.NewHub(pool, quiet)
 	hub.PollEvery = 20 * time.Millisecond
 	go func() { _ = hub.Run(ctx) }()
@@ -351,12 +354,7 @@ func TestIdleHubKeepsItsPlace(t *testing.T) {
 // it is woken, as it does after the webhook drain commits.
 func TestWakePublishesAtOnce(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pool := testdb.New(t)
-	a, err := account.Create(ctx, pool, "A")
-	require.NoError(t, err)
-	log := event.NewLog(pool)
+	ctx, pool, a, log := running(t)
 	go log.RunPublisher(ctx, time.Hour, quiet)
 
 	require.NoError(t, event.Emit(ctx, pool, a.ID, time.Now(), event.New{Type: "woken"}))
