@@ -54,6 +54,8 @@ type config struct {
 	// Webhooks runs the webhook benchmark alone (no contacts are seeded).
 	Webhooks       bool
 	WebhookBacklog int
+	// WebhookSenders is how many contacts the webhook scenarios' messages come from, in turn.
+	WebhookSenders int
 	// Send runs the Send Message API and dispatch benchmark alone (sendload.go).
 	Send bool
 	// Lists runs the conversation lists benchmark alone (listload.go).
@@ -150,6 +152,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.CampaignReport, "campaign-report", false, "run only the campaign report benchmark: GET /v1/campaigns/{id}/report.csv of a campaign with -contacts recipients")
 	fs.BoolVar(&cfg.Sweep, "sweep", false, "run only the session-expiry sweep over 1 000 000 conversations, half of them due")
 	fs.IntVar(&cfg.WebhookBacklog, "webhook-backlog", 200_000, "deliveries stored at once for the webhook processing measurement")
+	fs.IntVar(&cfg.WebhookSenders, "webhook-senders", 10_000, "contacts the webhook scenarios' messages come from, in turn (1: every message to one conversation)")
 	fs.BoolVar(&cfg.Import, "import", false, "run only the CSV import scenario (POST /v1/imports of new rows, then of updates)")
 	fs.IntVar(&cfg.ImportRows, "import-rows", 1_000_000, "rows of the generated CSV files of -import")
 	fs.IntVar(&cfg.ImportConsent, "import-consent", 10, "percent of -import rows that accept communications (each records a consent grant)")

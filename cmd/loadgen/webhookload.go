@@ -43,12 +43,20 @@ type webhookBench struct {
 	// it (its CPU is the server's CPU on this machine).
 	template []byte
 	idAt     int
+	// fromAt are the offsets of the sender's number (benchFrom) in template; senders is how
+	// many contacts write in turn (the number's last digits are the delivery's number modulo
+	// senders), so each delivery goes to one of that many conversations, as real traffic does.
+	fromAt  []int
+	senders int
 }
 
 const idDigits = 12
 
+// benchFrom is the sender's number in the template; its last six digits vary by sender.
+const benchFrom = "5511987000000"
+
 // setupWebhook registers a WhatsApp channel with an app secret.
-func setupWebhook(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID) (webhookBench, error) {
+func setupWebhook(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, senders int) (webhookBench, error) {
 	box, err := secretbox.New(benchSecretKey)
 	if err != nil {
 		return webhookBench{}, err
@@ -62,10 +70,23 @@ func setupWebhook(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID) 
 	if err != nil {
 		return webhookBench{}, fmt.Errorf("create bench channel: %w", err)
 	}
-	template := whatsapptest.InboundTextPayload(whatsapptest.Inbound{WABAID: "1", PhoneNumberID: "2", From: "5511987654321",
+	template := whatsapptest.InboundTextPayload(whatsapptest.Inbound{WABAID: "1", PhoneNumberID: "2", From: benchFrom,
 		Name: "Bench", ID: "wamid.bench." + strings.Repeat("0", idDigits), Text: "Olá, quero saber do meu pedido", At: time.Unix(1_790_000_000, 0)})
 	idAt := bytes.Index(template, []byte("wamid.bench.")) + len("wamid.bench.")
-	return webhookBench{channelID: ch.ID, accountID: accountID, seq: &atomic.Int64{}, template: template, idAt: idAt}, nil
+	var fromAt []int
+	for i := 0; ; {
+		j := bytes.Index(template[i:], []byte(benchFrom))
+		if j < 0 {
+			break
+		}
+		fromAt = append(fromAt, i+j)
+		i += j + len(benchFrom)
+	}
+	if senders < 1 || senders > 1_000_000 {
+		return webhookBench{}, fmt.Errorf("-webhook-senders %d: between 1 and 1 000 000", senders)
+	}
+	return webhookBench{channelID: ch.ID, accountID: accountID, seq: &atomic.Int64{}, template: template, idAt: idAt,
+		fromAt: fromAt, senders: senders}, nil
 }
 
 // delivery is the next signed inbound text delivery, shaped as Meta sends them (about 600
@@ -75,6 +96,10 @@ func (w webhookBench) delivery() (body []byte, signature string) {
 	body = bytes.Clone(w.template)
 	digits := strconv.FormatInt(n, 10)
 	copy(body[w.idAt+idDigits-len(digits):], digits)
+	sender := strconv.FormatInt(n%int64(w.senders), 10)
+	for _, at := range w.fromAt {
+		copy(body[at+len(benchFrom)-len(sender):], sender)
+	}
 	return body, whatsapptest.Sign(benchAppSecret, body)
 }
 
@@ -232,7 +257,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	wh, err := setupWebhook(ctx, pool, ten.AccountID)
+	wh, err := setupWebhook(ctx, pool, ten.AccountID, cfg.WebhookSenders)
 	if err != nil {
 		return false, err
 	}
@@ -365,10 +390,11 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### Run of %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", facts, loadAtStart, loadAverage())
-	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -webhooks -duration %s -warmup %s -concurrency %d -db-max-conns %d -webhook-backlog %d`.\n",
-		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns, cfg.WebhookBacklog)
+	fmt.Fprintf(&b, "- Command: `go run ./cmd/loadgen -webhooks -duration %s -warmup %s -concurrency %d -db-max-conns %d -webhook-backlog %d -webhook-senders %d`.\n",
+		cfg.Duration, cfg.Warmup, cfg.Concurrency, cfg.DBMaxConns, cfg.WebhookBacklog, cfg.WebhookSenders)
 	fmt.Fprintf(&b, "- Server: `conversa serve` as a child process, CONVERSA_DB_MAX_CONNS=%d, its River workers on (2 drain workers). "+
-		"Each request is a signed WhatsApp inbound text (about 600 bytes) with its own message id, so draining records one event per delivery; "+
+		"Each request is a signed WhatsApp inbound text (about 600 bytes) with its own message id, so draining records one event per delivery, "+
+		fmt.Sprintf("from one of %d contacts in turn (their first messages create the contacts and conversations); ", cfg.WebhookSenders)+
 		"the server drains while it ingests, and every phase starts once everything stored before it has been drained. The ingest tier rows come first: "+
 		"an API-only process (CONVERSA_JOBS=false, no River workers) takes the deliveries and nothing drains them until the server with workers starts "+
 		"(which drains them before its own rows), so they measure the request path alone, as a deployment with separate API and worker processes runs it "+
