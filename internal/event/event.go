@@ -187,14 +187,17 @@ func (l *Log) Publish(ctx context.Context) (int64, error) {
 	return last, nil
 }
 
-// RunPublisher publishes every interval, and at each Wake, until ctx ends. Every process may
+// RunPublisher publishes interval after its last publish, and at each Wake, until ctx ends. Every process may
 // run one: they take turns, and a turn held elsewhere is skipped (the events written by a
 // process whose wake found the turn taken wait for the next tick, or are published by the
 // holder's next round).
 //
 // Publishes start at least a quarter of interval apart: each is a commit that waits for its
 // WAL flush and a NOTIFY that every process's hub answers with a read, so a burst of wakes
-// (one per drained batch) is served by one publish of them all.
+// (one per drained batch) is served by one publish of them all. The tick counts from the last
+// publish, woken or not: a process woken often does not also publish on every tick, each a
+// transaction and a round trip that on a small machine compete for the CPU with the work that
+// writes the events.
 func (l *Log) RunPublisher(ctx context.Context, interval time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -217,6 +220,7 @@ func (l *Log) RunPublisher(ctx context.Context, interval time.Duration, logger *
 			}
 		}
 		last = time.Now()
+		t.Reset(interval)
 		if _, err := l.Publish(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("publish events", "err", err)
 		}

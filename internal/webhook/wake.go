@@ -120,24 +120,28 @@ type DrainWorker struct {
 // its own process, before it ends.
 const DrainLinger = time.Second
 
-// DrainGap is the least time between the starts of one drain job's batches when it is woken
-// rather than finding a full batch: the latency a delivery can wait for a lingering drain of
-// its own process, which its receipt wakes at once (WakeRunning).
-const DrainGap = 5 * time.Millisecond
+// DrainGap is the least time between the starts of this process's drains when they are woken
+// rather than finding a full batch: the most a delivery waits for a lingering drain of its own
+// process, which its receipt wakes at once (WakeRunning). A drain has a fixed cost of about a
+// dozen statements however few deliveries it takes; woken back to back by a trickle it would
+// run one small batch after another, on two jobs at once, and at 500 deliveries/s spend both
+// of a small machine's cores on that fixed cost (128 batches/s of 4 deliveries in the webhook
+// benchmark), so that everything, the drain included, queued for the CPU. Waiting lets a
+// trickle gather into batches that share it.
+const DrainGap = 20 * time.Millisecond
 
 // Work drains until the backlog is empty, then lingers for DrainLinger: a wake that arrives
 // meanwhile (WakeRunning) makes it drain again, so a steady trickle of deliveries is drained
 // within a DrainGap of being stored by this process (a NotifyEvery by another) instead of
-// waiting for a new River job to be
-// inserted, fetched and started (and for River to record the last one complete, which it does
-// in batches up to a few hundred milliseconds late, and which until then holds its unique slot).
-// It ends after DrainBudget in all.
+// waiting for a new River job to be inserted, fetched and started (and for River to record
+// the last one complete, which it does in batches up to a few hundred milliseconds late, and
+// which until then holds its unique slot). It ends after DrainBudget in all.
 func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
 	s := w.Service
 	s.draining.Add(1)
 	deadline := time.Now().Add(DrainBudget)
 	for {
-		started := time.Now()
+		s.drained.Store(time.Now().UnixNano())
 		if _, err := s.Drain(ctx, BatchSize, time.Until(deadline)); err != nil {
 			s.draining.Add(-1)
 			return err
@@ -146,9 +150,8 @@ func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
 		select {
 		case <-s.rewake:
 			linger.Stop()
-			// Deliveries stored one at a time wake the drain one at a time; waiting out
-			// DrainGap lets a few gather so that they share a transaction's fixed cost.
-			if wait := DrainGap - time.Since(started); wait > 0 {
+			// Wait out DrainGap from the process's last drain, this job's or another's.
+			if wait := DrainGap - time.Since(time.Unix(0, s.drained.Load())); wait > 0 {
 				pause := time.NewTimer(wait)
 				select {
 				case <-pause.C:
