@@ -133,7 +133,7 @@ func setupWith(t *testing.T, cfg auth.Config) *testEnv {
 	handler, _ := api.New(api.Deps{
 		Send: sender, Schedules: schedules, Campaigns: campaigns, QuickReplies: quickreply.NewService(pool, clk, contacts), Media: library,
 		TeamChat: teamchat.NewService(pool, clk), NewChat: newchat.NewService(clk, contacts, sender),
-		Events: events, Hub: hub, Outbound: out, Heartbeat: 200 * time.Millisecond,
+		Events: events, Hub: hub, Outbound: out, Heartbeat: time.Hour, // streams must not need the periodic heartbeat to open
 		Pool: pool, Auth: authSvc, Contacts: contacts, Consent: consents, Notes: note.NewService(pool, clk), Tags: tag.NewService(pool, clk), CustomFields: customfield.NewService(pool, clk),
 		Departments: department.NewService(pool, clk), Segments: segment.NewService(pool, clk),
 		Companies: company.NewService(pool, clk), Channels: channels, Webhooks: webhooks, Templates: templates, Imports: imports, Clock: clk,

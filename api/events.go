@@ -89,7 +89,8 @@ func (s *server) registerEvents(api huma.API) {
 		OperationID: "stream-events", Method: http.MethodGet, Path: "/v1/events/stream", Tags: []string{eventsTag},
 		Summary: "Follow the event log live (Server-Sent Events)",
 		Description: "Each event is an SSE message whose id is its seq. Reconnect with the Last-Event-ID header (or ?after=) to receive everything after it, " +
-			"history first, then live, without a gap or a repeat. A heartbeat message arrives every 15 seconds on an idle stream. A client too slow to keep up " +
+			"history first, then live, without a gap or a repeat. A heartbeat message marks the end of the history (the stream is live from there) " +
+			"and arrives every 15 seconds on an idle stream. A client too slow to keep up " +
 			"is disconnected and resumes the same way. Filtering is that of GET /v1/events.",
 	}, auth.EventsRead), map[string]any{"event": EventBody{}, "heartbeat": Heartbeat{}},
 		func(ctx context.Context, in *struct {
@@ -145,6 +146,13 @@ func (s *server) stream(ctx context.Context, lastEventID string, after int64, se
 		if evs[len(evs)-1].Seq >= live || len(evs) < event.MaxPage {
 			break
 		}
+	}
+	// Live from here: a heartbeat says so at once. Until the stream's first message nothing,
+	// not even the response's status and headers, reaches the client, so one that opened a
+	// stream with no history to replay would otherwise wait up to a heartbeat interval (15 s)
+	// to learn that it is connected, and events emitted meanwhile would look late.
+	if send.Data(Heartbeat{Time: time.Now().UTC()}) != nil {
+		return
 	}
 	every := s.Heartbeat
 	if every == 0 {

@@ -40,7 +40,11 @@ func openStream(t *testing.T, srv *httptest.Server, token, lastID string) <-chan
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
+	// The response must come at once (the stream opens with a heartbeat), not at the first
+	// event or periodic heartbeat.
+	late := time.AfterFunc(5*time.Second, cancel)
 	resp, err := srv.Client().Do(req)
+	require.True(t, late.Stop(), "the stream's response took over 5 s")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("Content-Type"), "text/event-stream")
@@ -147,6 +151,23 @@ func TestEventLogAndStream(t *testing.T) {
 				done = true
 			}
 		}
+	})
+
+	t.Run("StreamOpensAtOnce", func(t *testing.T) {
+		// Nothing to replay and a heartbeat interval of an hour: the client still gets the
+		// response and a heartbeat saying the stream is live straight away.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/events/stream", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+b.token)
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err, "the stream's response did not arrive")
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "event: heartbeat\n", line)
 	})
 
 	t.Run("AgentsSeeTheirDepartments", func(t *testing.T) {
