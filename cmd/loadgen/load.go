@@ -97,13 +97,17 @@ func (r phaseResult) RPS() float64 {
 }
 
 // Percentile is the nearest-rank p-th percentile latency (0 < p <= 100).
-func (r phaseResult) Percentile(p float64) time.Duration {
-	n := len(r.Latencies)
+func (r phaseResult) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
+
+// percentile is the nearest-rank p-th percentile (0 < p <= 100) of sorted durations, 0 when
+// there are none: every figure of the reports comes from it.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	n := len(sorted)
 	if n == 0 {
 		return 0
 	}
 	i := int(math.Ceil(p/100*float64(n))) - 1
-	return r.Latencies[min(max(i, 0), n-1)]
+	return sorted[min(max(i, 0), n-1)]
 }
 
 // Max is the slowest successful request of the window.

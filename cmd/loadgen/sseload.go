@@ -47,23 +47,16 @@ type sseStage struct {
 	ds   []time.Duration
 }
 
-// p is the stage's nearest-rank p-th percentile, formatted; "" when nothing was measured.
-func (s sseStage) p(p int) string {
-	n := len(s.ds)
-	if n == 0 {
+// p is the stage's p-th percentile, formatted; "" when nothing was measured.
+func (s sseStage) p(p float64) string {
+	if len(s.ds) == 0 {
 		return ""
 	}
-	return formatMs(s.ds[min(n-1, n*p/100)])
+	return formatMs(percentile(s.ds, p))
 }
 
 // Percentile is the nearest-rank p-th percentile of the latencies.
-func (r sseResult) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
-		return 0
-	}
-	i := int(float64(len(r.Latencies))*p/100+0.5) - 1
-	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
-}
+func (r sseResult) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
 
 // measureOutboxToSSE emits n events straight into the outbox at rate per second, with an SSE
 // stream open, and times each from its emit to its arrival: the publisher, NOTIFY, hub and

@@ -371,7 +371,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		return failed, err
 	}
 	if len(probe) > 0 {
-		logf("outbox to SSE: %d events, p50 %s, p99 %s", len(probe), formatMs(probe[len(probe)/2]), formatMs(probe[len(probe)*99/100]))
+		logf("outbox to SSE: %d events, p50 %s, p99 %s", len(probe), formatMs(percentile(probe, 50)), formatMs(percentile(probe, 99)))
 	}
 	logf("inbound to SSE: posting %d deliveries/s for %s with an event stream open", sseRate, cfg.Duration)
 	sse, err := measureInboundToSSE(ctx, pool, srv.Base, ten.APIKey, wh, sseRate, cfg.Duration)
@@ -433,7 +433,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 	}
 	if n := len(probe); n > 0 {
 		fmt.Fprintf(&b, "| event emitted straight into the outbox → stream (no webhook, no drain) | 100/s | 300 | %d | %s | | %s | %s | | |\n",
-			n, formatMs(probe[n/2]), formatMs(probe[min(n-1, n*99/100)]), formatMs(probe[n-1]))
+			n, formatMs(percentile(probe, 50)), formatMs(percentile(probe, 99)), formatMs(probe[n-1]))
 	}
 	fmt.Print(b.String())
 	if cfg.Markdown != "" {
