@@ -187,10 +187,10 @@ func (l *Log) Publish(ctx context.Context) (int64, error) {
 	return last, nil
 }
 
-// RunPublisher publishes interval after its last publish, and at each Wake, until ctx ends. Every process may
-// run one: they take turns, and a turn held elsewhere is skipped (the events written by a
-// process whose wake found the turn taken wait for the next tick, or are published by the
-// holder's next round).
+// RunPublisher publishes interval after its last publish, and at each Wake, until ctx ends.
+// Every process may run one: they take turns, and a turn held elsewhere is skipped (the events
+// written by a process whose wake found the turn taken wait for the next tick, or are
+// published by the holder's next round).
 //
 // Publishes start at least a quarter of interval apart: each is a commit that waits for its
 // WAL flush and a NOTIFY that every process's hub answers with a read, so a burst of wakes

@@ -141,7 +141,7 @@ func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
 	s.draining.Add(1)
 	deadline := time.Now().Add(DrainBudget)
 	for {
-		s.drained.Store(time.Now().UnixNano())
+		s.lastDrain.Store(time.Now().UnixNano())
 		if _, err := s.Drain(ctx, BatchSize, time.Until(deadline)); err != nil {
 			s.draining.Add(-1)
 			return err
@@ -151,7 +151,7 @@ func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
 		case <-s.rewake:
 			linger.Stop()
 			// Wait out DrainGap from the process's last drain, this job's or another's.
-			if wait := DrainGap - time.Since(time.Unix(0, s.drained.Load())); wait > 0 {
+			if wait := DrainGap - time.Since(time.Unix(0, s.lastDrain.Load())); wait > 0 {
 				pause := time.NewTimer(wait)
 				select {
 				case <-pause.C:

@@ -77,9 +77,9 @@ type Service struct {
 	// rewake hands one of them a wake (see DrainWorker.Work and WakeRunning).
 	draining atomic.Int32
 	rewake   chan struct{}
-	// drained is when this process's last drain started (Unix nanoseconds): woken drains
+	// lastDrain is when this process's last drain started (Unix nanoseconds): woken drains
 	// keep DrainGap from it, whichever job ran it.
-	drained atomic.Int64
+	lastDrain atomic.Int64
 }
 
 type cachedEndpoint struct {
