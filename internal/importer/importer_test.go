@@ -250,6 +250,35 @@ func TestImportModes(t *testing.T) {
 			},
 		},
 		{
+			// The contact's own number stays first; the new ones follow in the row's order, with
+			// no gap in positions.
+			name: "NewPhonesFollowTheContactsOwn", mode: importer.ModeUpsertByCode,
+			data:    "name;customer_code;phone;tags\n" + ";A1;11 98888-8888 / 11 91111-1111 / 11 97777-7777;\n",
+			updated: 1,
+			check: func(t *testing.T, e *env) {
+				a := e.contactByCode("A1")
+				require.Len(t, a.Phones, 3)
+				require.Equal(t, []string{"+5511911111111", "+5511988888888", "+5511977777777"},
+					[]string{a.Phones[0].Number, a.Phones[1].Number, a.Phones[2].Number})
+				require.Equal(t, 3, e.count("SELECT max(position) FROM contact_phones WHERE contact_id = $1", a.ID))
+				require.Equal(t, 2, a.Version)
+			},
+		},
+		{
+			// A row naming another contact's number fails whole: its new number is not added.
+			name: "AnotherContactsPhoneAddsNothing", mode: importer.ModeUpsertByCode,
+			data:   "name;customer_code;phone;tags\n" + "Bia Nova;B1;11 96666-6666 / 11 91111-1111;\n",
+			failed: 1,
+			check: func(t *testing.T, e *env) {
+				b := e.contactByCode("B1")
+				require.Equal(t, "Bia", b.Name)
+				require.Len(t, b.Phones, 1)
+				require.Equal(t, 1, b.Version)
+				require.Zero(t, e.count("SELECT count(*) FROM contact_phones WHERE phone = '+5511966666666'"))
+				require.Equal(t, 1, e.count("SELECT count(*) FROM import_errors WHERE line = 2 AND reason = 'phone +5511911111111 belongs to another contact'"))
+			},
+		},
+		{
 			name: "UpsertByPhoneRefusesAnotherContactsPhone", mode: importer.ModeUpsertByCode,
 			data:   "name;customer_code;phone;tags\n" + "Eva;E1;11 91111-1111;\n",
 			failed: 1,
