@@ -65,18 +65,27 @@ DELETE FROM segment_members
 WHERE account_id = @account_id AND segment_id = @segment_id AND contact_id = ANY(@contact_ids::uuid[]);
 
 -- name: CountSegment :one
--- Members: static ones, and when the segment has rules, the contacts that satisfy them. The
--- rules come in as parameters so each count is planned for them (GIN indexes on tags and
--- custom values).
-SELECT count(*) FROM contacts c
-WHERE c.account_id = @account_id AND (
-    EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = c.account_id AND m.segment_id = @segment_id AND m.contact_id = c.id)
-    OR (@has_rules::bool
-        AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
-        AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
-        AND (cardinality(@origins::text[]) = 0 OR c.origin = ANY(@origins::text[]))
-        AND (cardinality(@channel_ids::uuid[]) = 0 OR c.origin_channel_id = ANY(@channel_ids::uuid[]))
-        AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath)));
+-- Members: the contacts that satisfy the rules, plus the static members that do not. Counted
+-- as two sums rather than one scan with "is a static member OR satisfies the rules": the OR
+-- with a subquery kept the scan from using the GIN index on tags and from running in
+-- parallel, and read every contact of the account (0.40-0.56 s at 1 000 000 contacts, where
+-- this takes 0.22-0.26 s). The rules come in as parameters so each count is planned for them
+-- (GIN indexes on tags and custom values).
+SELECT ((SELECT count(*) FROM contacts c
+         WHERE c.account_id = @account_id AND @has_rules::bool
+           AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
+           AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+           AND (cardinality(@origins::text[]) = 0 OR c.origin = ANY(@origins::text[]))
+           AND (cardinality(@channel_ids::uuid[]) = 0 OR c.origin_channel_id = ANY(@channel_ids::uuid[]))
+           AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath))
+      + (SELECT count(*) FROM segment_members m JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
+         WHERE m.account_id = @account_id AND m.segment_id = @segment_id
+           AND NOT coalesce(@has_rules::bool
+               AND (cardinality(@tags_any::text[]) = 0 OR c.tags && @tags_any::text[])
+               AND (cardinality(@tags_all::text[]) = 0 OR c.tags @> @tags_all::text[])
+               AND (cardinality(@origins::text[]) = 0 OR c.origin = ANY(@origins::text[]))
+               AND (cardinality(@channel_ids::uuid[]) = 0 OR c.origin_channel_id = ANY(@channel_ids::uuid[]))
+               AND (sqlc.narg('match_path')::text IS NULL OR c.custom @@ sqlc.narg('match_path')::text::jsonpath), false)))::bigint AS members;
 
 -- name: ListSegmentMembers :many
 SELECT c.id, c.name, c.customer_code FROM contacts c

