@@ -188,8 +188,10 @@ func (s *server) registerContacts(api huma.API) {
 	huma.Register(api, secure(huma.Operation{
 		OperationID: "export-contacts", Method: http.MethodGet, Path: "/v1/contacts/export", Tags: []string{contactsTag},
 		Summary: "Export contacts as CSV, streamed",
-		Description: "The contacts that match the same filters as the list, oldest first, streamed a page at a time so an export of a million " +
-			"rows needs no more memory than one page. Phones and tags are separated by ';' inside their cell; custom fields are a JSON object.",
+		Description: "The contacts that match the same filters as the list, oldest first, streamed as the database writes them, so an export of a " +
+			"million rows needs no more memory than a few rows. Phones and tags are separated by ';' inside their cell; custom fields are a " +
+			"JSON object; dates are written 1990-12-31 and times in RFC 3339, UTC. Free text a spreadsheet would run as a formula " +
+			"(starting with = + - @, a tab or a carriage return) starts with an apostrophe.",
 		Responses: map[string]*huma.Response{"200": {Description: "CSV", Content: map[string]*huma.MediaType{"text/csv": {}}}},
 	}, auth.ContactsRead), func(ctx context.Context, in *struct {
 		Q        string `query:"q" maxLength:"100"`

@@ -4,8 +4,10 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -44,5 +46,39 @@ func TestExportContacts(t *testing.T) {
 	rows, err = csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, rows, 4)
+	require.Equal(t, "vip;sp", rows[1][9])
+
+	// The search filters as the list does; a quote in it is text, not SQL.
+	for q, want := range map[string][]string{"pessoa 07": {"Pessoa 07"}, "11": {"Pessoa 11"}, "x' OR '1'='1": nil, `100%`: nil} {
+		r = e.do(http.MethodGet, "/v1/contacts/export?q="+url.QueryEscape(q), a.apiKey, nil)
+		require.Equal(t, http.StatusOK, r.Status, q)
+		rows, err = csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
+		require.NoError(t, err, q)
+		var names []string
+		for _, row := range rows[1:] {
+			names = append(names, row[1])
+		}
+		require.Equal(t, want, names, q)
+	}
+
+	// Every column as the contact reads back: times in RFC 3339, custom fields as JSON.
+	var c struct {
+		ID string `json:"id"`
+	}
+	e.do(http.MethodPost, "/v1/contacts", b.apiKey, map[string]any{"name": "Completa", "customer_code": "K1", "document": "529.982.247-25",
+		"email": "k@x.com", "birth_date": "1990-12-31", "rg": "12.345.678-9", "priority": "high", "broadcast": false,
+		"tags": []string{"O'Brien", "-menos"}}).ok(&c)
+	r = e.do(http.MethodGet, "/v1/contacts/export?blocked=false&priority=high&tag="+url.QueryEscape("O'Brien"), b.apiKey, nil)
+	rows, err = csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	got := rows[1]
+	require.Equal(t, []string{c.ID, "Completa", "52998224725", "cpf", "K1", "", "k@x.com", "1990-12-31", "12.345.678-9", "O'Brien;'-menos",
+		"high", "", "false", "false", ""}, got[:15])
+	_, err = time.Parse(time.RFC3339, got[15])
+	require.NoError(t, err, got[15])
+	_, err = time.Parse(time.RFC3339, got[16])
+	require.NoError(t, err, got[16])
+
 	e.do(http.MethodGet, "/v1/contacts/export?blocked=maybe", a.apiKey, nil).problem(422)
 }

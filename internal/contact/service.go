@@ -132,6 +132,19 @@ func (s *Service) GetByPhone(ctx context.Context, accountID uuid.UUID, raw strin
 
 // List returns a page of contacts in id order (creation order: ids are UUIDv7).
 func (s *Service) List(ctx context.Context, accountID uuid.UUID, f ListFilter) ([]Contact, error) {
+	rows, err := s.q.ListContacts(ctx, s.pool, listParams(accountID, f))
+	if err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	out := make([]Contact, len(rows))
+	for i, r := range rows {
+		out[i] = FromRow(r.Contact, r.Phones)
+	}
+	return out, nil
+}
+
+// listParams turns a filter into ListContacts' parameters (Export reads the same).
+func listParams(accountID uuid.UUID, f ListFilter) store.ListContactsParams {
 	p := store.ListContactsParams{AccountID: accountID, After: f.After, Blocked: f.Blocked, MaxRows: int32(f.Limit)}
 	if f.Tag != "" {
 		p.Tag = &f.Tag
@@ -149,15 +162,7 @@ func (s *Service) List(ctx context.Context, accountID uuid.UUID, f ListFilter) (
 			p.QPhone = &ph
 		}
 	}
-	rows, err := s.q.ListContacts(ctx, s.pool, p)
-	if err != nil {
-		return nil, fmt.Errorf("list contacts: %w", err)
-	}
-	out := make([]Contact, len(rows))
-	for i, r := range rows {
-		out[i] = FromRow(r.Contact, r.Phones)
-	}
-	return out, nil
+	return p
 }
 
 // Update applies a patch. ifVersion, when given, must be the contact's current version (the
