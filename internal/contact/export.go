@@ -16,13 +16,18 @@ var ExportColumns = []string{"id", "name", "document", "document_kind", "custome
 
 // exportSelect writes each contact as its export row: the columns of ExportColumns, free text
 // neutralised (inertSQL), lists inside a cell separated by ";", custom fields as a JSON object,
-// dates as 1990-12-31 and times as RFC 3339 in UTC. %s is the filter.
+// dates as 1990-12-31 and times as RFC 3339 in UTC. Tags are joined as they are unless one
+// needs neutralising (a subquery per contact took a fifth of the export's time). %s is the
+// filter.
 var exportSelect = `SELECT c.id, ` + inertSQL("c.name") + ` AS name, c.document, c.document_kind, ` +
 	inertSQL("c.customer_code") + ` AS customer_code,
        nullif(array_to_string(array(SELECT p.phone FROM contact_phones p
                                     WHERE p.account_id = c.account_id AND p.contact_id = c.id ORDER BY p.position), ';'), '') AS phones,
        ` + inertSQL("c.email") + ` AS email, to_char(c.birth_date, 'YYYY-MM-DD') AS birth_date, ` + inertSQL("c.rg") + ` AS rg,
-       (SELECT string_agg(` + inertSQL("t.tag") + `, ';' ORDER BY t.ord) FROM unnest(c.tags) WITH ORDINALITY AS t(tag, ord)) AS tags,
+       CASE WHEN c.tags = '{}' THEN NULL
+            WHEN array_to_string(c.tags, E'\n') ~ '(^|\n)[=+@\t\r-]'
+            THEN (SELECT string_agg(` + inertSQL("t.tag") + `, ';' ORDER BY t.ord) FROM unnest(c.tags) WITH ORDINALITY AS t(tag, ord))
+            ELSE array_to_string(c.tags, ';') END AS tags,
        c.priority, c.priority_score, c.blocked::text AS blocked, c.broadcast::text AS broadcast,
        CASE WHEN c.custom <> '{}' THEN ` + inertSQL("c.custom::text") + ` END AS custom_fields,
        to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
