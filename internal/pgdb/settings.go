@@ -26,14 +26,6 @@ import (
 //   - wal_compression: those full-page images are mostly zeros and repeated keys. lz4 where
 //     the server is built with it (pglz, the fallback, costs more CPU than it saves on a
 //     two-core machine, so it stays off there).
-//   - wal_init_zero off: until checkpoints have left old segments to recycle (a new server,
-//     or WAL growing past what the last checkpoint kept), each new 16 MB WAL segment is
-//     written full of zeros and synced by the backend that needs it, holding the WAL write
-//     lock, so every commit waits 40-50 ms on this machine's disk, once per 16 MB of WAL
-//     (every second or two under the send API's load). Created by writing its last byte
-//     instead, the segment costs a sync. POST /v1/messages flat out, alternated runs:
-//     4 724 and 4 702/s with p99 30.8 and 30.4 ms, against 4 047 and 4 034/s with p99 45.6 and
-//     44.1 ms. Recycled segments, a steady server's usual case, are unaffected.
 //
 // Durability is untouched: fsync, full_page_writes and synchronous_commit stay on. Autovacuum
 // stays on (the queue, sweep and outbox tables depend on it to stay small).
@@ -54,7 +46,6 @@ func ServerSettings(memBytes int64, lz4 bool) []string {
 		"wal_compression=" + compression,
 		"wal_buffers=64MB",
 		"autovacuum=on",
-		"wal_init_zero=off",
 	}
 }
 
