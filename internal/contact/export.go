@@ -112,10 +112,3 @@ const inertFirst = "=+-@\t\r"
 func inertSQL(expr string) string {
 	return fmt.Sprintf(`CASE WHEN left(%[1]s, 1) IN ('=', '+', '-', '@', E'\t', E'\r') THEN '''' || %[1]s ELSE %[1]s END`, expr)
 }
-
-func val(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}

@@ -575,6 +575,14 @@ func FromRow(r store.Contact, phones []string) Contact {
 	return c
 }
 
+// val is s, or "" for none.
+func val(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 func onlyDigits(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
