@@ -295,12 +295,19 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 	logf("  CPU per assignment: flat out over HTTP %s; raw %s", httpCost, rawCost)
 	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
 	printErrors(res.Raw)
+	// The same Next offered the paced rate on the bare pool, after the flat-out phase as over
+	// HTTP: the floor of the paced phase's p99, what the database alone gives at 2 000/s on this
+	// machine.
+	logf("%s: raw PostgreSQL, %d clients", paced.Name, paced.Clients)
+	pacedRes.Raw = runPhase(ctx, paced.Clients, paced.Rate, cfg.Warmup, paced.Duration, sc.Raw)
+	logf("  %.0f rps, p50 %s, p99 %s, %d errors", pacedRes.Raw.RPS(), formatMs(pacedRes.Raw.Percentile(50)), formatMs(pacedRes.Raw.Percentile(99)), pacedRes.Raw.Errors)
+	printErrors(pacedRes.Raw)
 	rawCheck, err := qb.check(ctx, pool)
 	if err != nil {
 		return true, err
 	}
 	logf("  %s", rawCheck)
-	failed = res.HTTP.Errors > 0 || pacedRes.HTTP.Errors > 0 || res.Raw.Errors > 0 || !httpCheck.ok() || !rawCheck.ok()
+	failed = res.HTTP.Errors > 0 || pacedRes.HTTP.Errors > 0 || res.Raw.Errors > 0 || pacedRes.Raw.Errors > 0 || !httpCheck.ok() || !rawCheck.ok()
 	dupes, served := httpCheck.Dupes, httpCheck.Served
 	if err := srv.Stop(); err != nil {
 		logf("%v", err)
@@ -316,16 +323,17 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 		"with an own priority. %d agents, each its own client with its own token, press Next back to back (flat out), then at 2000/s in all "+
 		"(latency from when each request was due); each answer is checked "+
 		"against every earlier one. Raw PG is internal/queue's Next (the assigning statement and the event, one transaction) on a bare "+
-		"pool of the same size, %d clients.\n\n", cfg.DBMaxConns, cfg.QueueWaiting, seedTook.Round(time.Millisecond), queueAgents, queueAgents)
+		"pool of the same size, %d clients, flat out and then at 2000/s, from the same queue.\n\n", cfg.DBMaxConns, cfg.QueueWaiting, seedTook.Round(time.Millisecond), queueAgents, queueAgents)
 	b.WriteString("| Queue | Agents | rps | p50 | p90 | p99 | max | Errors | Raw PG rps | Raw p50 | Raw p99 | Given twice (HTTP) | Given twice (raw) | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %d of %d | %d of %d | %s | %s |\n", sc.Name, sc.Clients,
 		res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(90)), formatMs(res.HTTP.Percentile(99)),
 		formatMs(res.HTTP.Max()), res.HTTP.Errors, res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)),
 		dupes, served, rawCheck.Dupes, rawCheck.Served, sc.Target, yesNo(res.Met() && !failed))
-	fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | — | — | — | (with the row above) | | %s | %s |\n", paced.Name, paced.Clients,
+	fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | (with the row above) | | %s | %s |\n", paced.Name, paced.Clients,
 		pacedRes.HTTP.RPS(), formatMs(pacedRes.HTTP.Percentile(50)), formatMs(pacedRes.HTTP.Percentile(90)), formatMs(pacedRes.HTTP.Percentile(99)),
-		formatMs(pacedRes.HTTP.Max()), pacedRes.HTTP.Errors, paced.Target, yesNo(pacedRes.Met() && pacedRes.HTTP.RPS() >= 0.98*queueRate && !failed))
+		formatMs(pacedRes.HTTP.Max()), pacedRes.HTTP.Errors, pacedRes.Raw.RPS(), formatMs(pacedRes.Raw.Percentile(50)),
+		formatMs(pacedRes.Raw.Percentile(99)), paced.Target, yesNo(pacedRes.Met() && pacedRes.HTTP.RPS() >= 0.98*queueRate && !failed))
 	fmt.Fprintf(&b, "\nCPU per assignment (user + system, warm-up included; PostgreSQL is every process pg_stat_activity lists): "+
 		"flat out over HTTP %s; raw %s.\n", httpCost, rawCost)
 	fmt.Print(b.String())
