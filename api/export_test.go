@@ -33,7 +33,8 @@ func TestExportContacts(t *testing.T) {
 	rows, err := csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, rows, 14, "header and the 13 contacts of the account, no other account's")
-	require.Equal(t, "id", rows[0][0])
+	require.Equal(t, []string{"id", "name", "document", "document_kind", "customer_code", "phones", "email", "birth_date", "rg",
+		"tags", "priority", "priority_score", "blocked", "broadcast", "custom_fields", "created_at", "updated_at"}, rows[0])
 	require.Equal(t, "Pessoa 00", rows[1][1])
 	require.Equal(t, "+5511988887700", rows[1][5], "phones are not neutralised")
 	require.Equal(t, "vip;sp", rows[1][9])

@@ -10,11 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ExportColumns are the columns of a contacts export, in order.
-var ExportColumns = []string{"id", "name", "document", "document_kind", "customer_code", "phones", "email", "birth_date", "rg",
-	"tags", "priority", "priority_score", "blocked", "broadcast", "custom_fields", "created_at", "updated_at"}
-
-// exportSelect writes each contact as its export row: the columns of ExportColumns, free text
+// exportSelect writes each contact as its export row, its columns named as the CSV header
+// names them (id, name, document, document_kind, customer_code, phones, email, birth_date, rg,
+// tags, priority, priority_score, blocked, broadcast, custom_fields, created_at, updated_at): free text
 // neutralised (inertSQL), lists inside a cell separated by ";", custom fields as a JSON object,
 // dates as 1990-12-31 and times as RFC 3339 in UTC. Tags are joined as they are unless one
 // needs neutralising (a subquery per contact took a fifth of the export's time). %s is the
