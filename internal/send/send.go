@@ -278,9 +278,12 @@ type freeForm struct {
 
 // FreeFormWriters is how many fast-path statements a process has in flight at once, and
 // FreeFormGroup the most messages one carries. Measured with loadgen -send (64 clients): see
-// docs/benchmarks.md, issue 6.
+// docs/benchmarks.md, issue 6. Two rather than four: on two cores PostgreSQL is the busiest
+// part of a send, and fewer statements in flight carry more messages each (fewer commits and
+// executor start-ups); in alternated runs two took 2 855-4 378 sends/s flat out where four
+// took 2 076-3 551, with lower medians at an offered 2 500/s.
 const (
-	FreeFormWriters = 4
+	FreeFormWriters = 2
 	FreeFormGroup   = 64
 )
 
