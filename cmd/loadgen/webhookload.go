@@ -19,6 +19,7 @@ import (
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/channel"
 	"github.com/conversa-hq/conversa/internal/clock"
+	"github.com/conversa-hq/conversa/internal/pgdb"
 	"github.com/conversa-hq/conversa/internal/provider/whatsapp/whatsapptest"
 	"github.com/conversa-hq/conversa/internal/secretbox"
 	"github.com/conversa-hq/conversa/internal/webhook"
@@ -139,6 +140,21 @@ func (r *rawTarget) receiveWebhookNotify(w webhookBench) op {
 			INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
 			VALUES ($1, $2, $3, 'whatsapp_cloud', $4, '', $5, now()) RETURNING 1)
 			SELECT pg_notify($6, '') FROM d`, w.accountID, uuid.Must(uuid.NewV7()), w.channelID, sig, body, webhook.NotifyChannel)
+		return err
+	}
+}
+
+// receiveInProcess is the service's own Receive (signature check, the cached channel, the
+// grouped INSERT of concurrent deliveries) called in the load generator's process on a bare
+// pool: the ingest path without HTTP, the floor of the ingest tier's rows. The grouped INSERT
+// makes the single-row INSERT of receiveWebhook no floor for a rate that groups form at.
+func receiveInProcess(w webhookBench, svc *webhook.Service) op {
+	return func(ctx context.Context, _ *rand.Rand) error {
+		body, sig := w.delivery()
+		h := http.Header{}
+		h.Set("X-Hub-Signature-256", sig)
+		_, err := svc.Receive(ctx, webhook.Delivery{Family: webhook.FamilyWhatsApp, ChannelID: w.channelID, Header: h,
+			URL: "http://loadgen/webhooks/whatsapp/" + w.channelID.String(), Body: body})
 		return err
 	}
 }
@@ -398,16 +414,13 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		"the server drains while it ingests, and every phase starts once everything stored before it has been drained. The ingest tier rows come first: "+
 		"an API-only process (CONVERSA_JOBS=false, no River workers) takes the deliveries and nothing drains them until the server with workers starts "+
 		"(which drains them before its own rows), so they measure the request path alone, as a deployment with separate API and worker processes runs it "+
-		"(on this machine both still share the two cores and the database with the load generator). Raw PG: the service's one INSERT on a bare pgx pool of the same size, and the same INSERT "+
+		"(on this machine both still share the two cores and the database with the load generator). Raw PG: for the ingest tier, the service's own Receive "+
+		"(signature check, cached channel, the grouped INSERT) called in the load generator's process on a bare pgx pool of the same size, the same offered rate, no HTTP; "+
+		"for the rows below it, the service's single-row INSERT on such a pool, and the same INSERT "+
 		"with `pg_notify` in the statement (what a NOTIFY per delivery would cost).\n\n", cfg.DBMaxConns)
 	b.WriteString("| Ingest | Clients | rps | p50 | p90 | p99 | max | Errors | Raw PG rps | Raw p99 | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range tier {
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | | | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
-			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
-			formatMs(r.HTTP.Max()), r.HTTP.Errors, r.Scenario.Target, yesNo(r.Met()))
-	}
-	for _, r := range results {
+	for _, r := range append(tier, results...) {
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
 			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
 			formatMs(r.HTTP.Max()), r.HTTP.Errors, r.Raw.RPS(), formatMs(r.Raw.Percentile(99)), r.Scenario.Target, yesNo(r.Met()))
@@ -458,17 +471,37 @@ func measureIngestTier(ctx context.Context, cfg config, bin, benchURL string, po
 		}
 	}()
 	web := newHTTPTarget(api.Base, apiKey, cfg.Concurrency, nil)
+	// The floor: the same service code in this process, on a bare pool of the server's size,
+	// measured while the API process idles.
+	bare, err := pgdb.Open(ctx, benchURL, int32(cfg.DBMaxConns))
+	if err != nil {
+		return nil, fmt.Errorf("open the in-process pool: %w", err)
+	}
+	defer bare.Close()
+	box, err := secretbox.New(benchSecretKey)
+	if err != nil {
+		return nil, err
+	}
+	inProcess := receiveInProcess(wh, webhook.NewService(bare, channel.NewService(bare, clock.System{}, box), clock.System{}))
 	var out []scenarioResult
 	for _, sc := range []scenario{
 		{Name: "ingest tier (API-only process, nothing draining), flat out", Clients: cfg.Concurrency, Duration: cfg.Duration,
-			HTTP: web.receiveWebhook(wh), Target: target{MinRPS: 3000}},
+			HTTP: web.receiveWebhook(wh), Raw: inProcess, Target: target{MinRPS: 3000}},
 		{Name: "ingest tier (API-only process, nothing draining) at 3000/s", Clients: cfg.Concurrency, Duration: cfg.Duration, Rate: 3000,
-			HTTP: web.receiveWebhook(wh), Target: target{MinRPS: 2940, MaxP99: 20 * time.Millisecond}},
+			HTTP: web.receiveWebhook(wh), Raw: inProcess, Target: target{MinRPS: 2940, MaxP99: 20 * time.Millisecond}},
 	} {
 		if _, err := pool.Exec(ctx, "VACUUM ANALYZE webhook_deliveries"); err != nil {
 			return nil, err
 		}
-		out = append(out, measureHTTP(ctx, cfg, sc, api))
+		res := measureHTTP(ctx, cfg, sc, api)
+		if _, err := pool.Exec(ctx, "VACUUM ANALYZE webhook_deliveries"); err != nil {
+			return nil, err
+		}
+		logf("%s: the service's Receive in this process (no HTTP), %d clients", sc.Name, sc.Clients)
+		res.Raw = runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.Raw)
+		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
+		printErrors(res.Raw)
+		out = append(out, res)
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
