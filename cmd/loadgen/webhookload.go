@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -420,7 +421,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		"with `pg_notify` in the statement (what a NOTIFY per delivery would cost).\n\n", cfg.DBMaxConns)
 	b.WriteString("| Ingest | Clients | rps | p50 | p90 | p99 | max | Errors | Raw PG rps | Raw p99 | Target | Met |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range append(tier, results...) {
+	for _, r := range slices.Concat(tier, results) {
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %d | %.0f | %s | %s | %s |\n", r.Scenario.Name, r.Scenario.Clients,
 			r.HTTP.RPS(), formatMs(r.HTTP.Percentile(50)), formatMs(r.HTTP.Percentile(90)), formatMs(r.HTTP.Percentile(99)),
 			formatMs(r.HTTP.Max()), r.HTTP.Errors, r.Raw.RPS(), formatMs(r.Raw.Percentile(99)), r.Scenario.Target, yesNo(r.Met()))

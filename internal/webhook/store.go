@@ -13,7 +13,7 @@ import (
 // on the channel row its foreign key names and pays its own commit, so more writers in flight
 // only make smaller groups that contend for the same row. Measured (loadgen -webhooks, ingest
 // tier, docs/benchmarks.md issue 5): at an offered 3 000/s the p99 was 26–33 ms with eight,
-// 17–25 with three or four, 12.6–17.3 with two and 15 with one; flat out two did best too.
+// 17–25 with three or four, 12.6–17.3 with two and 15 with one; flat out two did as well as any.
 const (
 	Writers  = 2
 	MaxGroup = 256
