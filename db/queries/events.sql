@@ -16,7 +16,8 @@ FROM (SELECT unnest(@account_ids::uuid[]) AS account_id, unnest(@event_ids::uuid
              unnest(@occurred_ats::timestamptz[]) AS occurred_at) AS e;
 
 -- name: PublishEvents :one
-SELECT coalesce(publish_events(@max_rows::integer), 0)::bigint AS max_seq;
+SELECT coalesce(p.max_seq, 0)::bigint AS max_seq, coalesce(p.max_id, 0)::bigint AS max_id
+FROM publish_events(@max_rows::integer, @from_id::bigint) p;
 
 -- name: ListEvents :many
 SELECT * FROM events

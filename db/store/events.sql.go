@@ -506,14 +506,25 @@ func (q *Queries) PruneEvents(ctx context.Context, db DBTX, before time.Time) (i
 }
 
 const publishEvents = `-- name: PublishEvents :one
-SELECT coalesce(publish_events($1::integer), 0)::bigint AS max_seq
+SELECT coalesce(p.max_seq, 0)::bigint AS max_seq, coalesce(p.max_id, 0)::bigint AS max_id
+FROM publish_events($1::integer, $2::bigint) p
 `
 
-func (q *Queries) PublishEvents(ctx context.Context, db DBTX, maxRows int32) (int64, error) {
-	row := db.QueryRow(ctx, publishEvents, maxRows)
-	var max_seq int64
-	err := row.Scan(&max_seq)
-	return max_seq, err
+type PublishEventsParams struct {
+	MaxRows int32
+	FromID  int64
+}
+
+type PublishEventsRow struct {
+	MaxSeq int64
+	MaxID  int64
+}
+
+func (q *Queries) PublishEvents(ctx context.Context, db DBTX, arg PublishEventsParams) (PublishEventsRow, error) {
+	row := db.QueryRow(ctx, publishEvents, arg.MaxRows, arg.FromID)
+	var i PublishEventsRow
+	err := row.Scan(&i.MaxSeq, &i.MaxID)
+	return i, err
 }
 
 const redeliverWebhookSend = `-- name: RedeliverWebhookSend :one

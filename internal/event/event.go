@@ -14,12 +14,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/conversa-hq/conversa/db/store"
+	"github.com/conversa-hq/conversa/internal/clock"
 )
 
 // Event is a published event.
@@ -125,14 +127,64 @@ func encode(e New) ([]byte, error) {
 
 // Log reads and publishes the event log.
 type Log struct {
+	// Clock times the publisher's scans of the whole outbox (see Publish); clock.System when
+	// nil.
+	Clock clock.Clock
+
 	pool *pgxpool.Pool
 	q    *store.Queries
 	wake chan struct{}
+
+	// scan guards from and fullAt: where this process's next publish starts reading the
+	// outbox, and when it last read it from the start.
+	scan   sync.Mutex
+	from   int64
+	fullAt time.Time
 }
 
 // NewLog returns a Log on pool.
 func NewLog(pool *pgxpool.Pool) *Log {
 	return &Log{pool: pool, q: store.New(), wake: make(chan struct{}, 1)}
+}
+
+// Backscan and FullScanEvery bound where a publish reads the outbox from. Publishing deletes
+// the lowest outbox ids, so until a vacuum the outbox's primary key holds the dead entries of
+// everything published, left of what waits; a scan from the start walks them all (after a
+// burst of 200 000 events a publish took 7.8 ms instead of 2.2). A publish therefore starts
+// Backscan ids below the highest this process published: an event whose transaction took
+// its id earlier but committed after that many later ids were published is found by the scan
+// from the start that a publish makes when FullScanEvery has passed since the last one, so it
+// waits at most that long, and nothing is ever skipped.
+const (
+	Backscan      = 10_000
+	FullScanEvery = time.Second
+)
+
+func (l *Log) now() time.Time {
+	if l.Clock == nil {
+		return time.Now()
+	}
+	return l.Clock.Now()
+}
+
+// scanFrom is the outbox id the next publish reads from: 0 (the start) when FullScanEvery has
+// passed since the last such scan.
+func (l *Log) scanFrom() int64 {
+	l.scan.Lock()
+	defer l.scan.Unlock()
+	if now := l.now(); now.Sub(l.fullAt) >= FullScanEvery {
+		l.fullAt = now
+		return 0
+	}
+	return l.from
+}
+
+// published notes the highest outbox id a publish took, and returns where the next reads.
+func (l *Log) published(maxID int64) int64 {
+	l.scan.Lock()
+	defer l.scan.Unlock()
+	l.from = max(l.from, maxID+1-Backscan)
+	return l.from
 }
 
 // Wake asks this process's publisher (RunPublisher) to publish now rather than at its next
@@ -174,15 +226,17 @@ const PublishBatch = 2000
 // the publisher's turn: it publishes them instead).
 func (l *Log) Publish(ctx context.Context) (int64, error) {
 	var last int64
+	from := l.scanFrom()
 	for range 50 {
-		max, err := l.q.PublishEvents(ctx, l.pool, PublishBatch)
+		r, err := l.q.PublishEvents(ctx, l.pool, store.PublishEventsParams{MaxRows: PublishBatch, FromID: from})
 		if err != nil {
 			return last, fmt.Errorf("publish events: %w", err)
 		}
-		if max == 0 {
+		if r.MaxSeq == 0 {
 			return last, nil
 		}
-		last = max
+		from = max(from, l.published(r.MaxID))
+		last = r.MaxSeq
 	}
 	return last, nil
 }

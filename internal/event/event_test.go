@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/internal/account"
+	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/event"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
 )
@@ -74,6 +75,50 @@ func TestNumbersFollowVisibility(t *testing.T) {
 	rest, err = log.List(ctx, a.ID, rest[0].Seq, nil, 100)
 	require.NoError(t, err)
 	require.Empty(t, rest, "an event exists only if its transaction committed")
+}
+
+// TestLateCommitIsPublishedByTheFullScan: a publish reads the outbox from Backscan ids below
+// the last it published, so an event whose transaction took its id before that many later
+// events were published, and committed after, is published by the scan from the start that
+// follows within FullScanEvery, after them, and is not lost.
+func TestLateCommitIsPublishedByTheFullScan(t *testing.T) {
+	t.Parallel()
+	ctx, pool, a, log := running(t)
+	clk := clock.NewManual(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	log.Clock = clk
+
+	slow, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = slow.Rollback(context.Background()) })
+	require.NoError(t, event.Emit(ctx, slow, a.ID, clk.Now(), event.New{Type: "slow"}))
+	fast := make([]event.New, event.Backscan+1)
+	for i := range fast {
+		fast[i] = event.New{Type: "fast"}
+	}
+	require.NoError(t, event.Emit(ctx, pool, a.ID, clk.Now(), fast...))
+	_, err = log.Publish(ctx)
+	require.NoError(t, err)
+	require.NoError(t, slow.Commit(ctx))
+
+	// Within FullScanEvery a publish reads only from near the last id it published.
+	lastFast, err := log.Publish(ctx)
+	require.NoError(t, err)
+	require.Zero(t, lastFast, "the late event lies below where this publish reads")
+
+	clk.Advance(event.FullScanEvery)
+	_, err = log.Publish(ctx)
+	require.NoError(t, err)
+	var all []event.Event
+	for after := int64(0); ; {
+		page, err := log.List(ctx, a.ID, after, nil, event.MaxPage)
+		require.NoError(t, err)
+		if len(page) == 0 {
+			break
+		}
+		all, after = append(all, page...), page[len(page)-1].Seq
+	}
+	require.Equal(t, event.Backscan+2, len(all), "every event published once")
+	require.Equal(t, "slow", all[len(all)-1].Type, "the late event numbered after the ones published before it committed")
 }
 
 // TestReadersMissNothing emits from many writers while several publishers take turns and a
