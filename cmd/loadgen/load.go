@@ -55,6 +55,16 @@ func measureHTTP(ctx context.Context, cfg config, sc scenario, srv *server) scen
 	return res
 }
 
+// measureRaw runs a scenario's raw phase (its Rate, or flat out), what saying what it runs,
+// and logs the outcome.
+func measureRaw(ctx context.Context, cfg config, sc scenario, what string) phaseResult {
+	logf("%s: %s, %d clients", sc.Name, what, sc.Clients)
+	res := runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.Raw)
+	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.RPS(), formatMs(res.Percentile(50)), formatMs(res.Percentile(99)), res.Errors)
+	printErrors(res)
+	return res
+}
+
 // Met reports whether the HTTP measurement reached the target without errors.
 func (r scenarioResult) Met() bool {
 	t := r.Scenario.Target

@@ -338,10 +338,7 @@ func runWebhooks(ctx context.Context, cfg config) (failed bool, err error) {
 		if err := settle(); err != nil {
 			return failed, err
 		}
-		logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
-		res.Raw = runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.Raw)
-		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
-		printErrors(res.Raw)
+		res.Raw = measureRaw(ctx, cfg, sc, "raw PostgreSQL")
 		results = append(results, res)
 		failed = failed || res.HTTP.Errors > 0 || res.Raw.Errors > 0
 		if err := ctx.Err(); err != nil {
@@ -498,10 +495,7 @@ func measureIngestTier(ctx context.Context, cfg config, bin, benchURL string, po
 		if _, err := pool.Exec(ctx, "VACUUM ANALYZE webhook_deliveries"); err != nil {
 			return nil, err
 		}
-		logf("%s: the service's Receive in this process (no HTTP), %d clients", sc.Name, sc.Clients)
-		res.Raw = runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.Raw)
-		logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
-		printErrors(res.Raw)
+		res.Raw = measureRaw(ctx, cfg, sc, "the service's Receive in this process (no HTTP)")
 		out = append(out, res)
 		if err := ctx.Err(); err != nil {
 			return out, err
