@@ -274,7 +274,7 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 	// counted from when each request was due (a closed loop of 50 clients has latency = 50 ÷
 	// throughput, so its p99 says little about one agent's wait at 2 000/s).
 	paced := scenario{Name: fmt.Sprintf("POST /v1/queue/next at %d/s, %d waiting", queueRate, cfg.QueueWaiting), Clients: queueAgents,
-		Duration: cfg.Duration, Rate: queueRate, HTTP: web.queueNext(qb), Target: target{MaxP99: 10 * time.Millisecond}}
+		Duration: cfg.Duration, Rate: queueRate, HTTP: web.queueNext(qb), Raw: sc.Raw, Target: target{MaxP99: 10 * time.Millisecond}}
 	logf("%s: HTTP, %d agents, %s + %s warm-up", paced.Name, paced.Clients, paced.Duration, cfg.Warmup)
 	pacedRes := scenarioResult{Scenario: paced, HTTP: runPhase(ctx, paced.Clients, paced.Rate, cfg.Warmup, paced.Duration, paced.HTTP)}
 	logf("  %.0f rps, p50 %s, p99 %s, %d errors", pacedRes.HTTP.RPS(), formatMs(pacedRes.HTTP.Percentile(50)), formatMs(pacedRes.HTTP.Percentile(99)), pacedRes.HTTP.Errors)
@@ -288,20 +288,14 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 	if err := qb.reset(ctx, pool); err != nil {
 		return true, err
 	}
-	logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
 	rawCPU := startCPUMeter(ctx, pool, 0, &qb.served)
-	res.Raw = runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.Raw)
+	res.Raw = measureRaw(ctx, cfg, sc, "raw PostgreSQL")
 	rawCost := rawCPU.stop(ctx)
 	logf("  CPU per assignment: flat out over HTTP %s; raw %s", httpCost, rawCost)
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
-	printErrors(res.Raw)
 	// The same Next offered the paced rate on the bare pool, after the flat-out phase as over
 	// HTTP: the floor of the paced phase's p99, what the database alone gives at 2 000/s on this
 	// machine.
-	logf("%s: raw PostgreSQL, %d clients", paced.Name, paced.Clients)
-	pacedRes.Raw = runPhase(ctx, paced.Clients, paced.Rate, cfg.Warmup, paced.Duration, sc.Raw)
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", pacedRes.Raw.RPS(), formatMs(pacedRes.Raw.Percentile(50)), formatMs(pacedRes.Raw.Percentile(99)), pacedRes.Raw.Errors)
-	printErrors(pacedRes.Raw)
+	pacedRes.Raw = measureRaw(ctx, cfg, paced, "raw PostgreSQL")
 	rawCheck, err := qb.check(ctx, pool)
 	if err != nil {
 		return true, err

@@ -328,13 +328,10 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 		return true, err
 	}
 	logf("  the accepted messages were all dispatched %s after the phase", apiDrain.Round(time.Millisecond))
-	logf("%s: raw PostgreSQL, %d clients", sc.Name, sc.Clients)
-	res.Raw = runPhase(ctx, sc.Clients, 0, cfg.Warmup, sc.Duration, sc.Raw)
+	res.Raw = measureRaw(ctx, cfg, sc, "raw PostgreSQL")
 	for i := range alone {
 		alone[i].Raw = res.Raw
 	}
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.Raw.RPS(), formatMs(res.Raw.Percentile(50)), formatMs(res.Raw.Percentile(99)), res.Raw.Errors)
-	printErrors(res.Raw)
 	failed = alone[0].HTTP.Errors > 0 || alone[1].HTTP.Errors > 0 || res.HTTP.Errors > 0 || res.Raw.Errors > 0
 	if _, err := waitQueued(ctx, pool, 5*time.Minute); err != nil {
 		return failed, err

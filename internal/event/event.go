@@ -127,8 +127,8 @@ func encode(e New) ([]byte, error) {
 
 // Log reads and publishes the event log.
 type Log struct {
-	// Clock times the publisher's scans of the whole outbox (see Publish); clock.System when
-	// nil.
+	// Clock times the publisher's scans of the whole outbox (see Publish); NewLog sets
+	// clock.System.
 	Clock clock.Clock
 
 	pool *pgxpool.Pool
@@ -144,7 +144,7 @@ type Log struct {
 
 // NewLog returns a Log on pool.
 func NewLog(pool *pgxpool.Pool) *Log {
-	return &Log{pool: pool, q: store.New(), wake: make(chan struct{}, 1)}
+	return &Log{Clock: clock.System{}, pool: pool, q: store.New(), wake: make(chan struct{}, 1)}
 }
 
 // Backscan and FullScanEvery bound where a publish reads the outbox from. Publishing deletes
@@ -160,19 +160,12 @@ const (
 	FullScanEvery = time.Second
 )
 
-func (l *Log) now() time.Time {
-	if l.Clock == nil {
-		return time.Now()
-	}
-	return l.Clock.Now()
-}
-
 // scanFrom is the outbox id the next publish reads from: 0 (the start) when FullScanEvery has
 // passed since the last such scan.
 func (l *Log) scanFrom() int64 {
 	l.scan.Lock()
 	defer l.scan.Unlock()
-	if now := l.now(); now.Sub(l.fullAt) >= FullScanEvery {
+	if now := l.Clock.Now(); now.Sub(l.fullAt) >= FullScanEvery {
 		l.fullAt = now
 		return 0
 	}
