@@ -52,6 +52,9 @@ func measureHTTP(ctx context.Context, cfg config, sc scenario, srv *server) scen
 	res.PeakRSS = srv.RSS.Peak(from, time.Now())
 	logf("  %.0f rps, p50 %s, p99 %s, %d errors", res.HTTP.RPS(), formatMs(res.HTTP.Percentile(50)), formatMs(res.HTTP.Percentile(99)), res.HTTP.Errors)
 	printErrors(res.HTTP)
+	if cfg.Intervals && sc.Target.MaxP99 > 0 {
+		logSlowIntervals(res.HTTP, sc.Target.MaxP99)
+	}
 	return res
 }
 
@@ -90,6 +93,35 @@ type phaseResult struct {
 	Errors int
 	// ErrorSamples are the first few failures, for the log.
 	ErrorSamples []string
+	// Intervals are the window's successful requests by when they were due (sent, in a closed
+	// loop), IntervalSpan at a time: whether a tail is a few stalls or spread over the run.
+	Intervals []interval
+}
+
+// interval is the requests of a phase due within IntervalSpan from Start.
+type interval struct {
+	Start time.Time
+	// Latencies, sorted.
+	Latencies []time.Duration
+}
+
+// IntervalSpan is the width of a phaseResult's intervals.
+const IntervalSpan = 100 * time.Millisecond
+
+// logSlowIntervals logs, with their wall-clock time (to set against PostgreSQL's log, its
+// autovacuum runs and checkpoints), the intervals of r whose slowest request took limit or
+// more, and how many of the interval's requests did.
+func logSlowIntervals(r phaseResult, limit time.Duration) {
+	slow := 0
+	for _, w := range r.Intervals {
+		i, _ := slices.BinarySearch(w.Latencies, limit)
+		if over := len(w.Latencies) - i; over > 0 {
+			slow++
+			logf("  %s: %d of %d requests took %s or more, the slowest %s", w.Start.Format("15:04:05.0"), over, len(w.Latencies),
+				formatMs(limit), formatMs(w.Latencies[len(w.Latencies)-1]))
+		}
+	}
+	logf("  %d of %d intervals of %s had a request of %s or more", slow, len(r.Intervals), IntervalSpan, formatMs(limit))
 }
 
 // maxErrorSamples is how many failures a phase keeps to print.
@@ -143,6 +175,7 @@ func runPhase(ctx context.Context, clients int, rate float64, warmup, window tim
 
 	type workerResult struct {
 		lat    []time.Duration
+		due    []time.Duration // from measureFrom, for each of lat
 		errors int
 	}
 	var (
@@ -189,6 +222,7 @@ func runPhase(ctx context.Context, clients int, rate float64, warmup, window tim
 				}
 				if !t0.Before(measureFrom) {
 					res.lat = append(res.lat, d)
+					res.due = append(res.due, t0.Sub(measureFrom))
 				}
 			}
 		}()
@@ -201,10 +235,21 @@ func runPhase(ctx context.Context, clients int, rate float64, warmup, window tim
 		total += len(r.lat)
 	}
 	out.Latencies = make([]time.Duration, 0, total)
+	out.Intervals = make([]interval, int(window/IntervalSpan)+1)
+	for i := range out.Intervals {
+		out.Intervals[i].Start = measureFrom.Add(time.Duration(i) * IntervalSpan)
+	}
 	for _, r := range per {
 		out.Latencies = append(out.Latencies, r.lat...)
 		out.Errors += r.errors
+		for i, d := range r.lat {
+			w := &out.Intervals[min(int(r.due[i]/IntervalSpan), len(out.Intervals)-1)]
+			w.Latencies = append(w.Latencies, d)
+		}
 	}
 	slices.Sort(out.Latencies)
+	for _, w := range out.Intervals {
+		slices.Sort(w.Latencies)
+	}
 	return out
 }

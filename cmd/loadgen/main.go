@@ -50,6 +50,7 @@ type config struct {
 	SeedWorkers     int
 	Markdown        string
 	KeepDB          bool
+	Intervals       bool
 	Consents        bool
 	// Webhooks runs the webhook benchmark alone (no contacts are seeded).
 	Webhooks       bool
@@ -142,6 +143,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.SeedWorkers, "seed-workers", 2, "parallel COPY streams while seeding")
 	fs.StringVar(&cfg.Markdown, "markdown", "", "append a Markdown report section to this file")
 	fs.BoolVar(&cfg.KeepDB, "keep-db", false, "keep the conversa_bench database afterwards (default: drop it)")
+	fs.BoolVar(&cfg.Intervals, "intervals", false, "log the 100 ms intervals of a phase with a p99 target in which a request took that long or more (where a tail comes from)")
 	fs.BoolVar(&cfg.Consents, "consents", true, "seed consent records and measure the consent API, count and chain verification")
 	fs.BoolVar(&cfg.Webhooks, "webhooks", false, "run only the webhook benchmark: ingest through the server and draining a stored backlog")
 	fs.BoolVar(&cfg.Send, "send", false, "run only the send benchmark: POST /v1/messages, then a backlog dispatched to ten fake lines, next to raw River throughput")
