@@ -191,8 +191,8 @@ func seedContacts(ctx context.Context, pool *pgxpool.Pool, accountID uuid.UUID, 
 	return ids, st, nil
 }
 
-// vacuumCounted runs VACUUM (ANALYZE) on tables once PostgreSQL's statistics count at least
-// rows rows inserted into each since it was created. A connection reports what its
+// vacuumCounted runs VACUUM (ANALYZE) on tables once PostgreSQL's statistics count, for each,
+// at least the given number of rows inserted since it was created. A connection reports what its
 // transactions did up to seconds after they commit (at most once a second, later when it sits
 // idle in the pool); a VACUUM that comes first resets the table's counters before the inserts
 // reach them, and autovacuum then sees them all as new and vacuums and analyzes the table

@@ -294,8 +294,9 @@ func runSend(ctx context.Context, cfg config) (failed bool, err error) {
 	apiHTTP := newHTTPTarget(api.Base, ten.APIKey, cfg.Concurrency, nil)
 	// Each phase starts with the tables vacuumed, as the webhook benchmark's do: a phase's sends
 	// update 25 000-40 000 of the 100 000 conversations, past autovacuum's threshold, and the
-	// vacuum and analyze that follows (three seconds of a core on this machine) would otherwise
-	// land in the next phase whenever autovacuum's minute comes round during it.
+	// vacuum and analyze that follow (seconds of stalled requests on this machine: see
+	// docs/benchmarks.md, issue 6) would otherwise land in the next phase whenever autovacuum's
+	// minute comes round during it.
 	settle := func() error {
 		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) conversations, messages"); err != nil {
 			return fmt.Errorf("vacuum between phases: %w", err)
