@@ -58,8 +58,8 @@ func measureHTTP(ctx context.Context, cfg config, sc scenario, srv *server) scen
 	return res
 }
 
-// measureRaw runs a scenario's raw phase (its Rate, or flat out), what saying what it runs,
-// and logs the outcome.
+// measureRaw runs a scenario's raw phase (its Rate, or flat out), logs what it runs (what) and
+// the outcome.
 func measureRaw(ctx context.Context, cfg config, sc scenario, what string) phaseResult {
 	logf("%s: %s, %d clients", sc.Name, what, sc.Clients)
 	res := runPhase(ctx, sc.Clients, sc.Rate, cfg.Warmup, sc.Duration, sc.Raw)

@@ -275,10 +275,7 @@ func runQueue(ctx context.Context, cfg config) (failed bool, err error) {
 	// throughput, so its p99 says little about one agent's wait at 2 000/s).
 	paced := scenario{Name: fmt.Sprintf("POST /v1/queue/next at %d/s, %d waiting", queueRate, cfg.QueueWaiting), Clients: queueAgents,
 		Duration: cfg.Duration, Rate: queueRate, HTTP: web.queueNext(qb), Raw: sc.Raw, Target: target{MaxP99: 10 * time.Millisecond}}
-	logf("%s: HTTP, %d agents, %s + %s warm-up", paced.Name, paced.Clients, paced.Duration, cfg.Warmup)
-	pacedRes := scenarioResult{Scenario: paced, HTTP: runPhase(ctx, paced.Clients, paced.Rate, cfg.Warmup, paced.Duration, paced.HTTP)}
-	logf("  %.0f rps, p50 %s, p99 %s, %d errors", pacedRes.HTTP.RPS(), formatMs(pacedRes.HTTP.Percentile(50)), formatMs(pacedRes.HTTP.Percentile(99)), pacedRes.HTTP.Errors)
-	printErrors(pacedRes.HTTP)
+	pacedRes := measureHTTP(ctx, cfg, paced, srv)
 	httpCheck, err := qb.check(ctx, pool)
 	if err != nil {
 		return true, err
