@@ -65,6 +65,18 @@ type Config struct {
 	CampaignWorkers int
 }
 
+// JobTimeout is how long a job of a kind that sets no Timeout of its own may run before its
+// context is cancelled: the sweeps and the other short jobs.
+const JobTimeout = time.Minute
+
+// RescueAfter is how long a job may stay running before River's rescuer counts its process as
+// dead and retries it; a kind with a longer Timeout (an import, a campaign's freeze) is left
+// until its own has passed. River's default is an hour: a process killed mid-job would leave
+// that job running in River's eyes for an hour, and a job that is unique while running (a
+// line's dispatcher, a webhook drain slot, the SLA or session-expiry sweep, the outbound
+// round) would not run again anywhere until then.
+const RescueAfter = JobTimeout
+
 // DrainEvery is how often the leader runs a webhook drain whatever the notifications: the
 // safety net that leaves no delivery behind when a NOTIFY is lost.
 const DrainEvery = time.Second
@@ -119,7 +131,8 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &send.DispatchWorker{Dispatcher: cfg.Send})
 		river.AddWorker(workers, &send.SweepWorker{Dispatcher: cfg.Send})
 	}
-	rc := &river.Config{Workers: workers, Logger: riverLogger(cfg.Logger), TestOnly: cfg.TestOnly}
+	rc := &river.Config{Workers: workers, Logger: riverLogger(cfg.Logger), TestOnly: cfg.TestOnly,
+		JobTimeout: JobTimeout, RescueStuckJobsAfter: RescueAfter}
 	if cfg.Work {
 		rc.Queues = map[string]river.QueueConfig{
 			// A short fetch cooldown: with River's default of 100 ms a queue tops out at
