@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/conversa-hq/conversa/api"
@@ -121,13 +122,22 @@ func TestCampaignChaos(t *testing.T) {
 	e.do(http.MethodPost, "/v1/contacts/batch", f.a.apiKey, map[string]any{"key": "customer_code", "items": items}).ok(nil)
 	e.exec(`INSERT INTO consent_state (account_id, contact_id, purpose, channel, status, explicit, record_id, updated_at)
 		SELECT account_id, id, 'marketing', 'whatsapp', 'granted', true, gen_random_uuid(), now() FROM contacts WHERE account_id = $1`, f.a.account.ID)
-	// 3 lines at 40 messages/s: the campaign takes about five seconds.
-	e.exec(`UPDATE channels SET throughput_mps = 40 WHERE account_id = $1`, f.a.account.ID)
+	// 3 lines at 20 messages/s: the campaign takes about ten seconds, so the survivors' senders
+	// reach their budget (campaign.SendBudget) and need the sweep to go on.
+	e.exec(`UPDATE channels SET throughput_mps = 20 WHERE account_id = $1`, f.a.account.ID)
 
 	var c api.CampaignBody
 	e.do(http.MethodPost, "/v1/campaigns", f.a.token, f.body()).status(http.StatusCreated).ok(&c)
 	e.do(http.MethodPost, "/v1/campaigns/"+c.ID+"/start", f.a.token, nil).ok(reset(&c))
 	require.EqualValues(t, n, *c.Recipients)
+
+	// A sweep left running, as a process killed mid-sweep leaves it (SIGKILL cannot be timed
+	// to land in one): the campaign must not wait for River to rescue it.
+	inserter, err := jobs.NewClient(e.pool, jobs.Config{CampaignSender: campaign.NewSender(e.pool, e.clock, e.templates, newCountingLines().senders())})
+	require.NoError(t, err)
+	sweep, err := inserter.Insert(context.Background(), campaign.SweepArgs{}, nil)
+	require.NoError(t, err)
+	e.exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now(), attempted_by = '{killed}' WHERE id = $1`, sweep.Job.ID)
 
 	dsn := e.pool.Config().ConnString()
 	start := func() *exec.Cmd {
@@ -154,7 +164,11 @@ func TestCampaignChaos(t *testing.T) {
 	pending := func() int {
 		return e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending'`, c.ID)
 	}
-	require.Eventually(t, func() bool { return pending() == 0 }, 2*time.Minute, 50*time.Millisecond, "the survivors send the rest")
+	if !assert.Eventually(t, func() bool { return pending() == 0 }, 2*time.Minute, 50*time.Millisecond, "the survivors send the rest") {
+		e.logRows(`SELECT state, channel_id, count(*) FROM campaign_recipients WHERE campaign_id = $1 GROUP BY 1, 2`, c.ID)
+		e.logRows(`SELECT id, kind, state, attempt, attempted_at, attempted_by, args FROM river_job WHERE kind LIKE 'campaign%' ORDER BY id`)
+		t.FailNow()
+	}
 	// Stop the live workers: their last slices are recorded; what stays sending is the killed one's.
 	for _, w := range workers[1:] {
 		require.NoError(t, w.Process.Signal(syscall.SIGTERM))
@@ -202,4 +216,18 @@ func TestCampaignChaos(t *testing.T) {
 	require.Equal(t, n, states["sent"]+states["unknown"])
 	require.Equal(t, inFlight, states["unknown"])
 	t.Logf("killed after %d sends; %d sent, %d unknown (in flight in the killed process)", killedAt, states["sent"], states["unknown"])
+}
+
+// logRows logs what a query returns, row by row: the state a failed wait leaves behind.
+func (e *testEnv) logRows(query string, args ...any) {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), query, args...)
+	require.NoError(e.t, err)
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		require.NoError(e.t, err)
+		e.t.Logf("%v", vals)
+	}
+	require.NoError(e.t, rows.Err())
 }

@@ -174,12 +174,14 @@ func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	return nil
 }
 
-// PeriodicJob is the sweep, run by the leader every SweepEvery.
+// PeriodicJob is the sweep, run by the leader every SweepEvery. The sweep is not a unique job,
+// for the reason senders are not (see SendArgs.InsertOpts): a process killed mid-sweep would
+// leave it running in River's eyes, and no campaign would get a sender again until River
+// rescued it. A sweep that outlives its period runs beside the next, which is harmless: two
+// senders of one line share its claims safely.
 func PeriodicJob() *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(SweepEvery), func() (river.JobArgs, *river.InsertOpts) {
-		return SweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-		}}}
+		return SweepArgs{}, nil
 	}, &river.PeriodicJobOpts{ID: "campaign_sweep", RunOnStart: true})
 }
 

@@ -61,17 +61,16 @@ func (w *DispatchWorker) Timeout(*river.Job[DispatchArgs]) time.Duration {
 }
 
 // SweepArgs asks for a dispatcher on every line with due messages.
+//
+// A sweep is not a unique job: River's uniqueness counts a running job, and a process killed
+// mid-sweep would leave its sweep running in River's eyes until the rescuer retries it
+// (jobs.RescueAfter), with no sweep, and so no retry sent, anywhere meanwhile. A sweep that
+// outlives its period runs beside the next one, which is harmless: both only enqueue the
+// lines' dispatchers, which are unique.
 type SweepArgs struct{}
 
 // Kind names the job in river_job.
 func (SweepArgs) Kind() string { return "send_sweep" }
-
-// InsertOpts keeps one sweep pending at a time.
-func (SweepArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
-}
 
 // SweepWorker runs SweepArgs jobs.
 type SweepWorker struct {
