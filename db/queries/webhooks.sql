@@ -85,3 +85,35 @@ ORDER BY id;
 INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, signature, request_url, body, received_at)
 SELECT unnest(@account_ids::uuid[]), unnest(@ids::uuid[]), unnest(@channel_ids::uuid[]), unnest(@providers::text[]),
        unnest(@signatures::text[]), unnest(@request_urls::text[]), unnest(@bodies::bytea[]), unnest(@received_ats::timestamptz[]);
+
+-- name: PruneWebhookDeliveries :one
+-- The oldest @batch processed deliveries received from @after to before @before, deleted in
+-- one statement (a transaction each, so a long prune holds no lock for long and a cut-off one
+-- loses nothing); last is where the next batch starts. A delivery not yet processed stays,
+-- however old.
+WITH old AS (
+    SELECT w.account_id, w.id, w.received_at FROM webhook_deliveries w
+    WHERE w.processed_at IS NOT NULL AND w.received_at >= @after AND w.received_at < @before
+    ORDER BY w.received_at
+    LIMIT @batch
+), gone AS (
+    DELETE FROM webhook_deliveries d USING old
+    WHERE d.account_id = old.account_id AND d.id = old.id
+    RETURNING d.received_at
+)
+SELECT count(*) AS deleted, coalesce(max(received_at), @after)::timestamptz AS last FROM gone;
+
+-- name: PruneProviderEvents :one
+-- The same for provider events recorded before @before.
+WITH old AS (
+    SELECT e.account_id, e.channel_id, e.kind, e.provider_key, e.recorded_at FROM provider_events e
+    WHERE e.recorded_at >= @after AND e.recorded_at < @before
+    ORDER BY e.recorded_at
+    LIMIT @batch
+), gone AS (
+    DELETE FROM provider_events p USING old
+    WHERE p.account_id = old.account_id AND p.channel_id = old.channel_id AND p.kind = old.kind
+      AND p.provider_key = old.provider_key
+    RETURNING p.recorded_at
+)
+SELECT count(*) AS deleted, coalesce(max(recorded_at), @after)::timestamptz AS last FROM gone;

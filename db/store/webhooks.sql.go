@@ -401,6 +401,76 @@ func (q *Queries) MarkWebhookDeliveries(ctx context.Context, db DBTX, arg MarkWe
 	return err
 }
 
+const pruneProviderEvents = `-- name: PruneProviderEvents :one
+WITH old AS (
+    SELECT e.account_id, e.channel_id, e.kind, e.provider_key, e.recorded_at FROM provider_events e
+    WHERE e.recorded_at >= $1 AND e.recorded_at < $2
+    ORDER BY e.recorded_at
+    LIMIT $3
+), gone AS (
+    DELETE FROM provider_events p USING old
+    WHERE p.account_id = old.account_id AND p.channel_id = old.channel_id AND p.kind = old.kind
+      AND p.provider_key = old.provider_key
+    RETURNING p.recorded_at
+)
+SELECT count(*) AS deleted, coalesce(max(recorded_at), $1)::timestamptz AS last FROM gone
+`
+
+type PruneProviderEventsParams struct {
+	After  time.Time
+	Before time.Time
+	Batch  int32
+}
+
+type PruneProviderEventsRow struct {
+	Deleted int64
+	Last    time.Time
+}
+
+// The same for provider events recorded before @before.
+func (q *Queries) PruneProviderEvents(ctx context.Context, db DBTX, arg PruneProviderEventsParams) (PruneProviderEventsRow, error) {
+	row := db.QueryRow(ctx, pruneProviderEvents, arg.After, arg.Before, arg.Batch)
+	var i PruneProviderEventsRow
+	err := row.Scan(&i.Deleted, &i.Last)
+	return i, err
+}
+
+const pruneWebhookDeliveries = `-- name: PruneWebhookDeliveries :one
+WITH old AS (
+    SELECT w.account_id, w.id, w.received_at FROM webhook_deliveries w
+    WHERE w.processed_at IS NOT NULL AND w.received_at >= $1 AND w.received_at < $2
+    ORDER BY w.received_at
+    LIMIT $3
+), gone AS (
+    DELETE FROM webhook_deliveries d USING old
+    WHERE d.account_id = old.account_id AND d.id = old.id
+    RETURNING d.received_at
+)
+SELECT count(*) AS deleted, coalesce(max(received_at), $1)::timestamptz AS last FROM gone
+`
+
+type PruneWebhookDeliveriesParams struct {
+	After  time.Time
+	Before time.Time
+	Batch  int32
+}
+
+type PruneWebhookDeliveriesRow struct {
+	Deleted int64
+	Last    time.Time
+}
+
+// The oldest @batch processed deliveries received from @after to before @before, deleted in
+// one statement (a transaction each, so a long prune holds no lock for long and a cut-off one
+// loses nothing); last is where the next batch starts. A delivery not yet processed stays,
+// however old.
+func (q *Queries) PruneWebhookDeliveries(ctx context.Context, db DBTX, arg PruneWebhookDeliveriesParams) (PruneWebhookDeliveriesRow, error) {
+	row := db.QueryRow(ctx, pruneWebhookDeliveries, arg.After, arg.Before, arg.Batch)
+	var i PruneWebhookDeliveriesRow
+	err := row.Scan(&i.Deleted, &i.Last)
+	return i, err
+}
+
 const whatsAppChannelsFor = `-- name: WhatsAppChannelsFor :many
 SELECT id FROM channels
 WHERE account_id = $1 AND type = 'whatsapp'

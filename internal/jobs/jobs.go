@@ -195,7 +195,8 @@ func WakeDrain(client *river.Client[pgx.Tx], webhooks *webhook.Service, logger *
 	}
 }
 
-// PruneArgs asks for expired refresh tokens and old idempotency keys to be deleted.
+// PruneArgs asks for what is past its retention to be deleted: expired refresh tokens, old
+// idempotency keys, events, and raw webhook deliveries with their provider events.
 type PruneArgs struct{}
 
 // Kind names the job in river_job.
@@ -225,8 +226,15 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	if _, err := event.Prune(ctx, w.Pool, now); err != nil {
 		return err
 	}
+	if _, err := webhook.Prune(ctx, w.Pool, now.Add(-webhook.Retention), webhook.PruneBatch); err != nil {
+		return err
+	}
 	return nil
 }
+
+// Timeout leaves a prune time for an hour's webhook deliveries at a high rate (millions of
+// rows, deleted in batches): what a cut-off prune leaves, the next hour's takes.
+func (w *PruneWorker) Timeout(*river.Job[PruneArgs]) time.Duration { return 30 * time.Minute }
 
 // SegmentTagsEvery is how often contacts that joined a segment by a rule get its automatic
 // tags.

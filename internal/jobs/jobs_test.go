@@ -12,16 +12,19 @@ import (
 
 	"github.com/conversa-hq/conversa/db/store"
 	"github.com/conversa-hq/conversa/internal/account"
+	"github.com/conversa-hq/conversa/internal/attendtest"
 	"github.com/conversa-hq/conversa/internal/clock"
 	"github.com/conversa-hq/conversa/internal/idempotency"
 	"github.com/conversa-hq/conversa/internal/jobs"
 	"github.com/conversa-hq/conversa/internal/pgdb/testdb"
+	"github.com/conversa-hq/conversa/internal/webhook"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 // TestPruneRunsOnRealWorkers enqueues a prune job on a running River client and checks that
-// expired refresh tokens and stale idempotency keys are gone while live ones stay.
+// expired refresh tokens, stale idempotency keys and webhook deliveries past their retention
+// are gone while live ones stay.
 func TestPruneRunsOnRealWorkers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -50,6 +53,13 @@ func TestPruneRunsOnRealWorkers(t *testing.T) {
 	_, err = pool.Exec(ctx, "UPDATE idempotency_keys SET created_at = $1 WHERE key = 'old'", now.Add(-idempotency.Retention-time.Minute))
 	require.NoError(t, err)
 
+	line := attendtest.DB{T: t, Pool: pool}.Channel(acct.ID)
+	for _, received := range []time.Time{now.Add(-webhook.Retention - time.Hour), now.Add(-time.Hour)} {
+		_, err = pool.Exec(ctx, `INSERT INTO webhook_deliveries (account_id, id, channel_id, provider, body, received_at, processed_at)
+			VALUES ($1, $2, $3, 'fake', '{}', $4, $4)`, acct.ID, uuid.New(), line, received)
+		require.NoError(t, err)
+	}
+
 	client, err := jobs.NewClient(pool, jobs.Config{Work: true, Clock: clk, TestOnly: true})
 	require.NoError(t, err)
 	done, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
@@ -76,4 +86,7 @@ func TestPruneRunsOnRealWorkers(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM idempotency_keys").Scan(&keys))
 	require.Equal(t, 1, tokens, "the expired token is gone, the live one stays")
 	require.Equal(t, 1, keys, "the stale key is gone, the fresh one stays")
+	var deliveries int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM webhook_deliveries").Scan(&deliveries))
+	require.Equal(t, 1, deliveries, "the delivery past its retention is gone, the recent one stays")
 }

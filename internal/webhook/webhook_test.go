@@ -35,6 +35,7 @@ type env struct {
 	t       testing.TB
 	pool    *pgxpool.Pool
 	svc     *webhook.Service
+	clk     *clock.Manual
 	channel uuid.UUID
 }
 
@@ -52,7 +53,7 @@ func setup(t testing.TB) *env {
 	ch, err := channels.Create(ctx, acct.ID, channel.Input{Type: channel.WhatsApp, Name: &name, PhoneNumber: &number,
 		Credentials: map[string]string{"app_secret": appSecret}})
 	require.NoError(t, err)
-	return &env{t: t, pool: pool, svc: webhook.NewService(pool, channels, clk), channel: ch.ID}
+	return &env{t: t, pool: pool, svc: webhook.NewService(pool, channels, clk), clk: clk, channel: ch.ID}
 }
 
 // receive stores a signed delivery of body.
@@ -311,4 +312,50 @@ func TestInboundMessageAppliedOnceThroughReplays(t *testing.T) {
 	require.Equal(t, 1, e.count("SELECT count(*) FROM contact_identities i JOIN contacts c ON c.id = i.contact_id WHERE c.name = 'Sem Telefone'"))
 	require.Equal(t, 2, e.count("SELECT count(*) FROM conversations"))
 	require.Equal(t, 1, e.count("SELECT count(*) FROM contact_phones"), "a business-scoped id is not a phone")
+}
+
+// Past their retention, processed deliveries and provider events are deleted, a batch at a
+// time; a delivery never processed stays however old, and recent ones stay.
+func TestPruneDeletesWhatIsPastRetention(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	for i := 1; i <= 4; i++ {
+		e.receive(message(i))
+	}
+	_, err := e.svc.DrainBatch(ctx, webhook.BatchSize)
+	require.NoError(t, err)
+	e.receive(message(5)) // not processed yet
+	// 1, 2 and the unprocessed 5 were received a day past the retention; 3 and 4 are recent.
+	old := []string{"wamid.1", "wamid.2", "wamid.5"}
+	_, err = e.pool.Exec(ctx, `UPDATE webhook_deliveries SET received_at = received_at - $1::interval
+		WHERE substring(convert_from(body, 'UTF8') from '"id":"(wamid\.[0-9]+)"') = ANY($2)`, "31 days", old)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, `UPDATE provider_events SET recorded_at = recorded_at - $1::interval WHERE provider_key = ANY($2)`, "31 days", old)
+	require.NoError(t, err)
+	require.Equal(t, 5, e.count("SELECT count(*) FROM webhook_deliveries"))
+	require.Equal(t, 4, e.count("SELECT count(*) FROM provider_events"))
+
+	p, err := webhook.Prune(ctx, e.pool, e.clk.Now().Add(-webhook.Retention), 1)
+	require.NoError(t, err)
+	require.Equal(t, webhook.Pruned{Deliveries: 2, Events: 2}, p)
+	var kept []string
+	rows, err := e.pool.Query(ctx, `SELECT substring(convert_from(body, 'UTF8') from '"id":"(wamid\.[0-9]+)"') FROM webhook_deliveries ORDER BY 1`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		kept = append(kept, id)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"wamid.3", "wamid.4", "wamid.5"}, kept)
+	require.Equal(t, 2, e.count("SELECT count(*) FROM provider_events WHERE provider_key IN ('wamid.3', 'wamid.4')"))
+	require.Equal(t, 2, e.count("SELECT count(*) FROM provider_events"))
+
+	// Once processed, the old delivery goes with the next prune.
+	_, err = e.svc.DrainBatch(ctx, webhook.BatchSize)
+	require.NoError(t, err)
+	p, err = webhook.Prune(ctx, e.pool, e.clk.Now().Add(-webhook.Retention), webhook.PruneBatch)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), p.Deliveries)
 }
