@@ -54,12 +54,7 @@ func TestSweepAndScheduledCloseOnRealWorkers(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, res.CloseAt)
 
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, Clock: clk, TestOnly: true})
-	require.NoError(t, err)
-	done, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
-	defer cancel()
-	require.NoError(t, client.Start(ctx))
-	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	done := startWorkers(t, pool, jobs.Config{Clock: clk}, river.EventKindJobCompleted, river.EventKindJobFailed)
 	want := map[string]bool{"session_expiry_sweep": false, "conversation_close": false}
 	deadline := time.After(15 * time.Second)
 	for !want["session_expiry_sweep"] || !want["conversation_close"] {

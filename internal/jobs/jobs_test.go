@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
@@ -21,6 +22,22 @@ import (
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
+
+// startWorkers starts a River client that runs jobs, as a `conversa worker` process does, and
+// returns its events of the kinds asked for; the client stops when the test ends.
+func startWorkers(t *testing.T, pool *pgxpool.Pool, cfg jobs.Config, kinds ...river.EventKind) <-chan *river.Event {
+	t.Helper()
+	cfg.Work, cfg.TestOnly = true, true
+	client, err := jobs.NewClient(pool, cfg)
+	require.NoError(t, err)
+	events, cancel := client.Subscribe(kinds...)
+	require.NoError(t, client.Start(context.Background()))
+	t.Cleanup(func() {
+		_ = client.Stop(context.Background())
+		cancel()
+	})
+	return events
+}
 
 // TestPruneRunsOnRealWorkers enqueues a prune job on a running River client and checks that
 // expired refresh tokens, stale idempotency keys and webhook deliveries past their retention
@@ -60,16 +77,9 @@ func TestPruneRunsOnRealWorkers(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, Clock: clk, TestOnly: true})
-	require.NoError(t, err)
-	done, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
-	defer cancel()
-	require.NoError(t, client.Start(ctx))
-	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	done := startWorkers(t, pool, jobs.Config{Clock: clk}, river.EventKindJobCompleted, river.EventKindJobFailed)
 
-	// The periodic prune runs on start; wait for it and for the one enqueued here.
-	_, err = client.Insert(ctx, jobs.PruneArgs{}, nil)
-	require.NoError(t, err)
+	// The periodic prune runs on start; wait for it.
 	deadline := time.After(10 * time.Second)
 	for pruned := false; !pruned; {
 		select {

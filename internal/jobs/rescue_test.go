@@ -44,12 +44,7 @@ func TestJobOfAKilledProcessRunsAgain(t *testing.T) {
 		attempted_by = '{killed}' WHERE id = ANY($2)`, time.Now().Add(-jobs.JobTimeout-time.Second), append(keys(stuck), running.Job.ID))
 	require.NoError(t, err)
 
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, Clock: clk, TestOnly: true, Imports: imports})
-	require.NoError(t, err)
-	done, cancel := client.Subscribe(river.EventKindJobCompleted)
-	defer cancel()
-	require.NoError(t, client.Start(ctx))
-	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	done := startWorkers(t, pool, jobs.Config{Clock: clk, Imports: imports}, river.EventKindJobCompleted)
 	deadline := time.After(30 * time.Second)
 	for len(stuck) > 0 {
 		select {

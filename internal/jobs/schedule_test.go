@@ -57,12 +57,7 @@ func TestScheduleOnRealWorkers(t *testing.T) {
 	require.NoError(t, err)
 	clk.Advance(11 * time.Minute)
 
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, Clock: clk, TestOnly: true, Schedules: schedules})
-	require.NoError(t, err)
-	done, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobSnoozed)
-	defer cancel()
-	require.NoError(t, client.Start(ctx))
-	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	done := startWorkers(t, pool, jobs.Config{Clock: clk, Schedules: schedules}, river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobSnoozed)
 	deadline := time.After(15 * time.Second)
 	for ran := false; !ran; {
 		select {

@@ -37,12 +37,7 @@ func TestSLASweepAndDistributorOnRealWorkers(t *testing.T) {
 	_, err := distribution.NewService(pool, clk).SetAvailability(ctx, acct, agent, distribution.Available)
 	require.NoError(t, err)
 
-	client, err := jobs.NewClient(pool, jobs.Config{Work: true, Clock: clk, TestOnly: true})
-	require.NoError(t, err)
-	done, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
-	defer cancel()
-	require.NoError(t, client.Start(ctx))
-	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	done := startWorkers(t, pool, jobs.Config{Clock: clk}, river.EventKindJobCompleted, river.EventKindJobFailed)
 	want := map[string]bool{"sla_breach_sweep": false, "distribute_all": false}
 	deadline := time.After(15 * time.Second)
 	for !want["sla_breach_sweep"] || !want["distribute_all"] {
