@@ -39,7 +39,7 @@ func startWorkers(t *testing.T, pool *pgxpool.Pool, cfg jobs.Config, kinds ...ri
 	return events
 }
 
-// TestPruneRunsOnRealWorkers enqueues a prune job on a running River client and checks that
+// TestPruneRunsOnRealWorkers lets a running River client run its periodic prune and checks that
 // expired refresh tokens, stale idempotency keys and webhook deliveries past their retention
 // are gone while live ones stay.
 func TestPruneRunsOnRealWorkers(t *testing.T) {
