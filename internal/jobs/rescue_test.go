@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,7 +43,7 @@ func TestJobOfAKilledProcessRunsAgain(t *testing.T) {
 	}
 	// Started past their timeout by a process that is gone.
 	_, err = pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1,
-		attempted_by = '{killed}' WHERE id = ANY($2)`, time.Now().Add(-jobs.JobTimeout-time.Second), append(keys(stuck), running.Job.ID))
+		attempted_by = '{killed}' WHERE id = ANY($2)`, time.Now().Add(-jobs.JobTimeout-time.Second), append(slices.Collect(maps.Keys(stuck)), running.Job.ID))
 	require.NoError(t, err)
 
 	done := startWorkers(t, pool, jobs.Config{Clock: clk, Imports: imports}, river.EventKindJobCompleted)
@@ -60,12 +62,4 @@ func TestJobOfAKilledProcessRunsAgain(t *testing.T) {
 	var state string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, running.Job.ID).Scan(&state))
 	require.Equal(t, "running", state, "an import within its timeout is not rescued")
-}
-
-func keys[K comparable, V any](m map[K]V) []K {
-	out := make([]K, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

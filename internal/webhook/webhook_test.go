@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -314,6 +315,9 @@ func TestInboundMessageAppliedOnceThroughReplays(t *testing.T) {
 	require.Equal(t, 1, e.count("SELECT count(*) FROM contact_phones"), "a business-scoped id is not a phone")
 }
 
+// messageID is the SQL for the message id a stored delivery of message carries.
+const messageID = `substring(convert_from(body, 'UTF8') from '"id":"(wamid\.[0-9]+)"')`
+
 // Past their retention, processed deliveries and provider events are deleted, a batch at a
 // time; a delivery never processed stays however old, and recent ones stay.
 func TestPruneDeletesWhatIsPastRetention(t *testing.T) {
@@ -329,7 +333,7 @@ func TestPruneDeletesWhatIsPastRetention(t *testing.T) {
 	// 1, 2 and the unprocessed 5 were received a day past the retention; 3 and 4 are recent.
 	old := []string{"wamid.1", "wamid.2", "wamid.5"}
 	_, err = e.pool.Exec(ctx, `UPDATE webhook_deliveries SET received_at = received_at - $1::interval
-		WHERE substring(convert_from(body, 'UTF8') from '"id":"(wamid\.[0-9]+)"') = ANY($2)`, "31 days", old)
+		WHERE `+messageID+` = ANY($2)`, "31 days", old)
 	require.NoError(t, err)
 	_, err = e.pool.Exec(ctx, `UPDATE provider_events SET recorded_at = recorded_at - $1::interval WHERE provider_key = ANY($2)`, "31 days", old)
 	require.NoError(t, err)
@@ -339,15 +343,10 @@ func TestPruneDeletesWhatIsPastRetention(t *testing.T) {
 	p, err := webhook.Prune(ctx, e.pool, e.clk.Now().Add(-webhook.Retention), 1)
 	require.NoError(t, err)
 	require.Equal(t, webhook.Pruned{Deliveries: 2, Events: 2}, p)
-	var kept []string
-	rows, err := e.pool.Query(ctx, `SELECT substring(convert_from(body, 'UTF8') from '"id":"(wamid\.[0-9]+)"') FROM webhook_deliveries ORDER BY 1`)
+	rows, err := e.pool.Query(ctx, `SELECT `+messageID+` FROM webhook_deliveries ORDER BY 1`)
 	require.NoError(t, err)
-	for rows.Next() {
-		var id string
-		require.NoError(t, rows.Scan(&id))
-		kept = append(kept, id)
-	}
-	require.NoError(t, rows.Err())
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
 	require.Equal(t, []string{"wamid.3", "wamid.4", "wamid.5"}, kept)
 	require.Equal(t, 2, e.count("SELECT count(*) FROM provider_events WHERE provider_key IN ('wamid.3', 'wamid.4')"))
 	require.Equal(t, 2, e.count("SELECT count(*) FROM provider_events"))
